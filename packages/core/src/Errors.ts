@@ -1,0 +1,133 @@
+/**
+ * The failure modes of a Celery result backend, as tagged errors that can be serialized.
+ * Every public operation fails with one of these; nothing is thrown.
+ */
+import * as Schema from "effect/Schema"
+
+/** The configuration cannot work (bad URL, SSL options, missing master name, …). */
+export class ImproperlyConfigured extends Schema.TaggedError<ImproperlyConfigured>(
+  "@effect-celery/core/ImproperlyConfigured"
+)("ImproperlyConfigured", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** Why a connection-level failure happened. All of these are retried by the retry policy. */
+export const ConnectionReason = Schema.Literal(
+  "Connect", // could not open a connection (refused, DNS, TLS handshake)
+  "Closed", // the connection went away under a command
+  "Timeout", // a socket timeout
+  "Auth", // AUTH / ACL rejected
+  "MasterNotFound", // Sentinel: no usable master
+  "ReadOnly", // talking to a replica (old master demoted)
+  "Busy" // LOADING / BUSY replies while the server is not ready
+)
+export type ConnectionReason = typeof ConnectionReason.Type
+
+/** The connection to the store failed; transient, so retried under the retry policy. */
+export class ConnectionError extends Schema.TaggedError<ConnectionError>(
+  "@effect-celery/core/ConnectionError"
+)("ConnectionError", {
+  reason: ConnectionReason,
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** The server answered a command with an error (WRONGTYPE, syntax…): not retried. */
+export class CommandError extends Schema.TaggedError<CommandError>("@effect-celery/core/CommandError")(
+  "CommandError",
+  {
+    command: Schema.String,
+    message: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {}
+
+/** Celery's `BackendStoreError`: the value cannot be stored (e.g. too large); nothing was written. */
+export class BackendStoreError extends Schema.TaggedError<BackendStoreError>(
+  "@effect-celery/core/BackendStoreError"
+)("BackendStoreError", {
+  message: Schema.String,
+  state: Schema.String,
+  taskId: Schema.String
+}) {}
+
+/** Stored bytes that are not a Celery meta (corrupt JSON, wrong shape, unknown envelope type). */
+export class DecodeError extends Schema.TaggedError<DecodeError>("@effect-celery/core/DecodeError")(
+  "DecodeError",
+  {
+    /** The task (or group) id whose value failed to decode. */
+    id: Schema.String,
+    /** The first bytes of the raw value, for diagnosis. */
+    head: Schema.String,
+    message: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {}
+
+/** Celery's `TimeoutError('The operation timed out.')`. */
+export class TimeoutError extends Schema.TaggedError<TimeoutError>("@effect-celery/core/TimeoutError")(
+  "TimeoutError",
+  {
+    message: Schema.String,
+    /** The timeout in milliseconds. */
+    timeoutMillis: Schema.Number
+  }
+) {}
+
+/** Celery's `ChordError`: a header part failed, or the join could not be done. */
+export class ChordError extends Schema.TaggedError<ChordError>("@effect-celery/core/ChordError")("ChordError", {
+  groupId: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The remote exception, as Celery stores it: `{"exc_type", "exc_message": [args…], "exc_module"}`. */
+export class RemoteException extends Schema.Class<RemoteException>("@effect-celery/core/RemoteException")({
+  /** `type(exc).__qualname__`, e.g. `"ValueError"` or `"Outer.Inner"`. */
+  excType: Schema.String,
+  /** The exception's args, always an array. */
+  excMessage: Schema.Array(Schema.Unknown),
+  /** `type(exc).__module__`, e.g. `"builtins"`. */
+  excModule: Schema.String
+}) {
+  /** `module.Type` as Python would name the class. */
+  get qualifiedName(): string {
+    return this.excModule === "builtins" ? this.excType : `${this.excModule}.${this.excType}`
+  }
+}
+
+/** A waited-for task ended in FAILURE or REVOKED: carries the remote exception. */
+export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("@effect-celery/core/TaskFailedError")(
+  "TaskFailedError",
+  {
+    taskId: Schema.String,
+    state: Schema.String,
+    /** The remote exception, when the stored result has Celery's exception shape. */
+    exception: Schema.optional(RemoteException),
+    /** The raw stored result otherwise. */
+    result: Schema.optional(Schema.Unknown),
+    traceback: Schema.NullOr(Schema.String)
+  }
+) {
+  override get message(): string {
+    const exc = this.exception
+    const what = exc === undefined ? String(this.result) : `${exc.qualifiedName}(${exc.excMessage.map((a) => JSON.stringify(a)).join(", ")})`
+    return `Task ${this.taskId} ${this.state}: ${what}`
+  }
+}
+
+/** The retry policy gave up: carries the last connection error. */
+export class RetryLimitExceeded extends Schema.TaggedError<RetryLimitExceeded>(
+  "@effect-celery/core/RetryLimitExceeded"
+)("RetryLimitExceeded", {
+  message: Schema.String,
+  /** How many retries were made before giving up. */
+  retries: Schema.Number,
+  lastCause: ConnectionError
+}) {}
+
+/** What a backend operation that talks to the store can fail with. */
+export type BackendError = ConnectionError | CommandError | RetryLimitExceeded
+
+export const E_RETRY_LIMIT_EXCEEDED =
+  "\nRetry limit exceeded while trying to reconnect to the Celery redis result store backend. The Celery application must be restarted.\n"

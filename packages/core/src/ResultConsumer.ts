@@ -1,0 +1,38 @@
+/**
+ * Task state changes as a Stream: what Celery's `ResultConsumer` does over Pub/Sub, as a value.
+ */
+import * as Context from "effect/Context"
+import type * as Either from "effect/Either"
+import type * as Stream from "effect/Stream"
+import type { BackendError, DecodeError } from "./Errors.js"
+import type { TaskMeta } from "./Meta.js"
+
+export const TypeId: unique symbol = Symbol.for("@effect-celery/core/ResultConsumer")
+export type TypeId = typeof TypeId
+
+export interface WatchOptions {
+  /**
+   * Keep following after every watched task is ready (until the stream is interrupted), instead of
+   * ending on the last ready state. Default false.
+   */
+  readonly follow?: boolean | undefined
+}
+
+export interface ResultConsumer {
+  readonly [TypeId]: TypeId
+  /**
+   * Every state change of the watched tasks, in order per task: first the current stored state
+   * (if any), then each state stored later. A task's stream ends on its ready state (SUCCESS,
+   * FAILURE, REVOKED); the whole stream ends when every watched task is ready, unless `follow`.
+   * The subscription lives exactly as long as the stream. A value that cannot be decoded is
+   * emitted as a `Left` without stopping the others.
+   */
+  readonly watch: (
+    taskIds: Iterable<string>,
+    options?: WatchOptions
+  ) => Stream.Stream<Either.Either<TaskMeta, DecodeError>, BackendError>
+}
+
+export const ResultConsumer: Context.Tag<ResultConsumer, ResultConsumer> = Context.GenericTag<ResultConsumer>(
+  "@effect-celery/core/ResultConsumer"
+)
