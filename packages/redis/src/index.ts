@@ -1,1 +1,1 @@
-export {}
+export * as RedisClient from "./RedisClient.js"
