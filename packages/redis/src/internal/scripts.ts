@@ -1,0 +1,125 @@
+/**
+ * The Lua scripts the Redis result backend runs server-side, so that each write is one atomic
+ * round trip (Celery needs a GET and a MULTI for a store, and a MULTI per chord part).
+ *
+ * Wire compatibility: every script issues exactly the data commands Celery issues (same keys, same
+ * bytes, PUBLISH on the key's own channel), so Python readers, writers and subscribers on the same
+ * keys see no difference.
+ */
+import { createHash } from "node:crypto"
+import { ErrorReply } from "redis"
+import type { NodeRedis } from "../RedisClient.js"
+
+export interface Script {
+  readonly source: string
+  readonly sha: string
+}
+
+const make = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
+
+/**
+ * `set(key, value)` with Celery's store guard, atomically.
+ *
+ * KEYS[1] the key (also the channel); ARGV[1] the value; ARGV[2] TTL in whole seconds ("0" = no
+ * TTL → SET); ARGV[3] "1" to skip the write when the stored meta's status is SUCCESS.
+ * Returns 1 when written (and published), 0 when skipped.
+ *
+ * The guard decodes the stored JSON (cjson reads Python's NaN/Infinity, but gives up on very deep
+ * nesting), and only when that fails falls back to a pattern anchored at the start of the object:
+ * Celery always writes `status` first, and the anchor means a "SUCCESS" inside the result never
+ * counts.
+ */
+export const store = make(`
+if ARGV[3] == '1' then
+  local cur = redis.call('GET', KEYS[1])
+  if cur then
+    local ok, meta = pcall(cjson.decode, cur)
+    local status = nil
+    if ok then
+      if type(meta) == 'table' then status = meta['status'] end
+    elseif string.find(cur, '^%s*{%s*"status"%s*:%s*"SUCCESS"') then
+      status = 'SUCCESS'
+    end
+    if status == 'SUCCESS' then return 0 end
+  end
+end
+local ttl = tonumber(ARGV[2])
+if ttl and ttl > 0 then
+  redis.call('SETEX', KEYS[1], ttl, ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+`)
+
+/**
+ * `on_chord_part_return` in one step: record the part, count, read `.t` and `.s`, refresh the
+ * TTLs, decide completion once, and hand back the members of the completed chord.
+ *
+ * KEYS[1] `.j`, KEYS[2] `.t`, KEYS[3] `.s`; ARGV[1] the member (`[1, tid, state, result]`);
+ * ARGV[2] the ZSET score (group_index or "+inf"), or "" for LIST mode; ARGV[3] TTL seconds ("0" =
+ * no EXPIRE).
+ *
+ * Returns `{count, 0}` pending (or `.s` not set yet), `{count, 1, members}` when this call
+ * completed the chord, `{count, -1, size, extra}` when `.s`/`.t` are not integers.
+ *
+ * Completion requires `count == int(.s) + int(.t)` as Celery does, and (ZSET mode) that this
+ * call's ZADD added the member: a re-delivered identical member leaves the count as it is and must
+ * not complete the chord a second time. Because the whole script is atomic, exactly one call sees
+ * the count reach the total.
+ */
+export const chordPart = make(`
+local added, count
+if ARGV[2] ~= '' then
+  added = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  count = redis.call('ZCOUNT', KEYS[1], '-inf', '+inf')
+else
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  added = 1
+  count = redis.call('LLEN', KEYS[1])
+end
+local extra = redis.call('GET', KEYS[2])
+local size = redis.call('GET', KEYS[3])
+local ttl = tonumber(ARGV[3])
+if ttl and ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+end
+if not size or size == '' then return {count, 0} end
+local int = '^%s*[+-]?%d+%s*$'
+if not string.find(size, int) or (extra and extra ~= '' and not string.find(extra, int)) then
+  return {count, -1, size, extra or ''}
+end
+local total = tonumber(size) + ((extra and extra ~= '') and tonumber(extra) or 0)
+if count == total and added == 1 then
+  if ARGV[2] ~= '' then
+    return {count, 1, redis.call('ZRANGE', KEYS[1], 0, -1)}
+  end
+  return {count, 1, redis.call('LRANGE', KEYS[1], 0, total)}
+end
+return {count, 0}
+`)
+
+const isNoScript = (cause: unknown): boolean => cause instanceof ErrorReply && cause.message.startsWith("NOSCRIPT")
+
+/**
+ * EVALSHA, and on NOSCRIPT (a fresh or flushed server) load the script and run it once more.
+ * Runs inside `RedisClient.execute`, which maps any rejection to a typed error.
+ */
+export const run = async (
+  client: NodeRedis,
+  script: Script,
+  keys: ReadonlyArray<string>,
+  args: ReadonlyArray<string>
+): Promise<unknown> => {
+  const options = { keys: [...keys], arguments: [...args] }
+  try {
+    return await client.evalSha(script.sha, options)
+  } catch (cause) {
+    if (!isNoScript(cause)) throw cause
+    await client.scriptLoad(script.source)
+    return await client.evalSha(script.sha, options)
+  }
+}
