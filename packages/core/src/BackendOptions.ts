@@ -14,6 +14,8 @@ export interface BackendOptions {
   readonly expires?: Duration.DurationInput | null | undefined
   /** `date_done` style: "offset" (Celery ≥ 5.4, default) or "naive" (≤ 5.3). */
   readonly dateStyle?: DateStyle | undefined
+  /** `result_extended`: also write name/args/kwargs/worker/retries/queue when a request is given. Default false. */
+  readonly resultExtended?: boolean | undefined
   /** `result_chord_ordered`: `.j` as a ZSET by group_index (default) or a LIST. */
   readonly chordOrdered?: boolean | undefined
   /** `global_keyprefix` and its separator rule. */
