@@ -2,10 +2,15 @@
  * The Celery task meta and group meta: their TypeScript shape, and the codec that reads what every
  * Celery era writes and writes the exact bytes Celery 5.x writes (Python `json.dumps` formatting).
  */
-import type { TaskState } from "./TaskState.js"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { DecodeError } from "./Errors.js"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { DecodeError, RemoteException } from "./Errors.js"
+import * as PyJson from "./PyJson.js"
 import type { TaskRequest } from "./ResultBackend.js"
+import type { TaskState } from "./TaskState.js"
+import { EXCEPTION_STATES, READY_STATES } from "./TaskState.js"
 
 /** A reference to a result as Celery serializes it (`as_tuple`): `[[id, parent], children|null]`. */
 export interface ResultRef {
@@ -55,13 +60,19 @@ export interface GroupMeta {
 /** How `date_done` is written: Celery ≤ 5.3 writes naive UTC, ≥ 5.4 appends `+00:00`. */
 export type DateStyle = "naive" | "offset"
 
+
 // ---------------------------------------------------------------------------------------------
-// Codec API (signatures fixed; bodies owned by the Meta work package).
+// Codec API
 // ---------------------------------------------------------------------------------------------
 
-const notYet = (what: string): never => {
-  throw new Error(`Meta.${what}: not implemented yet`)
-}
+const HEAD_LENGTH = 100
+
+const decodeError = (id: string, raw: string, message: string, cause?: unknown): DecodeError =>
+  new DecodeError(
+    cause === undefined
+      ? { id, head: raw.slice(0, HEAD_LENGTH), message }
+      : { id, head: raw.slice(0, HEAD_LENGTH), message, cause }
+  )
 
 /** What a missing key reads as: `{"status": "PENDING", "result": null}`. */
 export const pending = (taskId: string): TaskMeta => ({
@@ -73,8 +84,27 @@ export const pending = (taskId: string): TaskMeta => ({
   dateDone: null
 })
 
-/** `date_done` for a READY state written at `epochMillis` (µs = ms × 1000; no fraction when 0). */
-export const formatDateDone = (epochMillis: number, style: DateStyle): string => notYet(`formatDateDone(${epochMillis}, ${style})`)
+/**
+ * `date_done` for a READY state written at `epochMillis` (µs = ms × 1000; no fraction when 0),
+ * as Python's `datetime.isoformat()`. A fractional `epochMillis` keeps its microseconds. A
+ * non-finite or out-of-range time (which no clock produces) is written as the epoch.
+ */
+export const formatDateDone = (epochMillis: number, style: DateStyle): string => {
+  // Python's datetime range is years 1..9999.
+  const inRange = Number.isFinite(epochMillis) && epochMillis >= -62135596800000 && epochMillis < 253402300800000
+  const micros = inRange ? Math.round(epochMillis * 1000) : 0
+  const seconds = Math.floor(micros / 1e6)
+  const frac = micros - seconds * 1e6
+  const base = new Date(seconds * 1000).toISOString().slice(0, 19)
+  const fraction = frac === 0 ? "" : "." + String(frac).padStart(6, "0")
+  return style === "offset" ? base + fraction + "+00:00" : base + fraction
+}
+
+/** `AsyncResult.as_tuple()` / `GroupResult.as_tuple()`: `[[id, parent|null], children|null]`. */
+export const refToTuple = (ref: ResultRef): ReadonlyArray<unknown> => [
+  [ref.id, ref.parent === null ? null : refToTuple(ref.parent)],
+  ref.children === null ? null : ref.children.map(refToTuple)
+]
 
 export interface MakeMetaInput {
   readonly taskId: string
@@ -90,24 +120,349 @@ export interface MakeMetaInput {
 }
 
 /** Celery's `_get_result_meta` + `task_id`: the meta a store writes. */
-export const make = (input: MakeMetaInput): TaskMeta => notYet(`make(${input.taskId})`)
+export const make = (input: MakeMetaInput): TaskMeta => {
+  const request = input.request
+  const meta: {
+    -readonly [K in keyof TaskMeta]: TaskMeta[K]
+  } = {
+    taskId: input.taskId,
+    status: input.state,
+    // A RemoteException stays one; the encoder writes it as Celery's exception dict.
+    result: input.result === undefined ? null : input.result,
+    traceback: input.traceback ?? null,
+    children: request === undefined ? null : (request.children ?? []).map(refToTuple),
+    dateDone: READY_STATES.has(input.state) ? formatDateDone(input.now, input.dateStyle) : null
+  }
+  if (request !== undefined) {
+    if (request.group) meta.groupId = request.group
+    if (request.parentId) meta.parentId = request.parentId
+    if (input.resultExtended === true) {
+      meta.extended = {
+        name: request.task ?? null,
+        args: request.args ?? null,
+        kwargs: request.kwargs ?? null,
+        worker: request.hostname ?? null,
+        retries: request.retries ?? null,
+        queue: request.routingKey ?? null
+      }
+    }
+  }
+  return meta
+}
 
-/** The exact bytes Celery writes for this meta (Python `json.dumps` formatting and field order). */
-export const encodeTaskMeta = (meta: TaskMeta): string => notYet(`encodeTaskMeta(${meta.taskId})`)
+const EXTENDED_KEYS = ["name", "args", "kwargs", "worker", "retries", "queue"] as const
 
-/** Read a stored task meta of any Celery era; `taskId` names the key it came from. */
+const writeMeta = (meta: TaskMeta, enc: (v: unknown) => string): string => {
+  const str = PyJson.encodeString
+  let out = '{"status": ' + str(meta.status) +
+    ', "result": ' + enc(meta.result) +
+    ', "traceback": ' + (meta.traceback === null ? "null" : str(meta.traceback)) +
+    ', "children": ' + (meta.children === null ? "null" : enc(meta.children)) +
+    ', "date_done": ' + (meta.dateDone === null ? "null" : str(meta.dateDone))
+  if (meta.groupId !== undefined) out += ', "group_id": ' + str(meta.groupId)
+  if (meta.parentId !== undefined) out += ', "parent_id": ' + str(meta.parentId)
+  const ext = meta.extended
+  if (ext !== undefined) {
+    for (const k of EXTENDED_KEYS) out += ', "' + k + '": ' + enc(ext[k])
+  }
+  const extra = meta.extra
+  if (extra !== undefined) {
+    for (const k of Object.keys(extra)) {
+      if (extra[k] !== undefined) out += ", " + str(k) + ": " + enc(extra[k])
+    }
+  }
+  return out + ', "task_id": ' + str(meta.taskId) + "}"
+}
+
+/**
+ * The exact bytes Celery writes for this meta (Python `json.dumps` formatting and field order).
+ * Never throws: a value that cannot be encoded (function, cycle, …) is written as a string
+ * stand-in, as Celery does for exception arguments. Use `encodeTaskMetaEither` to refuse instead.
+ */
+export const encodeTaskMeta = (meta: TaskMeta): string => writeMeta(meta, PyJson.encodeLossy)
+
+const strictEncode = (v: unknown): string => PyJson.encode(v)
+
+/** As `encodeTaskMeta`, but a value that cannot be encoded is an error (Celery's `EncodeError`). */
+export const encodeTaskMetaEither = (meta: TaskMeta): Either.Either<string, PyJson.PyJsonError> => {
+  try {
+    return Either.right(writeMeta(meta, strictEncode))
+  } catch (e) {
+    return Either.left(
+      e instanceof PyJson.PyJsonError ? e : new PyJson.PyJsonError({ message: `Cannot encode: ${String(e)}` })
+    )
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+type Plain = Record<string, unknown>
+
+const isPlain = (v: unknown): v is Plain =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof PyJson.Typed)
+
+const kind = (v: unknown): string =>
+  v === null
+    ? "null"
+    : Array.isArray(v)
+    ? "a list"
+    : v instanceof PyJson.Typed
+    ? `a ${v.type} envelope`
+    : typeof v === "object"
+    ? "an object"
+    : typeof v === "bigint"
+    ? "a number"
+    : `a ${typeof v}`
+
+// Python truthiness of a decoded JSON value.
+const falsy = (v: unknown): boolean =>
+  v === null || v === undefined || v === false || v === 0 || v === 0n || v === "" ||
+  (Array.isArray(v) && v.length === 0) || (isPlain(v) && Object.keys(v).length === 0)
+
+/** The module Celery gives a class it synthesizes when `exc_module` is missing. */
+export const SYNTHESIZED_EXC_MODULE = "celery.backends.base"
+
+/**
+ * Celery's `exception_to_python` on a decoded result: a falsy value is `null`; a dict needs a string
+ * `exc_type` (else Celery's `ValueError`); `exc_message` becomes the args array (a list as is, a
+ * missing one as `[""]`, anything else as one argument). Left is the error message.
+ */
+export const exceptionFromResult = (v: unknown): Either.Either<RemoteException | null, string> => {
+  if (falsy(v)) return Either.right(null)
+  if (v instanceof RemoteException) return Either.right(v)
+  if (!isPlain(v)) {
+    return Either.left(
+      `If the stored exception isn't an instance of BaseException, it must be a dictionary. Instead got ${kind(v)}`
+    )
+  }
+  if (!("exc_type" in v)) return Either.left("Exception information must include the exception type")
+  const excType = v["exc_type"]
+  if (typeof excType !== "string") return Either.left(`exc_type must be a string, got ${kind(excType)}`)
+  const excModule = v["exc_module"]
+  if (excModule !== undefined && excModule !== null && typeof excModule !== "string") {
+    return Either.left(`exc_module must be a string, got ${kind(excModule)}`)
+  }
+  const msg = "exc_message" in v ? v["exc_message"] : ""
+  return Either.right(
+    new RemoteException(
+      {
+        excType,
+        excMessage: Array.isArray(msg) ? msg : [msg],
+        excModule: typeof excModule === "string" ? excModule : SYNTHESIZED_EXC_MODULE
+      },
+      true
+    )
+  )
+}
+
+const reprOf = (v: unknown): string => PyJson.encodeLossy(v)
+
+// Build a TaskMeta from a decoded object; `taskId` undefined means "use the stored task_id".
+const metaFromObject = (
+  taskId: string | undefined,
+  raw: string,
+  v: unknown
+): Either.Either<TaskMeta, DecodeError> => {
+  const id = taskId ?? ""
+  if (!isPlain(v)) return Either.left(decodeError(id, raw, `A task meta must be a JSON object, got ${kind(v)}`))
+  const fail = (message: string) => Either.left(decodeError(taskId ?? stringOr(v["task_id"], ""), raw, message))
+  const status = v["status"]
+  if (status === undefined) return fail("The task meta has no status")
+  if (typeof status !== "string") return fail(`The task meta status must be a string, got ${kind(status)}`)
+  let result: unknown = null
+  let traceback: string | null = null
+  let children: ReadonlyArray<unknown> | null = null
+  let dateDone: string | null = null
+  let groupId: string | undefined
+  let parentId: string | undefined
+  let extended: { -readonly [K in keyof ExtendedFields]: ExtendedFields[K] } | undefined
+  let extra: Plain | undefined
+  let storedId: string | undefined
+  const addExtra = (k: string, x: unknown) => {
+    if (extra === undefined) extra = {}
+    if (k === "__proto__") Object.defineProperty(extra, k, { value: x, writable: true, enumerable: true, configurable: true })
+    else extra[k] = x
+  }
+  for (const k of Object.keys(v)) {
+    const x = v[k]
+    switch (k) {
+      case "status":
+        break
+      case "result":
+        result = x
+        break
+      case "traceback":
+        if (x !== null && typeof x !== "string") return fail(`traceback must be a string or null, got ${kind(x)}`)
+        traceback = x
+        break
+      case "children":
+        if (x !== null && !Array.isArray(x)) return fail(`children must be a list or null, got ${kind(x)}`)
+        children = x
+        break
+      case "date_done":
+        if (x === null || typeof x === "string") dateDone = x
+        else if (x instanceof PyJson.Typed && x.type === "datetime" && typeof x.value === "string") dateDone = x.value
+        else return fail(`date_done must be an ISO-8601 string or null, got ${kind(x)}`)
+        break
+      case "group_id":
+        if (typeof x === "string") groupId = x
+        else addExtra(k, x)
+        break
+      case "parent_id":
+        if (typeof x === "string") parentId = x
+        else addExtra(k, x)
+        break
+      case "task_id":
+        if (typeof x === "string") storedId = x
+        break
+      case "name":
+      case "worker":
+      case "queue":
+      case "args":
+      case "kwargs":
+      case "retries": {
+        const ok = x === null || (
+          k === "args" ? Array.isArray(x) : k === "kwargs" ? isPlain(x) : k === "retries" ? typeof x === "number" : typeof x === "string"
+        )
+        if (!ok) return fail(`The extended field ${k} has an unexpected type: ${kind(x)}`)
+        if (extended === undefined) extended = { name: null, args: null, kwargs: null, worker: null, retries: null, queue: null }
+        ;(extended as Record<string, unknown>)[k] = x
+        break
+      }
+      default:
+        addExtra(k, x)
+    }
+  }
+  const finalId = taskId ?? storedId
+  if (finalId === undefined) return fail("The task meta has no task_id")
+  if (EXCEPTION_STATES.has(status)) {
+    const exc = exceptionFromResult(result)
+    if (Either.isLeft(exc)) return Either.left(decodeError(finalId, raw, exc.left))
+    result = exc.right
+  }
+  const meta: { -readonly [K in keyof TaskMeta]: TaskMeta[K] } = {
+    taskId: finalId,
+    status,
+    result,
+    traceback,
+    children,
+    dateDone
+  }
+  if (groupId !== undefined) meta.groupId = groupId
+  if (parentId !== undefined) meta.parentId = parentId
+  if (extended !== undefined) meta.extended = extended
+  if (extra !== undefined) meta.extra = extra
+  return Either.right(meta)
+}
+
+const stringOr = (v: unknown, fallback: string): string => (typeof v === "string" ? v : fallback)
+
+const decodeWith = (taskId: string | undefined, raw: string): Either.Either<TaskMeta, DecodeError> => {
+  const parsed = PyJson.decode(raw)
+  if (Either.isLeft(parsed)) {
+    return Either.left(decodeError(taskId ?? "", raw, `Invalid JSON: ${parsed.left.message}`, parsed.left))
+  }
+  return metaFromObject(taskId, raw, parsed.right)
+}
+
+/**
+ * Read a stored task meta of any Celery era; `taskId` names the key it came from. Exception states
+ * get Celery's `exception_to_python` (see `exceptionFromResult`); unknown keys land in `extra`.
+ */
 export const decodeTaskMeta = (taskId: string, raw: string): Either.Either<TaskMeta, DecodeError> =>
-  Either.left(new DecodeError({ id: taskId, head: raw.slice(0, 64), message: "not implemented yet" }))
+  decodeWith(taskId, raw)
+
+const TaskMetaType: Schema.Schema<TaskMeta> = Schema.declare(
+  (u: unknown): u is TaskMeta =>
+    isPlain(u) && typeof u["taskId"] === "string" && typeof u["status"] === "string" && "result" in u,
+  { identifier: "TaskMeta" }
+)
+
+/**
+ * The meta as a Schema over its stored JSON. Decoding names the meta by `taskId`, or by its stored
+ * `task_id` when no `taskId` is given; encoding writes Celery's bytes and fails on unencodable values.
+ */
+export const taskMetaFromJson = (taskId?: string): Schema.Schema<TaskMeta, string> =>
+  Schema.transformOrFail(Schema.String, TaskMetaType, {
+    strict: true,
+    decode: (raw, _, ast) => {
+      const r = decodeWith(taskId, raw)
+      return Either.isRight(r) ? ParseResult.succeed(r.right) : ParseResult.fail(new ParseResult.Type(ast, raw, r.left.message))
+    },
+    encode: (meta, _, ast) => {
+      const r = encodeTaskMetaEither(meta)
+      return Either.isRight(r) ? ParseResult.succeed(r.right) : ParseResult.fail(new ParseResult.Type(ast, meta, r.left.message))
+    }
+  })
+
+/** `taskMetaFromJson()`: the task id comes from the stored `task_id`. */
+export const TaskMetaFromJson: Schema.Schema<TaskMeta, string> = taskMetaFromJson()
+
+/** Decode `meta.result` with a caller's Schema (e.g. the task's return type). */
+export const decodeResult = <A, I, R>(meta: TaskMeta, schema: Schema.Schema<A, I, R>): Effect.Effect<A, DecodeError, R> =>
+  Effect.mapError(
+    Schema.decodeUnknown(schema)(meta.result),
+    (e) => new DecodeError({ id: meta.taskId, head: reprOf(meta.result).slice(0, HEAD_LENGTH), message: e.message })
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Groups and chords
+// ---------------------------------------------------------------------------------------------
 
 /** `{"result": <GroupResult tuple>}` as `save_group` writes it. */
-export const encodeGroupMeta = (group: GroupMeta): string => notYet(`encodeGroupMeta(${group.groupId})`)
+export const encodeGroupMeta = (group: GroupMeta): string =>
+  '{"result": [[' + PyJson.encodeString(group.groupId) + ", null], " +
+  PyJson.encodeLossy(group.results.map(refToTuple)) + "]]}"
 
-export const decodeGroupMeta = (groupId: string, raw: string): Either.Either<GroupMeta, DecodeError> =>
-  Either.left(new DecodeError({ id: groupId, head: raw.slice(0, 64), message: "not implemented yet" }))
+class TupleError extends Error {}
+
+/** Celery's `result_from_tuple`; throws `TupleError` (caught by the callers below). */
+const refFromTupleUnsafe = (r: unknown): ResultRef => {
+  if (!Array.isArray(r) || r.length !== 2) throw new TupleError(`A result tuple must be a 2-item list, got ${kind(r)}`)
+  const [res, nodes] = r as [unknown, unknown]
+  let id: unknown = res
+  let parent: unknown = null
+  if (Array.isArray(res)) {
+    if (res.length !== 2) throw new TupleError(`A result id pair must be a 2-item list, got ${res.length} items`)
+    id = res[0]
+    parent = res[1]
+  }
+  if (typeof id !== "string") throw new TupleError(`A result id must be a string, got ${kind(id)}`)
+  if (nodes !== null && !Array.isArray(nodes)) throw new TupleError(`Group members must be a list or null, got ${kind(nodes)}`)
+  return {
+    id,
+    parent: falsy(parent) ? null : refFromTupleUnsafe(parent),
+    children: nodes === null ? null : (nodes as Array<unknown>).map(refFromTupleUnsafe)
+  }
+}
+
+/** Read a result tuple (`as_tuple()` form) as a `ResultRef`. Left is the error message. */
+export const refFromTuple = (r: unknown): Either.Either<ResultRef, string> => {
+  try {
+    return Either.right(refFromTupleUnsafe(r))
+  } catch (e) {
+    return Either.left(e instanceof TupleError ? e.message : "The result tuple is nested too deeply")
+  }
+}
+
+export const decodeGroupMeta = (groupId: string, raw: string): Either.Either<GroupMeta, DecodeError> => {
+  const parsed = PyJson.decode(raw)
+  if (Either.isLeft(parsed)) return Either.left(decodeError(groupId, raw, `Invalid JSON: ${parsed.left.message}`, parsed.left))
+  const v = parsed.right
+  if (!isPlain(v)) return Either.left(decodeError(groupId, raw, `A group meta must be a JSON object, got ${kind(v)}`))
+  if (!("result" in v)) return Either.left(decodeError(groupId, raw, "The group meta has no result"))
+  const ref = refFromTuple(v["result"])
+  if (Either.isLeft(ref)) return Either.left(decodeError(groupId, raw, ref.left))
+  if (ref.right.children === null) return Either.left(decodeError(groupId, raw, "The group meta result is not a GroupResult"))
+  return Either.right({ groupId, results: ref.right.children })
+}
 
 /** A chord join member `[1, tid, state, result]` (result encoded as for a meta). */
 export const encodeChordMember = (taskId: string, state: string, result: unknown): string =>
-  notYet(`encodeChordMember(${taskId}, ${state}, ${String(result)})`)
+  "[1, " + PyJson.encodeString(taskId) + ", " + PyJson.encodeString(state) + ", " +
+  PyJson.encodeLossy(result === undefined ? null : result) + "]"
 
 export interface ChordMember {
   readonly taskId: string
@@ -116,5 +471,21 @@ export interface ChordMember {
   readonly result: unknown
 }
 
-export const decodeChordMember = (groupId: string, raw: string): Either.Either<ChordMember, DecodeError> =>
-  Either.left(new DecodeError({ id: groupId, head: raw.slice(0, 64), message: "not implemented yet" }))
+export const decodeChordMember = (groupId: string, raw: string): Either.Either<ChordMember, DecodeError> => {
+  const parsed = PyJson.decode(raw)
+  if (Either.isLeft(parsed)) return Either.left(decodeError(groupId, raw, `Invalid JSON: ${parsed.left.message}`, parsed.left))
+  const v = parsed.right
+  if (!Array.isArray(v) || v.length !== 4) {
+    return Either.left(decodeError(groupId, raw, `A chord member must be a 4-item list, got ${kind(v)}`))
+  }
+  const [, taskId, state, value] = v as [unknown, unknown, unknown, unknown]
+  if (typeof taskId !== "string") return Either.left(decodeError(groupId, raw, `The chord member task id must be a string, got ${kind(taskId)}`))
+  if (typeof state !== "string") return Either.left(decodeError(groupId, raw, `The chord member state must be a string, got ${kind(state)}`))
+  let result = value
+  if (EXCEPTION_STATES.has(state)) {
+    const exc = exceptionFromResult(value)
+    if (Either.isLeft(exc)) return Either.left(decodeError(groupId, raw, exc.left))
+    result = exc.right
+  }
+  return Either.right({ taskId, state, result })
+}
