@@ -1,13 +1,36 @@
 /**
  * The Redis connection service shared by the backend, the consumer and Sentinel.
  *
- * STUB: the interface is fixed; `make` and the layers are implemented by the RedisClient work package.
+ * `make` holds one shared command connection (node-redis pipelines what many fibers send in the
+ * same tick) and replaces it after a connection-level failure: the failing call fails with a typed
+ * `ConnectionError`, the next call connects again (one reconnect in flight for all callers).
+ * Nothing is retried here: callers apply Celery's retry policy. How a connection is opened is the
+ * `connector`'s business, so Sentinel plugs its own master discovery in.
+ *
+ * Layers:
+ * - `layer(config)`: a `RedisConfig` (host/port or unix socket, db, ACL user, TLS…).
+ * - `layerUrl(url, options)`: a Celery `result_backend` URL (`redis://`, `rediss://`,
+ *   `redis+socket://`), with `redis_backend_use_ssl` and the `redis_*` settings as options.
+ * - `layerConfig()`: the same from the environment (see `layerConfig` for the variables).
+ * Each reads TLS files through `@effect/platform`'s `FileSystem`; `layer*` provide the Node file
+ * system, `layerWithoutFileSystem*` leave it to the caller.
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
-import type { CommandError, ConnectionError } from "@effect-celery/core/Errors"
-import type { createClient } from "redis"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import type { CommandError, ImproperlyConfigured } from "@effect-celery/core/Errors"
+import { ConnectionError } from "@effect-celery/core/Errors"
+import { createClient } from "redis"
+import { classify, connectError, messageOf, mustDrop, SocketTimeout } from "./internal/errors.js"
+import * as RedisConfig from "./RedisConfig.js"
 
 /** A node-redis v4 client as `createClient()` returns it. */
 export type NodeRedis = ReturnType<typeof createClient>
@@ -39,3 +62,342 @@ export interface RedisClient {
 export const RedisClient: Context.Tag<RedisClient, RedisClient> = Context.GenericTag<RedisClient>(
   "@effect-celery/redis/RedisClient"
 )
+
+// ---------------------------------------------------------------------------------------------
+// connector
+// ---------------------------------------------------------------------------------------------
+
+export interface ConnectorOptions {
+  /** How the target is named in error messages (`host:port`, socket path, …). */
+  readonly target?: string | undefined
+  /** Bound on the whole connect (socket, TLS, AUTH, SELECT). Default: the socket's connectTimeout, else 5 s. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Bound on the graceful QUIT at release before the socket is destroyed. Default 1 s. */
+  readonly closeTimeout?: Duration.DurationInput | undefined
+}
+
+const targetOfOptions = (options: RedisConfig.NodeRedisOptions): string => {
+  const socket = options.socket
+  if (socket === undefined) return "localhost:6379"
+  if ("path" in socket && typeof socket.path === "string") return socket.path
+  const host = "host" in socket && typeof socket.host === "string" ? socket.host : "localhost"
+  const port = "port" in socket && typeof socket.port === "number" ? socket.port : 6379
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`
+}
+
+/**
+ * Opens node-redis clients from `clientOptions`, each a scoped resource: `reconnectStrategy: false`
+ * and `disableOfflineQueue: true` are forced (we own reconnection), an `error` listener is attached
+ * before connecting (logged at debug through the caller's runtime, never crashing the process), and
+ * failures are typed: connect timeout → "Timeout", WRONGPASS/NOAUTH → "Auth", refused/DNS/TLS →
+ * "Connect". AUTH, SELECT and CLIENT SETNAME run inside node-redis' connect handshake.
+ */
+export const connector = (
+  clientOptions: RedisConfig.NodeRedisOptions,
+  options: ConnectorOptions = {}
+): Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> => {
+  const target = options.target ?? targetOfOptions(clientOptions)
+  const socketTimeout = clientOptions.socket?.connectTimeout
+  const connectTimeout = options.connectTimeout !== undefined
+    ? Duration.decode(options.connectTimeout)
+    : Duration.millis(typeof socketTimeout === "number" && socketTimeout > 0 ? socketTimeout : 5000)
+  const closeTimeout = Duration.decode(options.closeTimeout ?? Duration.seconds(1))
+  const finalOptions: RedisConfig.NodeRedisOptions = {
+    ...clientOptions,
+    disableOfflineQueue: true,
+    socket: {
+      ...clientOptions.socket,
+      connectTimeout: Duration.toMillis(connectTimeout),
+      reconnectStrategy: false
+    }
+  }
+  return Effect.acquireRelease(
+    Effect.flatMap(Effect.runtime<never>(), (runtime) => {
+      const runSync = Runtime.runSync(runtime)
+      const onError = (cause: unknown) => {
+        try {
+          runSync(Effect.logDebug(`node-redis ${target}: ${messageOf(cause)}`))
+        } catch {
+          // logging must never turn a socket event into a crash
+        }
+      }
+      return Effect.async<NodeRedis, ConnectionError>((resume) => {
+        let client: NodeRedis
+        try {
+          client = createClient(finalOptions)
+        } catch (cause) {
+          resume(Effect.fail(connectError(target, cause)))
+          return
+        }
+        client.on("error", onError)
+        client.connect().then(
+          () => resume(Effect.succeed(client)),
+          (cause: unknown) => {
+            destroy(client)
+            resume(Effect.fail(connectError(target, cause)))
+          }
+        )
+        return Effect.sync(() => destroy(client))
+      }).pipe(
+        Effect.timeoutFail({
+          duration: connectTimeout,
+          onTimeout: () =>
+            new ConnectionError({
+              reason: "Timeout",
+              message: `Timeout connecting to ${target} (${Duration.format(connectTimeout)})`
+            })
+        })
+      )
+    }),
+    (client) => release(client, closeTimeout)
+  )
+}
+
+/** Force-close a client if it is still open (never throws). */
+const destroy = (client: NodeRedis): void => {
+  if (!client.isOpen) return
+  client.disconnect().catch(() => {})
+}
+
+/**
+ * Graceful but bounded: QUIT (after whatever is in flight, since replies are ordered), then destroy
+ * the socket if it is still open. `QUIT` goes through `sendCommand`, not `quit()`: node-redis'
+ * `quit()` marks the client closed before the reply, after which a hung socket can no longer be
+ * destroyed through the public API.
+ */
+const release = (client: NodeRedis, closeTimeout: Duration.Duration): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (!client.isOpen) return Effect.void
+    if (!client.isReady) return Effect.sync(() => destroy(client))
+    return Effect.tryPromise(() => client.sendCommand(["QUIT"])).pipe(
+      Effect.timeoutOption(closeTimeout),
+      Effect.exit,
+      Effect.zipRight(Effect.sync(() => destroy(client)))
+    )
+  })
+
+// ---------------------------------------------------------------------------------------------
+// make
+// ---------------------------------------------------------------------------------------------
+
+export interface MakeOptions {
+  /** Opens one connected, ready client inside the given scope. */
+  readonly connector: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
+  readonly uri: string
+  readonly db: number
+  /**
+   * `socket_timeout`: when commands are in flight and no reply arrives for this long, the command
+   * connection is destroyed and its pending commands fail with `ConnectionError("Timeout")`.
+   * Default: none.
+   */
+  readonly socketTimeout?: Duration.DurationInput | undefined
+}
+
+interface Connection {
+  readonly client: NodeRedis
+  readonly scope: Scope.CloseableScope
+  /** Commands sent and not yet answered. */
+  inFlight: number
+  /** Replies received so far (the watchdog compares it across ticks). */
+  progress: number
+  timedOut: boolean
+  dropped: boolean
+}
+
+/**
+ * The service over a connector: connects eagerly (the first connection and a PING must succeed),
+ * keeps the shared command connection, replaces it after a loss, and closes everything with the
+ * scope (graceful QUIT with a bound).
+ */
+export const make = (options: MakeOptions): Effect.Effect<RedisClient, ConnectionError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const layerScope = yield* Effect.scope
+    const timeoutMillis = options.socketTimeout === undefined ? undefined : Duration.toMillis(options.socketTimeout)
+    let current: Connection | undefined
+    let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
+    let closed = false
+
+    const closedError = () => new ConnectionError({ reason: "Closed", message: `RedisClient ${options.uri} is closed` })
+
+    /** Forget a connection and close it in the background (its release is bounded). */
+    const drop = (conn: Connection): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (current === conn) current = undefined
+        if (conn.dropped) return Effect.void
+        conn.dropped = true
+        return Effect.asVoid(Effect.forkIn(Scope.close(conn.scope, Exit.void), layerScope))
+      })
+
+    const watchdog = (conn: Connection, millis: number): Effect.Effect<void> => {
+      let seen = conn.progress
+      let stalledSince = 0
+      const tick = Effect.suspend(() => {
+        const now = Date.now()
+        if (conn.inFlight === 0 || conn.progress !== seen) {
+          seen = conn.progress
+          stalledSince = now
+          return Effect.void
+        }
+        if (now - stalledSince < millis) return Effect.void
+        conn.timedOut = true
+        destroy(conn.client)
+        return drop(conn)
+      })
+      stalledSince = Date.now()
+      const period = Duration.millis(Math.max(10, Math.floor(millis / 4)))
+      return Effect.forever(Effect.zipRight(Effect.sleep(period), tick))
+    }
+
+    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
+      if (closed) return yield* Effect.fail(closedError())
+      const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
+      const client = yield* options.connector.pipe(
+        Scope.extend(scope),
+        Effect.tap((client) =>
+          Effect.tryPromise({ try: () => client.ping(), catch: (cause) => connectError(options.uri, cause) })
+        ),
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
+      const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }
+      if (timeoutMillis !== undefined && timeoutMillis > 0) {
+        yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
+      }
+      return conn
+    })
+
+    /** The live connection, or a new one (a single connect in flight, shared by all callers). */
+    const acquire: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(
+      Deferred.make<Connection, ConnectionError>(),
+      (fresh) =>
+        Effect.suspend(() => {
+          if (closed) return Effect.fail(closedError())
+          const conn = current
+          if (conn !== undefined) {
+            if (conn.client.isReady) return Effect.succeed(conn)
+            // Known dead (the socket closed while idle): replace it before sending anything.
+            return Effect.zipRight(drop(conn), acquire)
+          }
+          if (connecting !== undefined) return Deferred.await(connecting)
+          connecting = fresh
+          const complete = (exit: Exit.Exit<Connection, ConnectionError>) =>
+            Effect.suspend(() => {
+              connecting = undefined
+              if (Exit.isSuccess(exit)) {
+                if (closed) return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
+                current = exit.value
+                return Deferred.succeed(fresh, exit.value)
+              }
+              return Exit.isInterrupted(exit) ? Deferred.fail(fresh, closedError()) : Deferred.done(fresh, exit)
+            })
+          // The connect belongs to the client, not to the caller: an interrupted caller does not
+          // abandon the other waiters.
+          return Effect.zipRight(
+            Effect.forkIn(Effect.onExit(open, complete), layerScope),
+            Deferred.await(fresh)
+          )
+        })
+    )
+
+    const failWith = (conn: Connection, command: string, cause: unknown): Effect.Effect<never, ConnectionError | CommandError> => {
+      const error = conn.timedOut
+        ? new ConnectionError({
+          reason: "Timeout",
+          message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
+          cause
+        })
+        : classify(command, cause)
+      return mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error)
+    }
+
+    const runOn = <A>(
+      conn: Connection,
+      command: string,
+      f: (client: NodeRedis) => Promise<A>,
+      resume: (effect: Effect.Effect<A, ConnectionError | CommandError>) => void
+    ): void => {
+      let promise: Promise<A>
+      try {
+        promise = Promise.resolve(f(conn.client))
+      } catch (cause) {
+        resume(failWith(conn, command, cause))
+        return
+      }
+      conn.inFlight++
+      promise.then(
+        (a) => {
+          conn.inFlight--
+          conn.progress++
+          resume(Effect.succeed(a))
+        },
+        (cause: unknown) => {
+          conn.inFlight--
+          conn.progress++
+          resume(failWith(conn, command, cause))
+        }
+      )
+    }
+
+    // Hot path: one async step when the connection is up; `current` is read when the effect runs.
+    const execute = <A>(command: string, f: (client: NodeRedis) => Promise<A>): Effect.Effect<A, ConnectionError | CommandError> =>
+      Effect.async<A, ConnectionError | CommandError>((resume) => {
+        const conn = current
+        if (conn !== undefined && conn.client.isReady) {
+          runOn(conn, command, f, resume)
+        } else {
+          resume(
+            Effect.flatMap(acquire, (fresh) =>
+              Effect.async<A, ConnectionError | CommandError>((resume2) => runOn(fresh, command, f, resume2)))
+          )
+        }
+      })
+
+    // Eager: the layer fails with a typed error when the server cannot be reached.
+    yield* acquire
+
+    // Added last so it runs first on close: no new connection starts while we shut down.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        current = undefined
+      })
+    )
+
+    return RedisClient.of({
+      [TypeId]: TypeId,
+      uri: options.uri,
+      db: options.db,
+      execute,
+      connect: options.connector
+    })
+  }).pipe(Effect.annotateLogs({ package: "@effect-celery/redis", module: "RedisClient" }))
+
+// ---------------------------------------------------------------------------------------------
+// layers
+// ---------------------------------------------------------------------------------------------
+
+/** `make` for a `RedisConfig`, reading TLS files through the `FileSystem` in context. */
+export const fromConfig = (
+  config: RedisConfig.RedisConfig
+): Effect.Effect<RedisClient, ConnectionError | ImproperlyConfigured, Scope.Scope | FileSystem.FileSystem> =>
+  Effect.flatMap(RedisConfig.clientOptions(config), (clientOptions) => {
+    const socketTimeout = RedisConfig.socketTimeoutMillis(config)
+    return make({
+      connector: connector(clientOptions, {
+        target: RedisConfig.targetOf(config),
+        connectTimeout: Duration.millis(RedisConfig.connectTimeoutMillis(config))
+      }),
+      uri: RedisConfig.displayUri(config),
+      db: RedisConfig.dbOf(config),
+      ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
+    })
+  })
+
+/** A `RedisClient` for a `RedisConfig`; needs a `FileSystem` only to read TLS files. */
+export const layerWithoutFileSystem = (
+  config: RedisConfig.RedisConfig
+): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured, FileSystem.FileSystem> =>
+  Layer.scoped(RedisClient, fromConfig(config))
+
+/** A `RedisClient` for a `RedisConfig` (host/port or unix `path`, db, ACL user, TLS, timeouts). */
+export const layer = (config: RedisConfig.RedisConfig): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured> =>
+  Layer.provide(layerWithoutFileSystem(config), NodeFileSystem.layer)

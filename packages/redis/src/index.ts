@@ -1,1 +1,2 @@
 export * as RedisClient from "./RedisClient.js"
+export * as RedisConfig from "./RedisConfig.js"

@@ -1,0 +1,206 @@
+/**
+ * How to reach one Redis server, and its translation to node-redis options.
+ *
+ * TLS follows redis-py's `SSLConnection` (what Celery uses), mapped onto Node's `tls`:
+ * - `certReqs: "required"` (CERT_REQUIRED): the server chain is verified against the system roots
+ *   plus `caFile`/`ca` (Python's `create_default_context()` + `load_verify_locations`).
+ * - `"optional"` (CERT_OPTIONAL): in client mode OpenSSL treats it exactly like CERT_REQUIRED (the
+ *   server always presents a certificate, and a bad one is rejected), so it maps to the same
+ *   verification. Celery still logs its warning.
+ * - `"none"` (CERT_NONE): no verification (`rejectUnauthorized: false`).
+ * - `checkHostname` (`ssl_check_hostname`, redis-py default False): the host name is checked only
+ *   when true; otherwise `checkServerIdentity` accepts any name, as Python does.
+ * - `certFile`/`keyFile` (`ssl_certfile`/`ssl_keyfile`) present a client certificate.
+ * Files are read with `@effect/platform`'s `FileSystem` when the options are built; an unreadable
+ * file is `ImproperlyConfigured`.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Tls from "node:tls"
+import { ImproperlyConfigured } from "@effect-celery/core/Errors"
+import type { createClient } from "redis"
+
+/** The node-redis options `createClient` accepts. */
+export type NodeRedisOptions = NonNullable<Parameters<typeof createClient>[0]>
+
+/** `ssl_cert_reqs`, normalized. */
+export type CertReqs = "required" | "optional" | "none"
+
+export interface TlsConfig {
+  /** `ssl_cert_reqs`. Default "required". */
+  readonly certReqs?: CertReqs | undefined
+  /** `ssl_ca_certs`: a PEM file of trusted CAs, added to the system roots. */
+  readonly caFile?: string | undefined
+  /** Trusted CAs as PEM text (instead of, or in addition to, `caFile`). */
+  readonly ca?: string | undefined
+  /** `ssl_certfile`: client certificate chain (PEM file). */
+  readonly certFile?: string | undefined
+  /** `ssl_keyfile`: client private key (PEM file). */
+  readonly keyFile?: string | undefined
+  /** Client certificate as PEM text. */
+  readonly cert?: string | undefined
+  /** Client private key as PEM text. */
+  readonly key?: Redacted.Redacted | undefined
+  /** `ssl_check_hostname`: verify the server name too. Default false (redis-py). */
+  readonly checkHostname?: boolean | undefined
+  /** SNI / name to verify, when it differs from `host`. */
+  readonly servername?: string | undefined
+}
+
+export interface RedisConfig {
+  /** Default "localhost". Ignored when `path` is set. */
+  readonly host?: string | undefined
+  /** Default 6379. Ignored when `path` is set. */
+  readonly port?: number | undefined
+  /** A unix socket path (Celery's `redis+socket://`). */
+  readonly path?: string | undefined
+  /** Database number. Default 0. */
+  readonly db?: number | undefined
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  /** TLS (`rediss://`). `true` = defaults (verify against system roots). */
+  readonly tls?: TlsConfig | boolean | undefined
+  /**
+   * `socket_timeout`: a command with no reply for this long fails with `ConnectionError("Timeout")`
+   * and the connection is replaced. Default 120 s (Celery's `redis_socket_timeout`); `null` = none.
+   */
+  readonly socketTimeout?: Duration.DurationInput | null | undefined
+  /** `socket_connect_timeout`: bound on connect + handshake + AUTH/SELECT. Default 5 s. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** TCP keep-alive: `false` disables, a duration sets the initial delay. Default node-redis (5 s). */
+  readonly keepAlive?: boolean | Duration.DurationInput | undefined
+  /** `CLIENT SETNAME` on every connection. */
+  readonly clientName?: string | undefined
+  /** How the server is shown (`RedisClient.uri`); default built like Celery's `as_uri()`. */
+  readonly uri?: string | undefined
+}
+
+export const DEFAULT_SOCKET_TIMEOUT: Duration.Duration = Duration.seconds(120)
+export const DEFAULT_CONNECT_TIMEOUT: Duration.Duration = Duration.seconds(5)
+
+export const W_REDIS_SSL_CERT_OPTIONAL =
+  "\nSetting ssl_cert_reqs=CERT_OPTIONAL when connecting to redis means that celery might not validate the identity of the redis broker when connecting. This leaves you vulnerable to man in the middle attacks.\n"
+export const W_REDIS_SSL_CERT_NONE =
+  "\nSetting ssl_cert_reqs=CERT_NONE when connecting to redis means that celery will not validate the identity of the redis broker when connecting. This leaves you vulnerable to man in the middle attacks.\n"
+
+const tlsConfigOf = (config: RedisConfig): TlsConfig | undefined =>
+  config.tls === true ? {} : config.tls === false || config.tls === undefined ? undefined : config.tls
+
+/** The selected database. */
+export const dbOf = (config: RedisConfig): number => config.db ?? 0
+
+/** `host:port` or the socket path, for messages. */
+export const targetOf = (config: RedisConfig): string =>
+  config.path !== undefined ? config.path : `${formatHost(config.host ?? "localhost")}:${config.port ?? 6379}`
+
+const formatHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
+
+/** Celery's `as_uri()` for a config given field by field: password masked, no query. */
+export const displayUri = (config: RedisConfig): string => {
+  if (config.uri !== undefined) return config.uri
+  if (config.path !== undefined) return `socket://${config.path}`
+  const scheme = tlsConfigOf(config) !== undefined ? "rediss" : "redis"
+  const user = config.username !== undefined && config.username !== "" ? encodeURIComponent(config.username) : ""
+  const auth = user !== "" || config.password !== undefined ? `${user}${config.password !== undefined ? ":**" : ""}@` : ""
+  return `${scheme}://${auth}${encodeURIComponent(config.host ?? "localhost")}:${config.port ?? 6379}/${dbOf(config)}`
+}
+
+/** The socket timeout in milliseconds, or undefined for none. */
+export const socketTimeoutMillis = (config: RedisConfig): number | undefined =>
+  config.socketTimeout === null
+    ? undefined
+    : Duration.toMillis(config.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT : Duration.decode(config.socketTimeout))
+
+/** The connect timeout in milliseconds. */
+export const connectTimeoutMillis = (config: RedisConfig): number =>
+  Duration.toMillis(config.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : Duration.decode(config.connectTimeout))
+
+const keepAliveOf = (config: RedisConfig): number | false | undefined => {
+  const k = config.keepAlive
+  if (k === undefined) return undefined
+  if (k === false) return false
+  if (k === true) return 5000
+  return Math.max(1, Math.round(Duration.toMillis(Duration.decode(k))))
+}
+
+const readPem = (fs: FileSystem.FileSystem, what: string, path: string) =>
+  fs.readFileString(path).pipe(
+    Effect.mapError((cause) => new ImproperlyConfigured({ message: `Cannot read ${what} ${path}: ${cause.message}`, cause }))
+  )
+
+/** Celery's warnings for weak `ssl_cert_reqs` (logged when the options are built). */
+export const warnCertReqs = (certReqs: CertReqs): Effect.Effect<void> =>
+  certReqs === "optional"
+    ? Effect.logWarning(W_REDIS_SSL_CERT_OPTIONAL)
+    : certReqs === "none"
+    ? Effect.logWarning(W_REDIS_SSL_CERT_NONE)
+    : Effect.void
+
+const acceptAnyName = (): undefined => undefined
+
+/** Node `tls.connect` options for a TLS config (files read through `FileSystem`). */
+export const tlsOptions = (
+  tls: TlsConfig
+): Effect.Effect<Tls.ConnectionOptions, ImproperlyConfigured, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const certReqs = tls.certReqs ?? "required"
+    yield* warnCertReqs(certReqs)
+    const caFile = tls.caFile !== undefined ? yield* readPem(fs, "ssl_ca_certs", tls.caFile) : undefined
+    const certFile = tls.certFile !== undefined ? yield* readPem(fs, "ssl_certfile", tls.certFile) : undefined
+    // Python's load_cert_chain(certfile) accepts a key inside the cert file when no keyfile is given.
+    const keyFile = tls.keyFile !== undefined ? yield* readPem(fs, "ssl_keyfile", tls.keyFile) : undefined
+    const extraCa = [caFile, tls.ca].filter((s): s is string => s !== undefined)
+    const cert = certFile ?? tls.cert
+    const key = keyFile ?? (tls.key !== undefined ? Redacted.value(tls.key) : certFile)
+    const options: Tls.ConnectionOptions = {
+      rejectUnauthorized: certReqs !== "none",
+      ...(extraCa.length > 0 ? { ca: [...Tls.rootCertificates, ...extraCa] } : {}),
+      ...(cert !== undefined ? { cert } : {}),
+      ...(cert !== undefined && key !== undefined ? { key } : {}),
+      ...(tls.checkHostname === true ? {} : { checkServerIdentity: acceptAnyName }),
+      ...(tls.servername !== undefined ? { servername: tls.servername } : {})
+    }
+    return options
+  })
+
+/**
+ * node-redis options for `config`: no hidden reconnects (`reconnectStrategy: false`) and no offline
+ * queue, since `RedisClient` owns reconnection and callers own retries. Exported so Sentinel can
+ * build data-node options (TLS included) and override host/port.
+ */
+export const clientOptions = (
+  config: RedisConfig
+): Effect.Effect<NodeRedisOptions, ImproperlyConfigured, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const connectTimeout = connectTimeoutMillis(config)
+    const keepAlive = keepAliveOf(config)
+    const common = {
+      connectTimeout,
+      reconnectStrategy: false as const,
+      ...(keepAlive !== undefined ? { keepAlive } : {})
+    }
+    const tls = tlsConfigOf(config)
+    const host = config.host ?? "localhost"
+    const port = config.port ?? 6379
+    if (tls !== undefined && config.path !== undefined) {
+      return yield* new ImproperlyConfigured({ message: "TLS over a unix socket is not supported" })
+    }
+    const socket: NodeRedisOptions["socket"] = config.path !== undefined
+      ? { ...common, path: config.path }
+      : tls !== undefined
+      ? { ...common, host, port, tls: true, ...(yield* tlsOptions(tls)) }
+      : { ...common, host, port }
+    const db = dbOf(config)
+    const options: NodeRedisOptions = {
+      socket,
+      disableOfflineQueue: true,
+      ...(db !== 0 ? { database: db } : {}),
+      ...(config.username !== undefined && config.username !== "" ? { username: config.username } : {}),
+      ...(config.password !== undefined ? { password: Redacted.value(config.password) } : {}),
+      ...(config.clientName !== undefined ? { name: config.clientName } : {})
+    }
+    return options
+  })

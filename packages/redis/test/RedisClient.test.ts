@@ -1,0 +1,210 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer, Redacted } from "effect"
+import { createClient } from "redis"
+import { ConnectionError } from "@effect-celery/core/Errors"
+import { RedisClient } from "@effect-celery/redis"
+import { freePort, redisServer } from "../../../test-support/RedisServer.js"
+
+/** An independent admin connection to a test server (not through the code under test). */
+const admin = (options: { readonly port?: number; readonly path?: string; readonly password?: string }) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const c = createClient({
+        socket: options.path !== undefined ? { path: options.path } : { host: "127.0.0.1", port: options.port! },
+        ...(options.password !== undefined ? { password: options.password } : {})
+      })
+      c.on("error", () => {})
+      await c.connect()
+      return c
+    }),
+    (c) => Effect.promise(() => c.disconnect().catch(() => undefined))
+  )
+
+const build = <E>(layer: Layer.Layer<RedisClient.RedisClient, E>) =>
+  Effect.flatMap(Layer.build(layer), (ctx) => Effect.succeed(ctx.unsafeMap.get(RedisClient.RedisClient.key) as RedisClient.RedisClient))
+
+const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
+  assert.isTrue(error !== undefined && error._tag === "Some", `expected a typed failure, got ${String(exit)}`)
+  return (error as { readonly value: E }).value
+}
+
+/** Client names listed by CLIENT LIST with the given name. */
+const clientsNamed = (c: ReturnType<typeof createClient>, name: string) =>
+  Effect.promise(() => c.sendCommand<string>(["CLIENT", "LIST"])).pipe(
+    Effect.map((list) => list.split("\n").filter((line) => line.includes(` name=${name} `)))
+  )
+
+const idsNamed = (c: ReturnType<typeof createClient>, name: string) =>
+  Effect.map(clientsNamed(c, name), (lines) => lines.map((l) => /(?:^| )id=(\d+)/.exec(l)?.[1] ?? ""))
+
+/**
+ * Block the client's shared connection on BLPOP (test only), wait until the server lists it as
+ * blocked, kill it from `direct`, and return the error the in-flight command failed with.
+ */
+const killInFlight = (client: RedisClient.RedisClient, direct: ReturnType<typeof createClient>, name: string) =>
+  Effect.gen(function* () {
+    const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop(`${name}-list`, 0))))
+    yield* clientsNamed(direct, name).pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
+    const ids = yield* idsNamed(direct, name)
+    assert.lengthOf(ids, 1)
+    yield* Effect.promise(() => direct.sendCommand(["CLIENT", "KILL", "ID", ids[0]!]))
+    return failure(yield* blocked.await.pipe(Effect.flatten))
+  })
+
+describe("RedisClient", () => {
+  it.scopedLive("connects over TCP and runs commands through execute", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+      const pong = yield* client.execute("PING", (c) => c.ping())
+      assert.strictEqual(pong, "PONG")
+      assert.strictEqual(client.db, 0)
+      assert.strictEqual(client.uri, `redis://127.0.0.1:${server.port}/0`)
+      yield* client.execute("SET", (c) => c.set("rc-tcp-k", "v"))
+      assert.strictEqual(yield* client.execute("GET", (c) => c.get("rc-tcp-k")), "v")
+    }))
+
+  it.scopedLive("connects over a unix socket", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer({ unixSocket: true })
+      const client = yield* build(RedisClient.layer({ path: server.socketPath!, db: 2 }))
+      yield* client.execute("SET", (c) => c.set("rc-unix-k", "u"))
+      const direct = yield* admin({ path: server.socketPath! })
+      yield* Effect.promise(() => direct.select(2))
+      assert.strictEqual(yield* Effect.promise(() => direct.get("rc-unix-k")), "u")
+      assert.strictEqual(client.uri, `socket://${server.socketPath!}`)
+    }))
+
+  it.scopedLive("a closed port fails the layer quickly with ConnectionError Connect", () =>
+    Effect.gen(function* () {
+      const port = yield* freePort
+      const started = Date.now()
+      const exit = yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port })))
+      const error = failure(exit)
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error).reason, "Connect")
+      assert.isBelow(Date.now() - started, 2000)
+    }))
+
+  it.scopedLive("db selection isolates data", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const one = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, db: 1 }))
+      const three = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, db: 3 }))
+      yield* one.execute("SET", (c) => c.set("rc-db-k", "one"))
+      assert.isNull(yield* three.execute("GET", (c) => c.get("rc-db-k")))
+      yield* three.execute("SET", (c) => c.set("rc-db-k", "three"))
+      assert.strictEqual(yield* one.execute("GET", (c) => c.get("rc-db-k")), "one")
+      assert.strictEqual(yield* three.execute("GET", (c) => c.get("rc-db-k")), "three")
+      assert.strictEqual(three.db, 3)
+    }))
+
+  it.scopedLive("ACL user and password authenticate; a wrong password fails the layer with Auth", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer({ args: ["--requirepass", "adminpw"] })
+      const direct = yield* admin({ port: server.port, password: "adminpw" })
+      yield* Effect.promise(() => direct.sendCommand(["ACL", "SETUSER", "celery", "on", ">s3cret", "~*", "&*", "+@all"]))
+      const client = yield* build(
+        RedisClient.layer({ host: "127.0.0.1", port: server.port, username: "celery", password: Redacted.make("s3cret") })
+      )
+      assert.strictEqual(yield* client.execute("ACL WHOAMI", (c) => c.sendCommand<string>(["ACL", "WHOAMI"])), "celery")
+      assert.strictEqual(client.uri, `redis://celery:**@127.0.0.1:${server.port}/0`)
+
+      const wrong = failure(
+        yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port: server.port, username: "celery", password: Redacted.make("nope") })))
+      )
+      assert.instanceOf(wrong, ConnectionError)
+      assert.strictEqual((wrong).reason, "Auth")
+
+      const missing = failure(yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))))
+      assert.instanceOf(missing, ConnectionError)
+      assert.strictEqual((missing).reason, "Auth")
+    }))
+
+  it.scopedLive("error replies are CommandErrors and keep the connection", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-cmd" }))
+      yield* client.execute("SET", (c) => c.set("rc-cmd-str", "x"))
+      const error = failure(yield* Effect.exit(client.execute("LPUSH", (c) => c.lPush("rc-cmd-str", "y"))))
+      assert.strictEqual(error._tag, "CommandError")
+      assert.include(error.message, "WRONGTYPE")
+      // A function that throws synchronously is a CommandError too, never a defect.
+      const thrown = failure(yield* Effect.exit(client.execute("BAD", () => { throw new TypeError("bad args") })))
+      assert.strictEqual(thrown._tag, "CommandError")
+      const direct = yield* admin({ port: server.port })
+      assert.lengthOf(yield* clientsNamed(direct, "rc-cmd"), 1)
+      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.lengthOf(yield* clientsNamed(direct, "rc-cmd"), 1)
+    }))
+
+  it.scopedLive("after CLIENT KILL the in-flight command fails with ConnectionError, the next call reconnects", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-kill" }))
+      const direct = yield* admin({ port: server.port })
+      const error = yield* killInFlight(client, direct, "rc-kill")
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error).reason, "Closed")
+      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.lengthOf(yield* clientsNamed(direct, "rc-kill"), 1)
+    }))
+
+  it.scopedLive("an idle connection killed by the server is replaced without crashing", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-idle" }))
+      const direct = yield* admin({ port: server.port })
+      const ids = yield* idsNamed(direct, "rc-idle")
+      assert.lengthOf(ids, 1)
+      yield* Effect.promise(() => direct.sendCommand(["CLIENT", "KILL", "ID", ids[0]!]))
+      // The next call either saw the socket close already (and reconnected first) or fails once.
+      const first = yield* Effect.exit(client.execute("PING", (c) => c.ping()))
+      if (Exit.isFailure(first)) assert.instanceOf(failure(first), ConnectionError)
+      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      const after = yield* clientsNamed(direct, "rc-idle")
+      assert.lengthOf(after, 1)
+      assert.notInclude(after[0]!, `id=${ids[0]!} `)
+    }))
+
+  it.scopedLive("concurrent callers share one reconnect", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-many" }))
+      const direct = yield* admin({ port: server.port })
+      // After this the client holds no connection, so all 50 callers go through the reconnect.
+      yield* killInFlight(client, direct, "rc-many")
+      const results = yield* Effect.all(Array.from({ length: 50 }, () => client.execute("PING", (c) => c.ping())), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(new Set(results), new Set(["PONG"]))
+      assert.lengthOf(yield* clientsNamed(direct, "rc-many"), 1)
+    }))
+
+  it.scopedLive("closing the scope closes every connection", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const direct = yield* admin({ port: server.port })
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-close" }))
+          yield* client.execute("PING", (c) => c.ping())
+          const sub = yield* client.connect
+          yield* Effect.promise(() => sub.subscribe("rc-close-chan", () => {}))
+          assert.lengthOf(yield* clientsNamed(direct, "rc-close"), 2)
+        })
+      )
+      assert.lengthOf(yield* clientsNamed(direct, "rc-close"), 0)
+    }))
+
+  it.scopedLive("execute after the scope closed fails with ConnectionError Closed", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* Effect.scoped(build(RedisClient.layer({ host: "127.0.0.1", port: server.port })))
+      const error = failure(yield* Effect.exit(client.execute("PING", (c) => c.ping())))
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error).reason, "Closed")
+    }))
+})
