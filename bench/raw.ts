@@ -1,0 +1,107 @@
+/**
+ * The raw node-redis ceiling: the same wire work as Celery's backend with no library in between.
+ * Usage: tsx bench/raw.ts <figure> <redis_url> <n>   → one JSON line.
+ */
+import { spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import * as Readline from "node:readline"
+import { createClient } from "redis"
+import { fileURLToPath } from "node:url"
+import { inFlight, metaJson, monoMs, percentile } from "./util.js"
+
+type Client = ReturnType<typeof createClient>
+
+const connect = async (url: string): Promise<Client> => {
+  const c = createClient({ url })
+  c.on("error", () => {})
+  await c.connect()
+  return c
+}
+
+const key = (id: string) => `celery-task-meta-${id}`
+
+// Celery's store: GET (duplicate guard) then MULTI SETEX PUBLISH EXEC.
+const store = async (c: Client, id: string, value: string) => {
+  const cur = await c.get(key(id))
+  if (cur !== null && cur.startsWith('{"status": "SUCCESS"')) return
+  await c.multi().setEx(key(id), 86400, value).publish(key(id), value).exec()
+}
+
+const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
+  async store(url, n) {
+    const c = await connect(url)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const t = performance.now()
+    await inFlight(100, n, (i) => store(c, ids[i]!, metaJson(ids[i]!, { x: i })))
+    const s = (performance.now() - t) / 1000
+    await c.quit()
+    return { ops: n / s }
+  },
+  async get(url, n) {
+    const c = await connect(url)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    await inFlight(100, n, (i) => c.setEx(key(ids[i]!), 86400, metaJson(ids[i]!, { x: i })))
+    const t = performance.now()
+    await inFlight(100, n, async (i) => {
+      const v = await c.get(key(ids[i]!))
+      if (v !== null) JSON.parse(v)
+    })
+    const s = (performance.now() - t) / 1000
+    await c.quit()
+    return { ops: n / s }
+  },
+  async getmany(url, n) {
+    const c = await connect(url)
+    const ids = Array.from({ length: 1000 }, () => randomUUID())
+    await inFlight(100, ids.length, (i) => c.setEx(key(ids[i]!), 86400, metaJson(ids[i]!, { x: i })))
+    const keys = ids.map(key)
+    const t = performance.now()
+    for (let r = 0; r < n; r++) {
+      const vs = await c.mGet(keys)
+      for (const v of vs) if (v !== null) JSON.parse(v)
+    }
+    const per = (performance.now() - t) / n
+    await c.quit()
+    return { ops: 1000 / per, wall_ms: per }
+  },
+  async wakeup(url, n) {
+    const sub = await connect(url)
+    const producer = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, String(n)], {
+      stdio: ["pipe", "inherit", "inherit"]
+    })
+    const lat: Array<number> = []
+    for (let i = 0; i < n + 10; i++) {
+      const id = randomUUID()
+      const woke = new Promise<number>((resolve) => {
+        void sub.subscribe(key(id), (message) => {
+          const t1 = monoMs()
+          resolve(t1 - (JSON.parse(message) as { result: { t0: number } }).result.t0)
+        })
+      })
+      // subscribe() resolves after the acknowledgement; only then ask for the store.
+      await new Promise((r) => setImmediate(r))
+      producer.stdin.write(`${id}\n`)
+      const ms = await woke
+      await sub.unsubscribe(key(id))
+      if (i >= 10) lat.push(ms)
+    }
+    producer.stdin.end()
+    await sub.quit()
+    return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+  },
+  async wakeup_producer(url) {
+    const c = await connect(url)
+    const rl = Readline.createInterface({ input: process.stdin })
+    for await (const line of rl) {
+      const id = line.trim()
+      await new Promise((r) => setTimeout(r, 5))
+      await store(c, id, metaJson(id, { t0: monoMs() }))
+    }
+    await c.quit()
+    return undefined
+  }
+}
+
+const [fig, url, n] = process.argv.slice(2)
+const out = await figures[fig!]!(url!, Number(n))
+if (out !== undefined) console.log(JSON.stringify(out))

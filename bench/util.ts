@@ -1,0 +1,28 @@
+/** Shared bench helpers. */
+import { performance } from "node:perf_hooks"
+
+/** CLOCK_MONOTONIC in milliseconds, the same clock as Python's time.monotonic(). */
+export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6
+
+/** Run `n` tasks with at most `k` in flight. */
+export const inFlight = async (k: number, n: number, task: (i: number) => Promise<unknown>): Promise<void> => {
+  let next = 0
+  const worker = async () => {
+    while (next < n) {
+      const i = next++
+      await task(i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(k, n) }, worker))
+}
+
+export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? Number.NaN
+}
+
+/** A Celery-shaped SUCCESS meta as Python writes it (about 150 bytes). */
+export const metaJson = (id: string, result: unknown): string =>
+  `{"status": "SUCCESS", "result": ${JSON.stringify(result).replace(/,/g, ", ").replace(/:/g, ": ")}, "traceback": null, "children": [], "date_done": "2026-11-22T13:50:36.972810", "task_id": "${id}"}`
+
+export { performance }
