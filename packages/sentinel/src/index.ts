@@ -1,1 +1,2 @@
-export {}
+export * as Sentinel from "./Sentinel.js"
+export * as SentinelUrl from "./SentinelUrl.js"

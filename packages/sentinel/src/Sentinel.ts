@@ -1,0 +1,457 @@
+/**
+ * Redis Sentinel for the Celery result backend (Celery's `SentinelBackend`), on node-redis v4,
+ * which has no Sentinel client: this follows the public Sentinel client protocol.
+ *
+ * - Discovery is redis-py's `discover_master`: ask the sentinels in list order
+ *   (`SENTINEL MASTER <name>`), accept a master that is flagged `master`, is neither `s_down` nor
+ *   `o_down`, and is seen by at least `min_other_sentinels` other sentinels; connection errors and
+ *   timeouts move on to the next sentinel; the sentinel that answered is swapped to the front. None
+ *   → `ConnectionError` with reason "MasterNotFound" (`No master found for '<name>'`, with every
+ *   sentinel's reason), which the retry policy retries like any connection error.
+ * - The connector handed to `RedisClient.make` discovers, connects to the master (TLS, AUTH and
+ *   SELECT as configured for the data nodes) and checks `ROLE` is `master`.
+ * - A background fiber subscribed to a sentinel's `+switch-master` channel (moving to another
+ *   sentinel when its sentinel goes away) closes every connection the connector made to a node that
+ *   is no longer the master, so the command and subscriber connections both re-connect.
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
+import * as RedisClient from "@effect-celery/redis/RedisClient"
+import type { NodeRedis } from "@effect-celery/redis/RedisClient"
+import * as RedisConfig from "@effect-celery/redis/RedisConfig"
+import * as Client from "./internal/client.js"
+import type { Address } from "./internal/client.js"
+import * as Tls from "./internal/tls.js"
+import type { SslOptions } from "./internal/tls.js"
+import * as SentinelUrl from "./SentinelUrl.js"
+
+export type { Address } from "./internal/client.js"
+export type { SslOptions } from "./internal/tls.js"
+
+export const TypeId: unique symbol = Symbol.for("@effect-celery/sentinel/Sentinel")
+export type TypeId = typeof TypeId
+
+/**
+ * `sentinel_kwargs`: how to talk to the sentinels themselves. Celery passes `{}`, so by default the
+ * sentinels get no password and no TLS. Unlike redis-py (no timeout at all), a sentinel that does not
+ * answer within {@link DEFAULT_SENTINEL_TIMEOUT} is skipped, so discovery cannot hang.
+ */
+export interface SentinelKwargs extends SslOptions {
+  readonly password?: Redacted.Redacted | string | undefined
+  readonly username?: string | undefined
+  /** Connect to the sentinels over TLS (redis-py `ssl=True`; `ssl_cert_reqs` defaults to required). */
+  readonly ssl?: boolean | undefined
+  /** Seconds to wait for a sentinel's reply. */
+  readonly socket_timeout?: number | undefined
+  /** Seconds to wait for a sentinel connection (default: `socket_timeout`). */
+  readonly socket_connect_timeout?: number | undefined
+}
+
+/** Celery's transport options and settings that concern Sentinel. */
+export interface SentinelOptions {
+  /** `master_name`: the monitored service. Required. */
+  readonly masterName?: string | undefined
+  /** `min_other_sentinels` (default 0). */
+  readonly minOtherSentinels?: number | undefined
+  /** `sentinel_kwargs` (default `{}`). */
+  readonly sentinelKwargs?: SentinelKwargs | undefined
+  /** `redis_backend_use_ssl`: TLS to the data nodes (`ssl_cert_reqs` is then mandatory). */
+  readonly useSsl?: SslOptions | undefined
+  /** `redis_password`: the data-node password when the URL's first chunk has none. */
+  readonly password?: Redacted.Redacted | string | undefined
+  /** `redis_username`: the data-node ACL user when the URL's first chunk has none. */
+  readonly username?: string | undefined
+  /** Time allowed to connect to the master (TCP, TLS, AUTH, SELECT, ROLE). Default 5 s. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * `redis_socket_timeout` for the master connections: a command with no reply for this long fails
+   * with `ConnectionError("Timeout")`. Default 120 s; `null` = none.
+   */
+  readonly socketTimeout?: Duration.DurationInput | null | undefined
+  /** `redis_client_name`: `CLIENT SETNAME` on the master connections. */
+  readonly clientName?: string | undefined
+}
+
+export interface Config extends SentinelOptions {
+  /** The sentinels, in the order to ask them. */
+  readonly sentinels: ReadonlyArray<Address>
+  /** The data-node database (default 0). */
+  readonly db?: number | undefined
+  /** How to show this backend (Celery's `as_uri()`); defaults to the sentinel list. */
+  readonly uri?: string | undefined
+}
+
+/** What one sentinel says about a master (`SENTINEL MASTER <name>`). */
+export interface MasterState {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  readonly flags: ReadonlyArray<string>
+  readonly isMaster: boolean
+  readonly isSdown: boolean
+  readonly isOdown: boolean
+  readonly numOtherSentinels: number
+}
+
+export interface Sentinel {
+  readonly [TypeId]: TypeId
+  readonly masterName: string
+  /** Celery's `as_uri()` of the sentinel URL (passwords masked). */
+  readonly uri: string
+  readonly db: number
+  /** The sentinels in the order the next discovery asks them. */
+  readonly sentinels: () => ReadonlyArray<Address>
+  /** Find the current master (see the module doc). */
+  readonly discover: Effect.Effect<Address, ConnectionError>
+  /**
+   * The connector for `RedisClient.make`: discover, connect, verify `ROLE`; the connection is
+   * closed with the scope, or earlier when the master switches away from it.
+   */
+  readonly connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
+  /** Open connections made by `connect`. */
+  readonly connections: () => number
+  /** The sentinel the `+switch-master` watcher is subscribed on, if any. */
+  readonly watching: () => Address | undefined
+  /** How many `+switch-master` events for this master the watcher has seen. */
+  readonly switches: () => number
+}
+
+export const Sentinel: Context.Tag<Sentinel, Sentinel> = Context.GenericTag<Sentinel>("@effect-celery/sentinel/Sentinel")
+
+/** The wait for one sentinel (connect + reply) when `sentinel_kwargs` sets no `socket_timeout`. */
+export const DEFAULT_SENTINEL_TIMEOUT: Duration.Duration = Duration.seconds(5)
+/** Default for `connectTimeout` (data nodes). */
+export const DEFAULT_CONNECT_TIMEOUT: Duration.Duration = Duration.seconds(5)
+/** Pause before the watcher tries the sentinels again when none could be subscribed to. */
+const WATCH_RETRY_DELAY = Duration.seconds(1)
+
+const fields = (reply: unknown): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (!Array.isArray(reply)) return out
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1])
+  return out
+}
+
+/** Parse a `SENTINEL MASTER <name>` reply (flat field/value list), as redis-py's `parse_sentinel_state`. */
+export const parseMasterState = (reply: unknown): MasterState | undefined => {
+  const f = fields(reply)
+  const host = f["ip"]
+  const port = Number(f["port"])
+  if (host === undefined || !Number.isInteger(port)) return undefined
+  const flags = (f["flags"] ?? "").split(",").filter((s) => s !== "")
+  return {
+    name: f["name"] ?? "",
+    host,
+    port,
+    flags,
+    isMaster: flags.includes("master"),
+    isSdown: flags.includes("s_down"),
+    isOdown: flags.includes("o_down"),
+    numOtherSentinels: Number(f["num-other-sentinels"] ?? 0)
+  }
+}
+
+/** redis-py `check_master_state`: why this master is not usable, or undefined when it is. */
+export const rejectReason = (state: MasterState, minOtherSentinels: number): string | undefined => {
+  if (!state.isMaster) return `${Client.formatAddress(state)} is not flagged master (flags ${state.flags.join(",")})`
+  if (state.isSdown || state.isOdown) return `master ${Client.formatAddress(state)} is down (flags ${state.flags.join(",")})`
+  if (state.numOtherSentinels < minOtherSentinels) {
+    return `sees ${state.numOtherSentinels} other sentinels, fewer than min_other_sentinels=${minOtherSentinels}`
+  }
+  return undefined
+}
+
+const seconds = (what: string, value: number | undefined) =>
+  value === undefined
+    ? Effect.succeed(undefined)
+    : Number.isFinite(value) && value > 0
+      ? Effect.succeed(Duration.millis(value * 1000))
+      : Effect.fail(new ImproperlyConfigured({ message: `sentinel_kwargs.${what} must be a positive number of seconds, got ${value}` }))
+
+const redact = (value: Redacted.Redacted | string | undefined) =>
+  value === undefined || Redacted.isRedacted(value) ? value : Redacted.make(value)
+
+/**
+ * A Sentinel-backed master finder and connector; the `+switch-master` watcher runs until the scope
+ * closes. Fails with `ImproperlyConfigured` for a missing master name, no sentinels, bad options.
+ */
+export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigured, Scope.Scope | FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const masterName = config.masterName
+    if (masterName === undefined || masterName === "") {
+      return yield* new ImproperlyConfigured({
+        message: "Sentinel: the transport option master_name (masterName) is required: the name of the master the sentinels monitor"
+      })
+    }
+    if (config.sentinels.length === 0) {
+      return yield* new ImproperlyConfigured({ message: "Sentinel: no sentinel addresses given" })
+    }
+    const minOtherSentinels = config.minOtherSentinels ?? 0
+    if (!Number.isInteger(minOtherSentinels) || minOtherSentinels < 0) {
+      return yield* new ImproperlyConfigured({ message: `Sentinel: min_other_sentinels must be a non-negative integer, got ${minOtherSentinels}` })
+    }
+    const db = config.db ?? 0
+    const kwargs = config.sentinelKwargs ?? {}
+    const replyTimeout = (yield* seconds("socket_timeout", kwargs.socket_timeout)) ?? DEFAULT_SENTINEL_TIMEOUT
+    const sentinelConnectTimeout = (yield* seconds("socket_connect_timeout", kwargs.socket_connect_timeout)) ?? replyTimeout
+    // Options are built (TLS files read) once; each connection only swaps in its host and port.
+    const sentinelOptions = yield* RedisConfig.clientOptions({
+      username: kwargs.username,
+      password: redact(kwargs.password),
+      tls: kwargs.ssl === true ? yield* Tls.toTlsConfig(kwargs, false) : undefined,
+      connectTimeout: sentinelConnectTimeout
+    })
+    const dataConnectTimeout = Duration.decode(config.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT)
+    const dataOptions = yield* RedisConfig.clientOptions({
+      db,
+      username: config.username,
+      password: redact(config.password),
+      tls: config.useSsl !== undefined ? yield* Tls.toTlsConfig(config.useSsl, true) : undefined,
+      connectTimeout: dataConnectTimeout,
+      clientName: config.clientName
+    })
+    const uri = config.uri ?? config.sentinels.map((s) => `sentinel://${Client.formatAddress(s)}/`).join(";")
+    const runtime = yield* Effect.runtime<never>()
+    const log = Runtime.runSync(runtime)
+
+    const onDataError = (address: Address) => (cause: unknown) =>
+      log(Effect.logDebug(`node-redis ${Client.formatAddress(address)}: ${Client.errorMessage(cause)}`))
+
+    const order: Array<Address> = [...config.sentinels]
+    /** Connections made by `connect`, with the master address each one was made to. */
+    const tracked = new Map<NodeRedis, Address>()
+    let watching: Address | undefined
+    let switches = 0
+
+    const ask = (sentinel: Address): Effect.Effect<MasterState, string> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const client = yield* Client.scoped(sentinel, sentinelOptions, sentinelConnectTimeout)
+          const reply = yield* Client.command(client, sentinel, ["SENTINEL", "MASTER", masterName], replyTimeout)
+          const state = parseMasterState(reply)
+          if (state === undefined) return yield* Effect.fail(`unexpected SENTINEL MASTER reply ${JSON.stringify(reply)}`)
+          return state
+        })
+      ).pipe(
+        Effect.mapError((e) => {
+          if (typeof e === "string") return e
+          // Sentinels answer an unknown name with "ERR No such master with that name".
+          return /No such master/i.test(e.message) ? `${Client.formatAddress(sentinel)}: no master named '${masterName}'` : e.message
+        })
+      )
+
+    const discover: Effect.Effect<Address, ConnectionError> = Effect.gen(function* () {
+      const reasons: Array<string> = []
+      for (const sentinel of [...order]) {
+        const result = yield* Effect.either(ask(sentinel))
+        if (Either.isLeft(result)) {
+          reasons.push(result.left)
+          continue
+        }
+        const rejected = rejectReason(result.right, minOtherSentinels)
+        if (rejected !== undefined) {
+          reasons.push(`${Client.formatAddress(sentinel)}: ${rejected}`)
+          continue
+        }
+        // redis-py swaps the sentinel that answered with the first one.
+        const at = order.indexOf(sentinel)
+        const first = order[0]
+        if (at > 0 && first !== undefined) {
+          order[0] = sentinel
+          order[at] = first
+        }
+        return { host: result.right.host, port: result.right.port }
+      }
+      return yield* new ConnectionError({
+        reason: "MasterNotFound",
+        message: `No master found for '${masterName}' : ${reasons.join("; ")}`
+      })
+    }).pipe(Effect.withSpan("Sentinel.discover", { kind: "client", captureStackTrace: false, attributes: { "db.system.name": "redis", "redis.sentinel.master": masterName } }))
+
+    const verifyRole = (client: NodeRedis, address: Address) =>
+      Client.command(client, address, ["ROLE"], dataConnectTimeout).pipe(
+        Effect.flatMap((reply) => {
+          const role = Array.isArray(reply) ? String(reply[0]) : String(reply)
+          return role === "master"
+            ? Effect.void
+            : Effect.fail(
+              new ConnectionError({
+                reason: "MasterNotFound",
+                message: `No master found for '${masterName}' : ${Client.formatAddress(address)} reported as master but its ROLE is ${role}`
+              })
+            )
+        }),
+        // A user without +role cannot verify; redis-py does not verify at all.
+        Effect.catchIf((e) => e.reason === "Auth" && /NOPERM/.test(e.message), () => Effect.void)
+      )
+
+    const connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        const address = yield* restore(discover)
+        const client = Client.create(address, dataOptions, dataConnectTimeout, onDataError(address))
+        // Tracked from the start, so a switch during the connect closes it too.
+        tracked.set(client, address)
+        const opened = yield* Effect.exit(
+          restore(Client.connect(client, address, dataConnectTimeout).pipe(Effect.zipRight(verifyRole(client, address))))
+        )
+        if (Exit.isFailure(opened)) {
+          tracked.delete(client)
+          Client.destroy(client)
+          return yield* Effect.failCause(opened.cause)
+        }
+        yield* Effect.addFinalizer(() => Client.close(client).pipe(Effect.ensuring(Effect.sync(() => tracked.delete(client)))))
+        return client
+      })
+    )
+
+    /** Close every tracked connection that is not to `master`. */
+    const closeStale = (master: Address, why: string) => {
+      let closed = 0
+      for (const [client, address] of tracked) {
+        if (!Client.sameAddress(address, master) && client.isOpen) {
+          Client.destroy(client)
+          closed++
+        }
+      }
+      if (closed > 0) {
+        log(Effect.logInfo(`Sentinel: ${why}: closed ${closed} connection(s) to the old master of '${masterName}'`))
+      }
+    }
+
+    const onSwitch = (message: string) => {
+      // "<name> <old-ip> <old-port> <new-ip> <new-port>"
+      const parts = message.split(" ")
+      if (parts.length !== 5 || parts[0] !== masterName) return
+      const port = Number(parts[4])
+      if (!Number.isInteger(port)) return
+      switches++
+      closeStale({ host: parts[3] ?? "", port }, `+switch-master ${message}`)
+    }
+
+    /** Subscribe on one sentinel; succeeds when that subscription ends, fails if it cannot start. */
+    const watchOn = (sentinel: Address) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const ended = yield* Deferred.make<void>()
+          const client = yield* Effect.acquireRelease(
+            Effect.sync(() =>
+              Client.create(sentinel, sentinelOptions, sentinelConnectTimeout, (cause) => {
+                log(Effect.logDebug(`Sentinel ${Client.formatAddress(sentinel)}: ${Client.errorMessage(cause)}`))
+                if (!client.isOpen) Deferred.unsafeDone(ended, Exit.void)
+              })
+            ),
+            (c) => Effect.sync(() => Client.destroy(c))
+          )
+          client.on("end", () => Deferred.unsafeDone(ended, Exit.void))
+          yield* Client.connect(client, sentinel, sentinelConnectTimeout)
+          yield* Effect.tryPromise({
+            try: () => client.subscribe("+switch-master", onSwitch),
+            catch: (cause) => new ConnectionError({ reason: Client.reasonOf(cause), message: `${Client.formatAddress(sentinel)}: ${Client.errorMessage(cause)}`, cause })
+          }).pipe(Effect.timeoutFail({
+            duration: replyTimeout,
+            onTimeout: () => new ConnectionError({ reason: "Timeout", message: `${Client.formatAddress(sentinel)}: SUBSCRIBE timed out` })
+          }))
+          watching = sentinel
+          yield* Effect.logDebug(`Sentinel: watching +switch-master on ${Client.formatAddress(sentinel)}`)
+          // A switch may have happened while no sentinel was watched: catch up once.
+          const state = yield* Effect.either(ask(sentinel))
+          if (Either.isRight(state) && rejectReason(state.right, minOtherSentinels) === undefined) {
+            closeStale(state.right, `master of '${masterName}' is ${Client.formatAddress(state.right)}`)
+          }
+          yield* Deferred.await(ended)
+          yield* Effect.logDebug(`Sentinel: lost the +switch-master subscription on ${Client.formatAddress(sentinel)}`)
+        })
+      ).pipe(Effect.ensuring(Effect.sync(() => { watching = undefined })))
+
+    const watcher = Effect.gen(function* () {
+      while (true) {
+        let subscribed = false
+        for (const sentinel of [...order]) {
+          const started = Date.now()
+          const result = yield* Effect.either(watchOn(sentinel))
+          if (Either.isRight(result)) {
+            subscribed = Date.now() - started >= Duration.toMillis(WATCH_RETRY_DELAY)
+            break
+          }
+          yield* Effect.logDebug(`Sentinel: cannot watch ${Client.formatAddress(sentinel)}: ${result.left.message}`)
+        }
+        // Go straight to another sentinel after a long-lived subscription ends; otherwise pause.
+        if (!subscribed) yield* Effect.sleep(WATCH_RETRY_DELAY)
+      }
+    }).pipe(
+      Effect.annotateLogs({ package: "@effect-celery/sentinel", module: "Sentinel", fiber: "switch-master" }),
+      Effect.interruptible
+    )
+    yield* Effect.forkScoped(watcher)
+
+    return {
+      [TypeId]: TypeId,
+      masterName,
+      uri,
+      db,
+      sentinels: () => [...order],
+      discover,
+      connect,
+      connections: () => tracked.size,
+      watching: () => watching,
+      switches: () => switches
+    } satisfies Sentinel
+  })
+
+/** A `Config` from a Celery `sentinel://` URL and transport options. */
+export const configFromUrl = (url: string, options: SentinelOptions = {}): Effect.Effect<Config, ImproperlyConfigured> =>
+  Effect.map(
+    SentinelUrl.parse(url, { password: options.password, username: options.username }),
+    (parsed): Config => ({
+      ...options,
+      sentinels: parsed.hosts.map((h) => ({ host: h.host, port: h.port })),
+      db: parsed.db,
+      username: parsed.username,
+      password: parsed.password,
+      uri: parsed.uri
+    })
+  )
+
+/** `RedisClient` (and `Sentinel`) for the master; TLS files are read through the `FileSystem`. */
+export const layerWithoutFileSystem = (
+  config: Config
+): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError, FileSystem.FileSystem> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const sentinel = yield* make(config)
+      const socketTimeout = RedisConfig.socketTimeoutMillis({ socketTimeout: config.socketTimeout })
+      const client = yield* RedisClient.make({
+        connector: sentinel.connect,
+        uri: sentinel.uri,
+        db: sentinel.db,
+        ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
+      })
+      return Context.make(Sentinel, sentinel).pipe(Context.add(RedisClient.RedisClient, client))
+    })
+  )
+
+/**
+ * `RedisClient` (and `Sentinel`) for the master the sentinels name. Like `RedisClient.make`, it
+ * connects eagerly: the layer fails with `ConnectionError("MasterNotFound")` when no master can be
+ * found now (apply a retry to the layer to wait for one).
+ */
+export const layer = (config: Config): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError> =>
+  Layer.provide(layerWithoutFileSystem(config), NodeFileSystem.layer)
+
+/** `RedisClient` (and `Sentinel`) from a Celery `sentinel://` URL and transport options. */
+export const layerUrl = (
+  url: string,
+  options: SentinelOptions = {}
+): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError> =>
+  Layer.unwrapEffect(Effect.map(configFromUrl(url, options), layer))
