@@ -1,0 +1,107 @@
+/**
+ * The shared environment of the interoperability tests: one private redis-server, optionally one
+ * real Celery worker on it (broker db 1, results db 0), one long-lived Python client, and a raw
+ * node-redis connection for reading exact bytes and Pub/Sub counts. Built once per describe block.
+ */
+import * as Path from "node:path"
+import { randomUUID } from "node:crypto"
+import { fileURLToPath } from "node:url"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { createClient } from "redis"
+import type { CeleryWorker, PythonClient } from "../../../../test-support/Celery.js"
+import { celeryWorker, pythonClient } from "../../../../test-support/Celery.js"
+import { HarnessError, redisServer } from "../../../../test-support/RedisServer.js"
+import type { RedisServer } from "../../../../test-support/RedisServer.js"
+
+export const PYTHON_DIR = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "python")
+export const CLIENT_SCRIPT = Path.join(PYTHON_DIR, "client.py")
+
+export type RawRedis = ReturnType<typeof createClient>
+
+export interface InteropEnv {
+  readonly server: RedisServer
+  /** Results database URL (db 0), shared by the worker, the Python client and TypeScript. */
+  readonly backendUrl: string
+  readonly worker: CeleryWorker | undefined
+  readonly python: PythonClient
+  /** For byte-level reads and `PUBSUB NUMSUB`; never used to write what is under test. */
+  readonly raw: RawRedis
+}
+
+export const InteropEnv = Context.GenericTag<InteropEnv>("effect-celery/test/InteropEnv")
+
+export interface InteropEnvOptions {
+  /** Start a worker with these settings; none when false. */
+  readonly worker: false | { readonly resultExtended: boolean; readonly chordOrdered?: boolean }
+}
+
+const rawClient = (url: string) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => {
+        const client = createClient({ url })
+        client.on("error", () => {}) // failures surface as rejected commands
+        return client.connect()
+      },
+      catch: (cause) => new HarnessError({ message: `raw redis connect ${url}`, cause })
+    }),
+    (client) =>
+      Effect.interruptible(Effect.promise(() => client.quit().catch(() => undefined))).pipe(
+        Effect.timeout("2 seconds"),
+        Effect.catchAll(() => Effect.sync(() => void client.disconnect().catch(() => undefined)))
+      )
+  )
+
+export const make = (options: InteropEnvOptions) =>
+  Effect.gen(function* () {
+    const server = yield* redisServer()
+    const backendUrl = `${server.url}/0`
+    const app = {
+      appDir: PYTHON_DIR,
+      brokerUrl: `${server.url}/1`,
+      backendUrl,
+      ...(options.worker === false
+        ? {}
+        : { resultExtended: options.worker.resultExtended, chordOrdered: options.worker.chordOrdered ?? true })
+    }
+    // Worker and client start in parallel: both are a Python start-up.
+    const [worker, python, raw] = yield* Effect.all(
+      [
+        options.worker === false ? Effect.succeed(undefined) : celeryWorker({ ...app, app: "interop_app" }),
+        pythonClient({ ...app, script: CLIENT_SCRIPT }),
+        rawClient(backendUrl)
+      ],
+      { concurrency: "unbounded" }
+    )
+    return { server, backendUrl, worker, python, raw } satisfies InteropEnv
+  })
+
+export const layer = (options: InteropEnvOptions): Layer.Layer<InteropEnv, HarnessError> =>
+  Layer.scoped(InteropEnv, make(options))
+
+/** A fresh id per test: tests share the server and run concurrently. */
+export const uid = (label: string): string => `${label}-${randomUUID()}`
+
+/**
+ * Wait until `channel` has at least `count` subscribers on the server: the readiness signal of a
+ * SUBSCRIBE made by someone else (our watcher, Python's consumer).
+ */
+export const awaitSubscribers = (raw: RawRedis, channel: string, count = 1) =>
+  Effect.tryPromise({
+    try: () => raw.pubSubNumSub(channel),
+    catch: (cause) => new HarnessError({ message: "PUBSUB NUMSUB", cause })
+  }).pipe(
+    Effect.flatMap((counts) =>
+      (counts[channel] ?? 0) >= count
+        ? Effect.void
+        : Effect.fail(new HarnessError({ message: `${channel}: fewer than ${count} subscribers` }))
+    ),
+    Effect.retry(Schedule.spaced("5 millis").pipe(Schedule.upTo("10 seconds")))
+  )
+
+/** The raw bytes stored at a key (null when missing). */
+export const rawGet = (raw: RawRedis, key: string) =>
+  Effect.tryPromise({
+    try: () => raw.get(key),
+    catch: (cause) => new HarnessError({ message: `GET ${key}`, cause })
+  })
