@@ -142,7 +142,8 @@ export const make = (input: MakeMetaInput): TaskMeta => {
         args: request.args ?? null,
         kwargs: request.kwargs ?? null,
         worker: request.hostname ?? null,
-        retries: request.retries ?? null,
+        // Celery's request context defaults `retries` to 0.
+        retries: request.retries ?? 0,
         queue: request.routingKey ?? null
       }
     }

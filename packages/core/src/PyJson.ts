@@ -120,7 +120,8 @@ export const formatFloat = (n: number): string => {
 }
 
 /** Python `repr(int(n))` of an integer-valued number. */
-const formatInt = (n: number): string => (n < 1e21 && n > -1e21 ? (n === 0 ? "0" : String(n)) : BigInt(n).toString())
+// Beyond 2^53 `String(n)` gives the shortest digits ("…35000"); Python's int has the exact value.
+const formatInt = (n: number): string => (Number.isSafeInteger(n) ? (n === 0 ? "0" : String(n)) : BigInt(n).toString())
 
 const formatNumber = (n: number): string =>
   Number.isInteger(n) ? (n === 0 && Object.is(n, -0) ? "-0.0" : formatInt(n)) : formatFloat(n)
@@ -253,13 +254,13 @@ class Encoder {
       ) {
         return this.fail(o, `Object of type ${typeName(o)} is not JSON serializable`)
       }
-      const toJSON = (o as { toJSON?: unknown }).toJSON
-      if (typeof toJSON === "function") {
-        this.stack.push(o)
-        const out = this.value((toJSON as () => unknown).call(o))
-        this.stack.pop()
-        return out
-      }
+    }
+    const toJSON = (o as { toJSON?: unknown }).toJSON
+    if (typeof toJSON === "function") {
+      this.stack.push(o)
+      const out = this.value((toJSON as () => unknown).call(o))
+      this.stack.pop()
+      return out
     }
     this.stack.push(o)
     let out = "{"
@@ -481,6 +482,9 @@ class Parser {
         const e = t[p + 1]
         if (e === undefined) return this.fail("Unterminated string starting at", start)
         if (e === "u") {
+          // CPython wants a character after the four digits (then reports a bad escape, not an
+          // unterminated string).
+          if (p + 6 >= t.length) return this.fail("Invalid \\uXXXX escape", p + 1)
           const hex = t.slice(p + 2, p + 6)
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) return this.fail("Invalid \\uXXXX escape", p + 1)
           out += String.fromCharCode(parseInt(hex, 16))
@@ -557,6 +561,7 @@ class Parser {
   }
 
   document(): unknown {
+    if (this.text.charCodeAt(0) === 0xfeff) this.fail("Unexpected UTF-8 BOM (decode using utf-8-sig)", 0)
     this.ws()
     const v = this.value()
     this.ws()
