@@ -1,0 +1,404 @@
+/**
+ * Celery's Redis result backend (`celery.backends.redis.RedisBackend`) as core's `ResultBackend`.
+ *
+ * Same keys, same bytes, same channels as Celery, so Python workers and clients can share the
+ * Redis with it. Where it departs from Celery it is on the side of correctness and speed:
+ * - a store is ONE atomic round trip (a Lua script doing the SUCCESS guard, SETEX/SET and PUBLISH)
+ *   instead of Celery's racy GET then MULTI;
+ * - a chord part is one atomic script that also decides completion exactly once and returns the
+ *   members, so no second round trip can race another worker;
+ * - concurrent `get`s are coalesced into MGETs;
+ * - `getMany` and `waitFor` wait on Pub/Sub (through `ResultConsumer.watch`), never poll and never
+ *   sleep after the last result.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as BackendOptions from "@effect-celery/core/BackendOptions"
+import {
+  BackendStoreError,
+  ChordError,
+  CommandError,
+  type ConnectionError,
+  type DecodeError,
+  RemoteException,
+  type RetryLimitExceeded,
+  TaskFailedError,
+  TimeoutError
+} from "@effect-celery/core/Errors"
+import * as Keys from "@effect-celery/core/Keys"
+import * as Meta from "@effect-celery/core/Meta"
+import * as PyJson from "@effect-celery/core/PyJson"
+import {
+  type ChordPart,
+  type ChordProgress,
+  type GetManyOptions,
+  ResultBackend,
+  type RevokeReason,
+  type StoreOptions,
+  TypeId,
+  type WaitOptions
+} from "@effect-celery/core/ResultBackend"
+import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
+import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
+import * as TaskState from "@effect-celery/core/TaskState"
+import * as Batcher from "./internal/batcher.js"
+import * as Scripts from "./internal/scripts.js"
+import { RedisClient } from "./RedisClient.js"
+
+/** Most keys in one MGET (bounds the request and the reply). */
+const MGET_BATCH = 512
+
+const annotations = { package: "@effect-celery/redis", module: "RedisResultBackend" } as const
+
+/** `Operation timed out (<timeout>)` shows the timeout in seconds, as Python formats the number. */
+const secondsText = (millis: number): string => {
+  const seconds = millis / 1000
+  return Number.isInteger(seconds) ? `${seconds}.0` : String(seconds)
+}
+
+/** The Celery `ChordError` stored on a chord body, as `chord_error_from_stack` writes it. */
+const chordErrorException = (message: string): RemoteException =>
+  new RemoteException({ excType: "ChordError", excMessage: [message], excModule: "celery.exceptions" })
+
+type ChordReply =
+  | { readonly _tag: "Pending"; readonly count: number }
+  | { readonly _tag: "Complete"; readonly members: ReadonlyArray<string> }
+  | { readonly _tag: "Invalid"; readonly size: string; readonly extra: string }
+
+const parseChordReply = (reply: unknown): ChordReply | undefined => {
+  if (!Array.isArray(reply)) return undefined
+  const [count, flag, a, b] = reply as ReadonlyArray<unknown>
+  if (typeof count !== "number") return undefined
+  if (flag === 0) return { _tag: "Pending", count }
+  if (flag === 1 && Array.isArray(a) && a.every((m) => typeof m === "string")) {
+    return { _tag: "Complete", members: a }
+  }
+  if (flag === -1 && typeof a === "string" && typeof b === "string") return { _tag: "Invalid", size: a, extra: b }
+  return undefined
+}
+
+/**
+ * Build the backend. Requires the Redis connection (`RedisClient`) and the Pub/Sub consumer
+ * (`ResultConsumer`) that `getMany` and `waitFor` wait through; the scope owns the MGET batcher.
+ */
+export const make = (
+  options: BackendOptions.BackendOptions = {}
+): Effect.Effect<ResultBackend, never, RedisClient | ResultConsumer | Scope.Scope> =>
+  Effect.gen(function* () {
+    const client = yield* RedisClient
+    const consumer = yield* ResultConsumer
+    const keys = Keys.make(options.keys ?? {})
+    const ttl = String(BackendOptions.expiresSeconds(options) ?? 0)
+    const maxValueSize = options.maxValueSize ?? BackendOptions.MAX_STR_VALUE_SIZE
+    const dateStyle = options.dateStyle ?? "offset"
+    const ordered = options.chordOrdered ?? true
+
+    // Writes go through Celery's `ensure` (kombu retry_over_time) on connection errors only.
+    const retryWrite = RetryPolicy.retry(RetryPolicy.merge(options.retryPolicy))
+    // `result_backend_always_retry`: the whole operation (and reads) also retried with jitter.
+    const alwaysPolicy = RetryPolicy.resolveAlwaysRetry(options.alwaysRetry)
+    const always = alwaysPolicy === undefined ? undefined : RetryPolicy.alwaysRetry(alwaysPolicy)
+    const retryAlways = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RetryLimitExceeded, R> =>
+      always === undefined ? self : always(self)
+
+    // ---- raw commands -------------------------------------------------------------------------
+
+    /** SETEX/SET + PUBLISH in one script; `guard` skips it when a SUCCESS is stored. */
+    const setValue = (key: string, value: string, guard: boolean) =>
+      client
+        .execute("EVALSHA", (c) => Scripts.run(c, Scripts.store, [key], [value, ttl, guard ? "1" : "0"]))
+        .pipe(retryWrite)
+
+    const mget = (keyList: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> =>
+      keyList.length === 1
+        ? client.execute("GET", (c) => c.get(keyList[0]!)).pipe(Effect.map((v) => [v]))
+        : client.execute("MGET", (c) => c.mGet([...keyList]))
+
+    const getRaw = yield* Batcher.make<string, string | null, ConnectionError | CommandError>({ maxBatch: MGET_BATCH, run: mget })
+
+    /** MGET of any number of keys, in chunks, in order. */
+    const mgetAll = (keyList: ReadonlyArray<string>) => {
+      const chunks: Array<ReadonlyArray<string>> = []
+      for (let i = 0; i < keyList.length; i += MGET_BATCH) chunks.push(keyList.slice(i, i + MGET_BATCH))
+      return Effect.forEach(chunks, mget, { concurrency: "unbounded" }).pipe(Effect.map((parts) => parts.flat()))
+    }
+
+    const del = (key: string) => client.execute("DEL", (c) => c.del(key)).pipe(Effect.asVoid)
+
+    // ---- task metas ---------------------------------------------------------------------------
+
+    const decodeTask = (taskId: string, raw: string | null): Either.Either<Meta.TaskMeta, DecodeError> =>
+      raw === null ? Either.right(Meta.pending(taskId)) : Meta.decodeTaskMeta(taskId, raw)
+
+    const store: ResultBackend["store"] = (taskId, state, result, storeOptions) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const value = yield* Effect.try({
+          try: () =>
+            Meta.encodeTaskMeta(
+              Meta.make({
+                taskId,
+                state,
+                result,
+                traceback: storeOptions?.traceback,
+                request: storeOptions?.request,
+                resultExtended: options.resultExtended,
+                now,
+                dateStyle
+              })
+            ),
+          catch: (cause) =>
+            new BackendStoreError({ message: `cannot encode the result: ${String(cause)}`, state, taskId })
+        })
+        // Celery's size check happens before any I/O: nothing is written.
+        if (value.length > maxValueSize) {
+          return yield* new BackendStoreError({ message: "value too large for Redis backend", state, taskId })
+        }
+        yield* setValue(keys.task(taskId), value, true)
+      }).pipe(retryAlways)
+
+    const get: ResultBackend["get"] = (taskId) =>
+      getRaw(keys.task(taskId)).pipe(
+        retryAlways,
+        Effect.flatMap((raw) => decodeTask(taskId, raw))
+      )
+
+    const getMany: ResultBackend["getMany"] = (taskIds, getOptions?: GetManyOptions) => {
+      const stream = Stream.unwrap(
+        Effect.gen(function* () {
+          const ids = Array.from(new Set(taskIds))
+          if (ids.length === 0) return Stream.empty
+          const raws = yield* retryAlways(mgetAll(ids.map((id) => keys.task(id))))
+          const first: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
+          const remaining: Array<string> = []
+          ids.forEach((id, i) => {
+            const raw = raws[i] ?? null
+            const decoded = decodeTask(id, raw)
+            if (Either.isLeft(decoded) || TaskState.isReady(decoded.right.status)) first.push(decoded)
+            else remaining.push(id)
+          })
+          if (remaining.length === 0) return Stream.fromIterable(first)
+          // The consumer subscribes before it reads, so a result stored after the MGET is not missed.
+          const waiting = new Set(remaining)
+          const later = consumer.watch(remaining).pipe(
+            Stream.filter((item) => {
+              const id = Either.isLeft(item) ? item.left.id : item.right.taskId
+              if (!waiting.has(id)) return false
+              if (Either.isRight(item) && !TaskState.isReady(item.right.status)) return false
+              waiting.delete(id)
+              return true
+            }),
+            Stream.takeUntil(() => waiting.size === 0)
+          )
+          return Stream.concat(Stream.fromIterable(first), later)
+        })
+      )
+      if (getOptions?.timeout === undefined) return stream
+      const timeout = Duration.decode(getOptions.timeout)
+      const millis = Duration.toMillis(timeout)
+      return stream.pipe(
+        Stream.interruptWhen(
+          Effect.sleep(timeout).pipe(
+            Effect.zipRight(
+              Effect.fail(new TimeoutError({ message: `Operation timed out (${secondsText(millis)})`, timeoutMillis: millis }))
+            )
+          )
+        )
+      )
+    }
+
+    const settle = (meta: Meta.TaskMeta): Effect.Effect<Meta.TaskMeta, TaskFailedError> => {
+      if (meta.status === TaskState.SUCCESS) return Effect.succeed(meta)
+      const exception = meta.result instanceof RemoteException ? meta.result : undefined
+      return Effect.fail(
+        new TaskFailedError({
+          taskId: meta.taskId,
+          state: meta.status,
+          ...(exception === undefined ? { result: meta.result } : { exception }),
+          traceback: meta.traceback
+        })
+      )
+    }
+
+    const waitFor: ResultBackend["waitFor"] = (taskId, waitOptions?: WaitOptions) => {
+      // subscribe → read → wait, all inside `watch`; the first ready state settles it.
+      const once = consumer.watch([taskId]).pipe(
+        Stream.filter((item) => Either.isLeft(item) || TaskState.isReady(item.right.status)),
+        Stream.runHead
+      )
+      const loop: Effect.Effect<Meta.TaskMeta, TaskFailedError | DecodeError | Effect.Effect.Error<typeof once>> =
+        Effect.flatMap(once, (head) =>
+          Option.match(head, {
+            // A watch only ends on a ready state; should one end early, look again.
+            onNone: () => Effect.suspend(() => loop),
+            onSome: (item) => (Either.isLeft(item) ? Effect.fail(item.left) : settle(item.right))
+          })
+        )
+      if (waitOptions?.timeout === undefined) return loop
+      const timeout = Duration.decode(waitOptions.timeout)
+      return loop.pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new TimeoutError({ message: "The operation timed out.", timeoutMillis: Duration.toMillis(timeout) })
+        })
+      )
+    }
+
+    const forget: ResultBackend["forget"] = (taskId) => retryAlways(del(keys.task(taskId)))
+
+    // ---- groups -------------------------------------------------------------------------------
+
+    const saveGroup: ResultBackend["saveGroup"] = (groupId, results) =>
+      Effect.gen(function* () {
+        const refs = results.map((r): Meta.ResultRef => (typeof r === "string" ? { id: r, parent: null, children: null } : r))
+        const value = yield* Effect.try({
+          try: () => Meta.encodeGroupMeta({ groupId, results: refs }),
+          catch: (cause) =>
+            new BackendStoreError({ message: `cannot encode the group: ${String(cause)}`, state: TaskState.SUCCESS, taskId: groupId })
+        })
+        if (value.length > maxValueSize) {
+          return yield* new BackendStoreError({ message: "value too large for Redis backend", state: TaskState.SUCCESS, taskId: groupId })
+        }
+        yield* setValue(keys.group(groupId), value, false)
+      }).pipe(retryAlways)
+
+    const restoreGroup: ResultBackend["restoreGroup"] = (groupId) =>
+      client.execute("GET", (c) => c.get(keys.group(groupId))).pipe(
+        retryAlways,
+        Effect.flatMap((raw) =>
+          raw === null ? Effect.succeedNone : Either.map(Meta.decodeGroupMeta(groupId, raw), Option.some)
+        )
+      )
+
+    const deleteGroup: ResultBackend["deleteGroup"] = (groupId) => retryAlways(del(keys.group(groupId)))
+
+    // ---- chords -------------------------------------------------------------------------------
+
+    const setChordSize: ResultBackend["setChordSize"] = (groupId, size) =>
+      retryAlways(setValue(keys.chordSize(groupId), String(size), false))
+
+    // Celery sends INCRBY unretried: a retry after a lost reply could count the part twice.
+    const addToChord: ResultBackend["addToChord"] = (groupId) =>
+      client.execute("INCRBY", (c) => c.incrBy(keys.chordCounter(groupId), 1)).pipe(Effect.asVoid)
+
+    /** The chord failed: record it on the body (as `chord_error_from_stack`) and fail. */
+    const chordFailed = (part: ChordPart, message: string) =>
+      Effect.gen(function* () {
+        // Celery logs 'Chord %r raised: %r'.
+        yield* Effect.logWarning(`Chord ${PyJson.repr(part.groupId)} raised: ${PyJson.repr(chordErrorException(message))}`).pipe(
+          Effect.annotateLogs(annotations)
+        )
+        if (part.bodyTaskId !== undefined) {
+          yield* markAsFailure(part.bodyTaskId, chordErrorException(message))
+        }
+        return yield* new ChordError({ groupId: part.groupId, message })
+      })
+
+    const complete = (part: ChordPart, rawMembers: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const members: Array<Meta.ChordMember> = []
+        for (const raw of rawMembers) members.push(yield* Meta.decodeChordMember(part.groupId, raw))
+        const failed = members.find((m) => TaskState.isPropagate(m.state))
+        if (failed !== undefined) {
+          // Celery leaves `.j/.t/.s` to expire on this path.
+          return yield* chordFailed(part, `Dependency ${failed.taskId} raised ${PyJson.repr(failed.result)}`)
+        }
+        const { chordCounter, chordJoin, chordSize } = keys
+        yield* client.execute("DEL", (c) => c.del([chordJoin(part.groupId), chordCounter(part.groupId), chordSize(part.groupId)])).pipe(
+          retryWrite,
+          // The chord is complete whatever happens to the cleanup (the keys still expire).
+          Effect.catchAll((error) =>
+            Effect.logWarning(`Chord ${part.groupId}: could not delete its keys`, error).pipe(Effect.annotateLogs(annotations))
+          )
+        )
+        return { _tag: "Complete", results: members.map((m) => m.result) } satisfies ChordProgress
+      })
+
+    const onChordPartReturn: ResultBackend["onChordPartReturn"] = (part, state, result) =>
+      Effect.gen(function* () {
+        const member = yield* Effect.try({
+          try: () => Meta.encodeChordMember(part.taskId, state, result),
+          catch: (cause) =>
+            new BackendStoreError({ message: `cannot encode the result: ${String(cause)}`, state, taskId: part.taskId })
+        })
+        const score = ordered ? (part.groupIndex === undefined ? "+inf" : String(part.groupIndex)) : ""
+        const chordKeys = [keys.chordJoin(part.groupId), keys.chordCounter(part.groupId), keys.chordSize(part.groupId)]
+        // Not retried, as Celery: after a lost reply a retried ZADD would find its member present and
+        // never complete the chord.
+        const reply = yield* client.execute("EVALSHA", (c) => Scripts.run(c, Scripts.chordPart, chordKeys, [member, score, ttl]))
+        const parsed = parseChordReply(reply)
+        if (parsed === undefined) {
+          return yield* new CommandError({ command: "EVALSHA", message: `unexpected chord script reply: ${String(reply)}` })
+        }
+        switch (parsed._tag) {
+          case "Pending":
+            return { _tag: "Pending", ready: parsed.count } satisfies ChordProgress
+          case "Invalid": {
+            // Python's int() on the stored bytes raised: Celery reports it as a join error.
+            const bad = /^\s*[+-]?\d+\s*$/.test(parsed.size) ? parsed.extra : parsed.size
+            const valueError = new RemoteException({
+              excType: "ValueError",
+              excMessage: [`invalid literal for int() with base 10: b${PyJson.repr(bad)}`],
+              excModule: "builtins"
+            })
+            return yield* chordFailed(part, `Join error: ${PyJson.repr(valueError)}`)
+          }
+          case "Complete":
+            return yield* complete(part, parsed.members)
+        }
+      })
+
+    // ---- mark_as_* ----------------------------------------------------------------------------
+
+    const markAsStarted: ResultBackend["markAsStarted"] = (taskId, info, storeOptions) =>
+      // Without worker info Celery's `mark_as_started(task_id)` stores an empty dict.
+      store(taskId, TaskState.STARTED, info === undefined ? {} : { pid: info.pid, hostname: info.hostname }, storeOptions)
+
+    const markAsDone: ResultBackend["markAsDone"] = (taskId, result, storeOptions) =>
+      store(taskId, TaskState.SUCCESS, result, storeOptions)
+
+    const markAsFailure: ResultBackend["markAsFailure"] = (taskId, exception, storeOptions) =>
+      store(taskId, TaskState.FAILURE, exception, storeOptions)
+
+    const markAsRetry: ResultBackend["markAsRetry"] = (taskId, exception, storeOptions) =>
+      store(taskId, TaskState.RETRY, exception, storeOptions)
+
+    const markAsRevoked: ResultBackend["markAsRevoked"] = (taskId, reason: RevokeReason = "revoked", storeOptions?: StoreOptions) =>
+      store(
+        taskId,
+        TaskState.REVOKED,
+        new RemoteException({ excType: "TaskRevokedError", excMessage: [reason], excModule: "celery.exceptions" }),
+        storeOptions
+      )
+
+    const backend: ResultBackend = {
+      [TypeId]: TypeId,
+      store,
+      markAsStarted,
+      markAsDone,
+      markAsFailure,
+      markAsRetry,
+      markAsRevoked,
+      get,
+      getMany,
+      waitFor,
+      forget,
+      saveGroup,
+      restoreGroup,
+      deleteGroup,
+      setChordSize,
+      addToChord,
+      onChordPartReturn
+    }
+    return backend
+  })
+
+/** The backend as a layer over a `RedisClient` and a `ResultConsumer`. */
+export const layer = (options: BackendOptions.BackendOptions = {}): Layer.Layer<ResultBackend, never, RedisClient | ResultConsumer> =>
+  Layer.scoped(ResultBackend, make(options))
