@@ -174,7 +174,7 @@ export type RetryStep =
     readonly retries: number
     /** The interval the errback returned (`next(interval_range)`), in seconds. */
     readonly tts: number
-    /** What is actually slept before the next attempt (see `sleepSeconds`). */
+    /** What is actually slept before the next attempt (see `sleepSeconds`), at Duration's nanosecond resolution. */
     readonly delay: Duration.Duration
   }
   | {
