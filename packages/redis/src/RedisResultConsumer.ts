@@ -1,0 +1,230 @@
+/**
+ * Celery's Redis `ResultConsumer` (Pub/Sub) as core's `ResultConsumer`: task state changes as a
+ * Stream, with the same channels (= task keys) Celery's workers PUBLISH on.
+ *
+ * A watch:
+ * 1. routes its keys to itself and starts buffering; the shared subscriber SUBSCRIBEs the keys no
+ *    other watch holds (many per command) and waits for the acknowledgement;
+ * 2. MGETs the keys, so a result stored before the subscription is not missed, then PINGs the
+ *    subscriber connection so every message published before that read has arrived;
+ * 3. emits, per task, the stored state and the buffered messages in order: the stored value first
+ *    unless the buffer holds the same bytes (then that write was published after the subscription
+ *    and is emitted in its place), never the same bytes twice in a row;
+ * 4. then emits each published change, decoded (a value that does not decode is a `Left`).
+ * A task is done at its ready state (SUCCESS, FAILURE, REVOKED): its channel is UNSUBSCRIBEd when
+ * no other watch holds it, and the stream ends once every task is done. With `follow` nothing is
+ * ever done: every change of every task is emitted until the stream is interrupted. When the stream
+ * ends, fails or is interrupted, everything it held is released, and the finalizer waits (bounded)
+ * for the server's UNSUBSCRIBE acknowledgement, so `PUBSUB NUMSUB` shows no leftovers afterwards.
+ *
+ * Better than Celery: one connection and one listener for every watch, channel ref-counting (no
+ * leaked subscriptions, #5320/#4824), a dead subscriber noticed at once (not at the next
+ * `get_message`, #6963) and resynced exactly once per state, delivery that needs no caller to drain.
+ *
+ * Reconnect: when the subscriber connection dies (killed, server restart) every watch buffers, the
+ * connection is reopened under the retry policy (`retry_policy`, Celery's log lines), every held
+ * channel is re-SUBSCRIBEd and read again with MGET, and each watch emits what changed since the
+ * bytes it last emitted, so a final state written while disconnected is delivered exactly once.
+ * States written and overwritten while disconnected are not seen (Pub/Sub keeps nothing). When the
+ * policy gives up, every active watch fails with `RetryLimitExceeded` (Celery's
+ * `E_RETRY_LIMIT_EXCEEDED` message) and the next watch starts over.
+ *
+ * Buffering (a deliberate choice): Pub/Sub cannot be paused, so each watch has an unbounded
+ * mailbox and a slow consumer never loses a state. Without `follow` memory is bounded by the
+ * number of watched tasks × the states each goes through (a task's last state ends it); with
+ * `follow` a consumer that stops pulling while tasks keep changing grows it without bound, as any
+ * lossless buffer must. Per watched task the consumer keeps the key string, one entry in two Maps
+ * (routing, and node-redis' channel map, shared across tasks) and, only for a task in a non-ready
+ * state, the bytes last emitted.
+ */
+import type * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as StreamEmit from "effect/StreamEmit"
+import type { BackendOptions } from "@effect-celery/core/BackendOptions"
+import type { BackendError, DecodeError } from "@effect-celery/core/Errors"
+import * as Keys from "@effect-celery/core/Keys"
+import { decodeTaskMeta } from "@effect-celery/core/Meta"
+import type { TaskMeta } from "@effect-celery/core/Meta"
+import { ResultConsumer, TypeId } from "@effect-celery/core/ResultConsumer"
+import type { WatchOptions } from "@effect-celery/core/ResultConsumer"
+import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
+import { isReady } from "@effect-celery/core/TaskState"
+import * as Subscriber from "./internal/subscriber.js"
+import type { RedisClient } from "./RedisClient.js"
+
+type Item = Either.Either<TaskMeta, DecodeError>
+
+/** Knobs of the subscriber connection; the defaults suit most uses. */
+export interface ConsumerTuning {
+  /** Close the subscriber connection after this long with nothing watched. Default 30 s. */
+  readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /** Channels per SUBSCRIBE / UNSUBSCRIBE command. Default 1000. */
+  readonly subscribeChunk?: number | undefined
+  /** Keys per MGET command. Default 1000. */
+  readonly mgetChunk?: number | undefined
+  /** How long a finished watch waits for its UNSUBSCRIBE acknowledgement. Default 5 s. */
+  readonly releaseTimeout?: Duration.DurationInput | undefined
+}
+
+class Watch implements Subscriber.Sink {
+  /** Bytes last emitted per task, only while the task has emitted a non-final state. */
+  private readonly last = new Map<string, string>()
+  /** Tasks that reached their ready state (never with `follow`). */
+  private done: Set<string> | undefined
+  /** Messages received during a sync, as channel, message pairs. */
+  private buffer: Array<string> | undefined = []
+  /** Items produced during a sync, emitted as one chunk. */
+  private out: Array<Item> | undefined
+  private remaining: number
+  closed = false
+
+  constructor(
+    readonly keys: ReadonlyArray<string>,
+    private readonly prefixLength: number,
+    private readonly follow: boolean,
+    private readonly emit: StreamEmit.EmitOpsPush<BackendError, Item>,
+    private readonly subscriber: Subscriber.Subscriber
+  ) {
+    this.remaining = keys.length
+  }
+
+  channels(): ReadonlyArray<string> {
+    const done = this.done
+    return done === undefined || done.size === 0 ? this.keys : this.keys.filter((key) => !done.has(key))
+  }
+
+  onMessage(channel: string, message: string): void {
+    if (this.closed) return
+    if (this.buffer !== undefined) this.buffer.push(channel, message)
+    else this.deliver(channel, message)
+  }
+
+  beginSync(): void {
+    this.buffer = []
+  }
+
+  endSync(values: ReadonlyMap<string, string>): void {
+    const buffered = this.buffer
+    this.buffer = undefined
+    if (this.closed) return
+    let byChannel: Map<string, Array<string>> | undefined
+    if (buffered !== undefined && buffered.length > 0) {
+      byChannel = new Map()
+      for (let i = 0; i < buffered.length; i += 2) {
+        const channel = buffered[i]!
+        const list = byChannel.get(channel)
+        if (list === undefined) byChannel.set(channel, [buffered[i + 1]!])
+        else list.push(buffered[i + 1]!)
+      }
+    }
+    this.out = []
+    for (const channel of this.keys) {
+      if (this.closed) return
+      if (this.done?.has(channel)) continue
+      const value = values.get(channel)
+      const messages = byChannel?.get(channel)
+      // A stored value that is also in the buffer was written after the subscription: it is
+      // emitted in its place among the messages, after the older ones.
+      if (value !== undefined && (messages === undefined || !messages.includes(value))) this.deliver(channel, value)
+      if (messages !== undefined) {
+        for (const message of messages) {
+          if (this.closed || this.done?.has(channel)) break
+          this.deliver(channel, message)
+        }
+      }
+    }
+    this.flush()
+  }
+
+  fail(cause: Cause.Cause<BackendError>): void {
+    if (this.closed) return
+    this.closed = true
+    this.flush()
+    this.emit.halt(cause)
+  }
+
+  private flush(): void {
+    const out = this.out
+    this.out = undefined
+    if (out !== undefined && out.length > 0) this.emit.array(out)
+  }
+
+  private push(item: Item): void {
+    if (this.out !== undefined) this.out.push(item)
+    else this.emit.single(item)
+  }
+
+  private deliver(channel: string, raw: string): void {
+    if (this.last.get(channel) === raw || this.done?.has(channel)) return
+    const item = decodeTaskMeta(channel.slice(this.prefixLength), raw)
+    if (!this.follow && Either.isRight(item) && isReady(item.right.status)) {
+      ;(this.done ??= new Set()).add(channel)
+      this.last.delete(channel)
+      this.subscriber.release(this, channel)
+      this.push(item)
+      if (--this.remaining === 0) {
+        this.closed = true
+        this.flush()
+        this.emit.end()
+      }
+      return
+    }
+    this.last.set(channel, raw)
+    this.push(item)
+  }
+}
+
+/** The consumer over the `RedisClient` in context; its subscriber connection lives in the scope. */
+export const make = (
+  options: BackendOptions = {},
+  tuning: ConsumerTuning = {}
+): Effect.Effect<ResultConsumer, never, RedisClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const layout = Keys.make(options.keys ?? {})
+    const prefixLength = layout.taskKeyprefix.length
+    const subscriber = yield* Subscriber.make({
+      retryPolicy: RetryPolicy.merge(options.retryPolicy),
+      idleTimeToLive: Duration.decode(tuning.idleTimeToLive ?? Duration.seconds(30)),
+      subscribeChunk: Math.max(1, tuning.subscribeChunk ?? 1000),
+      mgetChunk: Math.max(1, tuning.mgetChunk ?? 1000),
+      releaseTimeout: Duration.decode(tuning.releaseTimeout ?? Duration.seconds(5))
+    })
+
+    const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
+      Stream.asyncPush<Item, BackendError>((emit) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            const keys = Array.from(new Set(taskIds), layout.task)
+            const follow = watchOptions?.follow === true
+            const w = new Watch(keys, prefixLength, follow, emit, subscriber)
+            if (keys.length === 0) {
+              if (!follow) {
+                w.closed = true
+                emit.end()
+              }
+            } else {
+              subscriber.add(w)
+            }
+            return w
+          }),
+          (w) =>
+            Effect.suspend(() => {
+              w.closed = true
+              return subscriber.remove(w)
+            })
+        )
+      )
+
+    return ResultConsumer.of({ [TypeId]: TypeId, watch })
+  })
+
+/** `ResultConsumer` over the `RedisClient` in context. */
+export const layer = (
+  options: BackendOptions = {},
+  tuning: ConsumerTuning = {}
+): Layer.Layer<ResultConsumer, never, RedisClient> => Layer.scoped(ResultConsumer, make(options, tuning))

@@ -1,0 +1,420 @@
+/**
+ * The shared subscriber connection behind `RedisResultConsumer`: ONE dedicated node-redis
+ * connection for every watch, opened on the first watch and closed after `idleTimeToLive` with
+ * nothing watched (or when the owning scope closes).
+ *
+ * - Channels are ref-counted in `routes` (channel → sink, or sinks when several watch it); a channel
+ *   is SUBSCRIBEd when its first sink arrives and UNSUBSCRIBEd when its last sink leaves.
+ * - Memory: node-redis keeps a per-channel `{buffers: Set, strings: Set}` entry when `subscribe` is
+ *   used (~350 bytes a channel). We register every channel of a connection with ONE shared entry
+ *   through `extendPubSubListeners` (one SUBSCRIBE for a whole chunk), whose single listener
+ *   dispatches by channel through `routes`. Per watched channel that leaves the key string and one
+ *   entry in each of two Maps. We never call node-redis' listener-based `unsubscribe`: it mutates
+ *   the (shared) entry.
+ * - One driver fiber owns the connection and runs every SUBSCRIBE / UNSUBSCRIBE / sync, one step at
+ *   a time, so node-redis' channel map is exact whenever the driver looks at it. Work that arrives
+ *   during a step (new watches, released channels) is batched into the next step.
+ * - A sync (new sink, or every sink after a reconnect): the sink buffers messages; SUBSCRIBE what is
+ *   missing; MGET the sink's keys (each chunk right after its SUBSCRIBE ack, so a write is seen by the
+ *   MGET, the channel, or both); then PING the subscriber connection. The PONG comes after every
+ *   message published before the MGET ran, so the sink can merge the values it read with the
+ *   messages it buffered without emitting an older state after a newer one.
+ * - Loss: node-redis does not emit `end` for a connection killed under a `reconnectStrategy: false`
+ *   client, only `error` (with `isReady` already false), so that is what we watch. The driver then
+ *   reconnects under Celery's retry policy (logging `Connection to Redis lost: Retry (n/max) …`),
+ *   re-SUBSCRIBEs every routed channel (never an empty SUBSCRIBE, Celery #7040) and resyncs every
+ *   sink. When the policy gives up, every sink fails with `RetryLimitExceeded` and the state is
+ *   cleared, so the next watch starts fresh.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import type { BackendError, CommandError } from "@effect-celery/core/Errors"
+import { ConnectionError } from "@effect-celery/core/Errors"
+import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
+import { RedisClient } from "../RedisClient.js"
+import type { NodeRedis } from "../RedisClient.js"
+import { classify } from "./errors.js"
+
+type PubSubType = Parameters<NodeRedis["getPubSubListeners"]>[0]
+type ChannelListeners = NonNullable<ReturnType<NodeRedis["getPubSubListeners"]> extends Map<string, infer L> ? L : never>
+
+// node-redis' `PubSubType.CHANNELS` (the enum is not exported by the package root).
+const CHANNELS = "CHANNELS" as PubSubType
+
+/** A watcher of some channels. Every method is called synchronously and must not throw. */
+export interface Sink {
+  /** A message on one of the sink's channels, in server order (from the socket reader). */
+  readonly onMessage: (channel: string, message: string) => void
+  /** The channels the sink still holds (registered and not released). */
+  readonly channels: () => ReadonlyArray<string>
+  /** A sync starts: buffer messages from now on, dropping what an aborted sync buffered. */
+  readonly beginSync: () => void
+  /**
+   * The sync is complete: `values` holds the stored value of every held channel that has one, read
+   * after its subscription, and every message published before the read has been delivered.
+   */
+  readonly endSync: (values: ReadonlyMap<string, string>) => void
+  /** The subscription failed for good: end the sink's stream with this cause. */
+  readonly fail: (cause: Cause.Cause<BackendError>) => void
+}
+
+export interface Subscriber {
+  /** Route the sink's channels to it and schedule its sync (it must be buffering already). */
+  readonly add: (sink: Sink) => void
+  /** Stop routing `channel` to `sink`; UNSUBSCRIBE it (in the background) when nobody else needs it. */
+  readonly release: (sink: Sink, channel: string) => void
+  /** Release everything the sink holds and wait (bounded) until the server has acknowledged it. */
+  readonly remove: (sink: Sink) => Effect.Effect<void>
+}
+
+export interface SubscriberOptions {
+  readonly retryPolicy: RetryPolicy.RetryPolicy
+  /** Close the connection after this long with nothing watched. */
+  readonly idleTimeToLive: Duration.Duration
+  /** Channels per SUBSCRIBE / UNSUBSCRIBE command. */
+  readonly subscribeChunk: number
+  /** Keys per MGET command. */
+  readonly mgetChunk: number
+  /** Bound on how long `remove` waits for the UNSUBSCRIBE acknowledgement. */
+  readonly releaseTimeout: Duration.Duration
+}
+
+interface Connection {
+  readonly client: NodeRedis
+  readonly scope: Scope.CloseableScope
+  /** Every channel of this connection points to this one entry (see the module doc). */
+  readonly listeners: ChannelListeners
+  dead: boolean
+}
+
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, never, RedisClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const redis = yield* RedisClient
+    const retry = RetryPolicy.retryReconnect(options.retryPolicy)
+
+    /** channel → the sink(s) watching it; its keys are exactly the channels we want subscribed. */
+    const routes = new Map<string, Sink | Array<Sink>>()
+    const sinks = new Set<Sink>()
+    /** Sinks waiting for their first sync. */
+    let pendingSync = new Set<Sink>()
+    /** Channels whose last sink left. */
+    let pendingUnsubscribe = new Set<string>()
+    /** Releases requested / acknowledged (or made moot by a lost connection), for `remove`. */
+    let releasesRequested = 0
+    let releasesDone = 0
+    let releaseWaiters: Array<{ readonly target: number; readonly done: Deferred.Deferred<void> }> = []
+    let conn: Connection | undefined
+    let closed = false
+
+    const wakeup = yield* Effect.makeLatch(false)
+    const wake = () => wakeup.unsafeOpen()
+
+    const settleReleases = (upTo: number) => {
+      if (upTo > releasesDone) releasesDone = upTo
+      if (releaseWaiters.length === 0) return
+      const still: typeof releaseWaiters = []
+      for (const w of releaseWaiters) {
+        if (w.target <= releasesDone) Deferred.unsafeDone(w.done, Exit.void)
+        else still.push(w)
+      }
+      releaseWaiters = still
+    }
+
+    const failSink = (sink: Sink, cause: Cause.Cause<BackendError>) => {
+      detach(sink)
+      sink.fail(cause)
+    }
+
+    const deliver = (sink: Sink, channel: string, message: string) => {
+      try {
+        sink.onMessage(channel, message)
+      } catch (defect) {
+        // Never let a bug surface inside node-redis' socket reader (it would crash the process).
+        failSink(sink, Cause.die(defect))
+      }
+    }
+
+    // The one listener of every channel.
+    const dispatch = (message: string, channel: string): void => {
+      const route = routes.get(channel)
+      if (route === undefined) return
+      if (Array.isArray(route)) {
+        for (const sink of route.slice()) deliver(sink, channel, message)
+      } else {
+        deliver(route, channel, message)
+      }
+    }
+
+    const route = (sink: Sink, channel: string) => {
+      const current = routes.get(channel)
+      if (current === undefined) routes.set(channel, sink)
+      else if (Array.isArray(current)) {
+        if (!current.includes(sink)) current.push(sink)
+      } else if (current !== sink) routes.set(channel, [current, sink])
+    }
+
+    const release = (sink: Sink, channel: string): void => {
+      const current = routes.get(channel)
+      if (current === undefined) return
+      if (Array.isArray(current)) {
+        const i = current.indexOf(sink)
+        if (i === -1) return
+        current.splice(i, 1)
+        if (current.length === 1) routes.set(channel, current[0]!)
+        return
+      }
+      if (current !== sink) return
+      routes.delete(channel)
+      if (conn !== undefined && !conn.dead) {
+        pendingUnsubscribe.add(channel)
+        releasesRequested++
+        wake()
+      }
+    }
+
+    function detach(sink: Sink): void {
+      if (!sinks.delete(sink)) return
+      pendingSync.delete(sink)
+      for (const channel of sink.channels()) release(sink, channel)
+    }
+
+    const failAll = (cause: Cause.Cause<BackendError>) =>
+      Effect.sync(() => {
+        const all = Array.from(sinks)
+        for (const sink of all) failSink(sink, cause)
+        // Nothing may survive a give-up: the next watch starts from a clean slate.
+        routes.clear()
+        sinks.clear()
+        pendingSync = new Set()
+        pendingUnsubscribe = new Set()
+        settleReleases(releasesRequested)
+      })
+
+    // --- commands -------------------------------------------------------------------------------
+
+    const call = <A>(command: string, f: () => Promise<A> | undefined) =>
+      Effect.tryPromise({
+        try: () => f() ?? Promise.resolve(undefined as A),
+        catch: (cause): ConnectionError | CommandError => classify(command, cause)
+      })
+
+    const subscribe = (c: Connection, channels: ReadonlyArray<string>) =>
+      Effect.suspend(() => {
+        const batch = new Map<string, ChannelListeners>()
+        for (const channel of channels) batch.set(channel, c.listeners)
+        // Only channels node-redis does not know yet are sent; never an empty SUBSCRIBE.
+        return call("SUBSCRIBE", () => c.client.extendPubSubListeners(CHANNELS, batch))
+      })
+
+    const unsubscribe = (c: Connection, channels: ReadonlyArray<string>) =>
+      call("UNSUBSCRIBE", () => c.client.unsubscribe(channels as Array<string>))
+
+    const mget = (keys: ReadonlyArray<string>, into: Map<string, string>) =>
+      Effect.map(redis.execute("MGET", (client) => client.mGet(keys as Array<string>)), (values) => {
+        for (let i = 0; i < keys.length; i++) {
+          const v = values[i]
+          if (v !== null && v !== undefined) into.set(keys[i]!, v)
+        }
+      })
+
+    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const client = yield* Scope.extend(redis.connect, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+      const c: Connection = {
+        client,
+        scope,
+        listeners: { unsubscribing: false, buffers: new Set(), strings: new Set([dispatch]) },
+        dead: false
+      }
+      const onLoss = () => {
+        if (c.dead || client.isReady) return
+        c.dead = true
+        wake()
+      }
+      client.on("error", onLoss)
+      client.on("end", onLoss)
+      onLoss() // it may have died before the listeners were attached
+      return c
+    })
+
+    const close = (c: Connection) =>
+      Effect.suspend(() => {
+        c.dead = true
+        if (conn === c) conn = undefined
+        return Scope.close(c.scope, Exit.void)
+      })
+
+    /**
+     * SUBSCRIBE what `c` lacks among `channels`, MGET them all (a chunk right after its SUBSCRIBE
+     * ack), then PING `c` as the barrier, then end the sinks' sync.
+     */
+    const sync = (c: Connection, batch: ReadonlyArray<Sink>, channels: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const known = c.client.getPubSubListeners(CHANNELS)
+        const missing: Array<string> = []
+        const present: Array<string> = []
+        for (const channel of channels) (known.has(channel) ? present : missing).push(channel)
+        const values = new Map<string, string>()
+        const steps: Array<Effect.Effect<void, ConnectionError | CommandError>> = []
+        for (const chunk of chunksOf(missing, options.subscribeChunk)) {
+          steps.push(Effect.zipRight(subscribe(c, chunk), Effect.forEach(chunksOf(chunk, options.mgetChunk), (keys) => mget(keys, values), { discard: true })))
+        }
+        for (const keys of chunksOf(present, options.mgetChunk)) steps.push(mget(keys, values))
+        yield* Effect.all(steps, { concurrency: "unbounded", discard: true })
+        yield* call("PING", () => c.client.ping())
+        for (const sink of batch) {
+          if (!sinks.has(sink)) continue
+          try {
+            sink.endSync(values)
+          } catch (defect) {
+            failSink(sink, Cause.die(defect))
+          }
+        }
+      })
+
+    /** One attempt at a fresh connection with every sink resynced (retried by the policy). */
+    const establish: Effect.Effect<void, ConnectionError | CommandError> = Effect.gen(function*() {
+      if (sinks.size === 0 || closed) return
+      const batch = Array.from(sinks)
+      pendingSync = new Set()
+      pendingUnsubscribe = new Set()
+      settleReleases(releasesRequested)
+      for (const sink of batch) sink.beginSync()
+      const c = yield* open
+      // Current before the sync ends: a task done during it must release through this connection.
+      conn = c
+      yield* sync(c, batch, Array.from(routes.keys())).pipe(Effect.onError(() => close(c)))
+    })
+
+    /** Incremental work on a live connection: releases, then first syncs of new sinks. */
+    const step = (c: Connection) =>
+      Effect.gen(function*() {
+        if (pendingUnsubscribe.size > 0) {
+          const target = releasesRequested
+          const known = c.client.getPubSubListeners(CHANNELS)
+          const gone = Array.from(pendingUnsubscribe).filter((channel) => !routes.has(channel) && known.has(channel))
+          pendingUnsubscribe = new Set()
+          yield* Effect.forEach(chunksOf(gone, options.subscribeChunk), (chunk) => unsubscribe(c, chunk), {
+            concurrency: "unbounded",
+            discard: true
+          })
+          settleReleases(target)
+        }
+        if (pendingSync.size > 0) {
+          const batch = Array.from(pendingSync).filter((sink) => sinks.has(sink))
+          pendingSync = new Set()
+          let channels: ReadonlyArray<string>
+          if (batch.length === 1) channels = batch[0]!.channels()
+          else {
+            const all = new Set<string>()
+            for (const sink of batch) for (const channel of sink.channels()) all.add(channel)
+            channels = Array.from(all)
+          }
+          yield* sync(c, batch, channels).pipe(
+            Effect.catchTag("CommandError", (error) =>
+              Effect.sync(() => {
+                for (const sink of batch) failSink(sink, Cause.fail(error))
+              }).pipe(Effect.zipRight(Effect.fail(error))))
+          )
+        }
+      })
+
+    const iteration = Effect.gen(function*() {
+      if (conn !== undefined && conn.dead) {
+        yield* close(conn)
+        if (sinks.size > 0) yield* Effect.logWarning("Subscriber connection lost; reconnecting")
+      }
+      if (conn === undefined) {
+        pendingUnsubscribe = new Set()
+        settleReleases(releasesRequested)
+        if (sinks.size === 0) return
+        const exit = yield* Effect.exit(retry(establish))
+        if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) yield* failAll(exit.cause)
+        return
+      }
+      const c = conn
+      const exit = yield* Effect.exit(step(c))
+      if (Exit.isFailure(exit)) {
+        settleReleases(releasesRequested)
+        // Connection errors reconnect on the next iteration; a command error leaves node-redis'
+        // channel map unknown, so start over on a fresh connection as well.
+        yield* close(c)
+        wake()
+      }
+    })
+
+    const hasWork = () =>
+      (conn !== undefined && conn.dead) ||
+      pendingUnsubscribe.size > 0 ||
+      pendingSync.size > 0 ||
+      (conn === undefined && sinks.size > 0)
+
+    const driver = Effect.gen(function*() {
+      while (true) {
+        if (!hasWork()) {
+          if (conn !== undefined && sinks.size === 0) {
+            const woke = yield* Effect.timeout(wakeup.await, options.idleTimeToLive).pipe(Effect.option)
+            if (Option.isNone(woke) && sinks.size === 0 && conn !== undefined) {
+              yield* close(conn)
+              continue
+            }
+          } else {
+            yield* wakeup.await
+          }
+        }
+        wakeup.unsafeClose()
+        yield* iteration
+      }
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        const shutdown = new ConnectionError({ reason: "Closed", message: "The result consumer was shut down" })
+        for (const sink of Array.from(sinks)) failSink(sink, Cause.fail(shutdown))
+        settleReleases(releasesRequested)
+        return conn === undefined ? Effect.void : close(conn)
+      })
+    )
+    yield* driver.pipe(
+      Effect.annotateLogs({ package: "@effect-celery/redis", module: "RedisResultConsumer", fiber: "subscriber" }),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+
+    return {
+      add: (sink) => {
+        if (closed) {
+          sink.fail(Cause.fail(new ConnectionError({ reason: "Closed", message: "The result consumer was shut down" })))
+          return
+        }
+        sinks.add(sink)
+        for (const channel of sink.channels()) route(sink, channel)
+        pendingSync.add(sink)
+        wake()
+      },
+      release,
+      remove: (sink) =>
+        Effect.suspend(() => {
+          detach(sink)
+          if (releasesDone >= releasesRequested) return Effect.void
+          const done = Deferred.unsafeMake<void>(FiberId.none)
+          releaseWaiters.push({ target: releasesRequested, done })
+          return Deferred.await(done).pipe(Effect.timeout(options.releaseTimeout), Effect.ignore)
+        })
+    }
+  })
