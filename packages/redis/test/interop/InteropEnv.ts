@@ -6,7 +6,10 @@
 import * as Path from "node:path"
 import { randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
-import { Context, Effect, Layer, Schedule } from "effect"
+import { Context, Effect, Either, Fiber, Layer, Schedule, Stream } from "effect"
+import * as Keys from "@effect-celery/core/Keys"
+import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
+import * as RedisBackend from "@effect-celery/redis/RedisBackend"
 import { createClient } from "redis"
 import type { CeleryWorker, PythonClient } from "../../../../test-support/Celery.js"
 import { celeryWorker, pythonClient } from "../../../../test-support/Celery.js"
@@ -105,3 +108,39 @@ export const rawGet = (raw: RawRedis, key: string) =>
     try: () => raw.get(key),
     catch: (cause) => new HarnessError({ message: `GET ${key}`, cause })
   })
+
+/**
+ * Start watching `ids` in the background and return once every channel is subscribed on the
+ * server, so that nothing stored afterwards can be missed. The returned effect collects the
+ * stream (every item must decode) and fails instead of hanging when it does not end in time.
+ */
+export const startWatch = (ids: ReadonlyArray<string>, options?: { readonly timeoutMillis?: number }) =>
+  Effect.gen(function* () {
+    const env = yield* InteropEnv
+    const consumer = yield* ResultConsumer
+    const fiber = yield* consumer.watch(ids).pipe(Stream.runCollect, Effect.forkScoped)
+    for (const id of ids) yield* awaitSubscribers(env.raw, Keys.standard.task(id))
+    return Fiber.join(fiber).pipe(
+      Effect.timeoutFail({
+        duration: options?.timeoutMillis ?? 20_000,
+        onTimeout: () => new HarnessError({ message: `watch ${ids.join(", ")} did not end` })
+      }),
+      Effect.flatMap((items) =>
+        Effect.forEach(items, (item) =>
+          Either.isRight(item) ? Effect.succeed(item.right) : Effect.fail(new HarnessError({ message: "undecodable meta", cause: item.left }))
+        )
+      )
+    )
+  })
+
+/** Date formats: Celery 5.2.6 writes naive UTC `isoformat()`; ≥ 5.4 appends `+00:00`. */
+export const NAIVE_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?$/
+export const OFFSET_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:00$/
+
+/** The TypeScript backend and consumer over the environment's results database. */
+export const tsLayer = (options: RedisBackend.Options = {}) =>
+  Layer.unwrapEffect(Effect.map(InteropEnv, (env) => RedisBackend.layerUrl(env.backendUrl, options)))
+
+/** Environment plus the TypeScript services, built once for a describe block. */
+export const fullLayer = (env: InteropEnvOptions, options: RedisBackend.Options = {}) =>
+  tsLayer(options).pipe(Layer.provideMerge(layer(env)))
