@@ -52,6 +52,8 @@ export interface SentinelTopology {
   /** The data nodes: index 0 is the initial master, index 1 the initial replica. */
   readonly nodes: ReadonlyArray<RedisServer>
   readonly sentinels: ReadonlyArray<SentinelNode>
+  /** The certificates everything serves with (when TLS). */
+  readonly tls: TlsFiles | undefined
   /** `sentinel://127.0.0.1:p1;sentinel://127.0.0.1:p2;…` (no credentials, db 0). */
   readonly url: string
   /** The data node listening on `port`. */
@@ -260,6 +262,7 @@ export const sentinelTopology = (options: SentinelTopologyOptions = {}): Effect.
       masterName,
       nodes,
       sentinels,
+      tls,
       url: sentinels.map((s) => `sentinel://127.0.0.1:${s.port}`).join(";"),
       nodeAt: (port) => nodes.find((n) => n.port === port),
       sentinelCommand,

@@ -1,0 +1,228 @@
+import { randomUUID } from "node:crypto"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
+import { RetryPolicy } from "@effect-celery/core"
+import { RedisClient } from "@effect-celery/redis"
+import { Sentinel } from "@effect-celery/sentinel"
+import { freePort, makeTlsFiles } from "../../../test-support/RedisServer.js"
+import type { SentinelTopology } from "../../../test-support/Sentinel.js"
+import { sentinelTopology } from "../../../test-support/Sentinel.js"
+
+const Topology = Context.GenericTag<SentinelTopology>("test/SentinelTopology")
+
+/** A short retry budget: 3 attempts, 0.2 s apart. */
+const shortBudget: RetryPolicy.RetryPolicy = { maxRetries: 2, intervalStart: 0.2, intervalStep: 0, intervalMax: 0.2 }
+
+const sentinelsOf = (topo: SentinelTopology) => topo.sentinels.map((s) => ({ host: s.host, port: s.port }))
+
+const makeSentinel = (config: Sentinel.Config) => Sentinel.make(config).pipe(Effect.provide(NodeFileSystem.layer))
+
+/** Celery logs every retry at ERROR; the budget tests expect them, the test output does not need them. */
+const quietly = Logger.withMinimumLogLevel(LogLevel.None)
+
+describe.concurrent("Sentinel", () => {
+  layer(Layer.scoped(Topology, sentinelTopology()), { excludeTestServices: true, timeout: "60 seconds" })(
+    "discovery and connector (plain topology)",
+    (it) => {
+      it.scoped("discovers the master, connects to it (ROLE master, db selected) and tracks the connection", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const sentinel = yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: topo.masterName, db: 3 })
+          const address = yield* sentinel.discover
+          assert.deepStrictEqual(address, { host: "127.0.0.1", port: topo.nodes[0]!.port })
+          const info = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const client = yield* sentinel.connect
+              assert.strictEqual(sentinel.connections(), 1)
+              const role = yield* Effect.promise(() => client.sendCommand<Array<unknown>>(["ROLE"]))
+              assert.strictEqual(role[0], "master")
+              return yield* Effect.promise(() => client.sendCommand<string>(["CLIENT", "INFO"]))
+            })
+          )
+          assert.include(info, " db=3 ")
+          assert.strictEqual(sentinel.connections(), 0)
+        }))
+
+      it.scoped("skips a dead sentinel and swaps the one that answered to the front (redis-py)", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const dead = { host: "127.0.0.1", port: yield* freePort }
+          const live = sentinelsOf(topo)
+          const sentinel = yield* makeSentinel({ sentinels: [dead, ...live], masterName: topo.masterName })
+          const address = yield* sentinel.discover
+          assert.strictEqual(address.port, topo.nodes[0]!.port)
+          assert.deepStrictEqual(sentinel.sentinels(), [live[0]!, dead, live[1]!, live[2]!])
+        }))
+
+      it.scoped("an unknown master name is MasterNotFound from every sentinel, then the retry budget gives up", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const sentinel = yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: "nope" })
+          const error = yield* Effect.flip(sentinel.discover)
+          assert.strictEqual(error.reason, "MasterNotFound")
+          assert.isTrue(error.message.startsWith("No master found for 'nope' : "), error.message)
+          assert.strictEqual(error.message.split("no master named 'nope'").length - 1, 3, error.message)
+          const started = Date.now()
+          const exhausted = yield* Effect.flip(Effect.scoped(sentinel.connect).pipe(RetryPolicy.retry(shortBudget), quietly))
+          assert.strictEqual(exhausted._tag, "RetryLimitExceeded")
+          if (exhausted._tag === "RetryLimitExceeded") {
+            assert.strictEqual(exhausted.retries, 2)
+            assert.strictEqual(exhausted.lastCause.reason, "MasterNotFound")
+          }
+          assert.isBelow(Date.now() - started, 5_000)
+        }))
+
+      it.scoped("min_other_sentinels: met with 2 (each sentinel sees 2 others), MasterNotFound with 3", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const ok = yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: topo.masterName, minOtherSentinels: 2 })
+          assert.strictEqual((yield* ok.discover).port, topo.nodes[0]!.port)
+          const strict = yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: topo.masterName, minOtherSentinels: 3 })
+          const error = yield* Effect.flip(strict.discover)
+          assert.strictEqual(error.reason, "MasterNotFound")
+          assert.include(error.message, "sees 2 other sentinels, fewer than min_other_sentinels=3")
+          const exhausted = yield* Effect.flip(strict.discover.pipe(RetryPolicy.retry(shortBudget), quietly))
+          assert.strictEqual(exhausted._tag, "RetryLimitExceeded")
+        }))
+
+      it.scoped("the layer from a Celery URL provides RedisClient on the master", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const key = `sentinel-layer-${randomUUID()}`
+          const value = yield* Effect.gen(function* () {
+            const client = yield* RedisClient.RedisClient
+            const sentinel = yield* Sentinel.Sentinel
+            assert.strictEqual(client.db, 2)
+            assert.strictEqual(client.uri, sentinel.uri)
+            yield* client.execute("SET", (c) => c.set(key, "v"))
+            return yield* client.execute("GET", (c) => c.get(key))
+          }).pipe(Effect.provide(Sentinel.layerUrl(topo.url.replace(/;/g, "/2;") + "/2", { masterName: topo.masterName })))
+          assert.strictEqual(value, "v")
+          const stored = yield* topo.nodeCommand(topo.nodes[0]!.port, ["EVAL", "redis.call('SELECT', 2) return redis.call('GET', KEYS[1])", "1", key])
+          assert.strictEqual(stored, "v")
+        }))
+
+      it.scoped("the layer fails with a typed error when no master can be found (eager, like RedisClient)", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const error = yield* Effect.flip(Layer.build(Sentinel.layerUrl(topo.url, { masterName: "nope" })))
+          assert.strictEqual(error._tag, "ConnectionError")
+          if (error._tag === "ConnectionError") assert.strictEqual(error.reason, "MasterNotFound")
+        }))
+
+      it.scoped("the watcher subscribes to +switch-master on the first live sentinel", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const sentinel = yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: topo.masterName })
+          // The watcher reports where it is subscribed; wait for it without sleeping blindly.
+          const watching = yield* Effect.suspend(() => {
+            const w = sentinel.watching()
+            return w === undefined ? Effect.fail("not yet" as const) : Effect.succeed(w)
+          }).pipe(Effect.retry({ times: 100, schedule: Schedule.spaced("50 millis") }))
+          assert.deepStrictEqual(watching, sentinelsOf(topo)[0])
+          // Sentinels have no PUBSUB command; CLIENT LIST shows the subscribed connection.
+          const clients = String(yield* topo.sentinelCommand(0, ["CLIENT", "LIST"]))
+          assert.match(clients, / sub=1 .*cmd=subscribe/)
+        }))
+    }
+  )
+
+  it.live("all sentinels down: MasterNotFound listing each sentinel's error, quickly", () =>
+    Effect.gen(function* () {
+      const ports = [yield* freePort, yield* freePort]
+      const sentinel = yield* makeSentinel({ sentinels: ports.map((port) => ({ host: "127.0.0.1", port })), masterName: "mymaster" })
+      const started = Date.now()
+      const error = yield* Effect.flip(sentinel.discover)
+      assert.strictEqual(error.reason, "MasterNotFound")
+      for (const port of ports) assert.include(error.message, `127.0.0.1:${port}: connect ECONNREFUSED`)
+      const exhausted = yield* Effect.flip(sentinel.discover.pipe(RetryPolicy.retry(shortBudget), quietly))
+      assert.strictEqual(exhausted._tag, "RetryLimitExceeded")
+      assert.isBelow(Date.now() - started, 3_000)
+    }).pipe(Effect.scoped))
+
+  it.live("configuration errors are ImproperlyConfigured", () =>
+    Effect.gen(function* () {
+      const sentinels = [{ host: "127.0.0.1", port: 1 }]
+      const noName = yield* Effect.flip(makeSentinel({ sentinels }))
+      assert.strictEqual(noName._tag, "ImproperlyConfigured")
+      assert.include(noName.message, "master_name")
+      const layerError = yield* Effect.flip(Layer.build(Sentinel.layerUrl("sentinel://127.0.0.1:1")))
+      assert.strictEqual(layerError._tag, "ImproperlyConfigured")
+      const badSsl = yield* Effect.flip(makeSentinel({ sentinels, masterName: "m", useSsl: { ssl_cert_reqs: "CERT_KITTY_CATS" } }))
+      assert.strictEqual(badSsl._tag, "ImproperlyConfigured")
+      assert.strictEqual(badSsl.message, "\nA rediss:// URL must have parameter ssl_cert_reqs and this must be set to CERT_REQUIRED, CERT_OPTIONAL, or CERT_NONE\n")
+      const missingCa = yield* Effect.flip(makeSentinel({ sentinels, masterName: "m", useSsl: { ssl_cert_reqs: "required", ssl_ca_certs: "/nonexistent/ca.pem" } }))
+      assert.strictEqual(missingCa._tag, "ImproperlyConfigured")
+      const minOther = yield* Effect.flip(makeSentinel({ sentinels, masterName: "m", minOtherSentinels: -1 }))
+      assert.strictEqual(minOther._tag, "ImproperlyConfigured")
+    }).pipe(Effect.scoped))
+
+  layer(
+    Layer.scoped(
+      Topology,
+      Effect.flatMap(makeTlsFiles, (tls) => sentinelTopology({ tls, password: "data-pw", sentinelPassword: "sentinel-pw" }))
+    ),
+    { excludeTestServices: true, timeout: "60 seconds" }
+  )("TLS and passwords on sentinels and data nodes", (it) => {
+    it.scoped("works end to end with sentinel_kwargs (password + TLS) and redis_backend_use_ssl", () =>
+      Effect.gen(function* () {
+        const topo = yield* Topology
+        const files = topo.tls!
+        const key = `sentinel-tls-${randomUUID()}`
+        const url = topo.sentinels.map((s, i) => `sentinel://${i === 0 ? ":data-pw@" : ""}127.0.0.1:${s.port}/1`).join(";")
+        const value = yield* Effect.gen(function* () {
+          const client = yield* RedisClient.RedisClient
+          yield* client.execute("SET", (c) => c.set(key, "secure"))
+          return yield* client.execute("GET", (c) => c.get(key))
+        }).pipe(
+          Effect.provide(Sentinel.layerUrl(url, {
+            masterName: topo.masterName,
+            sentinelKwargs: { password: "sentinel-pw", ssl: true, ssl_ca_certs: files.ca },
+            useSsl: { ssl_cert_reqs: "CERT_REQUIRED", ssl_ca_certs: files.ca, ssl_certfile: files.clientCert, ssl_keyfile: files.clientKey }
+          }))
+        )
+        assert.strictEqual(value, "secure")
+      }))
+
+    it.scoped("a wrong sentinel password is MasterNotFound naming WRONGPASS; none is NOAUTH; no hang", () =>
+      Effect.gen(function* () {
+        const topo = yield* Topology
+        const files = topo.tls!
+        const base = { sentinels: sentinelsOf(topo), masterName: topo.masterName, password: Redacted.make("data-pw") }
+        const wrong = yield* makeSentinel({ ...base, sentinelKwargs: { password: "wrong", ssl: true, ssl_ca_certs: files.ca } })
+        const e1 = yield* Effect.flip(wrong.discover)
+        assert.strictEqual(e1.reason, "MasterNotFound")
+        assert.include(e1.message, "WRONGPASS")
+        const none = yield* makeSentinel({ ...base, sentinelKwargs: { ssl: true, ssl_ca_certs: files.ca } })
+        const e2 = yield* Effect.flip(none.discover)
+        assert.include(e2.message, "NOAUTH")
+        const exhausted = yield* Effect.flip(wrong.discover.pipe(RetryPolicy.retry(shortBudget), quietly))
+        assert.strictEqual(exhausted._tag, "RetryLimitExceeded")
+      }))
+
+    it.scoped("sentinels over TLS need ssl in sentinel_kwargs (Celery passes {}); an unknown CA is refused", () =>
+      Effect.gen(function* () {
+        const topo = yield* Topology
+        const files = topo.tls!
+        const base = { sentinels: sentinelsOf(topo), masterName: topo.masterName }
+        const plain = yield* makeSentinel({ ...base, sentinelKwargs: { password: "sentinel-pw", socket_timeout: 1 } })
+        const e1 = yield* Effect.flip(plain.discover)
+        assert.strictEqual(e1.reason, "MasterNotFound")
+        const otherCa = yield* makeSentinel({ ...base, sentinelKwargs: { password: "sentinel-pw", ssl: true, ssl_ca_certs: files.otherCa } })
+        const e2 = yield* Effect.flip(otherCa.discover)
+        assert.strictEqual(e2.reason, "MasterNotFound")
+        // Data nodes: the right sentinels but a data-node CA that signed nothing here.
+        const badData = yield* makeSentinel({
+          ...base,
+          password: "data-pw",
+          sentinelKwargs: { password: "sentinel-pw", ssl: true, ssl_ca_certs: files.ca },
+          useSsl: { ssl_cert_reqs: "required", ssl_ca_certs: files.otherCa }
+        })
+        assert.strictEqual((yield* badData.discover).port, topo.nodes[0]!.port)
+        const e3 = yield* Effect.flip(Effect.scoped(badData.connect))
+        assert.strictEqual(e3.reason, "Connect")
+        assert.strictEqual(badData.connections(), 0)
+      }))
+  })
+})
