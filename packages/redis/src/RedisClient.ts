@@ -11,19 +11,27 @@
  * - `layer(config)`: a `RedisConfig` (host/port or unix socket, db, ACL user, TLS…).
  * - `layerUrl(url, options)`: a Celery `result_backend` URL (`redis://`, `rediss://`,
  *   `redis+socket://`), with `redis_backend_use_ssl` and the `redis_*` settings as options.
+ * - `layerConfig()`: the same from the environment (see `urlConfig` for the variables).
+ * - `layerUrl(url, options)`: a Celery `result_backend` URL (`redis://`, `rediss://`,
+ *   `redis+socket://`), with `redis_backend_use_ssl` and the `redis_*` settings as options.
  * - `layerConfig()`: the same from the environment (see `layerConfig` for the variables).
  * Each reads TLS files through `@effect/platform`'s `FileSystem`; `layer*` provide the Node file
  * system, `layerWithoutFileSystem*` leave it to the caller.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { CommandError, ImproperlyConfigured } from "@effect-celery/core/Errors"
@@ -31,6 +39,7 @@ import { ConnectionError } from "@effect-celery/core/Errors"
 import { createClient } from "redis"
 import { classify, connectError, messageOf, mustDrop, SocketTimeout } from "./internal/errors.js"
 import * as RedisConfig from "./RedisConfig.js"
+import * as RedisUrl from "./RedisUrl.js"
 
 /** A node-redis v4 client as `createClient()` returns it. */
 export type NodeRedis = ReturnType<typeof createClient>
@@ -401,3 +410,78 @@ export const layerWithoutFileSystem = (
 /** A `RedisClient` for a `RedisConfig` (host/port or unix `path`, db, ACL user, TLS, timeouts). */
 export const layer = (config: RedisConfig.RedisConfig): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured> =>
   Layer.provide(layerWithoutFileSystem(config), NodeFileSystem.layer)
+
+/** A `RedisClient` for a Celery `result_backend` URL; needs a `FileSystem` only for TLS files. */
+export const layerUrlWithoutFileSystem = (
+  url: string | Redacted.Redacted,
+  options: RedisUrl.UrlOptions = {}
+): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured, FileSystem.FileSystem> =>
+  Layer.scoped(RedisClient, Effect.flatMap(RedisUrl.toConfig(url, options), fromConfig))
+
+/**
+ * A `RedisClient` for a Celery `result_backend` URL (`redis://`, `rediss://`, `redis+socket://`),
+ * parsed exactly as Celery 5.2.6 does (`RedisUrl.parse`); `options` carries the settings that are
+ * not in the URL (`redis_backend_use_ssl`, `redis_socket_timeout`, `redis_host`…).
+ */
+export const layerUrl = (
+  url: string | Redacted.Redacted,
+  options: RedisUrl.UrlOptions = {}
+): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured> =>
+  Layer.provide(layerUrlWithoutFileSystem(url, options), NodeFileSystem.layer)
+
+/**
+ * The `UrlOptions` read from the environment, next to the URL:
+ * - `CELERY_RESULT_BACKEND` (required, redacted): the result backend URL.
+ * - `CELERY_REDIS_BACKEND_USE_SSL`: `redis_backend_use_ssl` as a JSON object
+ *   (`{"ssl_cert_reqs": "required", "ssl_ca_certs": "/path/ca.pem", …}`).
+ * - `CELERY_REDIS_SOCKET_TIMEOUT`, `CELERY_REDIS_SOCKET_CONNECT_TIMEOUT` (seconds, floats),
+ *   `CELERY_REDIS_SOCKET_KEEPALIVE` (boolean), `CELERY_REDIS_CLIENT_NAME`,
+ *   `CELERY_REDIS_HOST`, `CELERY_REDIS_PORT`, `CELERY_REDIS_USERNAME`, `CELERY_REDIS_PASSWORD`
+ *   (redacted): Celery's `redis_*` settings.
+ */
+export const urlConfig: Config.Config<{ readonly url: Redacted.Redacted; readonly options: RedisUrl.UrlOptions }> = Config.all({
+  url: Config.redacted("CELERY_RESULT_BACKEND").pipe(Config.withDescription("Celery result_backend URL")),
+  useSsl: Config.option(
+    Config.string("CELERY_REDIS_BACKEND_USE_SSL").pipe(
+      Config.mapOrFail((text) => {
+        try {
+          const value: unknown = JSON.parse(text)
+          if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+            return Either.right(value as Readonly<Record<string, unknown>>)
+          }
+        } catch {
+          // fall through to the error below
+        }
+        return Either.left(ConfigError.InvalidData([], "expected a JSON object (redis_backend_use_ssl)"))
+      }),
+      Config.withDescription("redis_backend_use_ssl as a JSON object")
+    )
+  ),
+  socketTimeout: Config.option(Config.number("CELERY_REDIS_SOCKET_TIMEOUT")),
+  socketConnectTimeout: Config.option(Config.number("CELERY_REDIS_SOCKET_CONNECT_TIMEOUT")),
+  socketKeepalive: Config.option(Config.boolean("CELERY_REDIS_SOCKET_KEEPALIVE")),
+  clientName: Config.option(Config.string("CELERY_REDIS_CLIENT_NAME")),
+  host: Config.option(Config.string("CELERY_REDIS_HOST")),
+  port: Config.option(Config.integer("CELERY_REDIS_PORT")),
+  username: Config.option(Config.string("CELERY_REDIS_USERNAME")),
+  password: Config.option(Config.redacted("CELERY_REDIS_PASSWORD"))
+}).pipe(
+  Config.map((c) => ({
+    url: c.url,
+    options: {
+      ...Option.match(c.useSsl, { onNone: () => ({}), onSome: (useSsl) => ({ useSsl }) }),
+      ...Option.match(c.socketTimeout, { onNone: () => ({}), onSome: (s) => ({ socketTimeout: s }) }),
+      ...Option.match(c.socketConnectTimeout, { onNone: () => ({}), onSome: (s) => ({ socketConnectTimeout: s }) }),
+      ...Option.match(c.socketKeepalive, { onNone: () => ({}), onSome: (k) => ({ socketKeepalive: k }) }),
+      ...Option.match(c.clientName, { onNone: () => ({}), onSome: (n) => ({ clientName: n }) }),
+      ...Option.match(c.host, { onNone: () => ({}), onSome: (h) => ({ host: h }) }),
+      ...Option.match(c.port, { onNone: () => ({}), onSome: (p) => ({ port: p }) }),
+      ...Option.match(c.username, { onNone: () => ({}), onSome: (u) => ({ username: u }) }),
+      ...Option.match(c.password, { onNone: () => ({}), onSome: (p) => ({ password: p }) })
+    } satisfies RedisUrl.UrlOptions
+  }))
+)
+
+/** `layerUrl` over `urlConfig` (Celery's settings from the environment). */
+export const layerConfig = (): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(urlConfig, ({ options, url }) => layerUrl(url, options)))

@@ -71,6 +71,8 @@ export interface RedisConfig {
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** TCP keep-alive: `false` disables, a duration sets the initial delay. Default node-redis (5 s). */
   readonly keepAlive?: boolean | Duration.DurationInput | undefined
+  /** `health_check_interval`: PING the connection this often (node-redis `pingInterval`). */
+  readonly healthCheckInterval?: Duration.DurationInput | undefined
   /** `CLIENT SETNAME` on every connection. */
   readonly clientName?: string | undefined
   /** How the server is shown (`RedisClient.uri`); default built like Celery's `as_uri()`. */
@@ -200,7 +202,10 @@ export const clientOptions = (
       ...(db !== 0 ? { database: db } : {}),
       ...(config.username !== undefined && config.username !== "" ? { username: config.username } : {}),
       ...(config.password !== undefined ? { password: Redacted.value(config.password) } : {}),
-      ...(config.clientName !== undefined ? { name: config.clientName } : {})
+      ...(config.clientName !== undefined ? { name: config.clientName } : {}),
+      ...(config.healthCheckInterval !== undefined
+        ? { pingInterval: Math.max(1, Math.round(Duration.toMillis(Duration.decode(config.healthCheckInterval)))) }
+        : {})
     }
     return options
   })
