@@ -16,7 +16,13 @@
  * Semantics fixed here for every backend: a value that cannot be decoded ends that task's wait
  * (`getMany` and `watch` emit it as a `Left` and count it as finished).
  *
- * Needs `@effect/vitest` (an optional peer dependency of this package).
+ * Needs `@effect/vitest` (an optional peer dependency of this package). Usage, in a test file:
+ *
+ * ```ts
+ * Conformance.suite("Redis", (options) =>
+ *   Layer.provideMerge(redisHooks(options), RedisBackend.layer(options)).pipe(Layer.provide(server)),
+ *   { live: true })
+ * ```
  */
 import { assert, describe, layer } from "@effect/vitest"
 import type { Vitest } from "@effect/vitest"

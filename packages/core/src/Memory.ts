@@ -253,6 +253,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
       return setAndPublish(key, encoded, state, taskId)
     })
 
+  // Without `info`, `{}`: what Celery's `mark_as_started(task_id)` stores with no meta.
   const markAsStarted: ResultBackendShape["markAsStarted"] = (taskId, info, storeOptions) =>
     store(taskId, TaskState.STARTED, info === undefined ? {} : { pid: info.pid, hostname: info.hostname }, storeOptions)
 
