@@ -91,10 +91,15 @@ export const pending = (taskId: string): TaskMeta => ({
  */
 export const formatDateDone = (epochMillis: number, style: DateStyle): string => {
   // Python's datetime range is years 1..9999.
-  const inRange = Number.isFinite(epochMillis) && epochMillis >= -62135596800000 && epochMillis < 253402300800000
-  const micros = inRange ? Math.round(epochMillis * 1000) : 0
-  const seconds = Math.floor(micros / 1e6)
-  const frac = micros - seconds * 1e6
+  const ms = Number.isFinite(epochMillis) && epochMillis >= -62135596800000 && epochMillis < 253402300800000 ? epochMillis : 0
+  // Split before scaling: ms × 1000 is not exact beyond 2^53 (late years).
+  const whole = Math.floor(ms)
+  let seconds = Math.floor(whole / 1000)
+  let frac = (whole - seconds * 1000) * 1000 + Math.round((ms - whole) * 1000)
+  if (frac === 1e6) {
+    seconds += 1
+    frac = 0
+  }
   const base = new Date(seconds * 1000).toISOString().slice(0, 19)
   const fraction = frac === 0 ? "" : "." + String(frac).padStart(6, "0")
   return style === "offset" ? base + fraction + "+00:00" : base + fraction
@@ -415,7 +420,7 @@ export const decodeResult = <A, I, R>(meta: TaskMeta, schema: Schema.Schema<A, I
 /** `{"result": <GroupResult tuple>}` as `save_group` writes it. */
 export const encodeGroupMeta = (group: GroupMeta): string =>
   '{"result": [[' + PyJson.encodeString(group.groupId) + ", null], " +
-  PyJson.encodeLossy(group.results.map(refToTuple)) + "]]}"
+  PyJson.encodeLossy(group.results.map(refToTuple)) + "]}"
 
 class TupleError extends Error {}
 

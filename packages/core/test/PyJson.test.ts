@@ -21,7 +21,13 @@ const oracle = (requests: ReadonlyArray<Reply>): Effect.Effect<Array<Reply>, Err
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
     child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d))
     child.on("error", (e) => resume(Effect.fail(e)))
+    // A real timer: these tests run on the TestClock, where Effect timeouts never fire.
+    const timer = setTimeout(() => {
+      child.kill()
+      resume(Effect.fail(new Error(`celery oracle timed out: ${err}`)))
+    }, 20_000)
     child.on("close", (code) => {
+      clearTimeout(timer)
       if (code !== 0) return resume(Effect.fail(new Error(`celery oracle exited with ${code}: ${err}`)))
       const lines = out.split("\n").filter((l) => l !== "")
       if (lines.length !== requests.length) {
@@ -33,7 +39,10 @@ const oracle = (requests: ReadonlyArray<Reply>): Effect.Effect<Array<Reply>, Err
       resume(Effect.succeed(replies))
     })
     child.stdin.end(requests.map((r) => JSON.stringify(r)).join("\n") + "\n")
-    return Effect.sync(() => child.kill())
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      child.kill()
+    })
   })
 
 const pyFloat = (n: number): string =>

@@ -45,6 +45,8 @@ class _FixedDatetime(dt.datetime):
 base.datetime = _FixedDatetime
 
 APPS = {}
+# Result objects only need `as_tuple()`; bound to the Redis backend they would try to SUBSCRIBE.
+REFS_APP = Celery("oracle-refs", set_as_current=False)
 
 
 def app_for(extended):
@@ -87,10 +89,11 @@ def from_tagged(v, app):
             return exc_class(e["module"], e["type"])(*[from_tagged(a, app) for a in e["args"]])
         if "res" in v:
             rid, parent = v["res"]
-            return AsyncResult(rid, parent=from_tagged(parent, app), app=app)
+            return AsyncResult(rid, parent=from_tagged(parent, app), app=REFS_APP)
         if "grp" in v:
             gid, members, parent = v["grp"]
-            return GroupResult(gid, [from_tagged(m, app) for m in members], parent=from_tagged(parent, app), app=app)
+            return GroupResult(gid, [from_tagged(m, app) for m in members], parent=from_tagged(parent, app),
+                               app=REFS_APP)
         if "dt" in v:
             return dt.datetime.fromisoformat(v["dt"])
     raise ValueError(f"bad tagged value {v!r}")
