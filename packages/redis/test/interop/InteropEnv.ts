@@ -10,6 +10,7 @@ import { Context, Effect, Either, Fiber, Layer, Schedule, Stream } from "effect"
 import * as Keys from "@effect-celery/core/Keys"
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as RedisBackend from "@effect-celery/redis/RedisBackend"
+import * as PyJson from "@effect-celery/core/PyJson"
 import { createClient } from "redis"
 import type { CeleryWorker, PythonClient } from "../../../../test-support/Celery.js"
 import { celeryWorker, pythonClient } from "../../../../test-support/Celery.js"
@@ -144,3 +145,26 @@ export const tsLayer = (options: RedisBackend.Options = {}) =>
 /** Environment plus the TypeScript services, built once for a describe block. */
 export const fullLayer = (env: InteropEnvOptions, options: RedisBackend.Options = {}) =>
   tsLayer(options).pipe(Layer.provideMerge(layer(env)))
+
+/** What `interop_app.rich_value()` returns, as the TypeScript codec decodes it. */
+export const RICH = {
+  nested: { list: [1, 2.5, 1, -0, 1e-7, 1e22, 0.1], empty: {}, none: null },
+  big: 1180591620717411303424n,
+  neg_big: -36893488147419103232n,
+  unicode: 'caf\u00e9 \u2603 \u{1F600} \u2028 "q" \\ /',
+  bools: [true, false],
+  tuple: [1, "two"],
+  inf: [Infinity, -Infinity]
+}
+
+/** The TypeScript twin of `interop_app.rich_value()` (floats forced where Python has them). */
+export const RICH_TS = {
+  nested: { list: [1, 2.5, PyJson.float(1), -0, 1e-7, PyJson.float(1e22), 0.1], empty: {}, none: null },
+  big: 2n ** 70n,
+  neg_big: -(2n ** 65n),
+  unicode: 'caf\u00e9 \u2603 \u{1F600} \u2028 "q" \\ /',
+  bools: [true, false],
+  tuple: [1, "two"],
+  inf: [Infinity, -Infinity]
+}
+

@@ -10,20 +10,9 @@ import type { TaskMeta } from "@effect-celery/core/Meta"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import * as InteropEnv from "./InteropEnv.js"
 
-const { NAIVE_DATE, startWatch, uid } = InteropEnv
+const { NAIVE_DATE, RICH, startWatch, uid } = InteropEnv
 
 const statuses = (metas: ReadonlyArray<TaskMeta>) => metas.map((m) => m.status)
-
-/** What `interop_app.rich_value()` returns, as the TypeScript codec decodes it. */
-const RICH = {
-  nested: { list: [1, 2.5, 1, -0, 1e-7, 1e22, 0.1], empty: {}, none: null },
-  big: 1180591620717411303424n,
-  neg_big: -36893488147419103232n,
-  unicode: 'caf\u00e9 \u2603 \u{1F600} \u2028 "q" \\ /',
-  bools: [true, false],
-  tuple: [1, "two"],
-  inf: [Infinity, -Infinity]
-}
 
 const assertNotReady = (meta: TaskMeta) => {
   assert.isNull(meta.dateDone, `${meta.status} has no date_done`)

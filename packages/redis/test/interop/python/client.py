@@ -35,6 +35,8 @@ NAMESPACE.update(
     ChordError=ChordError,
     TaskRevokedError=TaskRevokedError,
     R=lambda task_id: AsyncResult(task_id, app=app),
+    # What a value becomes after a trip through the json serializer (tuples → lists).
+    roundtrip=lambda value: json.loads(json.dumps(value)),
 )
 
 
@@ -81,6 +83,11 @@ def forget_subscription(task_id):
 
 def op_ping(_req, _params):
     return {"celery": celery.__version__, "kombu": kombu.__version__, "redis": redis.__version__}
+
+
+def op_repr(_req, params):
+    """repr() of a Python expression: the expected side of a comparison."""
+    return repr(py(params["expr"]))
 
 
 def op_send(_req, params):
