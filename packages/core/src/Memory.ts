@@ -106,6 +106,16 @@ const decodeTerminal = (
   return Either.isLeft(decoded) || TaskState.isReady(decoded.right.status) ? Option.some(decoded) : Option.none()
 }
 
+// Celery writes `status` first: a value that does not decode but starts as a SUCCESS meta is kept
+// (the Redis backend's guard script does the same).
+const SUCCESS_HEAD = /^\s*\{\s*"status"\s*:\s*"SUCCESS"/
+
+/** The store guard: is the stored meta a SUCCESS? */
+const storedSuccess = (taskId: string, raw: string): boolean => {
+  const stored = Meta.decodeTaskMeta(taskId, raw)
+  return Either.isRight(stored) ? stored.right.status === TaskState.SUCCESS : SUCCESS_HEAD.test(raw)
+}
+
 /** A timeout in seconds as Python prints a float (`1.0`, `0.25`), for Celery's get_many message. */
 const pySeconds = (millis: number): string => PyJson.formatFloat(millis / 1000)
 
@@ -246,10 +256,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
       const key = keys.task(taskId)
       const current = readString(key)
       if (Either.isLeft(current)) return Effect.fail(current.left)
-      if (current.right !== undefined) {
-        const stored = Meta.decodeTaskMeta(taskId, current.right)
-        if (Either.isRight(stored) && stored.right.status === TaskState.SUCCESS) return Effect.void
-      }
+      if (current.right !== undefined && storedSuccess(taskId, current.right)) return Effect.void
       return setAndPublish(key, encoded, state, taskId)
     })
 
@@ -287,7 +294,8 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
   /**
    * The state changes of `ids` as a stream: subscribe to every task channel and read the current
    * values in one synchronous step (so no write can fall between the two), then follow the
-   * published values. `terminalOnly` keeps only ready (or undecodable) metas, as `getMany` wants.
+   * published values. `getMany` mode keeps only ready metas and counts an undecodable value as
+   * finished; `watch` mode emits every change and follows a task until a ready state.
    *
    * Buffering: publish is synchronous and cannot wait, so each stream has its own unbounded queue.
    * It holds at most the writes made while the consumer is slow; the queue and the listeners go
@@ -295,7 +303,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
    */
   const follow = (
     taskIds: Iterable<string>,
-    mode: { readonly follow: boolean; readonly terminalOnly: boolean }
+    mode: { readonly follow: boolean; readonly getMany: boolean }
   ): Stream.Stream<Either.Either<Meta.TaskMeta, DecodeError>, BackendError> =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
@@ -323,13 +331,13 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
             if (unsubscribe === undefined || last.get(id) === raw) return Option.none()
             last.set(id, raw)
             const decoded = Meta.decodeTaskMeta(id, raw)
-            const terminal = Either.isLeft(decoded) || TaskState.isReady(decoded.right.status)
+            const terminal = Either.isLeft(decoded) ? mode.getMany : TaskState.isReady(decoded.right.status)
             if (terminal && !mode.follow) {
               unsubscribe()
               subscriptions.delete(id)
               open -= 1
             }
-            if (mode.terminalOnly && !terminal) return Option.none()
+            if (mode.getMany && !terminal) return Option.none()
             // `done` is decided per element here: a later takeUntil on shared state would cut a chunk short.
             return Option.some({ decoded, done: !mode.follow && open === 0 })
           })
@@ -341,7 +349,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
     )
 
   const getMany: ResultBackendShape["getMany"] = (taskIds, getOptions = {}) => {
-    const results = follow(taskIds, { follow: false, terminalOnly: true })
+    const results = follow(taskIds, { follow: false, getMany: true })
     if (getOptions.timeout === undefined) return results
     const millis = Duration.toMillis(Duration.decode(getOptions.timeout))
     return results.pipe(
@@ -536,7 +544,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
   // ---- consumer ------------------------------------------------------------------------------
 
   const watch: ResultConsumerShape["watch"] = (taskIds, watchOptions: WatchOptions = {}) =>
-    follow(taskIds, { follow: watchOptions.follow ?? false, terminalOnly: false })
+    follow(taskIds, { follow: watchOptions.follow ?? false, getMany: false })
 
   // ---- raw store -----------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, Layer, Option, Queue, Stream, TestClock } from "effect"
 import * as Conformance from "@effect-celery/core/Conformance"
+import { RemoteException } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
 import * as Memory from "@effect-celery/core/Memory"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -142,6 +143,19 @@ describe("Memory specifics", () => {
       yield* Fiber.join(fiber)
       const steps = Chunk.toArray(yield* Queue.takeAll(events))
       assert.deepStrictEqual(steps, [...Array.from({ length: 500 }, (_, i) => i), 1000])
+    }).pipe(Effect.provide(Memory.layer())))
+
+  it.effect("the SUCCESS guard keeps a stored value that does not decode but starts as a SUCCESS meta", () =>
+    Effect.gen(function* () {
+      const backend = yield* ResultBackend
+      const store = yield* Memory.MemoryStore
+      const [kept, replaced] = [uid("kept"), uid("replaced")]
+      yield* store.set(taskKey(kept), '{"status": "SUCCESS", "result": [1, 2')
+      yield* store.set(taskKey(replaced), '{"status": "STARTED", "result": [1, 2')
+      yield* backend.markAsFailure(kept, new RemoteException({ excType: "E", excMessage: [], excModule: "m" }))
+      yield* backend.markAsDone(replaced, 1)
+      assert.deepStrictEqual(yield* store.get(taskKey(kept)), Option.some('{"status": "SUCCESS", "result": [1, 2'))
+      assert.strictEqual((yield* backend.get(replaced)).result, 1)
     }).pipe(Effect.provide(Memory.layer())))
 
   it.effect("each layer is its own keyspace", () =>
