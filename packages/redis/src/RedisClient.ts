@@ -37,7 +37,7 @@ import * as Scope from "effect/Scope"
 import type { CommandError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { createClient } from "redis"
-import { classify, connectError, messageOf, mustDrop, SocketTimeout } from "./internal/errors.js"
+import { classify, connectError, messageOf, mustDrop, safeCause, SocketTimeout } from "./internal/errors.js"
 import * as RedisConfig from "./RedisConfig.js"
 import * as RedisUrl from "./RedisUrl.js"
 
@@ -312,7 +312,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
         ? new ConnectionError({
           reason: "Timeout",
           message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
-          cause
+          cause: safeCause(cause)
         })
         : classify(command, cause)
       return mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error)

@@ -673,13 +673,12 @@ export const configOf = (parsed: ParsedUrl, options: UrlOptions = {}): RedisConf
   }
 }
 
-/** Parse, log Celery's SSL warnings, and build the `RedisConfig`. */
+/**
+ * Parse and build the `RedisConfig`. Celery's SSL warnings (`parsed.warnings`) are logged once
+ * when the TLS options are built (`RedisConfig.clientOptions`), so not here.
+ */
 export const toConfig = (
   url: string | Redacted.Redacted,
   options: UrlOptions = {}
 ): Effect.Effect<RedisConfig, ImproperlyConfigured> =>
-  Effect.gen(function* () {
-    const parsed = yield* parse(Redacted.isRedacted(url) ? Redacted.value(url) : url, options)
-    for (const warning of parsed.warnings) yield* Effect.logWarning(warning)
-    return configOf(parsed, options)
-  })
+  Effect.map(parse(Redacted.isRedacted(url) ? Redacted.value(url) : url, options), (parsed) => configOf(parsed, options))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Redacted } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -26,7 +26,7 @@ const build = <E>(layer: Layer.Layer<RedisClient.RedisClient, E>) =>
 const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
   assert.isTrue(Exit.isFailure(exit), "expected a failure")
   const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
-  assert.isTrue(error !== undefined && error._tag === "Some", `expected a typed failure, got ${String(exit)}`)
+  if (error === undefined || error._tag !== "Some") assert.fail(`expected a typed failure, got ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "success"}`)
   return (error as { readonly value: E }).value
 }
 
@@ -206,5 +206,70 @@ describe("RedisClient", () => {
       const error = failure(yield* Effect.exit(client.execute("PING", (c) => c.ping())))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "Closed")
+    }))
+
+  it.scopedLive("socket timeout: a command with no reply fails with ConnectionError Timeout, then the client reconnects", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, socketTimeout: "300 millis", clientName: "rc-timeout" }))
+      const pid = server.process.pid()!
+      const resume = Effect.sync(() => process.kill(pid, "SIGCONT"))
+      yield* Effect.addFinalizer(() => resume)
+      // The server stops answering: a frozen process, as a hung host would be.
+      process.kill(pid, "SIGSTOP")
+      const started = Date.now()
+      const error = failure(yield* Effect.exit(client.execute("GET", (c) => c.get("rc-timeout-k"))))
+      const elapsed = Date.now() - started
+      yield* resume
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error).reason, "Timeout")
+      assert.isAtLeast(elapsed, 250)
+      assert.isBelow(elapsed, 5000)
+      const direct = yield* admin({ port: server.port })
+      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.lengthOf(yield* clientsNamed(direct, "rc-timeout"), 1)
+    }))
+
+  it.scopedLive("layerUrl reads Celery URLs (unix socket, ACL, db) and layerConfig reads them from the environment", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer({ unixSocket: true })
+      const direct = yield* admin({ port: server.port })
+      yield* Effect.promise(() => direct.sendCommand(["ACL", "SETUSER", "celery-url", "on", ">p@ss:w", "~*", "&*", "+@all"]))
+
+      const socket = yield* build(RedisClient.layerUrl(`redis+socket://${server.socketPath!}?virtual_host=5`))
+      assert.strictEqual(socket.db, 5)
+      assert.strictEqual(socket.uri, `socket://${server.socketPath!}`)
+      yield* socket.execute("SET", (c) => c.set("rc-url-k", "socket"))
+
+      const tcp = yield* build(RedisClient.layerUrl(Redacted.make(`redis://celery-url:p%40ss%3Aw@127.0.0.1:${server.port}/5`)))
+      assert.strictEqual(tcp.uri, `redis://celery-url:**@127.0.0.1:${server.port}/5`)
+      assert.strictEqual(yield* tcp.execute("GET", (c) => c.get("rc-url-k")), "socket")
+      assert.strictEqual(yield* tcp.execute("ACL WHOAMI", (c) => c.sendCommand<string>(["ACL", "WHOAMI"])), "celery-url")
+
+      const env = ConfigProvider.fromMap(
+        new Map([
+          ["CELERY_RESULT_BACKEND", `redis://127.0.0.1:${server.port}/5`],
+          ["CELERY_REDIS_USERNAME", "celery-url"],
+          ["CELERY_REDIS_PASSWORD", "p@ss:w"],
+          ["CELERY_REDIS_SOCKET_TIMEOUT", "30"],
+          ["CELERY_REDIS_CLIENT_NAME", "rc-from-env"]
+        ])
+      )
+      const fromEnv = yield* build(RedisClient.layerConfig()).pipe(Effect.withConfigProvider(env))
+      assert.strictEqual(yield* fromEnv.execute("GET", (c) => c.get("rc-url-k")), "socket")
+      assert.lengthOf(yield* clientsNamed(direct, "rc-from-env"), 1)
+
+      const missing = failure(yield* Effect.exit(build(RedisClient.layerConfig()).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))))
+      assert.strictEqual(missing._tag, "ConfigError")
+      const badSsl = failure(
+        yield* Effect.exit(
+          build(RedisClient.layerConfig()).pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["CELERY_RESULT_BACKEND", "redis://h/0"], ["CELERY_REDIS_BACKEND_USE_SSL", "[1]"]])))
+          )
+        )
+      )
+      assert.strictEqual(badSsl._tag, "ConfigError")
+      const bad = failure(yield* Effect.exit(build(RedisClient.layerUrl("redis://127.0.0.1/abc"))))
+      assert.strictEqual(bad._tag, "ImproperlyConfigured")
     }))
 })

@@ -127,19 +127,34 @@ export const connectionReason = (cause: unknown, phase: "connect" | "command" = 
   return undefined
 }
 
+/**
+ * The cause as kept in our errors: a plain `Error` with name, message and code. Driver errors can
+ * carry circular data (a TLS error holds the peer certificate chain), which would make every
+ * `toString`/`toJSON` of the error throw.
+ */
+export const safeCause = (cause: unknown): unknown => {
+  if (!(cause instanceof Error)) return typeof cause === "object" && cause !== null ? messageOf(cause) : cause
+  const copy = new Error(cause.message)
+  copy.name = cause.name
+  const code = codeOf(cause)
+  if (code !== undefined) (copy as Error & { code?: string }).code = code
+  if (cause.stack !== undefined) copy.stack = cause.stack
+  return copy
+}
+
 /** Classify a failure of `command`: connection-level → `ConnectionError`, the rest → `CommandError`. */
 export const classify = (command: string, cause: unknown): ConnectionError | CommandError => {
   const reason = connectionReason(cause, "command")
   return reason !== undefined
-    ? new ConnectionError({ reason, message: `${command}: ${messageOf(cause)}`, cause })
-    : new CommandError({ command, message: messageOf(cause), cause })
+    ? new ConnectionError({ reason, message: `${command}: ${messageOf(cause)}`, cause: safeCause(cause) })
+    : new CommandError({ command, message: messageOf(cause), cause: safeCause(cause) })
 }
 
 /** A failure while opening a connection to `target` (always a `ConnectionError`). */
 export const connectError = (target: string, cause: unknown): ConnectionError => {
   const reason = connectionReason(cause, "connect") ?? "Connect"
   const what = reason === "Auth" ? "Authentication failed" : reason === "Timeout" ? "Timeout" : "Error"
-  return new ConnectionError({ reason, message: `${what} connecting to ${target}: ${messageOf(cause)}`, cause })
+  return new ConnectionError({ reason, message: `${what} connecting to ${target}: ${messageOf(cause)}`, cause: safeCause(cause) })
 }
 
 /**
