@@ -54,11 +54,8 @@ const MGET_BATCH = 512
 
 const annotations = { package: "@effect-celery/redis", module: "RedisResultBackend" } as const
 
-/** `Operation timed out (<timeout>)` shows the timeout in seconds, as Python formats the number. */
-const secondsText = (millis: number): string => {
-  const seconds = millis / 1000
-  return Number.isInteger(seconds) ? `${seconds}.0` : String(seconds)
-}
+/** `Operation timed out (<timeout>)` shows the timeout in seconds as a Python float. */
+const secondsText = (millis: number): string => PyJson.formatFloat(millis / 1000)
 
 /** The Celery `ChordError` stored on a chord body, as `chord_error_from_stack` writes it. */
 const chordErrorException = (message: string): RemoteException =>
