@@ -1,2 +1,3 @@
 export * as Sentinel from "./Sentinel.js"
+export * as SentinelBackend from "./SentinelBackend.js"
 export * as SentinelUrl from "./SentinelUrl.js"

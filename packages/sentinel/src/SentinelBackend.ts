@@ -1,0 +1,38 @@
+/**
+ * Celery's `SentinelBackend`, wired: the `RedisClient` that Sentinel keeps on the current master,
+ * and the Redis result backend and Pub/Sub consumer over it, unchanged. Across a failover the
+ * failing commands are `ConnectionError`s that the backend's retry policy retries; each retry
+ * re-discovers the master, and the consumer's subscriber re-subscribes on the new one.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { BackendOptions } from "@effect-celery/core/BackendOptions"
+import type { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
+import type { ResultBackend } from "@effect-celery/core/ResultBackend"
+import type { ResultConsumer } from "@effect-celery/core/ResultConsumer"
+import type * as RedisClient from "@effect-celery/redis/RedisClient"
+import * as RedisResultBackend from "@effect-celery/redis/RedisResultBackend"
+import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
+import * as Sentinel from "./Sentinel.js"
+
+export type Services = ResultBackend | ResultConsumer | RedisClient.RedisClient | Sentinel.Sentinel
+
+/** Celery's backend options plus the Sentinel transport options (`masterName` is required). */
+export interface Options extends BackendOptions, Sentinel.SentinelOptions {}
+
+/** The backend and consumer over a Sentinel config. */
+export const layer = (config: Sentinel.Config, options: BackendOptions = {}): Layer.Layer<Services, ImproperlyConfigured | ConnectionError> =>
+  RedisResultBackend.layer(options).pipe(
+    Layer.provideMerge(RedisResultConsumer.layer(options)),
+    Layer.provideMerge(Sentinel.layer(config))
+  )
+
+/**
+ * From a Celery `result_backend` URL `sentinel://[user:pass@]host:port[/db][;sentinel://…]` and the
+ * options (`result_backend_transport_options`: `masterName`, `minOtherSentinels`, `sentinelKwargs`,
+ * `retryPolicy`, …; `redis_backend_use_ssl` as `useSsl`).
+ */
+export const layerUrl = (url: string, options: Options = {}): Layer.Layer<Services, ImproperlyConfigured | ConnectionError> =>
+  Layer.unwrapEffect(
+    Effect.map(Sentinel.configFromUrl(url, options), (config) => layer(config, options))
+  )
