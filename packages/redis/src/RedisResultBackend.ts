@@ -286,8 +286,8 @@ export const make = (
     /** The chord failed: record it on the body (as `chord_error_from_stack`) and fail. */
     const chordFailed = (part: ChordPart, message: string) =>
       Effect.gen(function* () {
-        // Celery logs 'Chord %r raised: %r'.
-        yield* Effect.logWarning(`Chord ${PyJson.repr(part.groupId)} raised: ${PyJson.repr(chordErrorException(message))}`).pipe(
+        // Celery logs 'Chord %r raised: %r' at ERROR.
+        yield* Effect.logError(`Chord ${PyJson.repr(part.groupId)} raised: ${PyJson.repr(chordErrorException(message))}`).pipe(
           Effect.annotateLogs(annotations)
         )
         if (part.bodyTaskId !== undefined) {
