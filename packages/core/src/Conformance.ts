@@ -380,7 +380,7 @@ const metaTests = (it: It): void => {
       )
     }))
 
-  it.effect("results and chord keys expire after result_expires (default one day)", () =>
+  it.effect("results, groups and chord keys get result_expires as TTL (default one day)", () =>
     Effect.gen(function* () {
       const { backend, hooks } = yield* services
       const [taskId, groupId] = ["t", "g"].map(id)
