@@ -272,7 +272,13 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
         yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
       }
       return conn
-    })
+    }).pipe(
+      Effect.withSpan("RedisClient.connect", {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { "db.system.name": "redis", "server.address": options.uri, "db.namespace": String(options.db) }
+      })
+    )
 
     /** The live connection, or a new one (a single connect in flight, shared by all callers). */
     const acquire: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
+import { Cause, ConfigProvider, Effect, Either, Exit, Layer, Redacted } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -271,5 +271,47 @@ describe("RedisClient", () => {
       assert.strictEqual(badSsl._tag, "ConfigError")
       const bad = failure(yield* Effect.exit(build(RedisClient.layerUrl("redis://127.0.0.1/abc"))))
       assert.strictEqual(bad._tag, "ImproperlyConfigured")
+    }))
+
+  it.scopedLive("a READONLY reply (a demoted master) is a ConnectionError that replaces the connection", () =>
+    Effect.gen(function* () {
+      const [master, replica] = yield* Effect.all([redisServer(), redisServer()], { concurrency: 2 })
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: replica.port, clientName: "rc-ro" }))
+      const direct = yield* admin({ port: replica.port })
+      const before = yield* idsNamed(direct, "rc-ro")
+      yield* Effect.promise(() => direct.sendCommand(["REPLICAOF", "127.0.0.1", String(master.port)]))
+      const error = failure(yield* Effect.exit(client.execute("SET", (c) => c.set("rc-ro-k", "v"))))
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error).reason, "ReadOnly")
+      // Reads still work, on a new connection (the old one was dropped).
+      assert.isNull(yield* client.execute("GET", (c) => c.get("rc-ro-k")))
+      const after = yield* idsNamed(direct, "rc-ro")
+      assert.lengthOf(after, 1)
+      assert.notDeepEqual(after, before)
+    }))
+
+  it.scopedLive("a BUSY reply is a ConnectionError Busy that keeps the connection", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer({ args: ["--busy-reply-threshold", "50"] })
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-busy" }))
+      const direct = yield* admin({ port: server.port })
+      const before = yield* idsNamed(direct, "rc-busy")
+      const looper = yield* admin({ port: server.port })
+      const script = Effect.promise(() => looper.sendCommand(["EVAL", "while true do end", "0"]).catch((e: unknown) => e))
+      yield* Effect.forkScoped(script)
+      // Readiness: the server answers BUSY once the script has run past the threshold.
+      const result = yield* client.execute("GET", (c) => c.get("rc-busy-k")).pipe(
+        Effect.either,
+        Effect.repeat({ until: (r) => Either.isLeft(r) && r.left._tag === "ConnectionError" && r.left.reason === "Busy" })
+      )
+      assert.isTrue(Either.isLeft(result) && result.left instanceof ConnectionError)
+      const killer = yield* admin({ port: server.port })
+      yield* Effect.promise(() => killer.sendCommand(["SCRIPT", "KILL"]))
+      // The script stops at its next interrupt check; until then the server may still say BUSY.
+      const value = yield* client.execute("GET", (c) => c.get("rc-busy-k")).pipe(
+        Effect.retry({ while: (e) => e._tag === "ConnectionError" && e.reason === "Busy" })
+      )
+      assert.isNull(value)
+      assert.deepStrictEqual(yield* idsNamed(direct, "rc-busy"), before)
     }))
 })

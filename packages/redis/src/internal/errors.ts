@@ -37,8 +37,7 @@ const CLOSED_NAMES: ReadonlySet<string> = new Set([
   "ClientClosedError",
   "ClientOfflineError",
   "DisconnectsClientError",
-  "SocketClosedUnexpectedlyError",
-  "AbortError"
+  "SocketClosedUnexpectedlyError"
 ])
 
 /** Marker for a command that outlived the socket timeout (our watchdog closes the connection). */
