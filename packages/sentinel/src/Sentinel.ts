@@ -119,7 +119,7 @@ export interface Sentinel {
    * closed with the scope, or earlier when the master switches away from it.
    */
   readonly connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
-  /** Open connections made by `connect`. */
+  /** Connections made by `connect` that are still open. */
   readonly connections: () => number
   /** The sentinel the `+switch-master` watcher is subscribed on, if any. */
   readonly watching: () => Address | undefined
@@ -403,7 +403,11 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       sentinels: () => [...order],
       discover,
       connect,
-      connections: () => tracked.size,
+      connections: () => {
+        let open = 0
+        for (const client of tracked.keys()) if (client.isOpen) open++
+        return open
+      },
       watching: () => watching,
       switches: () => switches
     } satisfies Sentinel
