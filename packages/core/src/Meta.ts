@@ -266,17 +266,31 @@ export const exceptionFromResult = (v: unknown): Either.Either<RemoteException |
 const reprOf = (v: unknown): string => PyJson.encodeLossy(v)
 
 // Build a TaskMeta from a decoded object; `taskId` undefined means "use the stored task_id".
+const putExtra = (extra: Plain | undefined, k: string, x: unknown): Plain => {
+  const out = extra ?? {}
+  if (k === "__proto__") Object.defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true })
+  else out[k] = x
+  return out
+}
+
+const metaFail = (taskId: string | undefined, v: Plain, raw: string, message: string): Either.Either<never, DecodeError> =>
+  Either.left(decodeError(taskId ?? stringOr(v["task_id"], ""), raw, message))
+
+const extendedFieldOk = (k: string, x: unknown): boolean =>
+  x === null ||
+  (k === "args" ? Array.isArray(x) : k === "kwargs" ? isPlain(x) : k === "retries" ? typeof x === "number" : typeof x === "string")
+
+// Build a TaskMeta from a decoded object; `taskId` undefined means "use the stored task_id".
+// One pass over the keys and no closures: this is the hot path of every read.
 const metaFromObject = (
   taskId: string | undefined,
   raw: string,
   v: unknown
 ): Either.Either<TaskMeta, DecodeError> => {
-  const id = taskId ?? ""
-  if (!isPlain(v)) return Either.left(decodeError(id, raw, `A task meta must be a JSON object, got ${kind(v)}`))
-  const fail = (message: string) => Either.left(decodeError(taskId ?? stringOr(v["task_id"], ""), raw, message))
+  if (!isPlain(v)) return Either.left(decodeError(taskId ?? "", raw, `A task meta must be a JSON object, got ${kind(v)}`))
   const status = v["status"]
-  if (status === undefined) return fail("The task meta has no status")
-  if (typeof status !== "string") return fail(`The task meta status must be a string, got ${kind(status)}`)
+  if (status === undefined) return metaFail(taskId, v, raw, "The task meta has no status")
+  if (typeof status !== "string") return metaFail(taskId, v, raw, `The task meta status must be a string, got ${kind(status)}`)
   let result: unknown = null
   let traceback: string | null = null
   let children: ReadonlyArray<unknown> | null = null
@@ -286,12 +300,7 @@ const metaFromObject = (
   let extended: { -readonly [K in keyof ExtendedFields]: ExtendedFields[K] } | undefined
   let extra: Plain | undefined
   let storedId: string | undefined
-  const addExtra = (k: string, x: unknown) => {
-    if (extra === undefined) extra = {}
-    if (k === "__proto__") Object.defineProperty(extra, k, { value: x, writable: true, enumerable: true, configurable: true })
-    else extra[k] = x
-  }
-  for (const k of Object.keys(v)) {
+  for (const k in v) {
     const x = v[k]
     switch (k) {
       case "status":
@@ -300,25 +309,25 @@ const metaFromObject = (
         result = x
         break
       case "traceback":
-        if (x !== null && typeof x !== "string") return fail(`traceback must be a string or null, got ${kind(x)}`)
+        if (x !== null && typeof x !== "string") return metaFail(taskId, v, raw, `traceback must be a string or null, got ${kind(x)}`)
         traceback = x
         break
       case "children":
-        if (x !== null && !Array.isArray(x)) return fail(`children must be a list or null, got ${kind(x)}`)
+        if (x !== null && !Array.isArray(x)) return metaFail(taskId, v, raw, `children must be a list or null, got ${kind(x)}`)
         children = x
         break
       case "date_done":
         if (x === null || typeof x === "string") dateDone = x
         else if (x instanceof PyJson.Typed && x.type === "datetime" && typeof x.value === "string") dateDone = x.value
-        else return fail(`date_done must be an ISO-8601 string or null, got ${kind(x)}`)
+        else return metaFail(taskId, v, raw, `date_done must be an ISO-8601 string or null, got ${kind(x)}`)
         break
       case "group_id":
         if (typeof x === "string") groupId = x
-        else addExtra(k, x)
+        else extra = putExtra(extra, k, x)
         break
       case "parent_id":
         if (typeof x === "string") parentId = x
-        else addExtra(k, x)
+        else extra = putExtra(extra, k, x)
         break
       case "task_id":
         if (typeof x === "string") storedId = x
@@ -328,21 +337,17 @@ const metaFromObject = (
       case "queue":
       case "args":
       case "kwargs":
-      case "retries": {
-        const ok = x === null || (
-          k === "args" ? Array.isArray(x) : k === "kwargs" ? isPlain(x) : k === "retries" ? typeof x === "number" : typeof x === "string"
-        )
-        if (!ok) return fail(`The extended field ${k} has an unexpected type: ${kind(x)}`)
+      case "retries":
+        if (!extendedFieldOk(k, x)) return metaFail(taskId, v, raw, `The extended field ${k} has an unexpected type: ${kind(x)}`)
         if (extended === undefined) extended = { name: null, args: null, kwargs: null, worker: null, retries: null, queue: null }
         ;(extended as Record<string, unknown>)[k] = x
         break
-      }
       default:
-        addExtra(k, x)
+        extra = putExtra(extra, k, x)
     }
   }
   const finalId = taskId ?? storedId
-  if (finalId === undefined) return fail("The task meta has no task_id")
+  if (finalId === undefined) return metaFail(taskId, v, raw, "The task meta has no task_id")
   if (EXCEPTION_STATES.has(status)) {
     const exc = exceptionFromResult(result)
     if (Either.isLeft(exc)) return Either.left(decodeError(finalId, raw, exc.left))

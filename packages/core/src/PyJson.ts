@@ -570,12 +570,6 @@ class Parser {
   }
 }
 
-// An int literal too long to be safe as a number; not preceded by a digit or a dot (so not a
-// fraction) and not followed by a fraction or exponent.
-const UNSAFE_FOR_JSON_PARSE = /NaN|Infinity|(?<![\d.])\d{16}(?![.eE])|-0(?![.\deE])/
-// An envelope key, possibly spelled with escapes of ASCII letters.
-const MAY_HOLD_ENVELOPE = /__type__|\\u00[5-7][0-9a-fA-F]/
-
 const intLiteral = (s: string): number | bigint => {
   const digits = s.charCodeAt(0) === 0x2d ? s.length - 1 : s.length
   if (digits <= 15) return Number(s) || 0 // `-0` is the int 0
@@ -602,6 +596,33 @@ const reviveEnvelopes = (v: unknown): unknown => {
   return o
 }
 
+const SUSPECT_NUMBER = 1
+const ENVELOPE_KEY = 2
+
+/**
+ * What `JSON.parse` may have got wrong, found by walking its result: a number that could be an
+ * int literal beyond 2^53 (rounded or overflowed) or `-0` (an int 0 in Python), and objects with a `__type__`
+ * key (envelope candidates, however the key was spelled in the text).
+ */
+const scan = (v: unknown): number => {
+  if (typeof v === "number") {
+    // Non-finite: an int literal too long for a double overflows to Infinity.
+    return !Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v)) || Object.is(v, -0) ? SUSPECT_NUMBER : 0
+  }
+  if (typeof v !== "object" || v === null) return 0
+  let flags = 0
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) flags |= scan(v[i])
+    return flags
+  }
+  const o = v as Record<string, unknown>
+  for (const k in o) {
+    if (k === "__type__") flags |= ENVELOPE_KEY
+    flags |= scan(o[k])
+  }
+  return flags
+}
+
 const lineCol = (text: string, pos: number): string => {
   let line = 1
   let lineStart = 0
@@ -625,15 +646,18 @@ const decodeFailure = (text: string, e: unknown): PyJsonError => {
 /** Decode as kombu's `loads` does (see the module doc for the JS representation). Never throws. */
 export const decode = (text: string): Either.Either<unknown, PyJsonError> => {
   try {
-    if (!UNSAFE_FOR_JSON_PARSE.test(text)) {
-      let v: unknown
-      let parsed = true
-      try {
-        v = JSON.parse(text)
-      } catch {
-        parsed = false // let the full parser report the error the way Python does
-      }
-      if (parsed) return Either.right(MAY_HOLD_ENVELOPE.test(text) ? reviveEnvelopes(v) : v)
+    // Fast path: JSON.parse, then a walk for what it cannot know. It rejects NaN / Infinity
+    // tokens, so a success means there are none (outside strings).
+    let v: unknown
+    let parsed = true
+    try {
+      v = JSON.parse(text)
+    } catch {
+      parsed = false // the full parser reads NaN / Infinity, or reports the error as Python does
+    }
+    if (parsed) {
+      const flags = scan(v)
+      if ((flags & SUSPECT_NUMBER) === 0) return Either.right((flags & ENVELOPE_KEY) === 0 ? v : reviveEnvelopes(v))
     }
     return Either.right(new Parser(text).document())
   } catch (e) {

@@ -319,6 +319,8 @@ describe("PyJson.decode", () => {
     assert.strictEqual(right(PyJson.decode("0.30000000000000004")), 0.30000000000000004)
     assert.strictEqual(right(PyJson.decode("5.0")), 5)
     assert.strictEqual(right(PyJson.decode("1e400")), Infinity)
+    assert.strictEqual(right(PyJson.decode("1" + "0".repeat(400))), 10n ** 400n)
+    assert.deepStrictEqual(right(PyJson.decode(`{"a": [-${"9".repeat(330)}]}`)), { a: [-(10n ** 330n - 1n)] })
     assert.isTrue(Object.is(right(PyJson.decode("-0")), 0))
     assert.isTrue(Object.is(right(PyJson.decode("-0.0")), -0))
     assert.deepStrictEqual(right(PyJson.decode('{"a": [-0, 1]}')), { a: [0, 1] })
