@@ -69,6 +69,13 @@ export interface ConsumerTuning {
   readonly mgetChunk?: number | undefined
   /** How long a finished watch waits for its UNSUBSCRIBE acknowledgement. Default 5 s. */
   readonly releaseTimeout?: Duration.DurationInput | undefined
+  /**
+   * While something is watched and the connection is quiet, PING it this often to notice a
+   * connection that died silently (no FIN/RST). Default 30 s; `null` disables it.
+   */
+  readonly healthCheckInterval?: Duration.DurationInput | null | undefined
+  /** A health-check PING unanswered for this long replaces the connection. Default 10 s. */
+  readonly healthCheckTimeout?: Duration.DurationInput | undefined
 }
 
 class Watch implements Subscriber.Sink {
@@ -192,7 +199,11 @@ export const make = (
       idleTimeToLive: Duration.decode(tuning.idleTimeToLive ?? Duration.seconds(30)),
       subscribeChunk: Math.max(1, tuning.subscribeChunk ?? 1000),
       mgetChunk: Math.max(1, tuning.mgetChunk ?? 1000),
-      releaseTimeout: Duration.decode(tuning.releaseTimeout ?? Duration.seconds(5))
+      releaseTimeout: Duration.decode(tuning.releaseTimeout ?? Duration.seconds(5)),
+      healthCheckInterval: tuning.healthCheckInterval === null
+        ? undefined
+        : Duration.decode(tuning.healthCheckInterval ?? Duration.seconds(30)),
+      healthCheckTimeout: Duration.decode(tuning.healthCheckTimeout ?? Duration.seconds(10))
     })
 
     const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
@@ -203,10 +214,9 @@ export const make = (
             const follow = watchOptions?.follow === true
             const w = new Watch(keys, prefixLength, follow, emit, subscriber)
             if (keys.length === 0) {
-              if (!follow) {
-                w.closed = true
-                emit.end()
-              }
+              // Nothing to wait for, with or without `follow` (as the in-memory consumer).
+              w.closed = true
+              emit.end()
             } else {
               subscriber.add(w)
             }

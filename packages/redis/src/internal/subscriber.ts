@@ -85,6 +85,10 @@ export interface SubscriberOptions {
   readonly mgetChunk: number
   /** Bound on how long `remove` waits for the UNSUBSCRIBE acknowledgement. */
   readonly releaseTimeout: Duration.Duration
+  /** PING the connection after this long without work while something is watched; none if undefined. */
+  readonly healthCheckInterval: Duration.Duration | undefined
+  /** A health-check PING not answered within this replaces the connection. */
+  readonly healthCheckTimeout: Duration.Duration
 }
 
 interface Connection {
@@ -363,15 +367,38 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       pendingSync.size > 0 ||
       (conn === undefined && sinks.size > 0)
 
+    /**
+     * A connection can die without a FIN or RST (a silent network partition): nothing would tell
+     * us until TCP keep-alive gives up, minutes later. While something is watched and nothing
+     * happens, PING it now and then; no PONG in time means it is gone.
+     */
+    const healthCheck = (c: Connection) =>
+      call("PING", () => c.client.ping()).pipe(
+        Effect.timeout(options.healthCheckTimeout),
+        Effect.catchAll(() =>
+          Effect.suspend(() => {
+            if (c.dead || conn !== c) return Effect.void
+            return Effect.zipRight(
+              Effect.logWarning("Subscriber connection did not answer a health-check PING; replacing it"),
+              close(c)
+            )
+          })
+        )
+      )
+
     const driver = Effect.gen(function*() {
       while (true) {
         if (!hasWork()) {
-          if (conn !== undefined && sinks.size === 0) {
+          const c = conn
+          if (c !== undefined && sinks.size === 0) {
             const woke = yield* Effect.timeout(wakeup.await, options.idleTimeToLive).pipe(Effect.option)
-            if (Option.isNone(woke) && sinks.size === 0 && conn !== undefined) {
-              yield* close(conn)
+            if (Option.isNone(woke) && sinks.size === 0 && conn === c) {
+              yield* close(c)
               continue
             }
+          } else if (c !== undefined && options.healthCheckInterval !== undefined) {
+            const woke = yield* Effect.timeout(wakeup.await, options.healthCheckInterval).pipe(Effect.option)
+            if (Option.isNone(woke) && conn === c && !c.dead) yield* healthCheck(c)
           } else {
             yield* wakeup.await
           }
