@@ -1,0 +1,166 @@
+/**
+ * This library's side of the benchmark. Usage: tsx bench/ours.ts <figure> <redis_url> <n> → one JSON line.
+ * Every figure goes through the public API: `RedisBackend.layerUrl` → ResultBackend / ResultConsumer.
+ */
+import { spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import { fileURLToPath } from "node:url"
+import { Deferred, Effect, Either, Layer, Stream } from "effect"
+import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
+import { RedisBackend } from "@effect-celery/redis"
+import { createClient } from "redis"
+import { monoMs, percentile } from "./util.js"
+
+const here = Path.dirname(fileURLToPath(import.meta.url))
+const [fig, url, nText] = process.argv.slice(2) as [string, string, string]
+const n = Number(nText)
+
+const raw = async () => {
+  const c = createClient({ url })
+  c.on("error", () => {})
+  await c.connect()
+  return c
+}
+
+const rss = () => {
+  globalThis.gc?.()
+  globalThis.gc?.()
+  return process.memoryUsage().rss
+}
+
+const pubsubChannels = async (c: Awaited<ReturnType<typeof raw>>) => {
+  const info = await c.info("stats")
+  return Number(/pubsub_channels:(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+const untilChannels = async (c: Awaited<ReturnType<typeof raw>>, pred: (k: number) => boolean) => {
+  while (!pred(await pubsubChannels(c))) await new Promise((r) => setTimeout(r, 2))
+}
+
+type Services = ResultBackend.ResultBackend | ResultConsumer.ResultConsumer
+
+const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
+  store: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const t = performance.now()
+    yield* Effect.forEach(ids, (id, i) => backend.markAsDone(id, { x: i }), { concurrency: 100, discard: true })
+    return { ops: n / ((performance.now() - t) / 1000) }
+  }),
+  get: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    const ids = Array.from({ length: n }, () => randomUUID())
+    yield* Effect.forEach(ids, (id, i) => backend.markAsDone(id, { x: i }), { concurrency: 100, discard: true })
+    const t = performance.now()
+    yield* Effect.forEach(ids, (id) => backend.get(id), { concurrency: 100, discard: true })
+    return { ops: n / ((performance.now() - t) / 1000) }
+  }),
+  getmany: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    const ids = Array.from({ length: 1000 }, () => randomUUID())
+    yield* Effect.forEach(ids, (id, i) => backend.markAsDone(id, { x: i }), { concurrency: 100, discard: true })
+    const t = performance.now()
+    for (let r = 0; r < n; r++) {
+      const got = yield* backend.getMany(ids).pipe(Stream.runCount)
+      if (got !== ids.length) return yield* Effect.die(`getMany returned ${got}`)
+    }
+    const per = (performance.now() - t) / n
+    return { ops: 1000 / per, wall_ms: per }
+  }),
+  wakeup: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    const probe = yield* Effect.promise(raw)
+    const producer = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, "0"], {
+      stdio: ["pipe", "inherit", "inherit"]
+    })
+    const lat: Array<number> = []
+    for (let i = 0; i < n + 10; i++) {
+      const id = randomUUID()
+      const waiter = yield* backend.waitFor(id, { timeout: "10 seconds" }).pipe(
+        Effect.map((meta) => monoMs() - (meta.result as { t0: number }).t0),
+        Effect.fork
+      )
+      // Ask for the store only once the waiter's subscription is on the server.
+      yield* Effect.promise(async () => {
+        while (((await probe.pubSubNumSub(`celery-task-meta-${id}`))[`celery-task-meta-${id}`] ?? 0) < 1) {
+          await new Promise((r) => setImmediate(r))
+        }
+      })
+      producer.stdin.write(`${id}\n`)
+      const ms = yield* waiter.await.pipe(Effect.flatten)
+      if (i >= 10) lat.push(ms)
+    }
+    producer.stdin.end()
+    yield* Effect.promise(() => probe.quit())
+    return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+  }),
+  fanin: Effect.gen(function* () {
+    const consumer = yield* ResultConsumer.ResultConsumer
+    const probe = yield* Effect.promise(raw)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const rss0 = rss()
+    const allReady = yield* Deferred.make<number>()
+    let ready = 0
+    const t = performance.now()
+    yield* consumer.watch(ids).pipe(
+      Stream.runForEach((e) =>
+        Either.isRight(e) && TaskState.isReady(e.right.status) && ++ready === n ? Deferred.succeed(allReady, monoMs()) : Effect.void
+      ),
+      Effect.forkScoped
+    )
+    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
+    const subS = (performance.now() - t) / 1000
+    const rss1 = rss()
+    const writer = spawn("/usr/bin/python3", [Path.join(here, "celery_bench.py"), "fanin_writer", url, String(n)], {
+      stdio: ["pipe", "pipe", "inherit"]
+    })
+    let out = ""
+    writer.stdout.on("data", (d: Buffer) => (out += d.toString()))
+    const writerDone = new Promise<void>((r) => writer.on("exit", () => r()))
+    writer.stdin.end(ids.join("\n") + "\n")
+    const done = yield* Deferred.await(allReady)
+    yield* Effect.promise(() => writerDone)
+    const w = JSON.parse(out.trim().split("\n").pop()!) as { start: number; end: number }
+    yield* Effect.promise(() => probe.quit())
+    return { subscribe_per_s: n / subS, rss_per_task: (rss1 - rss0) / n, after_last_write_s: done / 1000 - w.end, total_s: done / 1000 - w.start }
+  }).pipe(Effect.scoped),
+  watch100k: Effect.gen(function* () {
+    const consumer = yield* ResultConsumer.ResultConsumer
+    const probe = yield* Effect.promise(raw)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const rss0 = rss()
+    const t = performance.now()
+    yield* consumer.watch(ids).pipe(Stream.runDrain, Effect.forkScoped)
+    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
+    const subS = (performance.now() - t) / 1000
+    const rss1 = rss()
+    // Kill the subscriber connection; resync = until every channel is subscribed again.
+    yield* Effect.promise(() => probe.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))
+    const t1 = performance.now()
+    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
+    const resyncS = (performance.now() - t1) / 1000
+    yield* Effect.promise(() => probe.quit())
+    return { rss_per_task: (rss1 - rss0) / n, subscribe_per_s: n / subS, resync_s: resyncS }
+  }).pipe(Effect.scoped)
+}
+
+const wakeupProducer = Effect.gen(function* () {
+  const backend = yield* ResultBackend.ResultBackend
+  const rl = Readline.createInterface({ input: process.stdin })
+  const lines = Stream.fromAsyncIterable(rl, (e) => e)
+  yield* lines.pipe(
+    Stream.runForEach((line) =>
+      Effect.sleep("5 millis").pipe(Effect.zipRight(Effect.suspend(() => backend.markAsDone(line.trim(), { t0: monoMs() }))))
+    )
+  )
+})
+
+const program = fig === "wakeup_producer" ? Effect.as(wakeupProducer, undefined) : figures[fig]!
+const out = await Effect.runPromise(
+  program.pipe(Effect.provide(RedisBackend.layerUrl(url) as Layer.Layer<Services, unknown>), Effect.map((x) => x))
+)
+if (out !== undefined) console.log(JSON.stringify(out))
+
+process.exit(0)
