@@ -104,10 +104,13 @@ export const spawn = (options: ProcessOptions): Effect.Effect<ServerProcess, Har
       })
       proc.on("error", (cause) => {
         out += `\n[spawn error] ${String(cause)}\n`
+        check()
         Deferred.unsafeDone(done, Exit.void)
       })
-      proc.on("exit", (code, signal) => {
+      // "close" comes after the last stdout/stderr chunk, so the exit line ends the output.
+      proc.on("close", (code, signal) => {
         out += `\n[exited code=${code} signal=${signal}]\n`
+        check()
         Deferred.unsafeDone(done, Exit.void)
       })
       yield* waitForLine(options.readyLine, { after: from, timeoutMillis: options.readyTimeout ?? 20_000 }).pipe(
@@ -124,7 +127,8 @@ export const spawn = (options: ProcessOptions): Effect.Effect<ServerProcess, Har
       const done = exited
       if (proc === undefined || done === undefined || proc.exitCode !== null || proc.signalCode !== null) return Effect.void
       proc.kill("SIGKILL")
-      return Deferred.await(done)
+      // Bounded: a process stuck in the kernel must not hang the test's scope.
+      return Deferred.await(done).pipe(Effect.interruptible, Effect.timeoutOption(10_000), Effect.asVoid)
     })
 
     yield* Effect.addFinalizer(() => kill)
