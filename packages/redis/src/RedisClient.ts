@@ -148,6 +148,9 @@ export const connector = (
         )
         return Effect.sync(() => destroy(client))
       }).pipe(
+        // acquireRelease runs the acquire uninterruptibly: the timeout must be able to interrupt
+        // the connect (whose canceler destroys the half-open client).
+        Effect.interruptible,
         Effect.timeoutFail({
           duration: connectTimeout,
           onTimeout: () =>
@@ -179,6 +182,8 @@ const release = (client: NodeRedis, closeTimeout: Duration.Duration): Effect.Eff
     if (!client.isOpen) return Effect.void
     if (!client.isReady) return Effect.sync(() => destroy(client))
     return Effect.tryPromise(() => client.sendCommand(["QUIT"])).pipe(
+      // Releases run uninterruptibly; the bound needs an interruptible QUIT.
+      Effect.interruptible,
       Effect.timeoutOption(closeTimeout),
       Effect.exit,
       Effect.zipRight(Effect.sync(() => destroy(client)))
@@ -262,9 +267,15 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
       const client = yield* options.connector.pipe(
         Scope.extend(scope),
-        Effect.tap((client) =>
-          Effect.tryPromise({ try: () => client.ping(), catch: (cause) => connectError(options.uri, cause) })
-        ),
+        Effect.tap((client) => {
+          const ping = Effect.tryPromise({ try: () => client.ping(), catch: (cause) => connectError(options.uri, cause) })
+          return timeoutMillis === undefined || timeoutMillis <= 0 ? ping : ping.pipe(
+            Effect.timeoutFail({
+              duration: Duration.millis(timeoutMillis),
+              onTimeout: () => new ConnectionError({ reason: "Timeout", message: `PING ${options.uri}: no reply in ${timeoutMillis} ms` })
+            })
+          )
+        }),
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
       const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Either, Exit, Layer, Redacted } from "effect"
+import { Cause, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Scope } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -313,5 +313,28 @@ describe("RedisClient", () => {
       )
       assert.isNull(value)
       assert.deepStrictEqual(yield* idsNamed(direct, "rc-busy"), before)
+    }))
+
+  it.scopedLive("a server that accepts but never answers: connect fails with Timeout, and closing is bounded", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const pid = server.process.pid()!
+      const resume = Effect.sync(() => process.kill(pid, "SIGCONT"))
+      yield* Effect.addFinalizer(() => resume)
+      // Open a client first, so there is something to close while the server is frozen.
+      const scope = yield* Scope.make()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port })).pipe(Scope.extend(scope))
+      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      // Frozen: the kernel still completes TCP handshakes, nothing answers.
+      process.kill(pid, "SIGSTOP")
+      let started = Date.now()
+      const error = failure(yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port: server.port, connectTimeout: "300 millis" }))))
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error as ConnectionError).reason, "Timeout")
+      assert.isBelow(Date.now() - started, 3000)
+      started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      assert.isBelow(Date.now() - started, 3000)
+      yield* resume
     }))
 })
