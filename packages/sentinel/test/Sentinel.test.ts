@@ -22,6 +22,22 @@ const makeSentinel = (config: Sentinel.Config) => Sentinel.make(config).pipe(Eff
 const quietly = Logger.withMinimumLogLevel(LogLevel.None)
 
 describe.concurrent("Sentinel", () => {
+  it.effect("parses SENTINEL MASTER replies and judges them as redis-py's check_master_state", () => Effect.sync(() => {
+    const reply = (flags: string, others: number) =>
+      ["name", "mymaster", "ip", "10.0.0.5", "port", "6380", "flags", flags, "num-slaves", "1", "num-other-sentinels", String(others)]
+    const state = Sentinel.parseMasterState(reply("master", 2))!
+    assert.deepStrictEqual(
+      { host: state.host, port: state.port, isMaster: state.isMaster, isSdown: state.isSdown, isOdown: state.isOdown, others: state.numOtherSentinels },
+      { host: "10.0.0.5", port: 6380, isMaster: true, isSdown: false, isOdown: false, others: 2 }
+    )
+    assert.isUndefined(Sentinel.rejectReason(state, 2))
+    assert.include(Sentinel.rejectReason(state, 3) ?? "", "fewer than min_other_sentinels=3")
+    assert.include(Sentinel.rejectReason(Sentinel.parseMasterState(reply("master,s_down", 2))!, 0) ?? "", "is down")
+    assert.include(Sentinel.rejectReason(Sentinel.parseMasterState(reply("master,s_down,o_down", 2))!, 0) ?? "", "is down")
+    assert.include(Sentinel.rejectReason(Sentinel.parseMasterState(reply("slave", 2))!, 0) ?? "", "not flagged master")
+    assert.isUndefined(Sentinel.parseMasterState("ERR"))
+  }))
+
   layer(Layer.scoped(Topology, sentinelTopology()), { excludeTestServices: true, timeout: "60 seconds" })(
     "discovery and connector (plain topology)",
     (it) => {
