@@ -5,7 +5,7 @@ import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "ef
 import { RetryPolicy } from "@effect-celery/core"
 import { RedisClient } from "@effect-celery/redis"
 import { Sentinel } from "@effect-celery/sentinel"
-import { freePort, makeTlsFiles } from "../../../test-support/RedisServer.js"
+import { freePort, makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
 import type { SentinelTopology } from "../../../test-support/Sentinel.js"
 import { sentinelTopology } from "../../../test-support/Sentinel.js"
 
@@ -69,6 +69,22 @@ describe.concurrent("Sentinel", () => {
           const address = yield* sentinel.discover
           assert.strictEqual(address.port, topo.nodes[0]!.port)
           assert.deepStrictEqual(sentinel.sentinels(), [live[0]!, dead, live[1]!, live[2]!])
+        }))
+
+      it.scoped("a frozen sentinel (accepts, never answers) is skipped after sentinel_kwargs.socket_timeout", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const frozen = yield* redisServer()
+          process.kill(frozen.process.pid()!, "SIGSTOP")
+          const sentinel = yield* makeSentinel({
+            sentinels: [{ host: "127.0.0.1", port: frozen.port }, ...sentinelsOf(topo)],
+            masterName: topo.masterName,
+            sentinelKwargs: { socket_timeout: 0.3 }
+          })
+          const started = Date.now()
+          assert.strictEqual((yield* sentinel.discover).port, topo.nodes[0]!.port)
+          assert.isBelow(Date.now() - started, 2_000)
+          assert.strictEqual(sentinel.sentinels()[0]!.port, topo.sentinels[0]!.port)
         }))
 
       it.scoped("an unknown master name is MasterNotFound from every sentinel, then the retry budget gives up", () =>

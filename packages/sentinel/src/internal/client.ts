@@ -55,6 +55,8 @@ export const create = (
   const client = createClient({
     ...options,
     disableOfflineQueue: true,
+    // redis-py sends no CLIENT SETINFO: keep the handshake to AUTH/SELECT (and sentinels 7.0 reject it).
+    disableClientInfo: true,
     socket: {
       ...options.socket,
       host: address.host,
