@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Queue, Schedule, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Queue, Ref, Schedule, Stream } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import * as Keys from "@effect-celery/core/Keys"
 import * as Meta from "@effect-celery/core/Meta"
@@ -248,6 +248,45 @@ describe("RedisResultConsumer", () => {
         assert.strictEqual(yield* takeStatus(queue), `${id}:STARTED`)
         yield* store(id, "SUCCESS", 2)
         yield* Fiber.join(fiber)
+        assert.strictEqual(yield* numsub(id), 0)
+      }))
+
+    it.scoped("watches that start while a task is being written see an ordered, duplicate-free history", () =>
+      Effect.gen(function*() {
+        const consumer = yield* ResultConsumer
+        const id = uid("window")
+        const written = yield* Ref.make(0)
+        const K = 400
+        // A worker of its own, writing in pipelined bursts so several writes land inside one
+        // watch's subscribe → read → barrier window.
+        const worker = yield* Effect.flatMap(RedisClient.RedisClient, (redis) => redis.connect)
+        const key = Keys.standard.task(id)
+        const write = (i: number) => {
+          const raw = encode(id, i > K ? "SUCCESS" : "PROGRESS", i)
+          return worker.multi().set(key, raw).publish(key, raw).exec()
+        }
+        const writer = yield* Effect.gen(function*() {
+          for (let i = 1; i <= K + 1; i += 8) {
+            const burst = Array.from({ length: Math.min(8, K + 2 - i) }, (_, j) => i + j)
+            yield* Effect.promise(() => Promise.all(burst.map(write)))
+            yield* Ref.set(written, burst.at(-1)!)
+          }
+        }).pipe(Effect.fork)
+        // Start a watch every few writes, so their subscribe/read windows overlap the writes.
+        const watches: Array<Fiber.RuntimeFiber<Chunk.Chunk<Item>, unknown>> = []
+        for (let k = 0; k < 20; k++) {
+          const target = k * 15
+          yield* until(Effect.map(Ref.get(written), (n) => n >= target))
+          watches.push(yield* Effect.fork(Stream.runCollect(consumer.watch([id]))))
+        }
+        yield* Fiber.join(writer)
+        for (const w of watches) {
+          const results = Chunk.toReadonlyArray(yield* Fiber.join(w)).map((i) => (Either.isRight(i) ? Number(i.right.result) : NaN))
+          assert.strictEqual(results.at(-1), K + 1)
+          for (let i = 1; i < results.length; i++) {
+            assert.isTrue(results[i]! > results[i - 1]!, `ordered without repeats: ${results.join(",")}`)
+          }
+        }
         assert.strictEqual(yield* numsub(id), 0)
       }))
 
