@@ -1,10 +1,11 @@
+import * as ChildProcess from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
-import { RetryPolicy } from "@effect-celery/core"
+import { ResultBackend, RetryPolicy } from "@effect-celery/core"
 import { RedisClient } from "@effect-celery/redis"
-import { Sentinel } from "@effect-celery/sentinel"
+import { Sentinel, SentinelBackend } from "@effect-celery/sentinel"
 import { freePort, makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
 import type { SentinelTopology } from "../../../test-support/Sentinel.js"
 import { sentinelTopology } from "../../../test-support/Sentinel.js"
@@ -133,6 +134,34 @@ describe.concurrent("Sentinel", () => {
           assert.strictEqual(value, "v")
           const stored = yield* topo.nodeCommand(topo.nodes[0]!.port, ["EVAL", "redis.call('SELECT', 2) return redis.call('GET', KEYS[1])", "1", key])
           assert.strictEqual(stored, "v")
+        }))
+
+      it.scoped("interop: real Celery's SentinelBackend reads what we store and we read what it stores", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const ours = `sentinel-ours-${randomUUID()}`
+          const theirs = `sentinel-theirs-${randomUUID()}`
+          const url = topo.url.replace(/;/g, "/4;") + "/4"
+          const layer = SentinelBackend.layerUrl(url, { masterName: topo.masterName })
+          yield* Effect.flatMap(ResultBackend.ResultBackend, (b) => b.markAsDone(ours, { answer: 42, note: "café" })).pipe(Effect.provide(layer))
+          const script = [
+            "import json, sys",
+            "from celery import Celery",
+            "from celery.backends.redis import SentinelBackend",
+            "app = Celery()",
+            `app.conf.result_backend_transport_options = {"master_name": ${JSON.stringify(topo.masterName)}}`,
+            `b = SentinelBackend(app=app, url=${JSON.stringify(url)})`,
+            `b.store_result(${JSON.stringify(theirs)}, {"from": "python"}, "SUCCESS")`,
+            `print(json.dumps(b.get_task_meta(${JSON.stringify(ours)})["result"]))`
+          ].join("\n")
+          const printed = yield* Effect.async<string, Error>((resume) => {
+            ChildProcess.execFile("/usr/bin/python3", ["-c", script], { timeout: 20_000 }, (error, stdout, stderr) =>
+              resume(error ? Effect.fail(new Error(stderr || error.message)) : Effect.succeed(stdout)))
+          })
+          assert.deepStrictEqual(JSON.parse(printed), { answer: 42, note: "café" })
+          const meta = yield* Effect.flatMap(ResultBackend.ResultBackend, (b) => b.get(theirs)).pipe(Effect.provide(layer))
+          assert.strictEqual(meta.status, "SUCCESS")
+          assert.deepStrictEqual(meta.result, { from: "python" })
         }))
 
       it.scoped("the layer fails with a typed error when no master can be found (eager, like RedisClient)", () =>
