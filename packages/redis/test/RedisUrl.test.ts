@@ -224,16 +224,12 @@ describe("RedisUrl", () => {
       const urls = fc.sample(fc.tuple(scheme, body).map(([s, b]) => s + b), { numRuns: 600, seed: 4242 })
       const cases = urls.map((url) => ({ url }))
       const expected = yield* celery(cases)
-      // Cases where Celery is not the reference (ours refuses sentinel:// and unusual backends).
-      const relevant = cases.filter((c, i) => {
-        const py = expected[i]!
-        return !(py.ok === false && (py.error === "ModuleNotFoundError" || py.error === "ImportError")) || ours(c).ok === false
-      })
+      // Backend names are resolved by Celery's import machinery (the texts vary with what is
+      // importable); when both refuse a name, the messages may differ.
       const diff = mismatches(cases, expected).filter((m) =>
-        relevant.includes(m.case) &&
-        // Backend names: Celery's import machinery decides (ModuleNotFoundError texts vary); we refuse them too.
         !(m.python.ok === false && m.ours.ok === false && /^(No module named|Unknown result backend|Not a result backend)/.test(m.ours.message))
       )
+      assert.isAbove(expected.filter((r) => r.ok).length, 100)
       assert.deepStrictEqual(diff, [])
     }), { timeout: 60_000 })
 
