@@ -210,11 +210,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     // --- commands -------------------------------------------------------------------------------
 
-    const call = <A>(command: string, f: () => Promise<A> | undefined) =>
-      Effect.tryPromise({
-        try: () => f() ?? Promise.resolve(undefined as A),
-        catch: (cause): ConnectionError | CommandError => classify(command, cause)
-      })
+    const call = <A>(command: string, f: () => Promise<A>) =>
+      Effect.tryPromise({ try: f, catch: (cause): ConnectionError | CommandError => classify(command, cause) })
 
     const subscribe = (c: Connection, channels: ReadonlyArray<string>) =>
       Effect.suspend(() => {
@@ -357,6 +354,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         // Connection errors reconnect on the next iteration; a command error leaves node-redis'
         // channel map unknown, so start over on a fresh connection as well.
         yield* close(c)
+        if (sinks.size > 0) yield* Effect.logWarning("Subscriber command failed; reconnecting", exit.cause)
         wake()
       }
     })
