@@ -9,6 +9,11 @@
  *   members, so no second round trip can race another worker;
  * - `getMany` and `waitFor` wait on Pub/Sub (through `ResultConsumer.watch`), never poll and never
  *   sleep after the last result.
+ *
+ * Measured choices (node-redis 4.7, loopback, 2 vCPUs): no tracing spans on the operations (an
+ * `Effect.withSpan` per call cost ~20 µs of CPU, up to 3× a `get`; wrap calls in your own spans
+ * where you want them); no MGET coalescing of concurrent `get`s (see `get`); retry policies set up
+ * only after a first failure (see `replayFirst`).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -23,10 +28,10 @@ import {
   BackendStoreError,
   ChordError,
   CommandError,
-  type ConnectionError,
+  ConnectionError,
   type DecodeError,
   RemoteException,
-  type RetryLimitExceeded,
+  RetryLimitExceeded,
   TaskFailedError,
   TimeoutError
 } from "@effect-celery/core/Errors"
@@ -51,6 +56,28 @@ import { RedisClient } from "./RedisClient.js"
 
 /** Most keys in one MGET (bounds the request and the reply). */
 const MGET_BATCH = 512
+
+const isConnectionError = (error: unknown): error is ConnectionError => error instanceof ConnectionError
+
+const isAlwaysRetryable = (error: unknown): error is ConnectionError | RetryLimitExceeded =>
+  error instanceof ConnectionError || error instanceof RetryLimitExceeded
+
+/**
+ * `self`, whose first attempt already failed with `first`: replays that failure, then runs `self`.
+ * Retry policies are engaged only after a first failure through this, because setting up a
+ * retrying Schedule on every call was measured to halve store throughput (about 10 µs of CPU per
+ * call) for nothing on the happy path. The replayed failure counts exactly as the policy would
+ * have counted it; only a policy `timeout` then starts at that failure rather than before the
+ * first attempt (later by the first attempt's duration).
+ */
+const replayFirst = <A, E, R, E1 extends E>(first: E1, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  let replayed = false
+  return Effect.suspend(() => {
+    if (replayed) return self
+    replayed = true
+    return Effect.fail(first)
+  })
+}
 
 const annotations = { package: "@effect-celery/redis", module: "RedisResultBackend" } as const
 
@@ -96,12 +123,19 @@ export const make = (
     const ordered = options.chordOrdered ?? true
 
     // Writes go through Celery's `ensure` (kombu retry_over_time) on connection errors only.
-    const retryWrite = RetryPolicy.retry(RetryPolicy.merge(options.retryPolicy))
-    // `result_backend_always_retry`: the whole operation (and reads) also retried with jitter.
+    const kombuRetry = RetryPolicy.retry(RetryPolicy.merge(options.retryPolicy))
+    const retryWrite = <A, E, R>(self: Effect.Effect<A, E | ConnectionError, R>): Effect.Effect<A, E | RetryLimitExceeded, R> =>
+      Effect.catchIf(self, isConnectionError, (first) => kombuRetry(replayFirst(first, self)))
+
+    // `result_backend_always_retry`: the whole operation (and reads) also retried with jitter, on
+    // connection errors and on an inner policy that gave up (Celery ≥ 5.5 layering).
     const alwaysPolicy = RetryPolicy.resolveAlwaysRetry(options.alwaysRetry)
     const always = alwaysPolicy === undefined ? undefined : RetryPolicy.alwaysRetry(alwaysPolicy)
     const retryAlways = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RetryLimitExceeded, R> =>
-      always === undefined ? self : always(self)
+      always === undefined
+        ? self
+        : Effect.catchAll(self, (first): Effect.Effect<A, E | RetryLimitExceeded, R> =>
+          isAlwaysRetryable(first) ? always(replayFirst(first, self)) : Effect.fail(first))
 
     // ---- raw commands -------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
  * Every check reads the server through an independent raw node-redis connection.
  */
 import { assert, layer } from "@effect/vitest"
+import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import { Cause, Clock, Context, Deferred, Effect, Either, Exit, Layer, Option, Queue, Stream } from "effect"
 import { createClient } from "redis"
@@ -16,6 +17,7 @@ import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import { RedisClient } from "@effect-celery/redis"
 import * as RedisResultBackend from "@effect-celery/redis/RedisResultBackend"
 import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
+import { PYTHON } from "../../../test-support/Celery.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
 
 type Raw = ReturnType<typeof createClient>
@@ -118,6 +120,51 @@ const monitor = Effect.gen(function* () {
   })
   return { drain }
 })
+
+/**
+ * Real Celery 5.2.6 (system Python) on the same server: its own chord member encoding and its own
+ * `RedisBackend.on_chord_part_return` (which publishes the body to the Redis broker on completion).
+ */
+const CELERY_CHORD = `
+import json, sys
+from celery import Celery, signature
+from celery.app.task import Context
+spec = json.loads(sys.argv[1])
+app = Celery("interop", broker=spec["url"], backend=spec["url"])
+b = app.backend
+def value(r):
+    return ValueError(*r["args"]) if isinstance(r, dict) and r.get("__exc__") else r
+out = {"members": [b.encode([1, t, s, b.encode_result(value(r), s)]) for t, s, r in spec.get("members", [])]}
+for p in spec.get("parts", []):
+    body = signature("tasks.body", app=app).set(task_id=p["body"])
+    request = Context(id=p["tid"], group=p["gid"], group_index=p["index"], chord=dict(body))
+    b.on_chord_part_return(request, p["state"], value(p["result"]))
+if "exists" in spec:
+    out["exists"] = b.client.exists(*spec["exists"])
+if spec.get("pop"):
+    raw = b.client.lpop("celery")
+    out["message"] = None if raw is None else json.loads(raw)
+print(json.dumps(out))
+`
+
+interface CeleryOut {
+  readonly members: Array<string>
+  readonly exists?: number
+  readonly message?: { readonly headers: { readonly id: string }; readonly body: string } | null
+}
+
+const celery = (spec: Record<string, unknown>) =>
+  Effect.async<CeleryOut>((resume) => {
+    // The pyenv interpreter first on PATH must not leak its module paths into the system one.
+    const env = { ...process.env }
+    delete env.PYTHONPATH
+    delete env.PYTHONHOME
+    ChildProcess.execFile(PYTHON, ["-c", CELERY_CHORD, JSON.stringify(spec)], { env }, (error, stdout, stderr) => {
+      if (error !== null) resume(Effect.dieMessage(`celery: ${stderr}`))
+      else resume(Effect.succeed(JSON.parse(stdout) as CeleryOut))
+    })
+  })
+
 
 /**
  * A clock stopped at `millis`, for exact `date_done` bytes. (The shared layer runs with live
@@ -383,6 +430,59 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const members = yield* promise(() => raw.sendCommand<Array<string>>(["ZRANGE", `celery-taskset-meta-${gid}.j`, "0", "-1", "WITHSCORES"]))
       assert.deepStrictEqual(members, [`[1, "c0", "SUCCESS", 0]`, "0", `[1, "c1", "SUCCESS", {"a": [1.5, "\\u00e9"]}]`, "inf"])
       assert.strictEqual(yield* promise(() => raw.ttl(`celery-taskset-meta-${gid}.j`)), 86400)
+    }))
+
+  it.scoped("chord members are the bytes Celery's own encoder writes", () =>
+    Effect.gen(function* () {
+      const { port, raw } = yield* Env
+      const b = yield* backend()
+      const gid = uid("celery-members")
+      const cases: ReadonlyArray<readonly [string, string, unknown]> = [
+        ["m0", "SUCCESS", 0],
+        ["m1", "SUCCESS", { a: [1.5, 1e-7, "é", "\u{1F600}", null, true], big: 12345678901234 }],
+        ["m2", "SUCCESS", "quote \" and \\ and /"],
+        ["m3", "FAILURE", { __exc__: true, args: ["bad", 2] }]
+      ]
+      const bad = new RemoteException({ excType: "ValueError", excMessage: ["bad", 2], excModule: "builtins" })
+      yield* Effect.forEach(cases, ([tid, state, result], i) =>
+        b.onChordPartReturn({ groupId: gid, taskId: tid, groupIndex: i }, state, state === "FAILURE" ? bad : result))
+      const stored = yield* promise(() => raw.zRange(`celery-taskset-meta-${gid}.j`, 0, -1))
+      const theirs = yield* celery({ url: `redis://127.0.0.1:${port}/0`, members: cases })
+      assert.deepStrictEqual(stored, theirs.members)
+    }))
+
+  it.scoped("chords interoperate with Celery's on_chord_part_return on the same keys, in both directions", () =>
+    Effect.gen(function* () {
+      const { port } = yield* Env
+      const url = `redis://127.0.0.1:${port}/0`
+      const b = yield* backend()
+      // Celery reports the first parts, we complete the chord with everyone's results in order.
+      const g1 = uid("interop-ts-last")
+      yield* b.setChordSize(g1, 3)
+      yield* celery({
+        url,
+        parts: [0, 1].map((i) => ({ tid: `${g1}-${i}`, gid: g1, index: i, state: "SUCCESS", result: { n: i }, body: uid("body") }))
+      })
+      const done = yield* b.onChordPartReturn({ groupId: g1, taskId: `${g1}-2`, groupIndex: 2 }, "SUCCESS", { n: 2 })
+      assert.deepStrictEqual(done, { _tag: "Complete", results: [{ n: 0 }, { n: 1 }, { n: 2 }] })
+      // We report the first parts, Celery completes the chord: it decodes our members, sends the
+      // body with the results in order and deletes the chord keys.
+      const g2 = uid("interop-py-last")
+      const body = uid("body")
+      yield* b.setChordSize(g2, 3)
+      assert.strictEqual((yield* b.onChordPartReturn({ groupId: g2, taskId: `${g2}-1`, groupIndex: 1 }, "SUCCESS", "one"))._tag, "Pending")
+      assert.strictEqual((yield* b.onChordPartReturn({ groupId: g2, taskId: `${g2}-0`, groupIndex: 0 }, "SUCCESS", "zero"))._tag, "Pending")
+      const py = yield* celery({
+        url,
+        parts: [{ tid: `${g2}-2`, gid: g2, index: 2, state: "SUCCESS", result: "two", body }],
+        exists: ["j", "t", "s"].map((k) => `celery-taskset-meta-${g2}.${k}`),
+        pop: true
+      })
+      assert.strictEqual(py.exists, 0, "Celery completed the chord and deleted its keys")
+      assert.strictEqual(py.message?.headers.id, body)
+      const [args] = JSON.parse(Buffer.from(py.message!.body, "base64").toString("utf8"))
+      assert.deepStrictEqual(args, [["zero", "one", "two"]])
+      assert.strictEqual((yield* b.get(body)).status, "PENDING", "no ChordError was stored on the body")
     }))
 
   const chordRun = (ordered: boolean) =>
