@@ -603,6 +603,31 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       )
     }))
 
+  it.scoped("getMany of 1,200 ids: chunked MGET, ready ones first in asked order, each of the rest once as it finishes", () =>
+    Effect.gen(function* () {
+      const b = yield* backend()
+      const ids = Array.from({ length: 1200 }, (_, i) => uid(`gm-many-${i}`))
+      const late = new Set(ids.filter((_, i) => i % 12 === 5))
+      yield* Effect.forEach(ids, (id, i) => (late.has(id) ? b.store(id, "STARTED", null) : b.markAsDone(id, i)), {
+        concurrency: 100,
+        discard: true
+      })
+      const firstLate = yield* Deferred.make<void>()
+      const fiber = yield* b.getMany([...ids, ids[0]!], { timeout: "20 seconds" }).pipe(
+        Stream.tap(() => Deferred.succeed(firstLate, undefined)),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Deferred.await(firstLate)
+      yield* Effect.forEach(late, (id) => b.markAsDone(id, "late"), { concurrency: 50, discard: true })
+      const items = Array.from(yield* fiber.await.pipe(Effect.flatten)).map((e) => (Either.isRight(e) ? e.right : assert.fail(e.left.message)))
+      assert.lengthOf(items, 1200, "each id once, duplicates asked once")
+      const early = ids.filter((id) => !late.has(id))
+      assert.deepStrictEqual(items.slice(0, early.length).map((m) => m.taskId), early)
+      assert.sameMembers(items.slice(early.length).map((m) => m.taskId), [...late])
+      assert.isTrue(items.slice(early.length).every((m) => m.status === "SUCCESS" && m.result === "late"))
+    }))
+
   it.scoped("getMany times out with 'Operation timed out (<timeout>)'", () =>
     Effect.gen(function* () {
       const b = yield* backend()
