@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 need_node=0
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then need_node=1; fi
 if [ "$need_node" = 1 ]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` against the committed lockfile, not `npm ci`: npm 11 leaves other platforms'
+  # optional packages (rollup, esbuild binaries) out of the lockfile and then `npm ci` refuses it.
+  echo "setup: npm install (from package-lock.json)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 [ "${1:-all}" = node ] && exit 0
