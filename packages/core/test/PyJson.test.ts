@@ -142,7 +142,12 @@ const codeUnitRanges: ReadonlyArray<readonly [number, number]> = [
 const char = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) },
   { weight: 2, arbitrary: fc.constantFrom('"', "\\", "/", "'", "\n", "NaN", "Infinity", "-0", "__type__", "12345678901234567") },
-  ...codeUnitRanges.map(([min, max]) => ({ weight: 1, arbitrary: fc.integer({ min, max }).map((c) => String.fromCodePoint(c)) }))
+  ...codeUnitRanges.map(([min, max]) => ({
+    weight: 1,
+    // A lone surrogate is followed by "x" so that two of them never pair up by accident into a code
+    // point whose printability depends on the Unicode version (Python 3.11 vs Node's ICU).
+    arbitrary: fc.integer({ min, max }).map((c) => String.fromCodePoint(c) + (c >= 0xd800 && c <= 0xdfff ? "x" : ""))
+  }))
 )
 const str = fc.string({ unit: char, maxLength: 12 })
 
