@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: install what is missing, lint, typecheck, build, every test suite,
+# a smoke run of the benchmark; ends with one plain "tests: N passed, N failed" line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+npm run --silent lint
+npm run --silent typecheck
+npm run --silent build
+mkdir -p .tmp
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$?
+if [ "$status" = 0 ]; then npm run --silent bench:smoke || status=$?; fi
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".tmp/vitest.json", "utf8"))
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)
+'
+exit "$status"
