@@ -9,11 +9,11 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import type { Scope } from "effect"
 import { Deferred, Duration, Effect, Exit, FiberId } from "effect"
+import { PYTHON, systemPythonEnv } from "./Python.js"
 import { HarnessError, spawn } from "./RedisServer.js"
 import type { ServerProcess } from "./RedisServer.js"
 
-/** The system interpreter: the one with Celery 5.2.6, kombu and redis-py installed. */
-export const PYTHON = "/usr/bin/python3"
+export { PYTHON } from "./Python.js"
 
 export interface CeleryAppOptions {
   /** Directory put on `PYTHONPATH` (and used as cwd): holds the app module. */
@@ -34,25 +34,18 @@ export interface CeleryAppOptions {
  * The environment an app module reads its configuration from (see
  * packages/redis/test/interop/python/interop_app.py): `CELERY_TEST_*` variables.
  */
-export const celeryEnv = (options: CeleryAppOptions): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    // The pyenv interpreter first on PATH must not leak its module paths into the system one.
-    if (value !== undefined && key !== "PYTHONPATH" && key !== "PYTHONHOME") env[key] = value
-  }
-  return {
-    ...env,
-    PYTHONPATH: options.appDir,
-    PYTHONUNBUFFERED: "1",
-    PYTHONDONTWRITEBYTECODE: "1",
-    CELERY_TEST_BROKER_URL: options.brokerUrl,
-    CELERY_TEST_RESULT_BACKEND: options.backendUrl,
-    CELERY_TEST_TRACK_STARTED: options.trackStarted === false ? "0" : "1",
-    CELERY_TEST_RESULT_EXTENDED: options.resultExtended === true ? "1" : "0",
-    CELERY_TEST_CHORD_ORDERED: options.chordOrdered === false ? "0" : "1",
-    ...options.env
-  }
-}
+export const celeryEnv = (options: CeleryAppOptions): Record<string, string> => ({
+  ...systemPythonEnv(),
+  PYTHONPATH: options.appDir,
+  PYTHONUNBUFFERED: "1",
+  PYTHONDONTWRITEBYTECODE: "1",
+  CELERY_TEST_BROKER_URL: options.brokerUrl,
+  CELERY_TEST_RESULT_BACKEND: options.backendUrl,
+  CELERY_TEST_TRACK_STARTED: options.trackStarted === false ? "0" : "1",
+  CELERY_TEST_RESULT_EXTENDED: options.resultExtended === true ? "1" : "0",
+  CELERY_TEST_CHORD_ORDERED: options.chordOrdered === false ? "0" : "1",
+  ...options.env
+})
 
 export interface CeleryWorkerOptions extends CeleryAppOptions {
   /** The module given to `-A`. */

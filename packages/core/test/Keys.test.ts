@@ -1,7 +1,7 @@
 import * as Keys from "@effect-celery/core/Keys"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as ChildProcess from "node:child_process"
+import { pythonJson } from "../../../test-support/Python.js"
 
 const IDS = ["a1b2c3d4-0000-4000-8000-000000000001", "g1", "caf\u00e9-\u{1F600}", "with space", "x.j"]
 
@@ -34,13 +34,7 @@ interface Reference {
   readonly prefixes: ReadonlyArray<string>
 }
 
-const reference = Effect.async<Reference, Error>((resume) => {
-  const child = ChildProcess.execFile("/usr/bin/python3", ["-c", PY, JSON.stringify(IDS)], (error, stdout, stderr) => {
-    if (error) resume(Effect.fail(new Error(`python failed: ${error.message}\n${stderr}`)))
-    else resume(Effect.try({ try: () => JSON.parse(stdout) as Reference, catch: (e) => new Error(String(e)) }))
-  })
-  return Effect.sync(() => child.kill())
-})
+const reference = pythonJson<Reference>({ code: PY }, { args: [JSON.stringify(IDS)] })
 
 describe("Keys", () => {
   it.effect("the standard layout", () =>

@@ -3,70 +3,7 @@ import * as PyJson from "@effect-celery/core/PyJson"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import fc from "fast-check"
-import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
-
-// ---------------------------------------------------------------------------------------------
-// The oracle: real kombu/celery on the system python (python/celery_codec.py), one subprocess per
-// batch. Values cross the pipe tagged so Python builds exactly the types the encoder means.
-
-type Reply = Record<string, unknown>
-const ORACLE = fileURLToPath(new URL("./python/celery_codec.py", import.meta.url))
-
-const oracle = (requests: ReadonlyArray<Reply>): Effect.Effect<Array<Reply>, Error> =>
-  Effect.async<Array<Reply>, Error>((resume) => {
-    const child = spawn("/usr/bin/python3", [ORACLE], { stdio: ["pipe", "pipe", "pipe"] })
-    let out = ""
-    let err = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d))
-    child.on("error", (e) => resume(Effect.fail(e)))
-    // A real timer: these tests run on the TestClock, where Effect timeouts never fire.
-    const timer = setTimeout(() => {
-      child.kill()
-      resume(Effect.fail(new Error(`celery oracle timed out: ${err}`)))
-    }, 20_000)
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      if (code !== 0) return resume(Effect.fail(new Error(`celery oracle exited with ${code}: ${err}`)))
-      const lines = out.split("\n").filter((l) => l !== "")
-      if (lines.length !== requests.length) {
-        return resume(Effect.fail(new Error(`celery oracle answered ${lines.length}/${requests.length}: ${err}`)))
-      }
-      const replies = lines.map((l) => JSON.parse(l) as Reply)
-      const broken = replies.find((r) => "oracle_error" in r)
-      if (broken !== undefined) return resume(Effect.fail(new Error(`celery oracle: ${String(broken["oracle_error"])}`)))
-      resume(Effect.succeed(replies))
-    })
-    child.stdin.end(requests.map((r) => JSON.stringify(r)).join("\n") + "\n")
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      child.kill()
-    })
-  })
-
-const pyFloat = (n: number): string =>
-  n !== n ? "nan" : n === Infinity ? "inf" : n === -Infinity ? "-inf" : Object.is(n, -0) ? "-0" : String(n)
-
-/** The Python value the encoder means by a JS value, in the oracle's tagged form. */
-const tagged = (v: unknown): unknown => {
-  if (v === null || v === undefined) return null
-  switch (typeof v) {
-    case "boolean":
-    case "string":
-      return v
-    case "number":
-      return Number.isInteger(v) && !Object.is(v, -0) ? { i: BigInt(v).toString() } : { f: pyFloat(v) }
-    case "bigint":
-      return { i: v.toString() }
-  }
-  if (v instanceof PyJson.PyFloat) return { f: pyFloat(v.value) }
-  if (Array.isArray(v)) return { l: v.map(tagged) }
-  if (v instanceof RemoteException) return { exc: { type: v.excType, module: v.excModule, args: v.excMessage.map(tagged) } }
-  if (v instanceof Date) return { dt: v.toISOString().replace("Z", "+00:00") }
-  if (v instanceof PyJson.Typed) return { d: [["__type__", v.type], ["__value__", tagged(v.value)]] }
-  return { d: Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).map(([k, x]) => [k, tagged(x)]) }
-}
+import { oracle, tagged } from "./CeleryCodec.js"
 
 /** A value Python's `json.loads` returned, in the JS form `PyJson.decode` promises. */
 const untagged = (v: unknown): unknown => {

@@ -2,9 +2,10 @@ import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { CommandError, ConnectionError, E_RETRY_LIMIT_EXCEEDED, RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Clock, Duration, Effect, Exit, Fiber, Logger, LogLevel, Random, Schedule, TestClock } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { pythonJson } from "../../../test-support/Python.js"
+import type { HarnessError } from "../../../test-support/RedisServer.js"
 
 // ---------------------------------------------------------------------------------------------
 // Reference vectors from the real kombu/celery (system python). One subprocess for the file.
@@ -39,23 +40,12 @@ interface Vectors {
 
 const SCRIPT = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "python", "kombu_vectors.py")
 
-let loading: Promise<Vectors> | undefined
-// Fails (never skips) when the system python or its kombu/celery is missing.
-const vectors: Effect.Effect<Vectors, Error> = Effect.tryPromise({
-  try: () =>
-    (loading ??= new Promise<Vectors>((resolve, reject) => {
-      ChildProcess.execFile(
-        "/usr/bin/python3",
-        [SCRIPT],
-        { maxBuffer: 64 * 1024 * 1024 },
-        (error, stdout, stderr) => {
-          if (error) reject(new Error(`kombu_vectors.py failed: ${error.message}\n${stderr}`))
-          else resolve(JSON.parse(stdout) as Vectors)
-        }
-      )
-    })),
-  catch: (cause) => (cause instanceof Error ? cause : new Error(String(cause)))
-})
+let loading: Promise<Exit.Exit<Vectors, HarnessError>> | undefined
+// Fails (never skips) when the system python or its kombu/celery is missing. Run once, outside
+// any test's TestClock, and shared by every test of the file.
+const vectors: Effect.Effect<Vectors, HarnessError> = Effect.flatten(
+  Effect.promise(() => (loading ??= Effect.runPromiseExit(pythonJson<Vectors>({ script: SCRIPT }))))
+)
 
 const pyNumber = (repr: string): number =>
   repr === "inf" ? Infinity : repr === "-inf" ? -Infinity : repr === "nan" ? NaN : Number(repr)

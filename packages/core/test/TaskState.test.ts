@@ -1,7 +1,7 @@
 import * as TaskState from "@effect-celery/core/TaskState"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as ChildProcess from "node:child_process"
+import { pythonJson } from "../../../test-support/Python.js"
 
 const STATES = [
   "PENDING", "RECEIVED", "STARTED", "SUCCESS", "FAILURE", "REVOKED", "REJECTED", "RETRY", "IGNORED",
@@ -34,13 +34,7 @@ interface Reference {
   readonly sorted: ReadonlyArray<string>
 }
 
-const reference = Effect.async<Reference, Error>((resume) => {
-  const child = ChildProcess.execFile("/usr/bin/python3", ["-c", PY, JSON.stringify(STATES)], (error, stdout, stderr) => {
-    if (error) resume(Effect.fail(new Error(`python failed: ${error.message}\n${stderr}`)))
-    else resume(Effect.try({ try: () => JSON.parse(stdout) as Reference, catch: (e) => new Error(String(e)) }))
-  })
-  return Effect.sync(() => child.kill())
-})
+const reference = pythonJson<Reference>({ code: PY }, { args: [JSON.stringify(STATES)] })
 
 const sorted = (s: ReadonlySet<string>) => [...s].sort()
 

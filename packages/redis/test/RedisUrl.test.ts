@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Redacted } from "effect"
 import * as fc from "fast-check"
-import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { formatFloat } from "@effect-celery/core/PyJson"
 import { RedisUrl } from "@effect-celery/redis"
+import { pythonJson } from "../../../test-support/Python.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 
@@ -23,18 +23,10 @@ type PyResult =
 
 /** Run the real Celery on every case at once (one Python start for the whole file). */
 const celery = (cases: ReadonlyArray<Case>) =>
-  Effect.async<ReadonlyArray<PyResult>, Error>((resume) => {
-    const child = ChildProcess.execFile(
-      "/usr/bin/python3",
-      [Path.join(here, "python", "celery_url.py")],
-      { maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) resume(Effect.fail(new Error(`celery_url.py: ${stderr}`, { cause: error })))
-        else resume(Effect.sync(() => JSON.parse(stdout) as ReadonlyArray<PyResult>))
-      }
-    )
-    child.stdin!.end(JSON.stringify(cases.map((c) => ({ url: c.url, options: pyOptions(c.options ?? {}) }))))
-  })
+  pythonJson<ReadonlyArray<PyResult>>(
+    { script: Path.join(here, "python", "celery_url.py") },
+    { input: cases.map((c) => ({ url: c.url, options: pyOptions(c.options ?? {}) })) }
+  )
 
 const pyOptions = (options: RedisUrl.UrlOptions) =>
   Object.fromEntries(

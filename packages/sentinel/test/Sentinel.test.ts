@@ -1,4 +1,3 @@
-import * as ChildProcess from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -6,6 +5,7 @@ import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "ef
 import { ResultBackend, RetryPolicy } from "@effect-celery/core"
 import { RedisClient } from "@effect-celery/redis"
 import { Sentinel, SentinelBackend } from "@effect-celery/sentinel"
+import { pythonJson } from "../../../test-support/Python.js"
 import { freePort, makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
 import type { SentinelTopology } from "../../../test-support/Sentinel.js"
 import { sentinelTopology } from "../../../test-support/Sentinel.js"
@@ -154,11 +154,8 @@ describe.concurrent("Sentinel", () => {
             `b.store_result(${JSON.stringify(theirs)}, {"from": "python"}, "SUCCESS")`,
             `print(json.dumps(b.get_task_meta(${JSON.stringify(ours)})["result"]))`
           ].join("\n")
-          const printed = yield* Effect.async<string, Error>((resume) => {
-            ChildProcess.execFile("/usr/bin/python3", ["-c", script], { timeout: 20_000 }, (error, stdout, stderr) =>
-              resume(error ? Effect.fail(new Error(stderr || error.message)) : Effect.succeed(stdout)))
-          })
-          assert.deepStrictEqual(JSON.parse(printed), { answer: 42, note: "café" })
+          const printed = yield* pythonJson({ code: script })
+          assert.deepStrictEqual(printed, { answer: 42, note: "café" })
           const meta = yield* Effect.flatMap(ResultBackend.ResultBackend, (b) => b.get(theirs)).pipe(Effect.provide(layer))
           assert.strictEqual(meta.status, "SUCCESS")
           assert.deepStrictEqual(meta.result, { from: "python" })

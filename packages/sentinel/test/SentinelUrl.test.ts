@@ -1,7 +1,7 @@
-import * as ChildProcess from "node:child_process"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Redacted } from "effect"
 import { SentinelUrl } from "@effect-celery/sentinel"
+import { pythonJson } from "../../../test-support/Python.js"
 
 /** What real Celery 5.2.6 makes of each URL (`SentinelBackend(url=…).connparams` and `as_uri()`). */
 const CELERY = String.raw`
@@ -29,14 +29,7 @@ interface CeleryParse {
   readonly error?: string
 }
 
-const celeryParse = (urls: ReadonlyArray<string>) =>
-  Effect.async<ReadonlyArray<CeleryParse>, Error>((resume) => {
-    const child = ChildProcess.execFile("/usr/bin/python3", ["-c", CELERY], { timeout: 20_000 }, (error, stdout, stderr) => {
-      if (error) resume(Effect.fail(new Error(`python: ${stderr || error.message}`)))
-      else resume(Effect.try({ try: () => JSON.parse(stdout) as ReadonlyArray<CeleryParse>, catch: (e) => new Error(String(e)) }))
-    })
-    child.stdin?.end(JSON.stringify(urls))
-  })
+const celeryParse = (urls: ReadonlyArray<string>) => pythonJson<ReadonlyArray<CeleryParse>>({ code: CELERY }, { input: urls })
 
 const VECTORS = [
   // The spec's example (§8).
