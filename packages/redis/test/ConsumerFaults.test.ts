@@ -7,7 +7,8 @@ import * as Meta from "@effect-celery/core/Meta"
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as RedisClient from "@effect-celery/redis/RedisClient"
 import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
-import { createClient } from "redis"
+import type { RawClient } from "../../../test-support/RawRedis.js"
+import { rawClient } from "../../../test-support/RawRedis.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 
@@ -20,29 +21,15 @@ const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}
 const encode = (taskId: string, state: string, result: unknown = null) =>
   Meta.encodeTaskMeta(Meta.make({ taskId, state, result, now: Date.now(), dateStyle: "offset" }))
 
-type Raw = ReturnType<typeof createClient>
-
-/** A plain node-redis connection of the test's own (a "worker" / an admin), closed with the scope. */
-const rawClient = (server: RedisServer) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const c = createClient({ socket: { host: server.host, port: server.port, reconnectStrategy: false } })
-      c.on("error", () => {})
-      await c.connect()
-      return c
-    }),
-    (c) => Effect.promise(() => (c.isOpen ? c.disconnect() : Promise.resolve()))
-  )
-
 /** What a worker does: SET + PUBLISH of the same bytes in one transaction. */
-const store = (c: Raw, taskId: string, state: string, result: unknown = null) =>
+const store = (c: RawClient, taskId: string, state: string, result: unknown = null) =>
   Effect.promise(() => {
     const key = Keys.standard.task(taskId)
     const raw = encode(taskId, state, result)
     return c.multi().set(key, raw).publish(key, raw).exec()
   })
 
-const send = (c: Raw, ...args: Array<string>) => Effect.promise(() => c.sendCommand(args))
+const send = (c: RawClient, ...args: Array<string>) => Effect.promise(() => c.sendCommand(args))
 
 const lines = (reply: unknown) => String(reply).split("\n").filter((l) => l.trim() !== "")
 

@@ -11,29 +11,19 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Either, Exit, HashSet, Layer, Logger, Option, Ref, Stream } from "effect"
-import { createClient } from "redis"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { ConnectionError, DecodeError, RemoteException, RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import { RedisClient } from "@effect-celery/redis"
 import * as RedisResultBackend from "@effect-celery/redis/RedisResultBackend"
 import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
+import type { RawClient } from "../../../test-support/RawRedis.js"
+import { rawClient } from "../../../test-support/RawRedis.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
 
 let seq = 0
 const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
-
-const rawClient = (server: RedisServer) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const c = createClient({ socket: { host: server.host, port: server.port, reconnectStrategy: false } })
-      c.on("error", () => {})
-      await c.connect()
-      return c
-    }),
-    (c) => Effect.promise(() => (c.isOpen ? c.disconnect() : Promise.resolve()))
-  )
 
 /** The backend (with its client and consumer) over `server`, built in the current scope. */
 const backendFor = (server: RedisServer, options: BackendOptions) =>
@@ -67,7 +57,7 @@ const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
   return error.value
 }
 
-const commandCalls = (raw: ReturnType<typeof createClient>, command: string) =>
+const commandCalls = (raw: RawClient, command: string) =>
   Effect.promise(() => raw.info("commandstats")).pipe(
     Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
   )
