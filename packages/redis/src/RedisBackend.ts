@@ -24,11 +24,11 @@ export interface Options extends BackendOptions {
   readonly connection?: RedisUrl.UrlOptions | undefined
 }
 
-/** The backend and the consumer over a given client layer (e.g. Sentinel's). */
-export const layerWithClient = <E, R>(
-  client: Layer.Layer<RedisClient.RedisClient, E, R>,
+/** The backend and the consumer over a given client layer, whose other services stay provided (e.g. Sentinel's). */
+export const layerWithClient = <A, E, R>(
+  client: Layer.Layer<RedisClient.RedisClient | A, E, R>,
   options: BackendOptions = {}
-): Layer.Layer<Services, E, R> =>
+): Layer.Layer<Services | A, E, R> =>
   RedisResultBackend.layer(options).pipe(
     Layer.provideMerge(RedisResultConsumer.layer(options)),
     Layer.provideMerge(client)

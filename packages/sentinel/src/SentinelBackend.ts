@@ -11,8 +11,7 @@ import type { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/
 import type { ResultBackend } from "@effect-celery/core/ResultBackend"
 import type { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import type * as RedisClient from "@effect-celery/redis/RedisClient"
-import * as RedisResultBackend from "@effect-celery/redis/RedisResultBackend"
-import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
+import * as RedisBackend from "@effect-celery/redis/RedisBackend"
 import * as Sentinel from "./Sentinel.js"
 
 export type Services = ResultBackend | ResultConsumer | RedisClient.RedisClient | Sentinel.Sentinel
@@ -22,10 +21,7 @@ export interface Options extends BackendOptions, Sentinel.SentinelOptions {}
 
 /** The backend and consumer over a Sentinel config. */
 export const layer = (config: Sentinel.Config, options: BackendOptions = {}): Layer.Layer<Services, ImproperlyConfigured | ConnectionError> =>
-  RedisResultBackend.layer(options).pipe(
-    Layer.provideMerge(RedisResultConsumer.layer(options)),
-    Layer.provideMerge(Sentinel.layer(config))
-  )
+  RedisBackend.layerWithClient(Sentinel.layer(config), options)
 
 /**
  * From a Celery `result_backend` URL `sentinel://[user:pass@]host:port[/db][;sentinel://…]` and the
