@@ -10,7 +10,7 @@
  * start), so EVERY acknowledged write, before, during and after the outage, must be readable.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Either, Exit, HashSet, Layer, Logger, Option, Ref, Stream } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, HashSet, Layer, Logger, Ref, Stream } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { ConnectionError, DecodeError, RemoteException, RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -21,6 +21,7 @@ import type { RawClient } from "../../../test-support/RawRedis.js"
 import { rawClient } from "../../../test-support/RawRedis.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
+import { failureOf } from "./Expect.js"
 
 let seq = 0
 const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
@@ -49,13 +50,6 @@ const capturingLogs = (signal: string) =>
     })
     return { messages, seen, layer: Logger.replace(Logger.defaultLogger, logger) }
   })
-
-const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) return assert.fail(`expected a failure, got ${String(exit.value)}`)
-  const error = Cause.failureOption(exit.cause)
-  if (Option.isNone(error)) return assert.fail(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
 
 const commandCalls = (raw: RawClient, command: string) =>
   Effect.promise(() => raw.info("commandstats")).pipe(
@@ -123,7 +117,7 @@ describe("RedisResultBackend faults", () => {
       yield* backend.store(id, "STARTED", null)
       yield* server.process.kill
       const start = Date.now()
-      const error = failure(yield* Effect.exit(backend.markAsDone(id, 1).pipe(Effect.provide(logs.layer))))
+      const error = yield* failureOf(backend.markAsDone(id, 1).pipe(Effect.provide(logs.layer)))
       const elapsed = Date.now() - start
       assert.instanceOf(error, RetryLimitExceeded)
       assert.strictEqual(error.retries, 3)
@@ -134,9 +128,9 @@ describe("RedisResultBackend faults", () => {
         ["Connection to Redis lost: Retry (0/3) now.", "Connection to Redis lost: Retry (1/3) now.", "Connection to Redis lost: Retry (2/3) now."]
       )
       // Reads and chord parts are not retried (as Celery): they fail at once with ConnectionError.
-      assert.instanceOf(failure(yield* Effect.exit(backend.get(id))), ConnectionError)
+      assert.instanceOf(yield* failureOf(backend.get(id)), ConnectionError)
       assert.instanceOf(
-        failure(yield* Effect.exit(backend.onChordPartReturn({ groupId: uid("g"), taskId: id, groupIndex: 0 }, "SUCCESS", 1))),
+        yield* failureOf(backend.onChordPartReturn({ groupId: uid("g"), taskId: id, groupIndex: 0 }, "SUCCESS", 1)),
         ConnectionError
       )
       // Back up: the same backend works again without being rebuilt.
@@ -153,10 +147,10 @@ describe("RedisResultBackend faults", () => {
         alwaysRetry: { maxRetries: 2, baseSleepMillis: 1, maxSleepMillis: 5 }
       })
       yield* server.process.kill
-      const error = failure(yield* Effect.exit(backend.get(uid("always"))))
+      const error = yield* failureOf(backend.get(uid("always")))
       assert.instanceOf(error, RetryLimitExceeded)
       assert.strictEqual(error.retries, 2)
-      const stored = failure(yield* Effect.exit(backend.markAsDone(uid("always"), 1)))
+      const stored = yield* failureOf(backend.markAsDone(uid("always"), 1))
       assert.instanceOf(stored, RetryLimitExceeded)
     }), 30_000)
 
@@ -170,7 +164,7 @@ describe("RedisResultBackend faults", () => {
       yield* backend.markAsDone(good2, 2)
       yield* Effect.promise(() => raw.set(`celery-task-meta-${corrupt}`, '{"status": "SUCCESS", "result": '))
       const getsBefore = yield* commandCalls(raw, "get")
-      const error = failure(yield* Effect.exit(backend.get(corrupt)))
+      const error = yield* failureOf(backend.get(corrupt))
       assert.instanceOf(error, DecodeError)
       assert.strictEqual(error.id, corrupt)
       assert.strictEqual((yield* commandCalls(raw, "get")) - getsBefore, 1, "one GET: decode errors are not retried")
@@ -184,7 +178,7 @@ describe("RedisResultBackend faults", () => {
       // guard errs on the side of never overwriting a success), any other corrupt value is replaced.
       const exc = new RemoteException({ excType: "ValueError", excMessage: ["x"], excModule: "builtins" })
       yield* backend.markAsFailure(corrupt, exc)
-      assert.instanceOf(failure(yield* Effect.exit(backend.get(corrupt))), DecodeError)
+      assert.instanceOf(yield* failureOf(backend.get(corrupt)), DecodeError)
       const garbage = uid("garbage")
       yield* Effect.promise(() => raw.set(`celery-task-meta-${garbage}`, "\x00\xff not json"))
       yield* backend.markAsFailure(garbage, exc)

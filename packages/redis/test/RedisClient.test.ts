@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Scope } from "effect"
+import { ConfigProvider, Effect, Either, Exit, Redacted, Scope } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
 import { freePort, redisServer } from "../../../test-support/RedisServer.js"
+import { build, failure, failureOf } from "./Expect.js"
 
 /** An independent admin connection to a test server (not through the code under test). */
 const admin = (options: { readonly port?: number; readonly path?: string; readonly password?: string }) =>
@@ -19,16 +20,6 @@ const admin = (options: { readonly port?: number; readonly path?: string; readon
     }),
     (c) => Effect.promise(() => c.disconnect().catch(() => undefined))
   )
-
-const build = <E>(layer: Layer.Layer<RedisClient.RedisClient, E>) =>
-  Effect.flatMap(Layer.build(layer), (ctx) => Effect.succeed(ctx.unsafeMap.get(RedisClient.RedisClient.key) as RedisClient.RedisClient))
-
-const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
-  if (error === undefined || error._tag !== "Some") assert.fail(`expected a typed failure, got ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "success"}`)
-  return (error as { readonly value: E }).value
-}
 
 /** Client names listed by CLIENT LIST with the given name. */
 const clientsNamed = (c: ReturnType<typeof createClient>, name: string) =>
@@ -81,8 +72,7 @@ describe("RedisClient", () => {
     Effect.gen(function* () {
       const port = yield* freePort
       const started = Date.now()
-      const exit = yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port })))
-      const error = failure(exit)
+      const error = yield* failureOf(build(RedisClient.layer({ host: "127.0.0.1", port })))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "Connect")
       assert.isBelow(Date.now() - started, 2000)
@@ -112,13 +102,13 @@ describe("RedisClient", () => {
       assert.strictEqual(yield* client.execute("ACL WHOAMI", (c) => c.sendCommand<string>(["ACL", "WHOAMI"])), "celery")
       assert.strictEqual(client.uri, `redis://celery:**@127.0.0.1:${server.port}/0`)
 
-      const wrong = failure(
-        yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port: server.port, username: "celery", password: Redacted.make("nope") })))
+      const wrong = yield* failureOf(
+        build(RedisClient.layer({ host: "127.0.0.1", port: server.port, username: "celery", password: Redacted.make("nope") }))
       )
       assert.instanceOf(wrong, ConnectionError)
       assert.strictEqual((wrong).reason, "Auth")
 
-      const missing = failure(yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))))
+      const missing = yield* failureOf(build(RedisClient.layer({ host: "127.0.0.1", port: server.port })))
       assert.instanceOf(missing, ConnectionError)
       assert.strictEqual((missing).reason, "Auth")
     }))
@@ -128,11 +118,11 @@ describe("RedisClient", () => {
       const server = yield* redisServer()
       const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-cmd" }))
       yield* client.execute("SET", (c) => c.set("rc-cmd-str", "x"))
-      const error = failure(yield* Effect.exit(client.execute("LPUSH", (c) => c.lPush("rc-cmd-str", "y"))))
+      const error = yield* failureOf(client.execute("LPUSH", (c) => c.lPush("rc-cmd-str", "y")))
       assert.strictEqual(error._tag, "CommandError")
       assert.include(error.message, "WRONGTYPE")
       // A function that throws synchronously is a CommandError too, never a defect.
-      const thrown = failure(yield* Effect.exit(client.execute("BAD", () => { throw new TypeError("bad args") })))
+      const thrown = yield* failureOf(client.execute("BAD", () => { throw new TypeError("bad args") }))
       assert.strictEqual(thrown._tag, "CommandError")
       const direct = yield* admin({ port: server.port })
       assert.lengthOf(yield* clientsNamed(direct, "rc-cmd"), 1)
@@ -203,7 +193,7 @@ describe("RedisClient", () => {
     Effect.gen(function* () {
       const server = yield* redisServer()
       const client = yield* Effect.scoped(build(RedisClient.layer({ host: "127.0.0.1", port: server.port })))
-      const error = failure(yield* Effect.exit(client.execute("PING", (c) => c.ping())))
+      const error = yield* failureOf(client.execute("PING", (c) => c.ping()))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "Closed")
     }))
@@ -218,7 +208,7 @@ describe("RedisClient", () => {
       // The server stops answering: a frozen process, as a hung host would be.
       process.kill(pid, "SIGSTOP")
       const started = Date.now()
-      const error = failure(yield* Effect.exit(client.execute("GET", (c) => c.get("rc-timeout-k"))))
+      const error = yield* failureOf(client.execute("GET", (c) => c.get("rc-timeout-k")))
       const elapsed = Date.now() - started
       yield* resume
       assert.instanceOf(error, ConnectionError)
@@ -259,17 +249,15 @@ describe("RedisClient", () => {
       assert.strictEqual(yield* fromEnv.execute("GET", (c) => c.get("rc-url-k")), "socket")
       assert.lengthOf(yield* clientsNamed(direct, "rc-from-env"), 1)
 
-      const missing = failure(yield* Effect.exit(build(RedisClient.layerConfig()).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))))
+      const missing = yield* failureOf(build(RedisClient.layerConfig()).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
       assert.strictEqual(missing._tag, "ConfigError")
-      const badSsl = failure(
-        yield* Effect.exit(
-          build(RedisClient.layerConfig()).pipe(
-            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["CELERY_RESULT_BACKEND", "redis://h/0"], ["CELERY_REDIS_BACKEND_USE_SSL", "[1]"]])))
-          )
+      const badSsl = yield* failureOf(
+        build(RedisClient.layerConfig()).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["CELERY_RESULT_BACKEND", "redis://h/0"], ["CELERY_REDIS_BACKEND_USE_SSL", "[1]"]])))
         )
       )
       assert.strictEqual(badSsl._tag, "ConfigError")
-      const bad = failure(yield* Effect.exit(build(RedisClient.layerUrl("redis://127.0.0.1/abc"))))
+      const bad = yield* failureOf(build(RedisClient.layerUrl("redis://127.0.0.1/abc")))
       assert.strictEqual(bad._tag, "ImproperlyConfigured")
     }))
 
@@ -280,7 +268,7 @@ describe("RedisClient", () => {
       const direct = yield* admin({ port: replica.port })
       const before = yield* idsNamed(direct, "rc-ro")
       yield* Effect.promise(() => direct.sendCommand(["REPLICAOF", "127.0.0.1", String(master.port)]))
-      const error = failure(yield* Effect.exit(client.execute("SET", (c) => c.set("rc-ro-k", "v"))))
+      const error = yield* failureOf(client.execute("SET", (c) => c.set("rc-ro-k", "v")))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "ReadOnly")
       // Reads still work, on a new connection (the old one was dropped).
@@ -328,7 +316,7 @@ describe("RedisClient", () => {
       // Frozen: the kernel still completes TCP handshakes, nothing answers.
       process.kill(pid, "SIGSTOP")
       let started = Date.now()
-      const error = failure(yield* Effect.exit(build(RedisClient.layer({ host: "127.0.0.1", port: server.port, connectTimeout: "300 millis" }))))
+      const error = yield* failureOf(build(RedisClient.layer({ host: "127.0.0.1", port: server.port, connectTimeout: "300 millis" })))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "Timeout")
       assert.isBelow(Date.now() - started, 3000)

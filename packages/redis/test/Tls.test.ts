@@ -1,19 +1,10 @@
 import { assert, layer } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Layer, Logger } from "effect"
+import { Context, Effect, Layer, Logger } from "effect"
 import { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { RedisClient, RedisUrl } from "@effect-celery/redis"
 import type { RedisServer, TlsFiles } from "../../../test-support/RedisServer.js"
 import { makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
-
-const build = <E>(layer: Layer.Layer<RedisClient.RedisClient, E>) =>
-  Effect.map(Layer.build(layer), (ctx) => ctx.unsafeMap.get(RedisClient.RedisClient.key) as RedisClient.RedisClient)
-
-const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
-  if (error === undefined || error._tag !== "Some") assert.fail(`expected a typed failure, got ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "success"}`)
-  return (error as { readonly value: E }).value
-}
+import { build, failureOf } from "./Expect.js"
 
 const q = encodeURIComponent
 
@@ -67,14 +58,14 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       const viaConfig = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, tls: { certReqs: "required", caFile: files.ca } }))
       assert.strictEqual(yield* ping(viaConfig), "PONG")
 
-      const wrong = failure(
-        yield* Effect.exit(build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.otherCa)}`)))
+      const wrong = yield* failureOf(
+        build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.otherCa)}`))
       )
       assert.instanceOf(wrong, ConnectionError)
       assert.strictEqual((wrong).reason, "Connect")
 
       // No CA at all: only the system roots, which do not know our test CA.
-      const noCa = failure(yield* Effect.exit(build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=required`))))
+      const noCa = yield* failureOf(build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=required`)))
       assert.instanceOf(noCa, ConnectionError)
     }))
 
@@ -86,10 +77,9 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       )
       assert.strictEqual(yield* ping(client), "PONG")
       assert.deepStrictEqual(warnings, [RedisUrl.W_REDIS_SSL_CERT_OPTIONAL])
-      const [wrongExit] = yield* capturingWarnings(
-        Effect.exit(build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=optional&ssl_ca_certs=${q(files.otherCa)}`)))
+      const [wrong] = yield* capturingWarnings(
+        failureOf(build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=optional&ssl_ca_certs=${q(files.otherCa)}`)))
       )
-      const wrong = failure(wrongExit)
       assert.instanceOf(wrong, ConnectionError)
     }))
 
@@ -117,7 +107,7 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       // redis-py's default: the chain is verified, the name is not.
       assert.strictEqual(yield* ping(yield* build(config(false, "not-the-server.example"))), "PONG")
       assert.strictEqual(yield* ping(yield* build(config(true, "localhost"))), "PONG")
-      const mismatch = failure(yield* Effect.exit(build(config(true, "not-the-server.example"))))
+      const mismatch = yield* failureOf(build(config(true, "not-the-server.example")))
       assert.instanceOf(mismatch, ConnectionError)
       assert.strictEqual((mismatch).reason, "Connect")
       // Through the URL (IP SAN 127.0.0.1 matches).
@@ -138,29 +128,29 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       const sub = yield* client.connect
       assert.strictEqual(yield* Effect.promise(() => sub.ping()), "PONG")
 
-      const anonymous = failure(yield* Effect.exit(build(RedisClient.layerUrl(base))))
+      const anonymous = yield* failureOf(build(RedisClient.layerUrl(base)))
       assert.instanceOf(anonymous, ConnectionError)
     }))
 
   it.scoped("configuration errors fail the layer with Celery's messages", () =>
     Effect.gen(function* () {
       const { files } = yield* TlsEnv
-      const missing = failure(yield* Effect.exit(build(RedisClient.layerUrl("rediss://127.0.0.1:1/0"))))
+      const missing = yield* failureOf(build(RedisClient.layerUrl("rediss://127.0.0.1:1/0")))
       assert.instanceOf(missing, ImproperlyConfigured)
       assert.strictEqual(missing.message, RedisUrl.E_REDIS_SSL_CERT_REQS_MISSING_INVALID)
 
-      const kitty = failure(yield* Effect.exit(build(RedisClient.layerUrl("rediss://127.0.0.1:1/0?ssl_cert_reqs=CERT_KITTY_CATS"))))
+      const kitty = yield* failureOf(build(RedisClient.layerUrl("rediss://127.0.0.1:1/0?ssl_cert_reqs=CERT_KITTY_CATS")))
       assert.strictEqual(kitty.message, RedisUrl.E_REDIS_SSL_CERT_REQS_MISSING_INVALID)
 
-      const mismatch = failure(yield* Effect.exit(build(RedisClient.layerUrl(`redis://127.0.0.1:1/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.ca)}`))))
+      const mismatch = yield* failureOf(build(RedisClient.layerUrl(`redis://127.0.0.1:1/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.ca)}`)))
       assert.instanceOf(mismatch, ImproperlyConfigured)
       assert.strictEqual(mismatch.message, RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
 
-      const viaUseSsl = failure(yield* Effect.exit(build(RedisClient.layerUrl("redis://127.0.0.1:1/0", { useSsl: { ssl_cert_reqs: "required" } }))))
+      const viaUseSsl = yield* failureOf(build(RedisClient.layerUrl("redis://127.0.0.1:1/0", { useSsl: { ssl_cert_reqs: "required" } })))
       assert.strictEqual(viaUseSsl.message, RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
 
-      const unreadable = failure(
-        yield* Effect.exit(build(RedisClient.layerUrl(`rediss://127.0.0.1:1/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.dir + "/nope.pem")}`)))
+      const unreadable = yield* failureOf(
+        build(RedisClient.layerUrl(`rediss://127.0.0.1:1/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.dir + "/nope.pem")}`))
       )
       assert.instanceOf(unreadable, ImproperlyConfigured)
       assert.include(unreadable.message, "ssl_ca_certs")

@@ -1,0 +1,21 @@
+/** Small helpers shared by the RedisClient-level tests (Tls, RedisClient, Faults). */
+import { assert } from "@effect/vitest"
+import type { Scope } from "effect"
+import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { RedisClient } from "@effect-celery/redis"
+
+/** The `RedisClient` of a layer, built in the current scope. */
+export const build = <E>(layer: Layer.Layer<RedisClient.RedisClient, E>): Effect.Effect<RedisClient.RedisClient, E, Scope.Scope> =>
+  Effect.map(Layer.build(layer), (ctx) => ctx.unsafeMap.get(RedisClient.RedisClient.key) as RedisClient.RedisClient)
+
+/** The typed error of a failed Exit; the test fails on a success or a defect. */
+export const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) return assert.fail(`expected a failure, got ${String(exit.value)}`)
+  const error = Cause.failureOption(exit.cause)
+  if (Option.isNone(error)) return assert.fail(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
+  return error.value
+}
+
+/** Run `effect` and return the typed error it fails with (see `failure`). */
+export const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<E, never, R> =>
+  Effect.map(Effect.exit(effect), failure)
