@@ -87,14 +87,22 @@ const captureLogs = Effect.map(Ref.make<Array<string>>([]), (ref) => ({
   )
 }))
 
+/** A fresh redis-server, and `body` run with every log line captured in `logs.ref` (not printed). */
+const withServerAndLogs = <A, E, R>(
+  body: (server: RedisServer, logs: Effect.Effect.Success<typeof captureLogs>) => Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function*() {
+    const server = yield* redisServer()
+    const logs = yield* captureLogs
+    return yield* body(server, logs).pipe(Effect.provide(logs.layer))
+  })
+
 // ---------------------------------------------------------------------------------------------
 
 describe("RedisResultConsumer faults", () => {
   it.scopedLive("the subscriber connection killed again and again while tasks complete: every final state once", () =>
-    Effect.gen(function*() {
-      const server = yield* redisServer()
-      const logs = yield* captureLogs
-      return yield* Effect.gen(function*() {
+    withServerAndLogs((server) =>
+      Effect.gen(function*() {
         // A fast retry policy: a kill can also land in the middle of a resync.
         const consumer = yield* consumerFor(server, {
           retryPolicy: { maxRetries: 500, intervalStart: 0, intervalStep: 0.005, intervalMax: 0.02 }
@@ -144,14 +152,11 @@ describe("RedisResultConsumer faults", () => {
         }
         const leftover = yield* send(admin, "PUBSUB", "CHANNELS", `${Keys.TASK_KEYPREFIX}${prefix}-*`)
         assert.deepStrictEqual(leftover, [])
-      }).pipe(Effect.provide(logs.layer))
-    }), { timeout: 60_000 })
+      })), { timeout: 60_000 })
 
   it.scopedLive("redis-server restarted mid-watch: results stored after the restart are delivered", () =>
-    Effect.gen(function*() {
-      const server = yield* redisServer()
-      const logs = yield* captureLogs
-      return yield* Effect.gen(function*() {
+    withServerAndLogs((server, logs) =>
+      Effect.gen(function*() {
         const consumer = yield* consumerFor(server, {
           retryPolicy: { maxRetries: 200, intervalStart: 0, intervalStep: 0.02, intervalMax: 0.05 }
         })
@@ -184,14 +189,11 @@ describe("RedisResultConsumer faults", () => {
         ])
         const logged = yield* Ref.get(logs.ref)
         assert.isTrue(logged.some((l) => l.startsWith("Connection to Redis lost: Retry (0/200)")), logged.join("\n"))
-      }).pipe(Effect.provide(logs.layer))
-    }), { timeout: 60_000 })
+      })), { timeout: 60_000 })
 
   it.scopedLive("a subscriber connection that stops answering is noticed by the health check and replaced", () =>
-    Effect.gen(function*() {
-      const server = yield* redisServer()
-      const logs = yield* captureLogs
-      return yield* Effect.gen(function*() {
+    withServerAndLogs((server, logs) =>
+      Effect.gen(function*() {
         const consumer = yield* consumerFor(
           server,
           { retryPolicy: { maxRetries: 100, intervalStart: 0, intervalStep: 0.02, intervalMax: 0.05 } },
@@ -214,14 +216,11 @@ describe("RedisResultConsumer faults", () => {
         assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Queue.takeAll(queue)).map(statusOf), [`${id}:SUCCESS`])
         const logged = yield* Ref.get(logs.ref)
         assert.isTrue(logged.some((l) => l.includes("health-check PING")), logged.join("\n"))
-      }).pipe(Effect.provide(logs.layer))
-    }), { timeout: 60_000 })
+      })), { timeout: 60_000 })
 
   it.scopedLive("redis-server left down: the watch fails with RetryLimitExceeded, the next watch starts fresh", () =>
-    Effect.gen(function*() {
-      const server = yield* redisServer()
-      const logs = yield* captureLogs
-      return yield* Effect.gen(function*() {
+    withServerAndLogs((server, logs) =>
+      Effect.gen(function*() {
         const consumer = yield* consumerFor(server, {
           retryPolicy: { maxRetries: 3, intervalStart: 0, intervalStep: 0.02, intervalMax: 0.05 }
         })
@@ -260,6 +259,5 @@ describe("RedisResultConsumer faults", () => {
         const items = yield* Stream.runCollect(consumer.watch([id2])).pipe(Effect.timeout("10 seconds"))
         assert.deepStrictEqual(Chunk.toReadonlyArray(items).map(statusOf), [`${id2}:SUCCESS`])
         assert.deepStrictEqual(yield* send(admin, "PUBSUB", "CHANNELS"), [])
-      }).pipe(Effect.provide(logs.layer))
-    }), { timeout: 60_000 })
+      })), { timeout: 60_000 })
 })
