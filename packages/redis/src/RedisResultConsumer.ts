@@ -29,6 +29,11 @@
  * policy gives up, every active watch fails with `RetryLimitExceeded` (Celery's
  * `E_RETRY_LIMIT_EXCEEDED` message) and the next watch starts over.
  *
+ * `waitFor` (RedisResultBackend) takes a shortcut with the same semantics (`waitReady`): the same
+ * watch, but the waiter is resumed straight from the socket reader (no Stream), and it returns
+ * without waiting for the UNSUBSCRIBE acknowledgement, which the subscriber's driver sends right
+ * after, on a scheduler that runs after the woken fibers (measured p50 wake-up: 2.5–4.3 ms → 0.6 ms).
+ *
  * Buffering (a deliberate choice): Pub/Sub cannot be paused, so each watch has an unbounded
  * mailbox and a slow consumer never loses a state. Without `follow` memory is bounded by the
  * number of watched tasks × the states each goes through (a task's last state ends it); with
@@ -38,13 +43,17 @@
  * state, the bytes last emitted.
  */
 import type * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as StreamEmit from "effect/StreamEmit"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import type { BackendError, DecodeError } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
@@ -58,6 +67,33 @@ import * as Subscriber from "./internal/subscriber.js"
 import type { RedisClient } from "./RedisClient.js"
 
 type Item = Either.Either<TaskMeta, DecodeError>
+
+/** Where a `Watch` sends its items: a stream's emitter, or a `Waiter`. */
+interface Out {
+  readonly single: (item: Item) => unknown
+  readonly array: (items: ReadonlyArray<Item>) => unknown
+  readonly end: () => void
+  readonly halt: (cause: Cause.Cause<BackendError>) => void
+}
+
+/** @internal Key of `waitReady` on the consumer `make` builds (see `waitReadyOf`). */
+export const WaitReadyTypeId: unique symbol = Symbol.for("@effect-celery/redis/RedisResultConsumer/waitReady")
+
+/**
+ * @internal The first item of a task that is a ready state or does not decode, with the same
+ * subscribe → read → wait as `watch` but no Stream in between: the waiter is resumed straight from
+ * the socket reader, and returns without waiting for the UNSUBSCRIBE acknowledgement (the channel
+ * is released in the background). `None` if the watch ended without one (not expected); fails with
+ * `onTimeout()` after `duration`.
+ */
+export type WaitReady = <E2 = never>(
+  taskId: string,
+  timeout?: { readonly duration: Duration.Duration; readonly onTimeout: () => E2 }
+) => Effect.Effect<Option.Option<Item>, BackendError | E2>
+
+/** @internal The fast path of `RedisResultBackend.waitFor`, when `consumer` is this module's. */
+export const waitReadyOf = (consumer: ResultConsumer): WaitReady | undefined =>
+  (consumer as Partial<Record<typeof WaitReadyTypeId, WaitReady>>)[WaitReadyTypeId]
 
 /** Knobs of the subscriber connection; the defaults suit most uses. */
 export interface ConsumerTuning {
@@ -94,7 +130,7 @@ class Watch implements Subscriber.Sink {
     readonly keys: ReadonlyArray<string>,
     private readonly prefixLength: number,
     private readonly follow: boolean,
-    private readonly emit: StreamEmit.EmitOpsPush<BackendError, Item>,
+    private readonly emit: Out,
     private readonly subscriber: Subscriber.Subscriber
   ) {
     this.remaining = keys.length
@@ -186,6 +222,46 @@ class Watch implements Subscriber.Sink {
   }
 }
 
+/** A `Watch`'s output for `waitReady`: settles once, on the first ready or undecodable item. */
+class Waiter<E2> implements Out {
+  settled = false
+  watch: Watch | undefined
+
+  constructor(
+    private readonly done: Deferred.Deferred<Option.Option<Item>, BackendError | E2>,
+    private readonly subscriber: Subscriber.Subscriber
+  ) {}
+
+  settle(exit: Exit.Exit<Option.Option<Item>, BackendError | E2>): void {
+    if (this.settled) return
+    this.settled = true
+    const w = this.watch
+    if (w !== undefined) {
+      w.closed = true
+      this.subscriber.detach(w)
+    }
+    Deferred.unsafeDone(this.done, exit)
+  }
+
+  single(item: Item): boolean {
+    if (!this.settled && (Either.isLeft(item) || isReady(item.right.status))) this.settle(Exit.succeed(Option.some(item)))
+    return true
+  }
+
+  array(items: ReadonlyArray<Item>): boolean {
+    for (const item of items) this.single(item)
+    return true
+  }
+
+  end(): void {
+    this.settle(Exit.succeed(Option.none()))
+  }
+
+  halt(cause: Cause.Cause<BackendError>): void {
+    this.settle(Exit.failCause(cause))
+  }
+}
+
 /** The consumer over the `RedisClient` in context; its subscriber connection lives in the scope. */
 export const make = (
   options: BackendOptions = {},
@@ -230,7 +306,43 @@ export const make = (
         )
       )
 
-    return ResultConsumer.of({ [TypeId]: TypeId, watch })
+    const waitReady: WaitReady = <E2>(
+      taskId: string,
+      timeout?: { readonly duration: Duration.Duration; readonly onTimeout: () => E2 }
+    ) =>
+      Effect.uninterruptibleMask((restore) => {
+        const done = Deferred.unsafeMake<Option.Option<Item>, BackendError | E2>(FiberId.none)
+        const waiter = new Waiter<E2>(done, subscriber)
+        const w = new Watch([layout.task(taskId)], prefixLength, false, waiter, subscriber)
+        waiter.watch = w
+        subscriber.add(w)
+        const wait = restore(Deferred.await(done))
+        const finish = (exit: Exit.Exit<Option.Option<Item>, BackendError | E2>) =>
+          // A result returns at once (its channel was released when it arrived); a timeout or an
+          // interruption releases and waits for the acknowledgement, as a stream's end does.
+          Exit.isSuccess(exit) ? Effect.void : Effect.suspend(() => {
+            waiter.settled = true
+            w.closed = true
+            return subscriber.remove(w)
+          })
+        if (timeout === undefined) return Effect.onExit(wait, finish)
+        return Effect.flatMap(
+          // The timer runs on the background scheduler: stopping it never delays the waiter.
+          Effect.forkDaemon(
+            Effect.sleep(timeout.duration).pipe(
+              Effect.zipRight(Effect.sync(() => waiter.settle(Exit.fail(timeout.onTimeout()))))
+            )
+          ).pipe(Effect.withScheduler(Subscriber.background)),
+          (timer) => Effect.onExit(wait, (exit) => Effect.zipRight(Fiber.interruptAsFork(timer, FiberId.none), finish(exit)))
+        )
+      })
+
+    const consumer: ResultConsumer & { readonly [WaitReadyTypeId]: WaitReady } = {
+      [TypeId]: TypeId,
+      watch,
+      [WaitReadyTypeId]: waitReady
+    }
+    return consumer
   })
 
 /** `ResultConsumer` over the `RedisClient` in context. */

@@ -35,6 +35,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import type { BackendError, CommandError } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
@@ -73,6 +74,8 @@ export interface Subscriber {
   readonly release: (sink: Sink, channel: string) => void
   /** Release everything the sink holds and wait (bounded) until the server has acknowledged it. */
   readonly remove: (sink: Sink) => Effect.Effect<void>
+  /** Release everything the sink holds without waiting: the UNSUBSCRIBE goes out in the background. */
+  readonly detach: (sink: Sink) => void
 }
 
 export interface SubscriberOptions {
@@ -98,6 +101,13 @@ interface Connection {
   readonly listeners: ChannelListeners
   dead: boolean
 }
+
+/**
+ * Runs a fiber's continuations from `setImmediate`: after the microtasks of the current I/O
+ * callback, so the fibers a message wakes (waiters, streams) run before housekeeping (the driver's
+ * UNSUBSCRIBE, a finished waiter's cleanup) that the same message triggered.
+ */
+export const background: Scheduler.Scheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
 const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -213,16 +223,29 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const call = <A>(command: string, f: () => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (cause): ConnectionError | CommandError => classify(command, cause) })
 
+    /**
+     * node-redis queues a (UN)SUBSCRIBE even on a connection that is already lost (it checks
+     * readiness for other commands only) and, without reconnects, never answers or fails it: the
+     * driver would wait forever. So check, in the same tick as the call; a loss after it fails the
+     * queued command.
+     */
+    const pubsub = <A>(c: Connection, command: string, f: () => Promise<A>) =>
+      Effect.suspend(() =>
+        c.dead || !c.client.isReady
+          ? Effect.fail(new ConnectionError({ reason: "Closed", message: `${command}: the subscriber connection is lost` }))
+          : call(command, f)
+      )
+
     const subscribe = (c: Connection, channels: ReadonlyArray<string>) =>
       Effect.suspend(() => {
         const batch = new Map<string, ChannelListeners>()
         for (const channel of channels) batch.set(channel, c.listeners)
         // Only channels node-redis does not know yet are sent; never an empty SUBSCRIBE.
-        return call("SUBSCRIBE", () => c.client.extendPubSubListeners(CHANNELS, batch))
+        return pubsub(c, "SUBSCRIBE", () => c.client.extendPubSubListeners(CHANNELS, batch))
       })
 
     const unsubscribe = (c: Connection, channels: ReadonlyArray<string>) =>
-      call("UNSUBSCRIBE", () => c.client.unsubscribe(channels as Array<string>))
+      pubsub(c, "UNSUBSCRIBE", () => c.client.unsubscribe(channels as Array<string>))
 
     const mget = (keys: ReadonlyArray<string>, into: Map<string, string>) =>
       Effect.map(redis.execute("MGET", (client) => client.mGet(keys as Array<string>)), (values) => {
@@ -418,6 +441,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     yield* driver.pipe(
       Effect.annotateLogs({ package: "@effect-celery/redis", module: "RedisResultConsumer", fiber: "subscriber" }),
       Effect.interruptible,
+      Effect.withScheduler(background),
       Effect.forkScoped
     )
 
@@ -433,6 +457,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         wake()
       },
       release,
+      detach,
       remove: (sink) =>
         Effect.suspend(() => {
           detach(sink)

@@ -1,0 +1,145 @@
+/**
+ * `waitFor` over this package's consumer takes a shortcut (no Stream, no wait for the UNSUBSCRIBE
+ * acknowledgement): these check that it keeps `watch`'s guarantees — shared channels, no
+ * subscription left behind, resync after a lost connection, interruption, undecodable values.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Context, Effect, Either, Fiber, Layer, Queue, Schedule, Stream } from "effect"
+import * as Keys from "@effect-celery/core/Keys"
+import * as Meta from "@effect-celery/core/Meta"
+import { ResultBackend } from "@effect-celery/core/ResultBackend"
+import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
+import * as RedisClient from "@effect-celery/redis/RedisClient"
+import * as RedisResultBackend from "@effect-celery/redis/RedisResultBackend"
+import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
+import { redisServer } from "../../../test-support/RedisServer.js"
+import type { RedisServer } from "../../../test-support/RedisServer.js"
+
+const Server = Context.GenericTag<RedisServer>("test/RedisServer")
+const ServerLive = Layer.scoped(Server, redisServer())
+const clientLayer = Layer.unwrapEffect(Effect.map(Server, (s) => RedisClient.layer({ host: s.host, port: s.port })))
+const TestLayer = RedisResultBackend.layer().pipe(
+  Layer.provideMerge(RedisResultConsumer.layer()),
+  Layer.provideMerge(clientLayer),
+  Layer.provideMerge(ServerLive)
+)
+
+let seq = 0
+const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
+
+/** A worker's write: SET + PUBLISH of the same bytes in one transaction. */
+const storeRaw = (taskId: string, raw: string) =>
+  Effect.flatMap(RedisClient.RedisClient, (redis) => {
+    const key = Keys.standard.task(taskId)
+    return redis.execute("MULTI", (c) => c.multi().set(key, raw).publish(key, raw).exec())
+  })
+
+const store = (taskId: string, state: string, result: unknown = null) =>
+  storeRaw(taskId, Meta.encodeTaskMeta(Meta.make({ taskId, state, result, now: Date.now(), dateStyle: "offset" })))
+
+const command = (...args: Array<string>) =>
+  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.execute(args[0]!, (c) => c.sendCommand(args)))
+
+const numsub = (taskId: string) =>
+  Effect.map(command("PUBSUB", "NUMSUB", Keys.standard.task(taskId)), (reply) => Number((reply as Array<unknown>)[1]))
+
+const channels = (pattern: string) => Effect.map(command("PUBSUB", "CHANNELS", pattern), (reply) => reply as Array<string>)
+
+/** The server's own view as the readiness signal: poll (no fixed sleep) until it holds. */
+const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
+  Effect.flatMap(check, (ok) => (ok ? Effect.void : Effect.fail("not yet" as const))).pipe(
+    Effect.retry(Schedule.spaced("2 millis").pipe(Schedule.upTo("10 seconds"))),
+    Effect.orDie
+  )
+
+describe("waitFor over RedisResultConsumer", () => {
+  layer(TestLayer, { timeout: "30 seconds", excludeTestServices: true })((it) => {
+    it.effect("returns the SUCCESS after intermediate states; its channel is released afterwards", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const id = uid("plain")
+        const fiber = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+        yield* until(Effect.map(numsub(id), (n) => n === 1))
+        yield* store(id, "STARTED")
+        yield* store(id, "SUCCESS", 7)
+        const meta = yield* Fiber.join(fiber)
+        assert.strictEqual(meta.status, "SUCCESS")
+        assert.strictEqual(meta.result, 7)
+        yield* until(Effect.map(numsub(id), (n) => n === 0))
+      }))
+
+    it.effect("interrupted: the channel is released by the time the interruption completes", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const id = uid("interrupt")
+        const fiber = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+        yield* until(Effect.map(numsub(id), (n) => n === 1))
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(yield* numsub(id), 0)
+      }))
+
+    it.effect("shares the channel with a watch and another waitFor: each gets its states, nothing is left", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const consumer = yield* ResultConsumer
+        const id = uid("shared")
+        const queue = yield* Queue.unbounded<string>()
+        const watch = yield* consumer.watch([id]).pipe(
+          Stream.runForEach((item) => Queue.offer(queue, Either.isRight(item) ? item.right.status : "Left")),
+          Effect.fork
+        )
+        const a = yield* Effect.fork(backend.waitFor(id))
+        const b = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+        yield* until(Effect.map(numsub(id), (n) => n === 1))
+        yield* store(id, "STARTED")
+        // The watch saw STARTED, so every sink is synced and routed before the final write.
+        assert.strictEqual(yield* Queue.take(queue), "STARTED")
+        yield* store(id, "SUCCESS", "x")
+        assert.strictEqual((yield* Fiber.join(a)).result, "x")
+        assert.strictEqual((yield* Fiber.join(b)).result, "x")
+        yield* Fiber.join(watch)
+        assert.deepStrictEqual(yield* Queue.takeAll(queue).pipe(Effect.map((c) => Array.from(c))), ["SUCCESS"])
+        yield* until(Effect.map(numsub(id), (n) => n === 0))
+      }))
+
+    it.effect("300 concurrent waits, results stored before and after they subscribe, in reverse order", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const prefix = uid("many")
+        const ids = Array.from({ length: 300 }, (_, i) => `${prefix}-${i}`)
+        // A third are done before anyone waits (the read after SUBSCRIBE finds them).
+        yield* Effect.forEach(ids.slice(0, 100), (id, i) => store(id, "SUCCESS", i), { discard: true })
+        const fiber = yield* Effect.forEach(ids, (id) => backend.waitFor(id, { timeout: "20 seconds" }), {
+          concurrency: "unbounded"
+        }).pipe(Effect.fork)
+        for (let i = ids.length - 1; i >= 100; i--) yield* store(ids[i]!, "SUCCESS", i)
+        const metas = yield* Fiber.join(fiber)
+        assert.deepStrictEqual(metas.map((m) => m.result), ids.map((_, i) => i))
+        yield* until(Effect.map(channels(`${Keys.TASK_KEYPREFIX}${prefix}-*`), (left) => left.length === 0))
+      }))
+
+    it.effect("the subscriber connection killed while waiting: the result stored meanwhile still arrives", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const id = uid("killed")
+        const fiber = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+        yield* until(Effect.map(numsub(id), (n) => n === 1))
+        yield* command("CLIENT", "KILL", "TYPE", "pubsub")
+        yield* store(id, "SUCCESS", "after the kill")
+        assert.strictEqual((yield* Fiber.join(fiber)).result, "after the kill")
+        yield* until(Effect.map(numsub(id), (n) => n === 0))
+      }))
+
+    it.effect("a published value that does not decode fails with DecodeError and releases the channel", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const id = uid("corrupt")
+        const fiber = yield* Effect.fork(backend.waitFor(id))
+        yield* until(Effect.map(numsub(id), (n) => n === 1))
+        yield* storeRaw(id, "{\"status\": \"SUCC")
+        const error = yield* Effect.flip(Fiber.join(fiber))
+        assert.strictEqual(error._tag, "DecodeError")
+        yield* until(Effect.map(numsub(id), (n) => n === 0))
+      }))
+  })
+})
