@@ -19,6 +19,7 @@ import * as BackendOptions from "./BackendOptions.js"
 import type { BackendError, DecodeError } from "./Errors.js"
 import { BackendStoreError, ChordError, CommandError, RemoteException, TaskFailedError, TimeoutError } from "./Errors.js"
 import * as Keys from "./Keys.js"
+import * as MarkAs from "./MarkAs.js"
 import * as Meta from "./Meta.js"
 import * as PyJson from "./PyJson.js"
 import type { ChordPart, ChordProgress, ResultBackend as ResultBackendShape } from "./ResultBackend.js"
@@ -260,26 +261,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
       return setAndPublish(key, encoded, state, taskId)
     })
 
-  // Without `info`, `{}`: what Celery's `mark_as_started(task_id)` stores with no meta.
-  const markAsStarted: ResultBackendShape["markAsStarted"] = (taskId, info, storeOptions) =>
-    store(taskId, TaskState.STARTED, info === undefined ? {} : { pid: info.pid, hostname: info.hostname }, storeOptions)
-
-  const markAsDone: ResultBackendShape["markAsDone"] = (taskId, result, storeOptions) =>
-    store(taskId, TaskState.SUCCESS, result, storeOptions)
-
-  const markAsFailure: ResultBackendShape["markAsFailure"] = (taskId, exception, storeOptions) =>
-    store(taskId, TaskState.FAILURE, exception, storeOptions)
-
-  const markAsRetry: ResultBackendShape["markAsRetry"] = (taskId, exception, storeOptions) =>
-    store(taskId, TaskState.RETRY, exception, storeOptions)
-
-  const markAsRevoked: ResultBackendShape["markAsRevoked"] = (taskId, reason = "revoked", storeOptions) =>
-    store(
-      taskId,
-      TaskState.REVOKED,
-      new RemoteException({ excType: "TaskRevokedError", excMessage: [reason], excModule: "celery.exceptions" }),
-      { ...storeOptions, traceback: null }
-    )
+  const markAs = MarkAs.fromStore(store)
 
   // ---- read ----------------------------------------------------------------------------------
 
@@ -570,11 +552,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
   const backend: ResultBackendShape = {
     [ResultBackendTypeId]: ResultBackendTypeId,
     store,
-    markAsStarted,
-    markAsDone,
-    markAsFailure,
-    markAsRetry,
-    markAsRevoked,
+    ...markAs,
     get,
     getMany,
     waitFor,

@@ -1,6 +1,7 @@
 export * as BackendOptions from "./BackendOptions.js"
 export * as Errors from "./Errors.js"
 export * as Keys from "./Keys.js"
+export * as MarkAs from "./MarkAs.js"
 export * as Memory from "./Memory.js"
 export * as Meta from "./Meta.js"
 export * as PyJson from "./PyJson.js"

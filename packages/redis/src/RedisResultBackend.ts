@@ -38,6 +38,7 @@ import {
   TimeoutError
 } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
+import * as MarkAs from "@effect-celery/core/MarkAs"
 import * as Meta from "@effect-celery/core/Meta"
 import * as PyJson from "@effect-celery/core/PyJson"
 import {
@@ -45,8 +46,6 @@ import {
   type ChordProgress,
   type GetManyOptions,
   ResultBackend,
-  type RevokeReason,
-  type StoreOptions,
   TypeId,
   type WaitOptions
 } from "@effect-celery/core/ResultBackend"
@@ -364,7 +363,7 @@ export const make = (
           Effect.annotateLogs(annotations)
         )
         if (part.bodyTaskId !== undefined) {
-          yield* markAsFailure(part.bodyTaskId, chordErrorException(message))
+          yield* store(part.bodyTaskId, TaskState.FAILURE, chordErrorException(message))
         }
         return yield* new ChordError({ groupId: part.groupId, message })
       })
@@ -425,35 +424,12 @@ export const make = (
 
     // ---- mark_as_* ----------------------------------------------------------------------------
 
-    const markAsStarted: ResultBackend["markAsStarted"] = (taskId, info, storeOptions) =>
-      // Without worker info Celery's `mark_as_started(task_id)` stores an empty dict.
-      store(taskId, TaskState.STARTED, info === undefined ? {} : { pid: info.pid, hostname: info.hostname }, storeOptions)
-
-    const markAsDone: ResultBackend["markAsDone"] = (taskId, result, storeOptions) =>
-      store(taskId, TaskState.SUCCESS, result, storeOptions)
-
-    const markAsFailure: ResultBackend["markAsFailure"] = (taskId, exception, storeOptions) =>
-      store(taskId, TaskState.FAILURE, exception, storeOptions)
-
-    const markAsRetry: ResultBackend["markAsRetry"] = (taskId, exception, storeOptions) =>
-      store(taskId, TaskState.RETRY, exception, storeOptions)
-
-    const markAsRevoked: ResultBackend["markAsRevoked"] = (taskId, reason: RevokeReason = "revoked", storeOptions?: StoreOptions) =>
-      store(
-        taskId,
-        TaskState.REVOKED,
-        new RemoteException({ excType: "TaskRevokedError", excMessage: [reason], excModule: "celery.exceptions" }),
-        storeOptions
-      )
+    const markAs = MarkAs.fromStore(store)
 
     const backend: ResultBackend = {
       [TypeId]: TypeId,
       store,
-      markAsStarted,
-      markAsDone,
-      markAsFailure,
-      markAsRetry,
-      markAsRevoked,
+      ...markAs,
       get,
       getMany,
       waitFor,
