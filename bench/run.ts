@@ -111,7 +111,7 @@ const median = (xs: ReadonlyArray<number>) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 const fmt = (x: number | undefined) =>
-  x === undefined || Number.isNaN(x) ? "–" : Math.abs(x) >= 1000 ? Math.round(x).toLocaleString("en-US") : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2)
+  x === undefined || Number.isNaN(x) ? "–" : x !== 0 && Math.abs(x) < 0.1 ? x.toPrecision(2) : Math.abs(x) >= 1000 ? Math.round(x).toLocaleString("en-US") : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2)
 const cell = (xs: ReadonlyArray<number> | undefined) =>
   xs === undefined || xs.length === 0 ? "–" : xs.length === 1 ? fmt(xs[0]) : `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
 
