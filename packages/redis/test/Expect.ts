@@ -1,4 +1,4 @@
-/** Small helpers shared by the RedisClient-level tests (Tls, RedisClient, Faults). */
+/** Small helpers shared by the redis package tests. */
 import { assert } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Cause, Effect, Exit, Layer, Option } from "effect"

@@ -6,7 +6,7 @@
 import { assert, layer } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
-import { Cause, Clock, Context, Deferred, Effect, Either, Exit, Layer, Option, Queue, Stream } from "effect"
+import { Clock, Context, Deferred, Effect, Either, Layer, Option, Queue, Stream } from "effect"
 import { createClient } from "redis"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { BackendStoreError, ChordError, RemoteException, TaskFailedError, TimeoutError } from "@effect-celery/core/Errors"
@@ -19,6 +19,7 @@ import * as RedisResultBackend from "@effect-celery/redis/RedisResultBackend"
 import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
 import { PYTHON } from "../../../test-support/Celery.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
+import { failure } from "./Expect.js"
 
 type Raw = ReturnType<typeof createClient>
 
@@ -179,13 +180,6 @@ const stoppedAt = (millis: number): Clock.Clock => ({
   currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
   sleep: (duration) => Effect.sleep(duration)
 })
-
-const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) assert.fail(`expected a failure, got ${String(exit.value)}`)
-  const error = Cause.failureOption(exit.cause)
-  if (Option.isNone(error)) assert.fail(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
 
 const t0 = Date.UTC(2026, 10, 22, 13, 50, 36, 972)
 
