@@ -60,9 +60,13 @@ const command = (impl: Impl, fig: string, url: string, n: number): [string, Arra
   return pin ? ["taskset", [...clientCpu, base[0], ...base[1]]] : base
 }
 
+// Our side runs the built packages (dist/, what users import) rather than src/ through tsx's
+// transform: tsx resolves `@effect-celery/*` by the package exports when given a tsconfig without paths.
+const oursEnv = { ...process.env, TSX_TSCONFIG_PATH: Path.join(here, "..", "tsconfig.base.json") }
+
 const runOne = (impl: Impl, fig: string, url: string, n: number): Record<string, number> => {
   const [cmd, argv] = command(impl, fig, url, n)
-  const r = spawnSync(cmd, argv, { encoding: "utf8", timeout: 600_000, cwd: Path.join(here, "..") })
+  const r = spawnSync(cmd, argv, { encoding: "utf8", timeout: 600_000, cwd: Path.join(here, ".."), env: oursEnv })
   const lines = (r.stdout ?? "").trim().split("\n")
   const last = lines[lines.length - 1] ?? ""
   if (r.status !== 0 || !last.startsWith("{")) {
@@ -116,6 +120,7 @@ const cell = (xs: ReadonlyArray<number> | undefined) =>
   xs === undefined || xs.length === 0 ? "–" : xs.length === 1 ? fmt(xs[0]) : `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
 
 const main = async () => {
+  execFileSync("npx", ["tsc", "-b", "tsconfig.build.json"], { cwd: Path.join(here, ".."), stdio: "inherit" })
   const server = await startServer()
   const flush = () => execFileSync("redis-cli", ["-p", String(server.port), "FLUSHALL"])
   const results = new Map<string, Map<Impl, Array<Record<string, number>>>>()

@@ -12,8 +12,8 @@
  *
  * Measured choices (node-redis 4.7, loopback, 2 vCPUs): no tracing spans on the operations (an
  * `Effect.withSpan` per call cost ~20 µs of CPU, up to 3× a `get`; wrap calls in your own spans
- * where you want them); no MGET coalescing of concurrent `get`s (see `get`); retry policies set up
- * only after a first failure (see `replayFirst`).
+ * where you want them); concurrent `get`s coalesced into MGETs by `RedisClient.get`; retry policies
+ * set up only after a first failure (see `replayFirst`).
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
@@ -201,13 +201,9 @@ export const make = (
         yield* setValue(keys.task(taskId), value, true)
       }).pipe(retryAlways)
 
-    // A plain GET per call, as Celery. node-redis already pipelines the GETs of one tick; coalescing
-    // them was measured twice and was no faster: an MGET micro-batcher (queue + batching fiber),
-    // and a lighter one (callers parked in Effect.async, a microtask flush, one fiber per batch, a
-    // script of GETs): batches of 100 at 100 concurrent callers, same or more client CPU per get.
-    // The per-call cost is in the fiber machinery, not in the Redis round trip.
+    // Celery's GET, through the client's coalescing: the gets of one tick share one MGET.
     const get: ResultBackend["get"] = (taskId) =>
-      client.execute("GET", (c) => c.get(keys.task(taskId))).pipe(
+      client.get(keys.task(taskId)).pipe(
         retryAlways,
         Effect.flatMap((raw) => decodeTask(taskId, raw))
       )

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Exit, Redacted, Scope } from "effect"
+import { ConfigProvider, Effect, Either, Exit, Fiber, Redacted, Scope } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -325,4 +325,124 @@ describe("RedisClient", () => {
       assert.isBelow(Date.now() - started, 3000)
       yield* resume
     }))
+
+  describe("get: the GETs of a tick coalesced into MGETs", () => {
+    /** Calls per command since the last CONFIG RESETSTAT, from INFO commandstats. */
+    const commandCalls = (c: ReturnType<typeof createClient>) =>
+      Effect.promise(() => c.info("commandstats")).pipe(
+        Effect.map((info) => {
+          const calls: Record<string, number> = {}
+          for (const m of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) calls[m[1]!] = Number(m[2])
+          return calls
+        })
+      )
+
+    /** Wait until the server holds unread commands of the (blocked) client `name`. */
+    const queuedBehindBlock = (c: ReturnType<typeof createClient>, name: string) =>
+      clientsNamed(c, name).pipe(Effect.repeat({ until: (lines) => lines.some((l) => /cmd=blpop/.test(l) && !/ qbuf=0 /.test(l)) }))
+
+    it.scopedLive("thousands of concurrent gets: each caller its own value, a few MGETs in all", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        const n = 2500
+        // Every third key is missing; the same keys are asked twice.
+        yield* Effect.promise(() =>
+          direct.mSet(Array.from({ length: n }, (_, i) => i).filter((i) => i % 3 !== 0).flatMap((i) => [`rc-get-${i}`, `v${i}`])))
+        yield* Effect.promise(() => direct.configResetStat())
+        const keys = [...Array.from({ length: n }, (_, i) => `rc-get-${i}`), ...Array.from({ length: n }, (_, i) => `rc-get-${i}`)]
+        const values = yield* Effect.forEach(keys, (k) => client.get(k), { concurrency: "unbounded" })
+        values.forEach((v, j) => {
+          const i = j % n
+          assert.strictEqual(v, i % 3 === 0 ? null : `v${i}`, keys[j])
+        })
+        const calls = yield* commandCalls(direct)
+        assert.isAtLeast(calls["mget"] ?? 0, 1)
+        assert.isBelow((calls["mget"] ?? 0) + (calls["get"] ?? 0), 50)
+      }))
+
+    it.scopedLive("a lone get is a GET (WRONGTYPE fails it); inside a batch a non-string key reads as missing, as getMany", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        yield* Effect.promise(() => direct.lPush("rc-get-list", "x"))
+        yield* Effect.promise(() => direct.set("rc-get-str", "s"))
+        const error = yield* failureOf(client.get("rc-get-list"))
+        assert.strictEqual(error._tag, "CommandError")
+        assert.include(error.message, "WRONGTYPE")
+        const both = yield* Effect.all([client.get("rc-get-list"), client.get("rc-get-str")], { concurrency: "unbounded" })
+        assert.deepStrictEqual(both, [null, "s"])
+      }))
+
+    it.scopedLive("an error reply to a batch (an ACL denial) fails only the caller whose key it concerns", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer({ args: ["--requirepass", "adminpw"] })
+        const direct = yield* admin({ port: server.port, password: "adminpw" })
+        yield* Effect.promise(() => direct.sendCommand(["ACL", "SETUSER", "limited", "on", ">pw", "~ok:*", "&*", "+@all"]))
+        yield* Effect.promise(() => direct.mSet(["ok:1", "one", "ok:2", "two", "secret:1", "hidden"]))
+        const client = yield* build(
+          RedisClient.layer({ host: "127.0.0.1", port: server.port, username: "limited", password: Redacted.make("pw") })
+        )
+        const results = yield* Effect.all(["ok:1", "secret:1", "ok:2", "ok:3"].map((k) => Effect.either(client.get(k))), {
+          concurrency: "unbounded"
+        })
+        assert.deepStrictEqual(results.filter(Either.isRight).map((r) => r.right), ["one", "two", null])
+        const denied = results[1]!
+        assert.isTrue(Either.isLeft(denied))
+        if (Either.isLeft(denied)) {
+          assert.strictEqual(denied.left._tag, "CommandError")
+          assert.include(denied.left.message, "NOPERM")
+        }
+      }))
+
+    it.scopedLive("a connection lost under a batch fails each of its callers with ConnectionError; the next get reconnects", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-get-kill" }))
+        const direct = yield* admin({ port: server.port })
+        yield* Effect.promise(() => direct.mSet(["rc-get-a", "a", "rc-get-b", "b"]))
+        const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop("rc-get-kill-list", 0))))
+        yield* clientsNamed(direct, "rc-get-kill").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
+        const gets = yield* Effect.fork(
+          Effect.all([client.get("rc-get-a"), client.get("rc-get-b")].map(Effect.exit), { concurrency: "unbounded" })
+        )
+        yield* queuedBehindBlock(direct, "rc-get-kill")
+        const ids = yield* idsNamed(direct, "rc-get-kill")
+        yield* Effect.promise(() => direct.sendCommand(["CLIENT", "KILL", "ID", ids[0]!]))
+        const exits = yield* gets.await.pipe(Effect.flatten)
+        for (const exit of exits) assert.instanceOf(failure(exit), ConnectionError)
+        assert.instanceOf(failure(yield* blocked.await.pipe(Effect.flatten)), ConnectionError)
+        assert.strictEqual(yield* client.get("rc-get-a"), "a")
+        assert.lengthOf(yield* clientsNamed(direct, "rc-get-kill"), 1)
+      }))
+
+    it.scopedLive("an interrupted caller leaves the rest of its batch their values", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-get-int" }))
+        const direct = yield* admin({ port: server.port })
+        yield* Effect.promise(() => direct.mSet(["rc-get-1", "1", "rc-get-2", "2", "rc-get-3", "3"]))
+        const blocked = yield* Effect.fork(client.execute("BLPOP", (c) => c.blPop("rc-get-int-list", 0)))
+        yield* clientsNamed(direct, "rc-get-int").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
+        const fibers = yield* Effect.forEach(["rc-get-1", "rc-get-2", "rc-get-3"], (k) => Effect.fork(client.get(k)))
+        yield* queuedBehindBlock(direct, "rc-get-int")
+        const interrupted = yield* Fiber.interrupt(fibers[1]!)
+        assert.isTrue(Exit.isInterrupted(interrupted))
+        yield* Effect.promise(() => direct.lPush("rc-get-int-list", "go"))
+        assert.deepStrictEqual(yield* Fiber.join(blocked), { key: "rc-get-int-list", element: "go" })
+        assert.strictEqual(yield* Fiber.join(fibers[0]!), "1")
+        assert.strictEqual(yield* Fiber.join(fibers[2]!), "3")
+      }))
+
+    it.scopedLive("get after the scope closed fails with ConnectionError Closed", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* Effect.scoped(build(RedisClient.layer({ host: "127.0.0.1", port: server.port })))
+        const error = yield* failureOf(client.get("k"))
+        assert.instanceOf(error, ConnectionError)
+        assert.strictEqual((error).reason, "Closed")
+      }))
+  })
 })
