@@ -84,6 +84,18 @@ export const pending = (taskId: string): TaskMeta => ({
   dateDone: null
 })
 
+// Every store formats its time, and `Date#toISOString` was a tenth of a store's CPU: stores of the
+// same second share the text.
+let lastSecond = Number.NaN
+let lastBase = ""
+const isoSeconds = (seconds: number): string => {
+  if (seconds !== lastSecond) {
+    lastBase = new Date(seconds * 1000).toISOString().slice(0, 19)
+    lastSecond = seconds
+  }
+  return lastBase
+}
+
 /**
  * `date_done` for a READY state written at `epochMillis` (µs = ms × 1000; no fraction when 0),
  * as Python's `datetime.isoformat()`. A fractional `epochMillis` keeps its microseconds. A
@@ -100,7 +112,7 @@ export const formatDateDone = (epochMillis: number, style: DateStyle): string =>
     seconds += 1
     frac = 0
   }
-  const base = new Date(seconds * 1000).toISOString().slice(0, 19)
+  const base = isoSeconds(seconds)
   const fraction = frac === 0 ? "" : "." + String(frac).padStart(6, "0")
   return style === "offset" ? base + fraction + "+00:00" : base + fraction
 }

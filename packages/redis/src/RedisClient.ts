@@ -69,10 +69,29 @@ export interface RedisClient {
    */
   readonly get: (key: string) => Effect.Effect<string | null, ConnectionError | CommandError>
   /**
+   * A command many callers share: the items that fibers submit in the same tick go out as one
+   * `many` call (at most `maxBatch` items each), a lone item as `one`, and each caller is resumed
+   * with its own result. Errors as `execute`; an error reply to a whole batch sends each of its
+   * items again through `one`, so it fails only its own caller. `get` is one of these.
+   */
+  readonly batched: <I, O>(spec: Batched<I, O>) => (item: I) => Effect.Effect<O, ConnectionError | CommandError>
+  /**
    * A new dedicated connection (for SUBSCRIBE), connected and ready, closed when the scope closes.
    * It never reconnects by itself: its owner sees `end` and asks for a new one.
    */
   readonly connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
+}
+
+/** How `RedisClient.batched` sends a coalesced command. */
+export interface Batched<I, O> {
+  /** Names the command in errors. */
+  readonly command: string
+  /** Most items in one `many` call (bounds the request, the reply and the server's time on it). */
+  readonly maxBatch: number
+  /** One item alone (a batch of one, and each item again after an error reply to its batch). */
+  readonly one: (client: NodeRedis, item: I) => Promise<O>
+  /** Several items: one result per item, in order; an `Error` (a nested error reply) fails only its item. */
+  readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<O | Error>>
 }
 
 /** Most keys in one coalesced MGET (bounds the request and the reply). */
@@ -407,52 +426,79 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
         }
       })
 
-    // ---- coalesced GETs ------------------------------------------------------------------------
-    // One node-redis command costs several µs of client CPU whatever its size; an MGET key about a
-    // fifth of a GET. Callers park in `Effect.async`; one microtask after the first of a tick, the
-    // batch is sent.
-    let batchKeys: Array<string> = []
-    let batchResumes: Array<(effect: Effect.Effect<string | null, ConnectionError | CommandError>) => void> = []
-
-    const getOne = (key: string): Effect.Effect<string | null, ConnectionError | CommandError> =>
-      execute("GET", (c) => c.get(key))
-
-    const sendBatch = (
-      conn: Connection,
-      keys: Array<string>,
-      resumes: ReadonlyArray<(effect: Effect.Effect<string | null, ConnectionError | CommandError>) => void>
-    ): void => {
-      if (keys.length === 1) return runOn(conn, "GET", (c) => c.get(keys[0]!), resumes[0]!)
-      send(conn, "MGET", (c) => c.mGet(keys), (values) => {
-        for (let i = 0; i < resumes.length; i++) resumes[i]!(Effect.succeed(values[i] ?? null))
-      }, (failure, isCommandError) => {
-        for (let i = 0; i < resumes.length; i++) resumes[i]!(isCommandError ? getOne(keys[i]!) : failure)
-      })
+    // ---- coalesced commands ---------------------------------------------------------------------
+    // One node-redis command costs several µs of client CPU whatever its size (an MGET key about a
+    // fifth of a GET). Callers park in `Effect.async`; one microtask after the first item of a
+    // tick, the batch is sent.
+    // Replies that arrive together are handed out one batch per event-loop turn: the callers of
+    // the first batch send their next requests while the server still works on the others, so
+    // client and server overlap instead of taking turns (store throughput ×1.6 at 100 callers).
+    let turnBusy = false
+    const endTurn = (): void => {
+      turnBusy = false
     }
-
-    const flushGets = (): void => {
-      const keys = batchKeys
-      const resumes = batchResumes
-      batchKeys = []
-      batchResumes = []
-      const conn = current
-      if (conn === undefined || !conn.client.isReady) {
-        // No live connection: each caller takes the reconnecting path.
-        for (let i = 0; i < resumes.length; i++) resumes[i]!(getOne(keys[i]!))
+    const deliver = (f: () => void): void => {
+      if (turnBusy) {
+        setImmediate(deliver, f)
         return
       }
-      if (keys.length <= MGET_CHUNK) return sendBatch(conn, keys, resumes)
-      for (let i = 0; i < keys.length; i += MGET_CHUNK) {
-        sendBatch(conn, keys.slice(i, i + MGET_CHUNK), resumes.slice(i, i + MGET_CHUNK))
+      turnBusy = true
+      setImmediate(endTurn)
+      f()
+    }
+    const batched = <I, O>(spec: Batched<I, O>): ((item: I) => Effect.Effect<O, ConnectionError | CommandError>) => {
+      type Resume = (effect: Effect.Effect<O, ConnectionError | CommandError>) => void
+      let items: Array<I> = []
+      let resumes: Array<Resume> = []
+
+      const alone = (item: I): Effect.Effect<O, ConnectionError | CommandError> => execute(spec.command, (c) => spec.one(c, item))
+
+      const sendBatch = (conn: Connection, batch: Array<I>, waiting: ReadonlyArray<Resume>): void => {
+        if (batch.length === 1) return runOn(conn, spec.command, (c) => spec.one(c, batch[0]!), waiting[0]!)
+        send(conn, spec.command, (c) => spec.many(c, batch), (results) => deliver(() => {
+          for (let i = 0; i < waiting.length; i++) {
+            const r = results[i]
+            if (r instanceof Error) waiting[i]!(failWith(conn, spec.command, r).effect)
+            else if (r === undefined) waiting[i]!(failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect)
+            else waiting[i]!(Effect.succeed(r))
+          }
+        }), (failure, isCommandError) => {
+          // An error reply to the whole batch: each item on its own, so it fails only its own caller.
+          for (let i = 0; i < waiting.length; i++) waiting[i]!(isCommandError ? alone(batch[i]!) : failure)
+        })
       }
+
+      const flush = (): void => {
+        const batch = items
+        const waiting = resumes
+        items = []
+        resumes = []
+        const conn = current
+        if (conn === undefined || !conn.client.isReady) {
+          // No live connection: each caller takes the reconnecting path.
+          for (let i = 0; i < waiting.length; i++) waiting[i]!(alone(batch[i]!))
+          return
+        }
+        if (batch.length <= spec.maxBatch) return sendBatch(conn, batch, waiting)
+        for (let i = 0; i < batch.length; i += spec.maxBatch) {
+          sendBatch(conn, batch.slice(i, i + spec.maxBatch), waiting.slice(i, i + spec.maxBatch))
+        }
+      }
+
+      return (item) =>
+        Effect.async<O, ConnectionError | CommandError>((resume) => {
+          if (items.length === 0) queueMicrotask(flush)
+          items.push(item)
+          resumes.push(resume)
+        })
     }
 
-    const get = (key: string): Effect.Effect<string | null, ConnectionError | CommandError> =>
-      Effect.async<string | null, ConnectionError | CommandError>((resume) => {
-        if (batchKeys.length === 0) queueMicrotask(flushGets)
-        batchKeys.push(key)
-        batchResumes.push(resume)
-      })
+    const get = batched<string, string | null>({
+      command: "GET",
+      maxBatch: MGET_CHUNK,
+      one: (c, key) => c.get(key),
+      many: (c, keys) => c.mGet(keys)
+    })
 
     // Eager: the layer fails with a typed error when the server cannot be reached.
     yield* acquire
@@ -471,6 +517,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       db: options.db,
       execute,
       get,
+      batched,
       connect: options.connector
     })
   }).pipe(Effect.annotateLogs({ package: "@effect-celery/redis", module: "RedisClient" }))

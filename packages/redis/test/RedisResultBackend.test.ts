@@ -384,6 +384,37 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
     assert.deepStrictEqual(asked.sort(), ids.map((id) => `celery-task-meta-${id}`).sort())
   }))
 
+it.scoped("concurrent stores: a few script calls, each result stored and published once, a key of the wrong type fails alone", () =>
+    Effect.gen(function* () {
+      const { raw } = yield* Env
+      const b = yield* backend()
+      const ids = Array.from({ length: 200 }, (_, i) => uid(`cstore-${i}`))
+      const key = (id: string) => `celery-task-meta-${id}`
+      const wrong = ids[7]!
+      const done = ids[3]!
+      yield* promise(() => raw.lPush(key(wrong), "x"))
+      yield* b.markAsDone(done, "first")
+      const sub = yield* subscriber(ids.map(key))
+      const mon = yield* monitor
+      const results = yield* Effect.forEach(ids, (id, i) => Effect.either(b.markAsDone(id, i)), { concurrency: "unbounded" })
+      results.forEach((r, i) => {
+        if (ids[i] !== wrong) return assert.isTrue(Either.isRight(r), ids[i])
+        assert.isTrue(Either.isLeft(r) && r.left._tag === "CommandError" && r.left.message.includes("WRONGTYPE"))
+      })
+      // The SUCCESS guard held inside a batch: `done` keeps its first result and is not published again.
+      const written = ids.filter((id) => id !== wrong)
+      const stored = yield* promise(() => raw.mGet(written.map(key)))
+      written.forEach((id, j) => {
+        const meta = Either.getOrThrow(Meta.decodeTaskMeta(id, stored[j]!))
+        assert.strictEqual(meta.result, id === done ? "first" : ids.indexOf(id))
+      })
+      const published = (yield* sub.drain).map(([channel]) => channel)
+      assert.deepStrictEqual(published.sort(), written.filter((id) => id !== done).map(key).sort())
+      const calls = (yield* mon.drain).filter((line) => /^\S+ \[\d+ [^\]]*\] "evalsha"/i.test(line) && line.includes("cstore-"))
+      assert.isAtLeast(calls.length, 1)
+      assert.isBelow(calls.length, 50)
+    }))
+
 it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SETEX + PUBLISH", () =>
     Effect.gen(function* () {
       const { raw } = yield* Env

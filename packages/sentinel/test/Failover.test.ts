@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { Chunk, Context, Duration, Effect, Either, Fiber, Layer, Logger, LogLevel, Queue, Schedule, Stream } from "effect"
+import { Cause, Chunk, Context, Duration, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Queue, Schedule, Stream } from "effect"
 import { ResultBackend, ResultConsumer } from "@effect-celery/core"
 import type { RetryPolicy } from "@effect-celery/core"
 import { Sentinel, SentinelBackend } from "@effect-celery/sentinel"
@@ -68,9 +68,14 @@ const failoverRun = (how: "SIGKILL" | "SENTINEL FAILOVER") =>
           yield* Effect.sleep("20 millis")
         }
       }).pipe(Effect.fork)
-      yield* Effect.suspend(() => (written >= 3 ? Effect.void : Effect.fail("not yet" as const))).pipe(
-        Effect.retry({ times: 500, schedule: Schedule.spaced("10 millis") })
-      )
+      // Until the writer has made `n` writes; if it ended instead, the test fails with its exit.
+      const untilWritten = (n: number) =>
+        Effect.flatMap(Fiber.poll(writer), (ended) =>
+          Option.isSome(ended)
+            ? Effect.dieMessage(`the writer ended after ${written} writes: ${Cause.pretty(Exit.isFailure(ended.value) ? ended.value.cause : Cause.empty)}`)
+            : written >= n ? Effect.void : Effect.fail(`not yet: ${written} of ${n} writes` as const)
+        ).pipe(Effect.retry({ times: 500, schedule: Schedule.spaced("10 millis") }))
+      yield* untilWritten(3)
 
       const oldPort = topo.nodes[0]!.port
       const start = Date.now()
@@ -94,9 +99,7 @@ const failoverRun = (how: "SIGKILL" | "SENTINEL FAILOVER") =>
 
       // The writer never gave up, and its last acknowledged write is on the new master.
       const before = written
-      yield* Effect.suspend(() => (written >= before + 3 ? Effect.void : Effect.fail("not yet" as const))).pipe(
-        Effect.retry({ times: 500, schedule: Schedule.spaced("10 millis") })
-      )
+      yield* untilWritten(before + 3)
       stop = true
       yield* within(Fiber.join(writer), 10_000, "the writer to stop")
       const last = yield* topo.nodeCommand(newMaster.port, ["GET", `celery-task-meta-${ticker}`])

@@ -18,11 +18,13 @@ export interface Script {
 const make = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
 
 /**
- * `set(key, value)` with Celery's store guard, atomically.
+ * `set(key, value)` with Celery's store guard, atomically, for one or many keys (the stores that
+ * callers issue in the same tick share one call: see `RedisClient.batched`).
  *
- * KEYS[1] the key (also the channel); ARGV[1] the value; ARGV[2] TTL in whole seconds ("0" = no
- * TTL → SET); ARGV[3] "1" to skip the write when the stored meta's status is SUCCESS.
- * Returns 1 when written (and published), 0 when skipped.
+ * KEYS the keys (each also its channel); ARGV[1] TTL in whole seconds ("0" = no TTL → SET);
+ * ARGV[2] "1" to skip a key's write when its stored meta's status is SUCCESS; ARGV[2 + i] the value
+ * for KEYS[i]. Returns one entry per key: 1 written (and published), 0 skipped, or the error reply
+ * of that key's command (`redis.pcall`, so one key's WRONGTYPE or NOPERM fails only that key).
  *
  * The guard decodes the stored JSON (cjson reads Python's NaN/Infinity, but gives up on very deep
  * nesting), and only when that fails falls back to a pattern anchored at the start of the object:
@@ -30,27 +32,38 @@ const make = (source: string): Script => ({ source, sha: createHash("sha1").upda
  * counts.
  */
 export const store = make(`
-if ARGV[3] == '1' then
-  local cur = redis.call('GET', KEYS[1])
-  if cur then
-    local ok, meta = pcall(cjson.decode, cur)
-    local status = nil
-    if ok then
-      if type(meta) == 'table' then status = meta['status'] end
-    elseif string.find(cur, '^%s*{%s*"status"%s*:%s*"SUCCESS"') then
-      status = 'SUCCESS'
+local ttl = tonumber(ARGV[1])
+local guard = ARGV[2] == '1'
+local function failed(r) return type(r) == 'table' and r.err ~= nil end
+local function one(key, value)
+  if guard then
+    local cur = redis.pcall('GET', key)
+    if failed(cur) then return cur end
+    if cur then
+      local ok, meta = pcall(cjson.decode, cur)
+      local status = nil
+      if ok then
+        if type(meta) == 'table' then status = meta['status'] end
+      elseif string.find(cur, '^%s*{%s*"status"%s*:%s*"SUCCESS"') then
+        status = 'SUCCESS'
+      end
+      if status == 'SUCCESS' then return 0 end
     end
-    if status == 'SUCCESS' then return 0 end
   end
+  local r
+  if ttl and ttl > 0 then
+    r = redis.pcall('SETEX', key, ttl, value)
+  else
+    r = redis.pcall('SET', key, value)
+  end
+  if failed(r) then return r end
+  r = redis.pcall('PUBLISH', key, value)
+  if failed(r) then return r end
+  return 1
 end
-local ttl = tonumber(ARGV[2])
-if ttl and ttl > 0 then
-  redis.call('SETEX', KEYS[1], ttl, ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = one(key, ARGV[i + 2]) end
+return out
 `)
 
 /**
