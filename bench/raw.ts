@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto"
 import * as Readline from "node:readline"
 import { createClient } from "redis"
 import { fileURLToPath } from "node:url"
-import { inFlight, metaJson, monoMs, percentile } from "./util.js"
+import { GETMANY_WARM_UP, inFlight, metaJson, monoMs, percentile, warmUp } from "./util.js"
 
 type Client = ReturnType<typeof createClient>
 
@@ -30,6 +30,8 @@ const store = async (c: Client, id: string, value: string) => {
 const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
   async store(url, n) {
     const c = await connect(url)
+    const warm = Array.from({ length: warmUp(n) }, () => randomUUID())
+    await inFlight(100, warm.length, (i) => store(c, warm[i]!, metaJson(warm[i]!, { x: i })))
     const ids = Array.from({ length: n }, () => randomUUID())
     const t = performance.now()
     await inFlight(100, n, (i) => store(c, ids[i]!, metaJson(ids[i]!, { x: i })))
@@ -41,11 +43,13 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const c = await connect(url)
     const ids = Array.from({ length: n }, () => randomUUID())
     await inFlight(100, n, (i) => c.setEx(key(ids[i]!), 86400, metaJson(ids[i]!, { x: i })))
-    const t = performance.now()
-    await inFlight(100, n, async (i) => {
+    const read = async (i: number) => {
       const v = await c.get(key(ids[i]!))
       if (v !== null) JSON.parse(v)
-    })
+    }
+    await inFlight(100, warmUp(n), read)
+    const t = performance.now()
+    await inFlight(100, n, read)
     const s = (performance.now() - t) / 1000
     await c.quit()
     return { ops: n / s }
@@ -55,6 +59,7 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const ids = Array.from({ length: 1000 }, () => randomUUID())
     await inFlight(100, ids.length, (i) => c.setEx(key(ids[i]!), 86400, metaJson(ids[i]!, { x: i })))
     const keys = ids.map(key)
+    for (let r = 0; r < GETMANY_WARM_UP; r++) for (const v of await c.mGet(keys)) if (v !== null) JSON.parse(v)
     const t = performance.now()
     for (let r = 0; r < n; r++) {
       const vs = await c.mGet(keys)
