@@ -4,7 +4,7 @@
  * Same keys, same bytes, same channels as Celery, so Python workers and clients can share the
  * Redis with it. Where it departs from Celery it is on the side of correctness and speed:
  * - a store is ONE atomic round trip (a Lua script doing the SUCCESS guard, SETEX/SET and PUBLISH)
- *   instead of Celery's racy GET then MULTI;
+ *   instead of Celery's racy GET then MULTI, and the stores of one tick share it;
  * - a chord part is one atomic script that also decides completion exactly once and returns the
  *   members, so no second round trip can race another worker;
  * - `getMany` and `waitFor` wait on Pub/Sub (through `ResultConsumer.watch`), never poll and never
