@@ -94,7 +94,11 @@ export interface Batched<I, O> {
   readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<O | Error>>
 }
 
-/** Most keys in one coalesced MGET (bounds the request and the reply). */
+/**
+ * Most keys in one MGET, coalesced `get`s and `getMany` alike (bounds the request and the reply;
+ * Celery sends all of them at once). A thousand keys in one MGET was measured cheaper than two
+ * halves (less client CPU), and split MGETs decoded as they arrive slower.
+ */
 export const MGET_CHUNK = 1024
 
 export const RedisClient: Context.Tag<RedisClient, RedisClient> = Context.GenericTag<RedisClient>(
