@@ -316,7 +316,8 @@ export const make = (
         const w = new Watch([layout.task(taskId)], prefixLength, false, waiter, subscriber)
         waiter.watch = w
         subscriber.add(w)
-        const wait = restore(Deferred.await(done))
+        // Woken by a message, the waiter resumes inside the socket reader (Subscriber.inReader).
+        const wait = restore(Effect.withScheduler(Deferred.await(done), Subscriber.inReader))
         const finish = (exit: Exit.Exit<Option.Option<Item>, BackendError | E2>) =>
           // A result returns at once (its channel was released when it arrived); a timeout or an
           // interruption releases and waits for the acknowledgement, as a stream's end does.

@@ -4,7 +4,7 @@
  * subscription left behind, resync after a lost connection, interruption, undecodable values.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Effect, Either, Fiber, Layer, Queue, Schedule, Stream } from "effect"
+import { Cause, Context, Effect, Either, Exit, Fiber, Layer, Queue, Schedule, Stream } from "effect"
 import * as Keys from "@effect-celery/core/Keys"
 import * as Meta from "@effect-celery/core/Meta"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -139,6 +139,48 @@ describe("waitFor over RedisResultConsumer", () => {
         yield* storeRaw(id, "{\"status\": \"SUCC")
         const error = yield* Effect.flip(Fiber.join(fiber))
         assert.strictEqual(error._tag, "DecodeError")
+        yield* until(Effect.map(numsub(id), (n) => n === 0))
+      }))
+
+    // A waiter woken by a message resumes inside the socket reader (Subscriber.inReader): what it
+    // does there must not disturb the routing of the messages that follow.
+    it.effect("waiters resumed in the socket reader can wait again and store there: a relay of 50 tasks", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const prefix = uid("relay")
+        const ids = Array.from({ length: 51 }, (_, i) => `${prefix}-${i}`)
+        // Step i waits for task i; woken (in the reader), it waits for task i + 1 and has a fiber
+        // store that result once the wait is subscribed, so every wake-up comes from a message.
+        const step = (i: number): Effect.Effect<number, unknown, RedisClient.RedisClient> =>
+          Effect.flatMap(backend.waitFor(ids[i]!, { timeout: "10 seconds" }), (meta) =>
+            i === ids.length - 1
+              ? Effect.succeed(meta.result as number)
+              : Effect.zipRight(
+                Effect.fork(Effect.zipRight(
+                  until(Effect.map(numsub(ids[i + 1]!), (n) => n === 1)),
+                  backend.markAsDone(ids[i + 1]!, (meta.result as number) + 1)
+                )),
+                step(i + 1)
+              ))
+        const relay = yield* Effect.fork(step(0))
+        yield* until(Effect.map(numsub(ids[0]!), (n) => n === 1))
+        yield* store(ids[0]!, "SUCCESS", 0)
+        assert.strictEqual(yield* Fiber.join(relay), 50)
+        yield* until(Effect.map(channels(`${Keys.TASK_KEYPREFIX}${prefix}-*`), (left) => left.length === 0))
+      }))
+
+    it.effect("a waiter that dies after waking fails alone: the others woken by the same message get it", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const id = uid("dies")
+        const dying = yield* Effect.fork(Effect.flatMap(backend.waitFor(id), () => Effect.die("boom after waking")))
+        const others = yield* Effect.fork(Effect.all([backend.waitFor(id), backend.waitFor(id)], { concurrency: "unbounded" }))
+        yield* until(Effect.map(numsub(id), (n) => n === 1))
+        yield* store(id, "STARTED")
+        yield* store(id, "SUCCESS", "shared")
+        const exit = yield* Fiber.await(dying)
+        assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+        assert.deepStrictEqual((yield* Fiber.join(others)).map((m) => m.result), ["shared", "shared"])
         yield* until(Effect.map(numsub(id), (n) => n === 0))
       }))
   })

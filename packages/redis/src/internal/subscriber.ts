@@ -109,6 +109,39 @@ interface Connection {
  */
 export const background: Scheduler.Scheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
+/** True while a message is being routed (inside node-redis' socket reader). */
+let routing = false
+let woken: Array<() => void> = []
+
+/**
+ * For a fiber parked until a message arrives: a fiber that message wakes runs right after the
+ * message has been routed, still inside the socket reader, rather than a promise tick later
+ * (the wake-up latency figure; an idle CPU pays tens of µs for that tick). A fiber woken by
+ * anything else (a timeout, an interruption, a sync) is scheduled as by the default scheduler.
+ */
+export const inReader: Scheduler.Scheduler = {
+  scheduleTask(task, priority) {
+    if (routing) woken.push(task)
+    else Scheduler.defaultScheduler.scheduleTask(task, priority)
+  },
+  shouldYield: (fiber) => Scheduler.defaultScheduler.shouldYield(fiber)
+}
+
+/** Runs the fibers that the message just routed woke. */
+const runWoken = (): void => {
+  while (woken.length > 0) {
+    const tasks = woken
+    woken = []
+    for (const task of tasks) {
+      try {
+        task()
+      } catch {
+        // A fiber's run does not throw; whatever might must never break node-redis' reader.
+      }
+    }
+  }
+}
+
 const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
@@ -166,11 +199,17 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const dispatch = (message: string, channel: string): void => {
       const route = routes.get(channel)
       if (route === undefined) return
-      if (Array.isArray(route)) {
-        for (const sink of route.slice()) deliver(sink, channel, message)
-      } else {
-        deliver(route, channel, message)
+      routing = true
+      try {
+        if (Array.isArray(route)) {
+          for (const sink of route.slice()) deliver(sink, channel, message)
+        } else {
+          deliver(route, channel, message)
+        }
+      } finally {
+        routing = false
       }
+      if (woken.length > 0) runWoken()
     }
 
     const route = (sink: Sink, channel: string) => {
