@@ -25,10 +25,13 @@ const raw = async () => {
   return c
 }
 
-const rss = () => {
+/** RSS and V8 heap in use after two full GCs. RSS also holds freed pages the allocator keeps, so
+ * it swings by ±150 B per task between identical runs; the heap figure is the steady one. */
+const memory = () => {
   globalThis.gc?.()
   globalThis.gc?.()
-  return process.memoryUsage().rss
+  const m = process.memoryUsage()
+  return { rss: m.rss, heap: m.heapUsed }
 }
 
 const pubsubChannels = async (c: Awaited<ReturnType<typeof raw>>) => {
@@ -119,7 +122,7 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const consumer = yield* ResultConsumer.ResultConsumer
     const probe = yield* Effect.promise(raw)
     const ids = Array.from({ length: n }, () => randomUUID())
-    const rss0 = rss()
+    const mem0 = memory()
     const allReady = yield* Deferred.make<number>()
     let ready = 0
     const t = performance.now()
@@ -131,7 +134,7 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     )
     yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
     const subS = (performance.now() - t) / 1000
-    const rss1 = rss()
+    const mem1 = memory()
     const writer = spawn("/usr/bin/python3", [Path.join(here, "celery_bench.py"), "fanin_writer", url, String(n)], {
       stdio: ["pipe", "pipe", "inherit"]
     })
@@ -143,25 +146,31 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     yield* Effect.promise(() => writerDone)
     const w = JSON.parse(out.trim().split("\n").pop()!) as { start: number; end: number }
     yield* Effect.promise(() => probe.quit())
-    return { subscribe_per_s: n / subS, rss_per_task: (rss1 - rss0) / n, after_last_write_s: done / 1000 - w.end, total_s: done / 1000 - w.start }
+    return {
+      subscribe_per_s: n / subS,
+      rss_per_task: (mem1.rss - mem0.rss) / n,
+      heap_per_task: (mem1.heap - mem0.heap) / n,
+      after_last_write_s: done / 1000 - w.end,
+      total_s: done / 1000 - w.start
+    }
   }).pipe(Effect.scoped),
   watch100k: Effect.gen(function* () {
     const consumer = yield* ResultConsumer.ResultConsumer
     const probe = yield* Effect.promise(raw)
     const ids = Array.from({ length: n }, () => randomUUID())
-    const rss0 = rss()
+    const mem0 = memory()
     const t = performance.now()
     yield* consumer.watch(ids).pipe(Stream.runDrain, Effect.forkScoped)
     yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
     const subS = (performance.now() - t) / 1000
-    const rss1 = rss()
+    const mem1 = memory()
     // Kill the subscriber connection; resync = until every channel is subscribed again.
     yield* Effect.promise(() => probe.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))
     const t1 = performance.now()
     yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
     const resyncS = (performance.now() - t1) / 1000
     yield* Effect.promise(() => probe.quit())
-    return { rss_per_task: (rss1 - rss0) / n, subscribe_per_s: n / subS, resync_s: resyncS }
+    return { rss_per_task: (mem1.rss - mem0.rss) / n, heap_per_task: (mem1.heap - mem0.heap) / n, subscribe_per_s: n / subS, resync_s: resyncS }
   }).pipe(Effect.scoped)
 }
 

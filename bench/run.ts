@@ -99,11 +99,13 @@ const figures: ReadonlyArray<Figure> = [
       { key: "after_last_write_s", label: "s after last write", higherIsBetter: false, unit: " s" },
       { key: "total_s", label: "s in all", higherIsBetter: false, unit: " s" },
       { key: "subscribe_per_s", label: "subscribe channels/s", higherIsBetter: true, unit: "/s" },
-      { key: "rss_per_task", label: "RSS bytes per watched task (at this N)", higherIsBetter: false, unit: " B" }
+      { key: "rss_per_task", label: "RSS bytes per watched task (at this N)", higherIsBetter: false, unit: " B" },
+      { key: "heap_per_task", label: "V8 heap bytes per watched task (at this N)", higherIsBetter: false, unit: " B" }
     ], target: "≤ 0.1 s after last write; ≥ 100k channels/s" },
   { id: "watch100k", title: "100,000 watched: memory, subscribe rate, resync after the subscriber is killed", n: { ours: S ? 1_000 : 100_000, raw: undefined, celery: undefined },
     fields: [
       { key: "rss_per_task", label: "RSS bytes per watched task", higherIsBetter: false, unit: " B" },
+      { key: "heap_per_task", label: "V8 heap bytes per watched task", higherIsBetter: false, unit: " B" },
       { key: "subscribe_per_s", label: "subscribe channels/s", higherIsBetter: true, unit: "/s" },
       { key: "resync_s", label: "resync s", higherIsBetter: false, unit: " s" }
     ], target: "≤ 400 B; ≥ 100k/s; ≤ 1 s" }

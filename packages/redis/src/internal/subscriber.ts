@@ -169,6 +169,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     const wakeup = yield* Effect.makeLatch(false)
     const wake = () => wakeup.unsafeOpen()
+    let wakeAfterRouting = false
 
     const settleReleases = (upTo: number) => {
       if (upTo > releasesDone) releasesDone = upTo
@@ -210,6 +211,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         routing = false
       }
       if (woken.length > 0) runWoken()
+      if (wakeAfterRouting) {
+        wakeAfterRouting = false
+        wake()
+      }
     }
 
     const route = (sink: Sink, channel: string) => {
@@ -235,7 +240,9 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       if (conn !== undefined && !conn.dead) {
         pendingUnsubscribe.add(channel)
         releasesRequested++
-        wake()
+        // Released by a message being routed: the driver is woken after the waiters it woke ran.
+        if (routing) wakeAfterRouting = true
+        else wake()
       }
     }
 
