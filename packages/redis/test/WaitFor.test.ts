@@ -149,8 +149,8 @@ describe("waitFor over RedisResultConsumer", () => {
         const backend = yield* ResultBackend
         const prefix = uid("relay")
         const ids = Array.from({ length: 51 }, (_, i) => `${prefix}-${i}`)
-        // Step i waits for task i; woken (in the reader), it waits for task i + 1 and has a fiber
-        // store that result once the wait is subscribed, so every wake-up comes from a message.
+        // Step i waits for task i; woken (mostly in the reader), it waits for task i + 1 and has a
+        // fiber store that result once the wait is subscribed, so most wake-ups come from a message.
         const step = (i: number): Effect.Effect<number, unknown, RedisClient.RedisClient> =>
           Effect.flatMap(backend.waitFor(ids[i]!, { timeout: "10 seconds" }), (meta) =>
             i === ids.length - 1

@@ -109,8 +109,8 @@ interface Connection {
  */
 export const background: Scheduler.Scheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
-/** True while a message is being routed (inside node-redis' socket reader). */
-let routing = false
+/** The subscriber routing a message right now (inside node-redis' socket reader), if any. */
+let routing: object | undefined
 let woken: Array<() => void> = []
 
 /**
@@ -121,7 +121,7 @@ let woken: Array<() => void> = []
  */
 export const inReader: Scheduler.Scheduler = {
   scheduleTask(task, priority) {
-    if (routing) woken.push(task)
+    if (routing !== undefined) woken.push(task)
     else Scheduler.defaultScheduler.scheduleTask(task, priority)
   },
   shouldYield: (fiber) => Scheduler.defaultScheduler.shouldYield(fiber)
@@ -170,6 +170,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const wakeup = yield* Effect.makeLatch(false)
     const wake = () => wakeup.unsafeOpen()
     let wakeAfterRouting = false
+    const self = {}
 
     const settleReleases = (upTo: number) => {
       if (upTo > releasesDone) releasesDone = upTo
@@ -200,7 +201,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const dispatch = (message: string, channel: string): void => {
       const route = routes.get(channel)
       if (route === undefined) return
-      routing = true
+      routing = self
       try {
         if (Array.isArray(route)) {
           for (const sink of route.slice()) deliver(sink, channel, message)
@@ -208,7 +209,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
           deliver(route, channel, message)
         }
       } finally {
-        routing = false
+        routing = undefined
       }
       if (woken.length > 0) runWoken()
       if (wakeAfterRouting) {
@@ -241,7 +242,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         pendingUnsubscribe.add(channel)
         releasesRequested++
         // Released by a message being routed: the driver is woken after the waiters it woke ran.
-        if (routing) wakeAfterRouting = true
+        if (routing === self) wakeAfterRouting = true
         else wake()
       }
     }
