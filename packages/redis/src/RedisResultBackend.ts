@@ -271,7 +271,12 @@ export const make = (
             if (Either.isLeft(decoded) || TaskState.isReady(decoded.right.status)) first.push(decoded)
             else remaining.push(id)
           }
-          const ready = first.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(first))
+          // The empty chunk after the ready ones overwrites the executor's last emitted value. V8
+          // pretenures Effect's channel executors, and a dead old executor still pointing at the
+          // thousand decoded metas kept them alive through scavenges (274 kB promoted per call).
+          const ready = first.length === 0
+            ? Channel.void
+            : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(first)), Channel.write(Chunk.empty()))
           if (remaining.length === 0) return ready
           // The consumer subscribes before it reads, so a result stored after the MGET is not missed.
           const waiting = new Set(remaining)
