@@ -362,6 +362,36 @@ describe("RedisClient", () => {
         assert.isBelow((calls["mget"] ?? 0) + (calls["get"] ?? 0), 50)
       }))
 
+    it.scopedLive("two batches in flight: a burst goes as two halves, and 100 callers in a loop keep to two MGETs a round", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        yield* Effect.promise(() => direct.mSet(Array.from({ length: 100 }, (_, i) => [`rc-half-${i}`, `v${i}`]).flat()))
+        yield* Effect.promise(() => direct.configResetStat())
+        const burst = yield* Effect.forEach(Array.from({ length: 100 }, (_, i) => i), (i) => client.get(`rc-half-${i}`), {
+          concurrency: "unbounded"
+        })
+        assert.deepStrictEqual(burst, Array.from({ length: 100 }, (_, i) => `v${i}`))
+        assert.deepStrictEqual(yield* commandCalls(direct), { mget: 2 })
+        // 100 callers, 10 gets each: the half handed out first sends its next MGET while the other
+        // is still out, so neither splits again (more halves would cost a command each).
+        yield* Effect.promise(() => direct.configResetStat())
+        let next = 0
+        const wrong: Array<string> = []
+        const caller: Effect.Effect<void, unknown> = Effect.suspend(() => {
+          if (next >= 1000) return Effect.void
+          const i = next++ % 100
+          return client.get(`rc-half-${i}`).pipe(
+            Effect.tap((v) => (v === `v${i}` ? Effect.void : Effect.sync(() => wrong.push(`${i}: ${v}`)))),
+            Effect.zipRight(caller)
+          )
+        })
+        yield* Effect.all(Array.from({ length: 100 }, () => caller), { concurrency: "unbounded", discard: true })
+        assert.deepStrictEqual(wrong, [])
+        assert.deepStrictEqual(yield* commandCalls(direct), { mget: 20 })
+      }))
+
     it.scopedLive("a lone get is a GET (WRONGTYPE fails it); inside a batch a non-string key reads as missing, as getMany", () =>
       Effect.gen(function* () {
         const server = yield* redisServer()
