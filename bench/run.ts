@@ -160,8 +160,14 @@ const main = async () => {
     for (const f of fig.fields) {
       const vals = (impl: Impl) => byImpl.get(impl)?.map((r) => r[f.key]).filter((x): x is number => typeof x === "number")
       const o = vals("ours"), c = vals("celery"), r = vals("raw")
-      const ratio = (a?: ReadonlyArray<number>, b?: ReadonlyArray<number>) =>
-        a?.length && b?.length ? `${(median(a) / median(b)).toFixed(2)}×` : "–"
+      // Ratios pair each rep's figures, measured minutes apart at most: the machine's speed drifts
+      // more than that between reps, and a ratio of medians would mix reps.
+      const ratio = (a?: ReadonlyArray<number>, b?: ReadonlyArray<number>) => {
+        if (!a?.length || !b?.length) return "–"
+        const paired = a.slice(0, Math.min(a.length, b.length)).map((x, i) => x / b[i]!)
+        const x = (v: number) => `${v.toFixed(2)}×`
+        return paired.length === 1 ? x(paired[0]!) : `${x(median(paired))} (${x(Math.min(...paired))}–${x(Math.max(...paired))})`
+      }
       rows.push(`| ${fig.title} — ${f.label} | ${cell(o)} | ${cell(c)} | ${cell(r)} | ${ratio(o, c)} | ${ratio(o, r)} | ${f === fig.fields[0] ? fig.target : ""} |`)
     }
   }
@@ -169,7 +175,7 @@ const main = async () => {
   console.log(table)
   const machine = `${Os.cpus()[0]?.model ?? "cpu"} × ${cpus}, ${(Os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${execFileSync("redis-server", ["--version"]).toString().trim().split(" ").slice(0, 3).join(" ")}`
   if (!smoke) {
-    const md = `# Benchmark results\n\nLatest full run of \`npm run bench\` (${new Date().toISOString().slice(0, 10)}), ${reps} reps, median (min–max).\n\nMachine: ${machine}. ${pin ? "redis-server pinned to CPU 0, clients to CPU 1 (taskset)." : "Not pinned."}\nCelery figures: Celery 5.2.6 / kombu 5.2.4 / redis-py 4.3.4 on the system python3, same server, same run.\nRatios: for rates higher is better; for times and bytes lower is better. Treat ratios under 1.3× as noise.\n\n${table}\n`
+    const md = `# Benchmark results\n\nLatest full run of \`npm run bench\` (${new Date().toISOString().slice(0, 10)}), ${reps} reps, median (min–max).\n\nMachine: ${machine}. ${pin ? "redis-server pinned to CPU 0, clients to CPU 1 (taskset)." : "Not pinned."}\nCelery figures: Celery 5.2.6 / kombu 5.2.4 / redis-py 4.3.4 on the system python3, same server, same run.\nRatios: ours ÷ the other in the same rep, median (min–max) over reps; for rates higher is better, for times and bytes lower is better.\n\n${table}\n`
     Fs.writeFileSync(Path.join(here, "RESULTS.md"), md)
   }
 }
