@@ -74,7 +74,9 @@ export interface RedisClient {
    * with its own result. Errors as `execute`; an error reply to a whole batch sends each of its
    * items again through `one`, so it fails only its own caller. `get` is one of these.
    */
-  readonly batched: <I, O>(spec: Batched<I, O>) => (item: I) => Effect.Effect<O, ConnectionError | CommandError>
+  readonly batched: <I, R, O = R, E = never>(
+    spec: Batched<I, R, O, E>
+  ) => (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
   /**
    * A new dedicated connection (for SUBSCRIBE), connected and ready, closed when the scope closes.
    * It never reconnects by itself: its owner sees `end` and asks for a new one.
@@ -83,15 +85,21 @@ export interface RedisClient {
 }
 
 /** How `RedisClient.batched` sends a coalesced command. */
-export interface Batched<I, O> {
+export interface Batched<I, R, O = R, E = never> {
   /** Names the command in errors. */
   readonly command: string
   /** Most items in one `many` call (bounds the request, the reply and the server's time on it). */
   readonly maxBatch: number
   /** One item alone (a batch of one, and each item again after an error reply to its batch). */
-  readonly one: (client: NodeRedis, item: I) => Promise<O>
-  /** Several items: one result per item, in order; an `Error` (a nested error reply) fails only its item. */
-  readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<O | Error>>
+  readonly one: (client: NodeRedis, item: I) => Promise<R>
+  /** Several items: one reply per item, in order; an `Error` (a nested error reply) fails only its item. */
+  readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<R | Error>>
+  /**
+   * The caller's outcome from its item's reply, computed in the loop that hands a batch out rather
+   * than by each resumed fiber (decoding task metas there measured get +10–20%). A throw is a defect
+   * of that caller alone.
+   */
+  readonly outcome: (reply: R, item: I) => Either.Either<O, E>
 }
 
 /**
@@ -461,26 +469,46 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       setImmediate(endTurn)
       f()
     }
-    const batched = <I, O>(spec: Batched<I, O>): ((item: I) => Effect.Effect<O, ConnectionError | CommandError>) => {
-      type Resume = (effect: Effect.Effect<O, ConnectionError | CommandError>) => void
+    const batched = <I, R, O = R, E = never>(
+      spec: Batched<I, R, O, E>
+    ): ((item: I) => Effect.Effect<O, E | ConnectionError | CommandError>) => {
+      type Resume = (effect: Effect.Effect<O, E | ConnectionError | CommandError>) => void
       let items: Array<I> = []
       let resumes: Array<Resume> = []
       // Batches sent and not yet handed out to their callers.
       let inFlight = 0
 
-      const alone = (item: I): Effect.Effect<O, ConnectionError | CommandError> => execute(spec.command, (c) => spec.one(c, item))
+      const outcomeOf = (reply: R, item: I): Effect.Effect<O, E> => {
+        try {
+          return spec.outcome(reply, item)
+        } catch (cause) {
+          return Effect.die(cause)
+        }
+      }
+
+      const alone = (item: I): Effect.Effect<O, E | ConnectionError | CommandError> =>
+        Effect.flatMap(execute(spec.command, (c) => spec.one(c, item)), (reply) => outcomeOf(reply, item))
 
       const sendBatch = (conn: Connection, batch: Array<I>, waiting: ReadonlyArray<Resume>): void => {
-        if (batch.length === 1) return runOn(conn, spec.command, (c) => spec.one(c, batch[0]!), waiting[0]!)
+        if (batch.length === 1) {
+          const item = batch[0]!
+          const resume = waiting[0]!
+          return send(conn, spec.command, (c) => spec.one(c, item), (reply) => resume(outcomeOf(reply, item)), resume)
+        }
         inFlight++
-        send(conn, spec.command, (c) => spec.many(c, batch), (results) => deliver(() => {
+        send(conn, spec.command, (c) => spec.many(c, batch), (replies) => deliver(() => {
           inFlight--
+          // All outcomes first, then all resumes: decoding between resumes measured a few per cent slower.
+          const outcomes = new Array<Effect.Effect<O, E | ConnectionError | CommandError>>(waiting.length)
           for (let i = 0; i < waiting.length; i++) {
-            const r = results[i]
-            if (r instanceof Error) waiting[i]!(failWith(conn, spec.command, r).effect)
-            else if (r === undefined) waiting[i]!(failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect)
-            else waiting[i]!(Effect.succeed(r))
+            const r = replies[i]
+            outcomes[i] = r instanceof Error
+              ? failWith(conn, spec.command, r).effect
+              : r === undefined
+              ? failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect
+              : outcomeOf(r, batch[i]!)
           }
+          for (let i = 0; i < waiting.length; i++) waiting[i]!(outcomes[i]!)
         }), (failure, isCommandError) => {
           inFlight--
           // An error reply to the whole batch: each item on its own, so it fails only its own caller.
@@ -514,7 +542,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       }
 
       return (item) =>
-        Effect.async<O, ConnectionError | CommandError>((resume) => {
+        Effect.async<O, E | ConnectionError | CommandError>((resume) => {
           if (items.length === 0) queueMicrotask(flush)
           items.push(item)
           resumes.push(resume)
@@ -525,7 +553,8 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       command: "GET",
       maxBatch: MGET_CHUNK,
       one: (c, key) => c.get(key),
-      many: (c, keys) => c.mGet(keys)
+      many: (c, keys) => c.mGet(keys),
+      outcome: Either.right
     })
 
     // Eager: the layer fails with a typed error when the server cannot be reached.

@@ -176,7 +176,8 @@ export const make = (
         command: "EVALSHA",
         maxBatch: STORE_BATCH,
         many,
-        one: (c, item) => many(c, [item]).then(firstReply)
+        one: (c, item) => many(c, [item]).then(firstReply),
+        outcome: Either.right
       })
     }
     const guardedStore = storeScript(true)
@@ -236,12 +237,16 @@ export const make = (
         return Effect.asVoid(setValue(keys.task(taskId), value, true))
       }).pipe(retryAlways)
 
-    // Celery's GET, through the client's coalescing: the gets of one tick share one MGET.
-    const get: ResultBackend["get"] = (taskId) =>
-      client.get(keys.task(taskId)).pipe(
-        retryAlways,
-        Effect.flatMap((raw) => decodeTask(taskId, raw))
-      )
+    // Celery's GET, coalesced as `client.get`: the gets of one tick share one MGET. Decoding is
+    // the batch's outcome, so each caller resumes with its meta or its DecodeError.
+    const getTask = client.batched<string, string | null, Meta.TaskMeta, DecodeError>({
+      command: "GET",
+      maxBatch: MGET_CHUNK,
+      one: (c, taskId) => c.get(keys.task(taskId)),
+      many: (c, taskIds) => c.mGet(taskIds.map(keys.task)),
+      outcome: (raw, taskId) => decodeTask(taskId, raw)
+    })
+    const get: ResultBackend["get"] = (taskId) => retryAlways(getTask(taskId))
 
     /**
      * Celery's `get_many` without its polling: one MGET, then Pub/Sub for the rest, so there is

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Exit, Fiber, Redacted, Scope } from "effect"
+import { Cause, ConfigProvider, Effect, Either, Exit, Fiber, Redacted, Scope } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -390,6 +390,33 @@ describe("RedisClient", () => {
         yield* Effect.all(Array.from({ length: 100 }, () => caller), { concurrency: "unbounded", discard: true })
         assert.deepStrictEqual(wrong, [])
         assert.deepStrictEqual(yield* commandCalls(direct), { mget: 20 })
+      }))
+
+    it.scopedLive("batched: each caller resumes with its own outcome; an outcome that throws is that caller's defect alone", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        yield* Effect.promise(() => direct.mSet(["rc-out-1", "1", "rc-out-2", "two", "rc-out-3", "boom", "rc-out-4", "4"]))
+        const number = client.batched<string, string | null, number, string>({
+          command: "GET",
+          maxBatch: 10,
+          one: (c, key) => c.get(key),
+          many: (c, keys) => c.mGet(keys),
+          outcome: (raw, key) => {
+            if (raw === "boom") throw new Error(`cannot read ${key}`)
+            return Number.isNaN(Number(raw)) ? Either.left(`${key} holds ${raw}`) : Either.right(Number(raw))
+          }
+        })
+        const keys = ["rc-out-1", "rc-out-2", "rc-out-3", "rc-out-4"]
+        for (const together of [true, false]) {
+          // Together: one MGET; one at a time: each a lone GET.
+          const exits = yield* Effect.forEach(keys, (k) => Effect.exit(number(k)), { concurrency: together ? "unbounded" : 1 })
+          assert.deepStrictEqual(exits[0], Exit.succeed(1))
+          assert.deepStrictEqual(exits[1], Exit.fail("rc-out-2 holds two"))
+          assert.isTrue(Exit.isFailure(exits[2]!) && Cause.isDie(exits[2].cause), String(exits[2]))
+          assert.deepStrictEqual(exits[3], Exit.succeed(4))
+        }
       }))
 
     it.scopedLive("a lone get is a GET (WRONGTYPE fails it); inside a batch a non-string key reads as missing, as getMany", () =>
