@@ -71,7 +71,7 @@ export interface RedisClient {
   /**
    * A command many callers share: the items that fibers submit in the same tick go out as one
    * `many` call (at most `maxBatch` items each), a lone item as `one`, and each caller is resumed
-   * with its own result. Errors as `execute`; an error reply to a whole batch sends each of its
+   * with the `outcome` of its own reply. Errors as `execute`; an error reply to a whole batch sends each of its
    * items again through `one`, so it fails only its own caller. `get` is one of these.
    */
   readonly batched: <I, R, O = R, E = never>(
@@ -109,7 +109,7 @@ export interface Batched<I, R, O = R, E = never> {
  */
 export const MGET_CHUNK = 1024
 
-/** Coalesced batches below twice this size go as one command (a command costs ~50 µs of client CPU here). */
+/** Coalesced batches below twice this size go as one command (each command costs tens of µs of client CPU). */
 const MIN_HALF_BATCH = 16
 
 export const RedisClient: Context.Tag<RedisClient, RedisClient> = Context.GenericTag<RedisClient>(
