@@ -25,14 +25,16 @@ const raw = async () => {
   return c
 }
 
-/** RSS and V8 heap in use after two full GCs. RSS also holds freed pages the allocator keeps, so
- * it swings by ±150 B per task between identical runs; the heap figure is the steady one. */
-const memory = () => {
+/** RSS and V8 heap in use after two full GCs and a pause in which V8 and the allocators return
+ * freed pages. RSS still swings between identical runs; the heap figure is the steady one. */
+const memory = Effect.promise(async () => {
   globalThis.gc?.()
+  globalThis.gc?.()
+  await new Promise((r) => setTimeout(r, 300))
   globalThis.gc?.()
   const m = process.memoryUsage()
   return { rss: m.rss, heap: m.heapUsed }
-}
+})
 
 const pubsubChannels = async (c: Awaited<ReturnType<typeof raw>>) => {
   const info = await c.info("stats")
@@ -122,7 +124,7 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const consumer = yield* ResultConsumer.ResultConsumer
     const probe = yield* Effect.promise(raw)
     const ids = Array.from({ length: n }, () => randomUUID())
-    const mem0 = memory()
+    const mem0 = yield* memory
     const allReady = yield* Deferred.make<number>()
     let ready = 0
     const t = performance.now()
@@ -134,7 +136,7 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     )
     yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
     const subS = (performance.now() - t) / 1000
-    const mem1 = memory()
+    const mem1 = yield* memory
     const writer = spawn("/usr/bin/python3", [Path.join(here, "celery_bench.py"), "fanin_writer", url, String(n)], {
       stdio: ["pipe", "pipe", "inherit"]
     })
@@ -158,12 +160,12 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const consumer = yield* ResultConsumer.ResultConsumer
     const probe = yield* Effect.promise(raw)
     const ids = Array.from({ length: n }, () => randomUUID())
-    const mem0 = memory()
+    const mem0 = yield* memory
     const t = performance.now()
     yield* consumer.watch(ids).pipe(Stream.runDrain, Effect.forkScoped)
     yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
     const subS = (performance.now() - t) / 1000
-    const mem1 = memory()
+    const mem1 = yield* memory
     // Kill the subscriber connection; resync = until every channel is subscribed again.
     yield* Effect.promise(() => probe.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))
     const t1 = performance.now()
