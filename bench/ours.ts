@@ -12,7 +12,9 @@ import { Deferred, Effect, Either, Stream } from "effect"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
 import { createClient } from "redis"
-import { GETMANY_WARM_UP, monoMs, percentile, warmUp } from "./util.js"
+import { GETMANY_WARM_UP, memory as memoryNow, monoMs, percentile, warmUp } from "./util.js"
+
+const memory = Effect.promise(memoryNow)
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const [fig, url, nText] = process.argv.slice(2) as [string, string, string]
@@ -24,17 +26,6 @@ const raw = async () => {
   await c.connect()
   return c
 }
-
-/** RSS and V8 heap in use after two full GCs and a pause in which V8 and the allocators return
- * freed pages. RSS still swings between identical runs; the heap figure is the steady one. */
-const memory = Effect.promise(async () => {
-  globalThis.gc?.()
-  globalThis.gc?.()
-  await new Promise((r) => setTimeout(r, 300))
-  globalThis.gc?.()
-  const m = process.memoryUsage()
-  return { rss: m.rss, heap: m.heapUsed }
-})
 
 const pubsubChannels = async (c: Awaited<ReturnType<typeof raw>>) => {
   const info = await c.info("stats")

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto"
 import * as Readline from "node:readline"
 import { createClient } from "redis"
 import { fileURLToPath } from "node:url"
-import { GETMANY_WARM_UP, inFlight, metaJson, monoMs, percentile, warmUp } from "./util.js"
+import { GETMANY_WARM_UP, inFlight, memory, metaJson, monoMs, percentile, warmUp } from "./util.js"
 
 type Client = ReturnType<typeof createClient>
 
@@ -94,6 +94,25 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     producer.stdin.end()
     await sub.quit()
     return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+  },
+  // node-redis' own subscribe, 1,000 channels per SUBSCRIBE, all sent at once; timed as ours
+  // (until the server counts every channel), memory taken as ours.
+  async watch100k(url, n) {
+    const sub = await connect(url)
+    const probe = await connect(url)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const listener = (message: string) => void JSON.parse(message)
+    const mem0 = await memory()
+    const t = performance.now()
+    const subscribed: Array<Promise<void>> = []
+    for (let i = 0; i < n; i += 1000) subscribed.push(sub.subscribe(ids.slice(i, i + 1000).map(key), listener))
+    await Promise.all(subscribed)
+    while (Number(/pubsub_channels:(\d+)/.exec(await probe.info("stats"))?.[1] ?? 0) < n) await new Promise((r) => setTimeout(r, 2))
+    const subS = (performance.now() - t) / 1000
+    const mem1 = await memory()
+    await probe.quit()
+    await sub.quit()
+    return { rss_per_task: (mem1.rss - mem0.rss) / n, heap_per_task: (mem1.heap - mem0.heap) / n, subscribe_per_s: n / subS }
   },
   async wakeup_producer(url) {
     const c = await connect(url)

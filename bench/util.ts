@@ -36,3 +36,14 @@ export const metaJson = (id: string, result: unknown): string =>
   `{"status": "SUCCESS", "result": ${JSON.stringify(result).replace(/,/g, ", ").replace(/:/g, ": ")}, "traceback": null, "children": [], "date_done": "2026-11-22T13:50:36.972810", "task_id": "${id}"}`
 
 export { performance }
+
+/** RSS and V8 heap in use after full GCs and a pause in which V8 and the allocators return freed
+ * pages (needs --expose-gc). RSS still swings between identical runs; the heap figure is steady. */
+export const memory = async (): Promise<{ readonly rss: number; readonly heap: number }> => {
+  globalThis.gc?.()
+  globalThis.gc?.()
+  await new Promise((r) => setTimeout(r, 300))
+  globalThis.gc?.()
+  const m = process.memoryUsage()
+  return { rss: m.rss, heap: m.heapUsed }
+}
