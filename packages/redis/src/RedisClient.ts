@@ -69,6 +69,13 @@ export interface RedisClient {
    */
   readonly get: (key: string) => Effect.Effect<string | null, ConnectionError | CommandError>
   /**
+   * `get` whose callers resume with `outcome(value, key)` rather than the value, computed in the
+   * loop that hands a batch out (see `Batched.outcome`).
+   */
+  readonly getWith: <O, E>(
+    outcome: (value: string | null, key: string) => Either.Either<O, E>
+  ) => (key: string) => Effect.Effect<O, E | ConnectionError | CommandError>
+  /**
    * A command many callers share: the items that fibers submit in the same tick go out as one
    * `many` call (at most `maxBatch` items each), a lone item as `one`, and each caller is resumed
    * with the `outcome` of its own reply. Errors as `execute`; an error reply to a whole batch sends each of its
@@ -549,13 +556,15 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
         })
     }
 
-    const get = batched<string, string | null>({
-      command: "GET",
-      maxBatch: MGET_CHUNK,
-      one: (c, key) => c.get(key),
-      many: (c, keys) => c.mGet(keys),
-      outcome: Either.right
-    })
+    const getWith = <O, E>(outcome: (value: string | null, key: string) => Either.Either<O, E>) =>
+      batched<string, string | null, O, E>({
+        command: "GET",
+        maxBatch: MGET_CHUNK,
+        one: (c, key) => c.get(key),
+        many: (c, keys) => c.mGet(keys),
+        outcome
+      })
+    const get = getWith(Either.right)
 
     // Eager: the layer fails with a typed error when the server cannot be reached.
     yield* acquire
@@ -574,6 +583,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       db: options.db,
       execute,
       get,
+      getWith,
       batched,
       connect: options.connector
     })

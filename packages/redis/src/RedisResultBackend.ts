@@ -237,16 +237,11 @@ export const make = (
         return Effect.asVoid(setValue(keys.task(taskId), value, true))
       }).pipe(retryAlways)
 
-    // Celery's GET, coalesced as `client.get`: the gets of one tick share one MGET. Decoding is
-    // the batch's outcome, so each caller resumes with its meta or its DecodeError.
-    const getTask = client.batched<string, string | null, Meta.TaskMeta, DecodeError>({
-      command: "GET",
-      maxBatch: MGET_CHUNK,
-      one: (c, taskId) => c.get(keys.task(taskId)),
-      many: (c, taskIds) => c.mGet(taskIds.map(keys.task)),
-      outcome: (raw, taskId) => decodeTask(taskId, raw)
-    })
-    const get: ResultBackend["get"] = (taskId) => retryAlways(getTask(taskId))
+    // Celery's GET, through the client's coalescing: the gets of one tick share one MGET, and each
+    // caller resumes with its meta or its DecodeError, decoded where the batch is handed out.
+    const taskIdAt = keys.taskKeyprefix.length
+    const getTask = client.getWith((raw, key) => decodeTask(key.slice(taskIdAt), raw))
+    const get: ResultBackend["get"] = (taskId) => retryAlways(getTask(keys.task(taskId)))
 
     /**
      * Celery's `get_many` without its polling: one MGET, then Pub/Sub for the rest, so there is
