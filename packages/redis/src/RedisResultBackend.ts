@@ -271,9 +271,9 @@ export const make = (
             if (Either.isLeft(decoded) || TaskState.isReady(decoded.right.status)) first.push(decoded)
             else remaining.push(id)
           }
-          // The empty chunk after the ready ones overwrites the executor's last emitted value. V8
-          // pretenures Effect's channel executors, and a dead old executor still pointing at the
-          // thousand decoded metas kept them alive through scavenges (274 kB promoted per call).
+          // The empty chunk after the ready ones overwrites the executor's last emitted value: a
+          // dead channel executor in V8's old generation still pointing at the thousand decoded
+          // metas kept them alive through scavenges (274 kB promoted per call, now 95 kB).
           const ready = first.length === 0
             ? Channel.void
             : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(first)), Channel.write(Chunk.empty()))
