@@ -654,6 +654,23 @@ const watchTests = (it: It, h: Helpers): void => {
       yield* h.noSubscriptions([a, b, c])
     }))
 
+  it.scoped("watch of an id given twice follows it once and ends when every id is ready", () =>
+    Effect.gen(function* () {
+      const { backend, consumer } = yield* services
+      const [a, b] = ["twice-a", "twice-b"].map(id) as [string, string]
+      yield* backend.markAsStarted(a, { pid: 8, hostname: "h" })
+      const events = yield* h.tap(consumer.watch([a, b, a]))
+      const first = yield* events.next("a started")
+      assert.strictEqual(`${idOf(first)}:${statusOf(first)}`, `${a}:STARTED`)
+      yield* backend.markAsDone(a, "a")
+      yield* backend.markAsDone(b, "b")
+      const rest = yield* events.take(2, "a and b done")
+      assert.sameMembers(rest.map((e) => `${idOf(e)}:${statusOf(e)}`), [`${a}:SUCCESS`, `${b}:SUCCESS`])
+      yield* events.done
+      assert.deepStrictEqual(yield* events.drained, [])
+      yield* h.noSubscriptions([a, b])
+    }))
+
   it.scoped("watch with follow keeps going after the ready state", () =>
     Effect.gen(function* () {
       const { backend, consumer } = yield* services

@@ -127,13 +127,19 @@ class Watch implements Subscriber.Sink {
   closed = false
 
   constructor(
-    readonly keys: ReadonlyArray<string>,
+    private keys: ReadonlyArray<string>,
     private readonly prefixLength: number,
     private readonly follow: boolean,
     private readonly emit: Out,
     private readonly subscriber: Subscriber.Subscriber
   ) {
     this.remaining = keys.length
+  }
+
+  /** The keys once each (`Subscriber.add` found duplicates). */
+  dropDuplicates(): void {
+    this.keys = Array.from(new Set(this.keys))
+    this.remaining = this.keys.length
   }
 
   channels(): ReadonlyArray<string> {
@@ -286,15 +292,17 @@ export const make = (
       Stream.asyncPush<Item, BackendError>((emit) =>
         Effect.acquireRelease(
           Effect.sync(() => {
-            const keys = Array.from(new Set(taskIds), layout.task)
+            // Duplicates are found by the subscriber's routing rather than a Set here: that pass
+            // was about a tenth of the client's CPU when subscribing 100k tasks.
+            const keys = Array.from(taskIds, layout.task)
             const follow = watchOptions?.follow === true
             const w = new Watch(keys, prefixLength, follow, emit, subscriber)
             if (keys.length === 0) {
               // Nothing to wait for, with or without `follow` (as the in-memory consumer).
               w.closed = true
               emit.end()
-            } else {
-              subscriber.add(w)
+            } else if (subscriber.add(w) > 0) {
+              w.dropDuplicates()
             }
             return w
           }),

@@ -68,8 +68,12 @@ export interface Sink {
 }
 
 export interface Subscriber {
-  /** Route the sink's channels to it and schedule its sync (it must be buffering already). */
-  readonly add: (sink: Sink) => void
+  /**
+   * Route the sink's channels to it and schedule its sync (it must be buffering already). Returns
+   * how many of the channels it lists were listed before (duplicates, routed once): the routing
+   * Map is the dedup, so a caller need not build a Set of its own first.
+   */
+  readonly add: (sink: Sink) => number
   /** Stop routing `channel` to `sink`; UNSUBSCRIBE it (in the background) when nobody else needs it. */
   readonly release: (sink: Sink, channel: string) => void
   /** Release everything the sink holds and wait (bounded) until the server has acknowledged it. */
@@ -218,12 +222,16 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       }
     }
 
-    const route = (sink: Sink, channel: string) => {
+    /** Route `channel` to `sink`; false if it already was (the sink holds it twice). */
+    const route = (sink: Sink, channel: string): boolean => {
       const current = routes.get(channel)
       if (current === undefined) routes.set(channel, sink)
       else if (Array.isArray(current)) {
-        if (!current.includes(sink)) current.push(sink)
-      } else if (current !== sink) routes.set(channel, [current, sink])
+        if (current.includes(sink)) return false
+        current.push(sink)
+      } else if (current === sink) return false
+      else routes.set(channel, [current, sink])
+      return true
     }
 
     const release = (sink: Sink, channel: string): void => {
@@ -496,12 +504,14 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       add: (sink) => {
         if (closed) {
           sink.fail(Cause.fail(new ConnectionError({ reason: "Closed", message: "The result consumer was shut down" })))
-          return
+          return 0
         }
         sinks.add(sink)
-        for (const channel of sink.channels()) route(sink, channel)
+        let duplicates = 0
+        for (const channel of sink.channels()) if (!route(sink, channel)) duplicates++
         pendingSync.add(sink)
         wake()
+        return duplicates
       },
       release,
       detach,
