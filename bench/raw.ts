@@ -58,11 +58,11 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const c = await connect(url)
     const ids = Array.from({ length: 1000 }, () => randomUUID())
     await inFlight(100, ids.length, (i) => c.setEx(key(ids[i]!), 86400, metaJson(ids[i]!, { x: i })))
-    const keys = ids.map(key)
-    for (let r = 0; r < GETMANY_WARM_UP; r++) for (const v of await c.mGet(keys)) if (v !== null) JSON.parse(v)
+    // The keys are built from the ids in each call, as in raw's get and as every other side does.
+    for (let r = 0; r < GETMANY_WARM_UP; r++) for (const v of await c.mGet(ids.map(key))) if (v !== null) JSON.parse(v)
     const t = performance.now()
     for (let r = 0; r < n; r++) {
-      const vs = await c.mGet(keys)
+      const vs = await c.mGet(ids.map(key))
       for (const v of vs) if (v !== null) JSON.parse(v)
     }
     const per = (performance.now() - t) / n

@@ -252,15 +252,9 @@ export const make = (
       // A channel that writes the ready ones as one chunk: `Stream.unwrap` and per-element emits
       // were measured to cost more than decoding the thousand values.
       const stream = Stream.fromChannel(Channel.unwrap(Effect.suspend(() => {
-        const ids: Array<string> = []
-        const keyList: Array<string> = []
-        const seen = new Set<string>()
-        for (const id of taskIds) {
-          if (seen.has(id)) continue
-          seen.add(id)
-          ids.push(id)
-          keyList.push(keys.task(id))
-        }
+        // Each id once, in asked order (a Set built in one call: half the cost of has/add per id).
+        const ids = Array.from(new Set(taskIds))
+        const keyList = ids.map(keys.task)
         if (ids.length === 0) return Effect.succeed(Channel.void)
         return Effect.map(retryAlways(mgetAll(keyList)), (raws) => {
           const first: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
