@@ -278,7 +278,9 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
         ["order", `{"result": 1, "status": "SUCCESS"}`, true],
         ["compact", `{"status":"SUCCESS","result":1}`, true],
         ["deep-first", `{"status": "SUCCESS", "result": ${deep}}`, true],
+        ["escaped", `{"status": "\\u0053UCCESS", "result": 1}`, true],
         ["started", `{"status": "STARTED", "result": {"status": "SUCCESS"}}`, false],
+        ["no-success-bytes", `{"status": "STARTED", "result": null}`, false],
         ["not-json", `SUCCESS`, false],
         ["array", `["SUCCESS"]`, false]
       ]
