@@ -142,6 +142,22 @@ describe("RedisClient", () => {
       assert.lengthOf(yield* clientsNamed(direct, "rc-kill"), 1)
     }))
 
+  // What closing the connections to an old master after a Sentinel failover does to a command in
+  // flight on one: node-redis fails it with its DisconnectsClientError, whose `name` is "Error".
+  it.scopedLive("a command in flight when its connection is disconnected fails with ConnectionError Closed, the next call reconnects", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-disc" }))
+      const direct = yield* admin({ port: server.port })
+      const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop("rc-disc-list", 0))))
+      yield* clientsNamed(direct, "rc-disc").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
+      yield* client.execute("DISCONNECT", (c) => c.disconnect())
+      const error = failure(yield* blocked.await.pipe(Effect.flatten))
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual(error.reason, "Closed")
+      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+    }))
+
   it.scopedLive("an idle connection killed by the server is replaced without crashing", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()

@@ -32,7 +32,12 @@ const CLOSED_CODES: ReadonlySet<string> = new Set([
   "ERR_SOCKET_CLOSED"
 ])
 
-/** node-redis client-state errors (matched by class name: the classes are not all re-exported alike). */
+/**
+ * node-redis client-state errors, matched by class name (the classes are not all re-exported
+ * alike). node-redis v4 leaves their `name` at "Error", so the constructor's name is what tells
+ * them apart: a command in flight when its connection is disconnected (after a Sentinel failover,
+ * say) fails with `DisconnectsClientError` and must count as a lost connection.
+ */
 const CLOSED_NAMES: ReadonlySet<string> = new Set([
   "ClientClosedError",
   "ClientOfflineError",
@@ -58,6 +63,12 @@ const nameOf = (cause: unknown): string =>
   typeof cause === "object" && cause !== null && typeof (cause as { readonly name?: unknown }).name === "string"
     ? (cause as { readonly name: string }).name
     : ""
+
+const classNameOf = (cause: unknown): string => {
+  if (typeof cause !== "object" || cause === null) return ""
+  const name = (cause as { readonly constructor?: { readonly name?: unknown } }).constructor?.name
+  return typeof name === "string" ? name : ""
+}
 
 /** A readable message for anything thrown or rejected. */
 export const messageOf = (cause: unknown): string => {
@@ -105,7 +116,7 @@ export const connectionReason = (cause: unknown, phase: "connect" | "command" = 
   if (cause instanceof SocketTimeout) return "Timeout"
   const name = nameOf(cause)
   if (name === "ConnectionTimeoutError") return "Timeout"
-  if (CLOSED_NAMES.has(name)) return phase === "connect" ? "Connect" : "Closed"
+  if (CLOSED_NAMES.has(name) || CLOSED_NAMES.has(classNameOf(cause))) return phase === "connect" ? "Connect" : "Closed"
   if (name === "ReconnectStrategyError") {
     return connectionReason((cause as { readonly socketError?: unknown }).socketError, phase) ?? "Closed"
   }
