@@ -59,15 +59,13 @@ const codeOf = (cause: unknown): string | undefined => {
   return typeof code === "string" ? code : undefined
 }
 
-const nameOf = (cause: unknown): string =>
-  typeof cause === "object" && cause !== null && typeof (cause as { readonly name?: unknown }).name === "string"
-    ? (cause as { readonly name: string }).name
-    : ""
-
-const classNameOf = (cause: unknown): string => {
+/** The error's `name`, or its class's name when `name` is the generic "Error" (node-redis v4's own). */
+const nameOf = (cause: unknown): string => {
   if (typeof cause !== "object" || cause === null) return ""
-  const name = (cause as { readonly constructor?: { readonly name?: unknown } }).constructor?.name
-  return typeof name === "string" ? name : ""
+  const name = (cause as { readonly name?: unknown }).name
+  if (typeof name === "string" && name !== "Error") return name
+  const className = (cause as { readonly constructor?: { readonly name?: unknown } }).constructor?.name
+  return typeof className === "string" ? className : typeof name === "string" ? name : ""
 }
 
 /** A readable message for anything thrown or rejected. */
@@ -116,7 +114,7 @@ export const connectionReason = (cause: unknown, phase: "connect" | "command" = 
   if (cause instanceof SocketTimeout) return "Timeout"
   const name = nameOf(cause)
   if (name === "ConnectionTimeoutError") return "Timeout"
-  if (CLOSED_NAMES.has(name) || CLOSED_NAMES.has(classNameOf(cause))) return phase === "connect" ? "Connect" : "Closed"
+  if (CLOSED_NAMES.has(name)) return phase === "connect" ? "Connect" : "Closed"
   if (name === "ReconnectStrategyError") {
     return connectionReason((cause as { readonly socketError?: unknown }).socketError, phase) ?? "Closed"
   }
