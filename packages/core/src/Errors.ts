@@ -20,11 +20,12 @@ export const ConnectionReason = Schema.Literal(
   "Auth", // AUTH / ACL rejected
   "MasterNotFound", // Sentinel: no usable master
   "ReadOnly", // talking to a replica (old master demoted)
-  "Busy" // LOADING / BUSY replies while the server is not ready
+  "Busy", // LOADING / BUSY replies while the server is not ready
+  "Shutdown" // the client or consumer was shut down (its scope closed): no retry can succeed, none is made
 )
 export type ConnectionReason = typeof ConnectionReason.Type
 
-/** The connection to the store failed; transient, so retried under the retry policy. */
+/** The connection to the store failed; transient, so retried under the retry policy (all but `Shutdown`). */
 export class ConnectionError extends Schema.TaggedError<ConnectionError>(
   "@effect-celery/core/ConnectionError"
 )("ConnectionError", {
@@ -32,6 +33,9 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>(
   message: Schema.String,
   cause: Schema.optional(Schema.Defect)
 }) {}
+
+/** A connection error a retry can cure: every `ConnectionError` but a `Shutdown`. */
+export const isTransient = (u: unknown): u is ConnectionError => u instanceof ConnectionError && u.reason !== "Shutdown"
 
 /** The server answered a command with an error (WRONGTYPE, syntax…): not retried. */
 export class CommandError extends Schema.TaggedError<CommandError>("@effect-celery/core/CommandError")(

@@ -15,7 +15,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
-import { ConnectionError, E_RETRY_LIMIT_EXCEEDED, RetryLimitExceeded } from "./Errors.js"
+import { ConnectionError, E_RETRY_LIMIT_EXCEEDED, isTransient, RetryLimitExceeded } from "./Errors.js"
 
 /** `retry_policy`: intervals in seconds, as Celery configures them. */
 export interface RetryPolicy {
@@ -248,8 +248,6 @@ const kombuSchedule = (policy: RetryPolicy, options: KombuOptions = {}): Schedul
 export const schedule = (policy: RetryPolicy = defaults): Schedule.Schedule<RetryStep, unknown> =>
   kombuSchedule(policy)
 
-const isConnectionError = (u: unknown): u is ConnectionError => u instanceof ConnectionError
-
 const pluralRetries = (n: number): string => `${n} ${n === 1 ? "retry" : "retries"}`
 
 const retryWith = (
@@ -260,7 +258,8 @@ const retryWith = (
   Effect.flatMap(Clock.currentTimeMillis, (startMillis) =>
     Effect.retryOrElse(
       effect,
-      kombuSchedule(policy, { startMillis, isRetryable: isConnectionError }),
+      // A shut-down client ends the loop at once (with the retries made so far).
+      kombuSchedule(policy, { startMillis, isRetryable: isTransient }),
       (e: E, out: RetryStep): Effect.Effect<never, Exclude<E, ConnectionError> | RetryLimitExceeded> => {
         if (e instanceof ConnectionError) {
           return onExhausted(e, out.retries, out._tag === "GiveUp" && out.reason === "Timeout" ? "Timeout" : "MaxRetries")
@@ -387,7 +386,7 @@ export const alwaysRetrySchedule = (
 ): Schedule.Schedule<AlwaysRetryStep, unknown> => alwaysSchedule(policy)
 
 const isAlwaysRetryable = (u: unknown): u is ConnectionError | RetryLimitExceeded =>
-  u instanceof ConnectionError || u instanceof RetryLimitExceeded
+  isTransient(u) || (u instanceof RetryLimitExceeded && isTransient(u.lastCause))
 
 /**
  * The outer retry of Celery ≥ 5.5 (`exception_safe_to_retry` = connection errors): retries the

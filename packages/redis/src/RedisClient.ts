@@ -282,7 +282,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
     let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
     let closed = false
 
-    const closedError = () => new ConnectionError({ reason: "Closed", message: `RedisClient ${options.uri} is closed` })
+    const closedError = () => new ConnectionError({ reason: "Shutdown", message: `RedisClient ${options.uri} is closed` })
 
     /** Forget a connection and close it in the background (its release is bounded). */
     const drop = (conn: Connection): Effect.Effect<void> =>

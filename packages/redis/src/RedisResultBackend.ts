@@ -29,8 +29,9 @@ import {
   BackendStoreError,
   ChordError,
   CommandError,
-  ConnectionError,
+  type ConnectionError,
   type DecodeError,
+  isTransient,
   RemoteException,
   RetryLimitExceeded,
   TaskFailedError,
@@ -75,10 +76,9 @@ const firstReply = (replies: ReadonlyArray<number | Error>): number => {
   return r
 }
 
-const isConnectionError = (error: unknown): error is ConnectionError => error instanceof ConnectionError
-
+// A shut-down client (`reason: "Shutdown"`) is never retried: the first failure is the answer.
 const isAlwaysRetryable = (error: unknown): error is ConnectionError | RetryLimitExceeded =>
-  error instanceof ConnectionError || error instanceof RetryLimitExceeded
+  isTransient(error) || (error instanceof RetryLimitExceeded && isTransient(error.lastCause))
 
 /**
  * `self`, whose first attempt already failed with `first`: replays that failure, then runs `self`.
@@ -142,8 +142,8 @@ export const make = (
 
     // Writes go through Celery's `ensure` (kombu retry_over_time) on connection errors only.
     const kombuRetry = RetryPolicy.retry(RetryPolicy.merge(options.retryPolicy))
-    const retryWrite = <A, E, R>(self: Effect.Effect<A, E | ConnectionError, R>): Effect.Effect<A, E | RetryLimitExceeded, R> =>
-      Effect.catchIf(self, isConnectionError, (first) => kombuRetry(replayFirst(first, self)))
+    const retryWrite = <A, E, R>(self: Effect.Effect<A, E | ConnectionError, R>): Effect.Effect<A, E | ConnectionError | RetryLimitExceeded, R> =>
+      Effect.catchIf(self, isTransient, (first) => kombuRetry(replayFirst(first, self)))
 
     // `result_backend_always_retry`: the whole operation (and reads) also retried with jitter, on
     // connection errors and on an inner policy that gave up (Celery ≥ 5.5 layering).
@@ -212,7 +212,7 @@ export const make = (
     // Plain code under one `clockWith` rather than `Effect.gen`: the generator steps were measured
     // at about a tenth of a store's CPU.
     const store: ResultBackend["store"] = (taskId, state, result, storeOptions) =>
-      Effect.clockWith((clock): Effect.Effect<void, BackendStoreError | CommandError | RetryLimitExceeded> => {
+      Effect.clockWith((clock): Effect.Effect<void, BackendStoreError | CommandError | ConnectionError | RetryLimitExceeded> => {
         let value: string
         try {
           value = Meta.encodeTaskMeta(

@@ -154,6 +154,24 @@ describe("RedisResultBackend faults", () => {
       assert.instanceOf(stored, RetryLimitExceeded)
     }), 30_000)
 
+  // No reconnect can help a client whose layer was closed: the retry policies (here a long one)
+  // must not spend their budget on it.
+  it.scopedLive("after the backend's layer is closed, a store or get fails at once with ConnectionError Shutdown", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const options: BackendOptions = {
+        retryPolicy: { maxRetries: 100, intervalStart: 1, intervalStep: 1, intervalMax: 1 },
+        alwaysRetry: { maxRetries: 100, baseSleepMillis: 1000, maxSleepMillis: 1000 }
+      }
+      const backend = yield* Effect.scoped(backendFor(server, options))
+      const stored = yield* failureOf(backend.markAsDone(uid("closed"), 1))
+      assert.instanceOf(stored, ConnectionError)
+      assert.strictEqual(stored.reason, "Shutdown")
+      const read = yield* failureOf(backend.get(uid("closed")))
+      assert.instanceOf(read, ConnectionError)
+      assert.strictEqual(read.reason, "Shutdown")
+    }))
+
   it.scopedLive("a corrupt value fails only its own task with DecodeError, and is never retried", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()

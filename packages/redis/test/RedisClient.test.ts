@@ -205,13 +205,13 @@ describe("RedisClient", () => {
       assert.lengthOf(yield* clientsNamed(direct, "rc-close"), 0)
     }))
 
-  it.scopedLive("execute after the scope closed fails with ConnectionError Closed", () =>
+  it.scopedLive("execute after the scope closed fails with ConnectionError Shutdown", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
       const client = yield* Effect.scoped(build(RedisClient.layer({ host: "127.0.0.1", port: server.port })))
       const error = yield* failureOf(client.execute("PING", (c) => c.ping()))
       assert.instanceOf(error, ConnectionError)
-      assert.strictEqual((error).reason, "Closed")
+      assert.strictEqual((error).reason, "Shutdown")
     }))
 
   it.scopedLive("socket timeout: a command with no reply fails with ConnectionError Timeout, then the client reconnects", () =>
@@ -509,13 +509,13 @@ describe("RedisClient", () => {
         assert.strictEqual(yield* Fiber.join(fibers[2]!), "3")
       }))
 
-    it.scopedLive("get after the scope closed fails with ConnectionError Closed", () =>
+    it.scopedLive("get after the scope closed fails with ConnectionError Shutdown", () =>
       Effect.gen(function* () {
         const server = yield* redisServer()
         const client = yield* Effect.scoped(build(RedisClient.layer({ host: "127.0.0.1", port: server.port })))
         const error = yield* failureOf(client.get("k"))
         assert.instanceOf(error, ConnectionError)
-        assert.strictEqual((error).reason, "Closed")
+        assert.strictEqual((error).reason, "Shutdown")
       }))
   })
 })

@@ -487,7 +487,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true
-        const shutdown = new ConnectionError({ reason: "Closed", message: "The result consumer was shut down" })
+        const shutdown = new ConnectionError({ reason: "Shutdown", message: "The result consumer was shut down" })
         for (const sink of Array.from(sinks)) failSink(sink, Cause.fail(shutdown))
         settleReleases(releasesRequested)
         return conn === undefined ? Effect.void : close(conn)
@@ -503,7 +503,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     return {
       add: (sink) => {
         if (closed) {
-          sink.fail(Cause.fail(new ConnectionError({ reason: "Closed", message: "The result consumer was shut down" })))
+          sink.fail(Cause.fail(new ConnectionError({ reason: "Shutdown", message: "The result consumer was shut down" })))
           return 0
         }
         sinks.add(sink)

@@ -33,7 +33,8 @@ export const reasonOf = (cause: unknown): ConnectionReason => {
     if (/^(LOADING|BUSY|MASTERDOWN)\b/.test(message)) return "Busy"
     if (/^READONLY\b/.test(message)) return "ReadOnly"
   }
-  if (cause instanceof Error && cause.name === "ConnectionTimeoutError") return "Timeout"
+  // node-redis v4 leaves its errors' `name` at "Error": the class tells a connect timeout.
+  if (cause instanceof Error && (cause.name === "ConnectionTimeoutError" || cause.constructor.name === "ConnectionTimeoutError")) return "Timeout"
   return "Connect"
 }
 
