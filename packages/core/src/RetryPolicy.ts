@@ -385,7 +385,11 @@ export const alwaysRetrySchedule = (
   policy: AlwaysRetryPolicy = alwaysRetryDefaults
 ): Schedule.Schedule<AlwaysRetryStep, unknown> => alwaysSchedule(policy)
 
-const isAlwaysRetryable = (u: unknown): u is ConnectionError | RetryLimitExceeded =>
+/**
+ * What `alwaysRetry` retries: a transient `ConnectionError`, or a `RetryLimitExceeded` of an inner
+ * policy whose last cause was one (a shut-down client is neither).
+ */
+export const isAlwaysRetryable = (u: unknown): u is ConnectionError | RetryLimitExceeded =>
   isTransient(u) || (u instanceof RetryLimitExceeded && isTransient(u.lastCause))
 
 /**

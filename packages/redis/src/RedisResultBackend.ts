@@ -33,7 +33,7 @@ import {
   type DecodeError,
   isTransient,
   RemoteException,
-  RetryLimitExceeded,
+  type RetryLimitExceeded,
   TaskFailedError,
   TimeoutError
 } from "@effect-celery/core/Errors"
@@ -75,10 +75,6 @@ const firstReply = (replies: ReadonlyArray<number | Error>): number => {
   if (r instanceof Error) throw r
   return r
 }
-
-// A shut-down client (`reason: "Shutdown"`) is never retried: the first failure is the answer.
-const isAlwaysRetryable = (error: unknown): error is ConnectionError | RetryLimitExceeded =>
-  isTransient(error) || (error instanceof RetryLimitExceeded && isTransient(error.lastCause))
 
 /**
  * `self`, whose first attempt already failed with `first`: replays that failure, then runs `self`.
@@ -153,7 +149,7 @@ export const make = (
       always === undefined
         ? self
         : Effect.catchAll(self, (first): Effect.Effect<A, E | RetryLimitExceeded, R> =>
-          isAlwaysRetryable(first) ? always(replayFirst(first, self)) : Effect.fail(first))
+          RetryPolicy.isAlwaysRetryable(first) ? always(replayFirst(first, self)) : Effect.fail(first))
 
     // ---- raw commands -------------------------------------------------------------------------
 
