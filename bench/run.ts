@@ -91,7 +91,10 @@ const figures: ReadonlyArray<Figure> = [
   { id: "get", title: "get task meta/s (ours/raw: 100 concurrent callers)", n: { ours: S ? 300 : 100_000, raw: S ? 300 : 100_000, celery: S ? 100 : 10_000 },
     fields: [{ key: "ops", label: "reads/s", higherIsBetter: true, unit: "/s" }], target: "≥ 150k/s" },
   { id: "getmany", title: "get many of 1,000 ready ids", n: { ours: S ? 2 : 200, raw: S ? 2 : 200, celery: S ? 1 : 30 },
-    fields: [{ key: "ops", label: "calls/s", higherIsBetter: true, unit: "/s" }, { key: "drained_ms", label: "Celery list() wall ms", higherIsBetter: false, unit: " ms" }], target: "≥ 250 calls/s, no trailing sleep" },
+    fields: [
+      { key: "ops", label: "calls/s: ours getAll; Celery get_many up to the 1,000th; raw MGET + JSON.parse", higherIsBetter: true, unit: "/s" },
+      { key: "stream_ops", label: "calls/s: ours getMany drained (Celery, raw: as above)", higherIsBetter: true, unit: "/s" },
+      { key: "drained_ms", label: "Celery list() wall ms", higherIsBetter: false, unit: " ms" }], target: "≥ 250 calls/s, no trailing sleep" },
   { id: "wakeup", title: "wake-up, store called → waiter woke", n: { ours: S ? 5 : 500, raw: S ? 5 : 500, celery: S ? 5 : 500 },
     fields: [{ key: "p50", label: "p50 ms", higherIsBetter: false, unit: " ms" }, { key: "p99", label: "p99 ms", higherIsBetter: false, unit: " ms" }], target: "p50 ≤ 1.2× raw" },
   { id: "fanin", title: "fan-in: watched tasks, results written by another process", n: { ours: S ? 300 : 10_000, raw: undefined, celery: S ? 300 : 10_000 },

@@ -74,8 +74,10 @@ const program = Effect.gen(function* () {
   const failed = yield* backend.waitFor(ids[2]!, { timeout: "5 seconds" }).pipe(Effect.flip)
   yield* Console.log(`waitFor(${ids[2]}) → ${failed._tag}: ${failed.message}`)
 
-  const all = yield* backend.getMany(ids, { timeout: "5 seconds" }).pipe(Stream.runCollect)
-  yield* Console.log(`getMany → ${[...all].map(Either.match({ onLeft: (e) => e._tag, onRight: (m) => m.status })).join(", ")}`)
+  const many = yield* backend.getMany(ids, { timeout: "5 seconds" }).pipe(Stream.runCollect)
+  yield* Console.log(`getMany → ${[...many].map(Either.match({ onLeft: (e) => e._tag, onRight: (m) => m.status })).join(", ")}`)
+  const all = yield* backend.getAll(ids, { timeout: "5 seconds" })
+  yield* Console.log(`getAll → ${all.map(Either.match({ onLeft: (e) => e._tag, onRight: (m) => `${m.taskId}: ${m.status}` })).join(", ")}`)
 
   yield* backend.saveGroup("demo-group", ids)
   const group = yield* backend.restoreGroup("demo-group")

@@ -241,6 +241,7 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
       guardTests(it)
       readTests(it, h)
       getManyTests(it, h)
+      getAllTests(it, h)
       waitForTests(it, h)
       watchTests(it, h)
       corruptTests(it, h)
@@ -530,6 +531,57 @@ const getManyTests = (it: It, h: Helpers): void => {
         assert.match(failure.message, /^Operation timed out \(/)
         assert.strictEqual(failure.timeoutMillis, 1000)
       }
+    }))
+}
+
+const getAllTests = (it: It, h: Helpers): void => {
+  it.effect("getAll: every result in the asked order, an entry per id given, once the last is ready", () =>
+    Effect.gen(function* () {
+      const { backend, hooks } = yield* services
+      const [a, b, c, bad] = ["a", "b", "c", "bad"].map(id) as [string, string, string, string]
+      yield* backend.markAsDone(c, "c")
+      yield* backend.markAsStarted(b, { pid: 1, hostname: "h" })
+      yield* backend.markAsFailure(a, exc("ValueError", ["a"], "builtins"))
+      yield* hooks.writeRaw(hooks.keys.task(bad), "{not json")
+      const fiber = yield* Effect.fork(backend.getAll([c, b, a, bad, c]))
+      yield* h.listening(b)
+      yield* backend.store(b, "PROGRESS", { step: 1 })
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "b is not ready yet")
+      yield* backend.markAsDone(b, "b")
+      const all = yield* h.within(Fiber.join(fiber), "getAll")
+      assert.deepStrictEqual(all.map(idOf), [c, b, a, bad, c])
+      assert.deepStrictEqual(all.map(statusOf), ["SUCCESS", "SUCCESS", "FAILURE", "<DecodeError>", "SUCCESS"])
+      assert.deepStrictEqual([all[0], all[1]].map((e) => metaOf(e!).result), ["c", "b"])
+      assert.deepStrictEqual(yield* h.within(backend.getAll([]), "getAll of no ids"), [])
+      yield* h.noSubscriptions([a, b, c, bad])
+    }))
+
+  it.effect("getAll of ready results matches getMany's and waits no interval", () =>
+    Effect.gen(function* () {
+      const { backend } = yield* services
+      const ids = Array.from({ length: 20 }, (_, i) => id(`all${i}`))
+      yield* Effect.forEach(ids, (taskId, i) => backend.markAsDone(taskId, i), { concurrency: "unbounded" })
+      const all = yield* h.within(backend.getAll(ids, { interval: Duration.minutes(1) }), "getAll of ready results")
+      const many = yield* h.within(Stream.runCollect(backend.getMany(ids)), "getMany of ready results")
+      assert.deepStrictEqual(all, Chunk.toArray(many))
+      assert.deepStrictEqual(all.map((e) => metaOf(e).result), ids.map((_, i) => i))
+    }))
+
+  it.effect("getAll fails with TimeoutError when results are still missing", () =>
+    Effect.gen(function* () {
+      const { backend } = yield* services
+      const [ready, never] = ["ready", "never"].map(id) as [string, string]
+      yield* backend.markAsDone(ready, 1)
+      const fiber = yield* Effect.fork(backend.getAll([ready, never], { timeout: Duration.seconds(1) }))
+      const exit = yield* h.elapseUntilDone(fiber, Duration.seconds(1))
+      assert.isTrue(Exit.isFailure(exit))
+      const failure = yield* Fiber.join(fiber).pipe(Effect.flip)
+      assert.strictEqual(failure._tag, "TimeoutError")
+      if (failure._tag === "TimeoutError") {
+        assert.strictEqual(failure.message, "Operation timed out (1.0)")
+        assert.strictEqual(failure.timeoutMillis, 1000)
+      }
+      yield* h.noSubscriptions([never])
     }))
 }
 

@@ -23,7 +23,7 @@ import * as MarkAs from "./MarkAs.js"
 import * as Meta from "./Meta.js"
 import * as PyJson from "./PyJson.js"
 import type { ChordPart, ChordProgress, ResultBackend as ResultBackendShape } from "./ResultBackend.js"
-import { ResultBackend, TypeId as ResultBackendTypeId } from "./ResultBackend.js"
+import { getAllVia, ResultBackend, TypeId as ResultBackendTypeId } from "./ResultBackend.js"
 import type { ResultConsumer as ResultConsumerShape, WatchOptions } from "./ResultConsumer.js"
 import { ResultConsumer, TypeId as ResultConsumerTypeId } from "./ResultConsumer.js"
 import * as TaskState from "./TaskState.js"
@@ -555,6 +555,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
     ...markAs,
     get,
     getMany,
+    getAll: getAllVia(getMany),
     waitFor,
     forget,
     saveGroup,

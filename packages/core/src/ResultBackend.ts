@@ -4,10 +4,10 @@
  */
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import type {
   BackendError,
   BackendStoreError,
@@ -140,6 +140,18 @@ export interface ResultBackend {
     options?: GetManyOptions
   ) => Stream.Stream<Either.Either<TaskMeta, DecodeError>, BackendError | TimeoutError>
   /**
+   * Every result once all are ready, as one array in the order asked, an entry per id given (an id
+   * given twice has two): `getMany` collected, as Celery's `ResultSet.join_native` gathers
+   * `get_many`, though as metas, with nothing raised. A value that cannot be decoded is its entry's
+   * `Left`. With `timeout`, fails with `TimeoutError` when some are still missing then (`getMany`
+   * hands out the ones that were ready). Cheaper than collecting `getMany` when all you want is
+   * the array: no Stream is run when every result is ready at the first read.
+   */
+  readonly getAll: (
+    taskIds: Iterable<string>,
+    options?: GetManyOptions
+  ) => Effect.Effect<ReadonlyArray<Either.Either<TaskMeta, DecodeError>>, BackendError | TimeoutError>
+  /**
    * Wait until the task is ready. SUCCESS → its meta; FAILURE/REVOKED → `TaskFailedError` with the
    * remote exception.
    */
@@ -179,3 +191,22 @@ export interface ResultBackend {
 export const ResultBackend: Context.Tag<ResultBackend, ResultBackend> = Context.GenericTag<ResultBackend>(
   "@effect-celery/core/ResultBackend"
 )
+
+/** The task an item of `getMany` is about. */
+export const itemTaskId = (item: Either.Either<TaskMeta, DecodeError>): string =>
+  Either.isLeft(item) ? item.left.id : item.right.taskId
+
+/**
+ * `getAll` for a backend that has `getMany`: collect its stream, then put each item at the
+ * places of its id in the asked order.
+ */
+export const getAllVia = (getMany: ResultBackend["getMany"]): ResultBackend["getAll"] => (taskIds, options) =>
+  Effect.suspend(() => {
+    const asked = Array.from(taskIds)
+    return Effect.map(Stream.runCollect(getMany(asked, options)), (items) => {
+      const byId = new Map<string, Either.Either<TaskMeta, DecodeError>>()
+      for (const item of items) byId.set(itemTaskId(item), item)
+      // getMany ends only once every id has an item.
+      return asked.map((id) => byId.get(id)!)
+    })
+  })

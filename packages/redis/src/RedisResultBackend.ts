@@ -45,6 +45,7 @@ import {
   type ChordPart,
   type ChordProgress,
   type GetManyOptions,
+  itemTaskId,
   ResultBackend,
   TypeId,
   type WaitOptions
@@ -239,6 +240,45 @@ export const make = (
     const getTask = client.getWith((raw, key) => decodeTask(key.slice(taskIdAt), raw))
     const get: ResultBackend["get"] = (taskId) => retryAlways(getTask(keys.task(taskId)))
 
+    /** One read of `ids` (MGET in chunks), decoded in order. */
+    const readDecoded = (ids: ReadonlyArray<string>) =>
+      Effect.map(retryAlways(mgetAll(ids.map(keys.task))), (raws) => {
+        const decoded: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
+        for (let i = 0; i < ids.length; i++) decoded.push(decodeTask(ids[i]!, raws[i] ?? null))
+        return decoded
+      })
+
+    /** Done for `getMany`: ready, or undecodable (which never holds up the others). */
+    const isSettled = (item: Either.Either<Meta.TaskMeta, DecodeError>): boolean =>
+      Either.isLeft(item) || TaskState.isReady(item.right.status)
+
+    /**
+     * Each of `remaining` (not settled at the read) once, when it settles. The consumer subscribes
+     * before it reads, so a result stored after the first read is not missed.
+     */
+    const settleLater = (remaining: Array<string>) => {
+      const waiting = new Set(remaining)
+      return consumer.watch(remaining).pipe(
+        Stream.filter((item) => {
+          const id = itemTaskId(item)
+          if (!waiting.has(id) || !isSettled(item)) return false
+          waiting.delete(id)
+          return true
+        }),
+        // Each id passes the filter once: the stream is done after that many.
+        Stream.take(remaining.length)
+      )
+    }
+
+    const manyTimeout = (timeout: Duration.DurationInput) => {
+      const duration = Duration.decode(timeout)
+      const millis = Duration.toMillis(duration)
+      return {
+        duration,
+        onTimeout: () => new TimeoutError({ message: `Operation timed out (${secondsText(millis)})`, timeoutMillis: millis })
+      }
+    }
+
     /**
      * Celery's `get_many` without its polling: one MGET, then Pub/Sub for the rest, so there is
      * nothing to sleep between reads and nothing after the last result. `interval` is accepted for
@@ -250,16 +290,13 @@ export const make = (
       const stream = Stream.fromChannel(Channel.unwrap(Effect.suspend(() => {
         // Each id once, in asked order (a Set built in one call: half the cost of has/add per id).
         const ids = Array.from(new Set(taskIds))
-        const keyList = ids.map(keys.task)
         if (ids.length === 0) return Effect.succeed(Channel.void)
-        return Effect.map(retryAlways(mgetAll(keyList)), (raws) => {
+        return Effect.map(readDecoded(ids), (decoded) => {
           const first: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
           const remaining: Array<string> = []
           for (let i = 0; i < ids.length; i++) {
-            const id = ids[i]!
-            const decoded = decodeTask(id, raws[i] ?? null)
-            if (Either.isLeft(decoded) || TaskState.isReady(decoded.right.status)) first.push(decoded)
-            else remaining.push(id)
+            if (isSettled(decoded[i]!)) first.push(decoded[i]!)
+            else remaining.push(ids[i]!)
           }
           // The empty chunk after the ready ones overwrites the executor's last emitted value: a
           // dead channel executor in V8's old generation still pointing at the thousand decoded
@@ -268,34 +305,41 @@ export const make = (
             ? Channel.void
             : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(first)), Channel.write(Chunk.empty()))
           if (remaining.length === 0) return ready
-          // The consumer subscribes before it reads, so a result stored after the MGET is not missed.
-          const waiting = new Set(remaining)
-          const later = consumer.watch(remaining).pipe(
-            Stream.filter((item) => {
-              const id = Either.isLeft(item) ? item.left.id : item.right.taskId
-              if (!waiting.has(id)) return false
-              if (Either.isRight(item) && !TaskState.isReady(item.right.status)) return false
-              waiting.delete(id)
-              return true
-            }),
-            // Each id passes the filter once: the stream is done after that many.
-            Stream.take(remaining.length)
-          )
-          return Channel.zipRight(ready, Stream.toChannel(later))
+          return Channel.zipRight(ready, Stream.toChannel(settleLater(remaining)))
         })
       })))
       if (getOptions?.timeout === undefined) return stream
-      const timeout = Duration.decode(getOptions.timeout)
-      const millis = Duration.toMillis(timeout)
-      return stream.pipe(
-        Stream.interruptWhen(
-          Effect.sleep(timeout).pipe(
-            Effect.zipRight(
-              Effect.fail(new TimeoutError({ message: `Operation timed out (${secondsText(millis)})`, timeoutMillis: millis }))
-            )
+      const { duration, onTimeout } = manyTimeout(getOptions.timeout)
+      return stream.pipe(Stream.interruptWhen(Effect.zipRight(Effect.sleep(duration), Effect.fail(onTimeout()))))
+    }
+
+    /**
+     * `getMany` as one array in the asked order. When every result is ready at the first read
+     * (the common case for a finished group) no Stream is run: a Stream run is about 500 runtime
+     * operations and 200 kB of garbage, a tenth of the time of reading a thousand results.
+     */
+    const getAll: ResultBackend["getAll"] = (taskIds, getOptions?: GetManyOptions) => {
+      const all = Effect.suspend(() => {
+        const asked = Array.from(taskIds)
+        const ids = Array.from(new Set(asked))
+        if (ids.length === 0) return Effect.succeed([])
+        return Effect.flatMap(readDecoded(ids), (decoded) => {
+          const inAskedOrder = () => {
+            if (asked.length === ids.length) return decoded
+            const at = new Map(ids.map((id, i) => [id, i]))
+            return asked.map((id) => decoded[at.get(id)!]!)
+          }
+          const remaining: Array<string> = []
+          for (let i = 0; i < ids.length; i++) if (!isSettled(decoded[i]!)) remaining.push(ids[i]!)
+          if (remaining.length === 0) return Effect.succeed(inAskedOrder())
+          const at = new Map(ids.map((id, i) => [id, i]))
+          return settleLater(remaining).pipe(
+            Stream.runForEach((item) => Effect.sync(() => { decoded[at.get(itemTaskId(item))!] = item })),
+            Effect.map(inAskedOrder)
           )
-        )
-      )
+        })
+      })
+      return getOptions?.timeout === undefined ? all : Effect.timeoutFail(all, manyTimeout(getOptions.timeout))
     }
 
     const settle = (meta: Meta.TaskMeta): Effect.Effect<Meta.TaskMeta, TaskFailedError> => {
@@ -458,6 +502,7 @@ export const make = (
       ...markAs,
       get,
       getMany,
+      getAll,
       waitFor,
       forget,
       saveGroup,
