@@ -315,8 +315,9 @@ export const make = (
 
     /**
      * `getMany` as one array in the asked order. When every result is ready at the first read
-     * (the common case for a finished group) no Stream is run: a Stream run is about 500 runtime
-     * operations and 200 kB of garbage, a tenth of the time of reading a thousand results.
+     * (the common case for a finished group) no Stream is run: a Stream run costs about 500
+     * runtime operations and 200 kB of garbage whatever it carries (1,000 ready results read
+     * about 1.4× faster than by draining `getMany`).
      */
     const getAll: ResultBackend["getAll"] = (taskIds, getOptions?: GetManyOptions) => {
       const all = Effect.suspend(() => {
@@ -324,17 +325,14 @@ export const make = (
         const ids = Array.from(new Set(asked))
         if (ids.length === 0) return Effect.succeed([])
         return Effect.flatMap(readDecoded(ids), (decoded) => {
-          const inAskedOrder = () => {
-            if (asked.length === ids.length) return decoded
-            const at = new Map(ids.map((id, i) => [id, i]))
-            return asked.map((id) => decoded[at.get(id)!]!)
-          }
+          let at: Map<string, number> | undefined
+          const indexOf = (id: string): number => (at ??= new Map(ids.map((x, i) => [x, i]))).get(id)!
+          const inAskedOrder = () => (asked.length === ids.length ? decoded : asked.map((id) => decoded[indexOf(id)]!))
           const remaining: Array<string> = []
           for (let i = 0; i < ids.length; i++) if (!isSettled(decoded[i]!)) remaining.push(ids[i]!)
           if (remaining.length === 0) return Effect.succeed(inAskedOrder())
-          const at = new Map(ids.map((id, i) => [id, i]))
           return settleLater(remaining).pipe(
-            Stream.runForEach((item) => Effect.sync(() => { decoded[at.get(itemTaskId(item))!] = item })),
+            Stream.runForEach((item) => Effect.sync(() => { decoded[indexOf(itemTaskId(item))] = item })),
             Effect.map(inAskedOrder)
           )
         })
