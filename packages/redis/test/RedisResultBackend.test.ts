@@ -6,7 +6,7 @@
 import { assert, layer } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
-import { Clock, Context, Deferred, Effect, Either, Layer, Option, Queue, Stream } from "effect"
+import { Clock, Context, Deferred, Effect, Either, Fiber, Layer, Option, Queue, Stream } from "effect"
 import { createClient } from "redis"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { BackendStoreError, ChordError, RemoteException, TaskFailedError, TimeoutError } from "@effect-celery/core/Errors"
@@ -656,6 +656,28 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       assert.deepStrictEqual(items.slice(0, early.length).map((m) => m.taskId), early)
       assert.sameMembers(items.slice(early.length).map((m) => m.taskId), [...late])
       assert.isTrue(items.slice(early.length).every((m) => m.status === "SUCCESS" && m.result === "late"))
+    }))
+
+  it.scoped("getAll of 1,200 ids: chunked MGET, one entry per id given in asked order, the late ones waited for", () =>
+    Effect.gen(function* () {
+      const { raw } = yield* Env
+      const b = yield* backend()
+      const ids = Array.from({ length: 1200 }, (_, i) => uid(`ga-many-${i}`))
+      const late = ids.filter((_, i) => i % 12 === 5)
+      const isLate = new Set(late)
+      yield* Effect.forEach(ids, (id, i) => (isLate.has(id) ? b.store(id, "STARTED", null) : b.markAsDone(id, i)), {
+        concurrency: 100,
+        discard: true
+      })
+      const asked = [...ids, ids[0]!]
+      const fiber = yield* Effect.fork(b.getAll(asked, { timeout: "20 seconds" }))
+      // The late ones are written once getAll is waiting on them (after its read).
+      const channel = `celery-task-meta-${late[late.length - 1]!}`
+      while (((yield* promise(() => raw.pubSubNumSub(channel)))[channel] ?? 0) === 0) yield* Effect.sleep("5 millis")
+      yield* Effect.forEach(late, (id) => b.markAsDone(id, "late"), { concurrency: 50, discard: true })
+      const metas = (yield* Fiber.join(fiber)).map((e) => (Either.isRight(e) ? e.right : assert.fail(e.left.message)))
+      assert.deepStrictEqual(metas.map((m) => m.taskId), asked)
+      assert.deepStrictEqual(metas.map((m) => m.result), asked.map((id) => (isLate.has(id) ? "late" : ids.indexOf(id))))
     }))
 
   it.scoped("getMany times out with 'Operation timed out (<timeout>)'", () =>
