@@ -44,7 +44,7 @@ import type { DecodeError } from "./Errors.js"
 import { RemoteException } from "./Errors.js"
 import type { KeyLayout } from "./Keys.js"
 import type { ResultRef, TaskMeta } from "./Meta.js"
-import { ResultBackend } from "./ResultBackend.js"
+import { itemTaskId as idOf, ResultBackend } from "./ResultBackend.js"
 import type { ChordProgress, ResultBackend as ResultBackendShape } from "./ResultBackend.js"
 import { ResultConsumer } from "./ResultConsumer.js"
 import * as TaskState from "./TaskState.js"
@@ -107,8 +107,6 @@ const metaOf = (e: Either.Either<TaskMeta, DecodeError>): TaskMeta => {
   if (Either.isLeft(e)) return assert.fail(`unexpected DecodeError for ${e.left.id}: ${e.left.message}`)
   return e.right
 }
-
-const idOf = (e: Either.Either<TaskMeta, DecodeError>): string => (Either.isLeft(e) ? e.left.id : e.right.taskId)
 
 const statusOf = (e: Either.Either<TaskMeta, DecodeError>): string =>
   Either.isLeft(e) ? "<DecodeError>" : e.right.status
