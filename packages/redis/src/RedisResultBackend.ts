@@ -317,7 +317,7 @@ export const make = (
      * `getMany` as one array in the asked order. When every result is ready at the first read
      * (the common case for a finished group) no Stream is run: a Stream run costs about 500
      * runtime operations and 200 kB of garbage whatever it carries (1,000 ready results read
-     * about 1.4× faster than by draining `getMany`).
+     * 1.3–1.4× faster than by draining `getMany`).
      */
     const getAll: ResultBackend["getAll"] = (taskIds, getOptions?: GetManyOptions) => {
       const all = Effect.suspend(() => {
