@@ -484,10 +484,11 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       }
     })
 
+    const shutdownError = () => new ConnectionError({ reason: "Shutdown", message: "The result consumer was shut down" })
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true
-        const shutdown = new ConnectionError({ reason: "Shutdown", message: "The result consumer was shut down" })
+        const shutdown = shutdownError()
         for (const sink of Array.from(sinks)) failSink(sink, Cause.fail(shutdown))
         settleReleases(releasesRequested)
         return conn === undefined ? Effect.void : close(conn)
@@ -503,7 +504,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     return {
       add: (sink) => {
         if (closed) {
-          sink.fail(Cause.fail(new ConnectionError({ reason: "Shutdown", message: "The result consumer was shut down" })))
+          sink.fail(Cause.fail(shutdownError()))
           return 0
         }
         sinks.add(sink)
