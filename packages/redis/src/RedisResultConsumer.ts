@@ -30,9 +30,10 @@
  * `E_RETRY_LIMIT_EXCEEDED` message) and the next watch starts over.
  *
  * `waitFor` (RedisResultBackend) takes a shortcut with the same semantics (`waitReady`): the same
- * watch, but the waiter is resumed straight from the socket reader (no Stream), and it returns
- * without waiting for the UNSUBSCRIBE acknowledgement, which the subscriber's driver sends right
- * after, on a scheduler that runs after the woken fibers (measured p50 wake-up: 2.5–4.3 ms → 0.6 ms).
+ * subscribe → read → wait for one task, but the waiter's fiber is resumed by the message itself
+ * (no Stream), and it returns without waiting for the UNSUBSCRIBE acknowledgement, which the
+ * subscriber's driver sends right after, on a scheduler that runs after the woken fibers
+ * (measured p50 wake-up: 2.5–4.3 ms → 0.6 ms).
  *
  * Buffering (a deliberate choice): Pub/Sub cannot be paused, so each watch has an unbounded
  * mailbox and a slow consumer never loses a state. Without `follow` memory is bounded by the
@@ -43,15 +44,13 @@
  * state, the bytes last emitted.
  */
 import type * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
@@ -81,15 +80,14 @@ export const WaitReadyTypeId: unique symbol = Symbol.for("@effect-celery/redis/R
 
 /**
  * @internal The first item of a task that is a ready state or does not decode, with the same
- * subscribe → read → wait as `watch` but no Stream in between: the waiter is resumed straight from
- * the socket reader, and returns without waiting for the UNSUBSCRIBE acknowledgement (the channel
- * is released in the background). `None` if the watch ended without one (not expected); fails with
- * `onTimeout()` after `duration`.
+ * subscribe → read → wait as `watch` but no Stream in between: the message resumes the waiter,
+ * which returns without waiting for the UNSUBSCRIBE acknowledgement (the channel is released in
+ * the background). Fails with `onTimeout()` after `duration`.
  */
 export type WaitReady = <E2 = never>(
   taskId: string,
   timeout?: { readonly duration: Duration.Duration; readonly onTimeout: () => E2 }
-) => Effect.Effect<Option.Option<Item>, BackendError | E2>
+) => Effect.Effect<Item, BackendError | E2>
 
 /** @internal The fast path of `RedisResultBackend.waitFor`, when `consumer` is this module's. */
 export const waitReadyOf = (consumer: ResultConsumer): WaitReady | undefined =>
@@ -228,43 +226,98 @@ class Watch implements Subscriber.Sink {
   }
 }
 
-/** A `Watch`'s output for `waitReady`: settles once, on the first ready or undecodable item. */
-class Waiter<E2> implements Out {
+/**
+ * The one task `waitReady` waits for, as a sink of its own rather than a `Watch` with a `Deferred`:
+ * a waiter wants only the first ready or undecodable item, so it keeps no per-task history and
+ * resumes its parked fiber from `settle` directly.
+ */
+class OneTask<E2> implements Subscriber.Sink {
+  /** Messages received during a sync. */
+  private buffer: Array<string> | undefined = []
+  private resume: ((effect: Effect.Effect<Item, BackendError | E2>) => void) | undefined
+  /** Settled, or given up by an interruption: nothing more is delivered. */
   settled = false
-  watch: Watch | undefined
+  /** The timeout's fiber, stopped once the wait is over. */
+  timer: Fiber.RuntimeFiber<void> | undefined
+
+  stopTimer(): void {
+    const timer = this.timer
+    this.timer = undefined
+    timer?.unsafeInterruptAsFork(FiberId.none)
+  }
 
   constructor(
-    private readonly done: Deferred.Deferred<Option.Option<Item>, BackendError | E2>,
+    private readonly key: string,
+    private readonly taskId: string,
     private readonly subscriber: Subscriber.Subscriber
   ) {}
 
-  settle(exit: Exit.Exit<Option.Option<Item>, BackendError | E2>): void {
+  /** Subscribe → read → wait; `resume` is the parked fiber's. */
+  start(resume: (effect: Effect.Effect<Item, BackendError | E2>) => void): void {
+    this.resume = resume
+    this.subscriber.add(this)
+  }
+
+  channels(): ReadonlyArray<string> {
+    return [this.key]
+  }
+
+  onMessage(_channel: string, message: string): void {
+    if (this.settled) return
+    if (this.buffer !== undefined) this.buffer.push(message)
+    else this.consider(message)
+  }
+
+  beginSync(): void {
+    this.buffer = []
+  }
+
+  endSync(values: ReadonlyMap<string, string>): void {
+    const buffered = this.buffer
+    this.buffer = undefined
+    if (this.settled) return
+    // As a `Watch` merges: the stored value first unless the buffer holds the same bytes.
+    const value = values.get(this.key)
+    if (value !== undefined && (buffered === undefined || !buffered.includes(value))) this.consider(value)
+    if (buffered === undefined) return
+    for (let i = 0; i < buffered.length && !this.settled; i++) this.consider(buffered[i]!)
+  }
+
+  fail(cause: Cause.Cause<BackendError>): void {
+    this.settle(Exit.failCause(cause))
+  }
+
+  timeout(error: E2): void {
+    this.settle(Exit.fail(error))
+  }
+
+  /** Interrupted: deliver nothing more, release the channel and wait for the acknowledgement. */
+  readonly cancel: Effect.Effect<void> = Effect.suspend(() => {
+    this.settled = true
+    this.stopTimer()
+    return this.subscriber.remove(this)
+  })
+
+  private consider(raw: string): void {
+    const item = decodeTaskMeta(this.taskId, raw)
+    if (Either.isLeft(item) || isReady(item.right.status)) this.settle(Exit.succeed(item))
+  }
+
+  private settle(exit: Exit.Exit<Item, BackendError | E2>): void {
     if (this.settled) return
     this.settled = true
-    const w = this.watch
-    if (w !== undefined) {
-      w.closed = true
-      this.subscriber.detach(w)
+    const resume = this.resume
+    if (resume === undefined) return
+    if (Exit.isSuccess(exit)) {
+      // The UNSUBSCRIBE goes out in the background (the driver runs after the woken fiber), not awaited.
+      resume(exit)
+      this.subscriber.detach(this)
+      this.stopTimer()
+    } else {
+      // A timeout or a lost subscription: release and wait for the acknowledgement, as a stream's end does.
+      this.stopTimer()
+      resume(Effect.zipRight(this.subscriber.remove(this), exit))
     }
-    Deferred.unsafeDone(this.done, exit)
-  }
-
-  single(item: Item): boolean {
-    if (!this.settled && (Either.isLeft(item) || isReady(item.right.status))) this.settle(Exit.succeed(Option.some(item)))
-    return true
-  }
-
-  array(items: ReadonlyArray<Item>): boolean {
-    for (const item of items) this.single(item)
-    return true
-  }
-
-  end(): void {
-    this.settle(Exit.succeed(Option.none()))
-  }
-
-  halt(cause: Cause.Cause<BackendError>): void {
-    this.settle(Exit.failCause(cause))
   }
 }
 
@@ -318,31 +371,33 @@ export const make = (
       taskId: string,
       timeout?: { readonly duration: Duration.Duration; readonly onTimeout: () => E2 }
     ) =>
-      Effect.uninterruptibleMask((restore) => {
-        const done = Deferred.unsafeMake<Option.Option<Item>, BackendError | E2>(FiberId.none)
-        const waiter = new Waiter<E2>(done, subscriber)
-        const w = new Watch([layout.task(taskId)], prefixLength, false, waiter, subscriber)
-        waiter.watch = w
-        subscriber.add(w)
-        // Woken by a message, the waiter resumes inside the socket reader (Subscriber.inReader).
-        const wait = restore(Effect.withScheduler(Deferred.await(done), Subscriber.inReader))
-        const finish = (exit: Exit.Exit<Option.Option<Item>, BackendError | E2>) =>
-          // A result returns at once (its channel was released when it arrived); a timeout or an
-          // interruption releases and waits for the acknowledgement, as a stream's end does.
-          Exit.isSuccess(exit) ? Effect.void : Effect.suspend(() => {
-            waiter.settled = true
-            w.closed = true
-            return subscriber.remove(w)
-          })
-        if (timeout === undefined) return Effect.onExit(wait, finish)
-        return Effect.flatMap(
-          // The timer runs on the background scheduler: stopping it never delays the waiter.
-          Effect.forkDaemon(
-            Effect.sleep(timeout.duration).pipe(
-              Effect.zipRight(Effect.sync(() => waiter.settle(Exit.fail(timeout.onTimeout()))))
-            )
-          ).pipe(Effect.withScheduler(Subscriber.background)),
-          (timer) => Effect.onExit(wait, (exit) => Effect.zipRight(Fiber.interruptAsFork(timer, FiberId.none), finish(exit)))
+      Effect.suspend(() => {
+        const one = new OneTask<E2>(layout.task(taskId), taskId, subscriber)
+        const parked = Effect.async<Item, BackendError | E2>((resume) => {
+          one.start(resume)
+          return one.cancel
+        })
+        if (timeout === undefined) return parked
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(
+            // The timer runs on the background scheduler: stopping it never delays the waiter. It is
+            // forked in an uninterruptible region, so it must say it can be stopped: otherwise it
+            // lived on until its duration ran out.
+            Effect.forkDaemon(
+              Effect.sleep(timeout.duration).pipe(
+                Effect.zipRight(Effect.sync(() => one.timeout(timeout.onTimeout()))),
+                Effect.interruptible
+              )
+            ).pipe(Effect.withScheduler(Subscriber.background)),
+            (timer) => {
+              one.timer = timer
+              return Effect.flatMap(Effect.exit(restore(parked)), (exit) => {
+                // Interrupted before the wait started, nothing else has stopped it.
+                one.stopTimer()
+                return exit
+              })
+            }
+          )
         )
       })
 

@@ -4,7 +4,8 @@
  * subscription left behind, resync after a lost connection, interruption, undecodable values.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Cause, Context, Effect, Either, Exit, Fiber, Layer, Queue, Schedule, Stream } from "effect"
+import type { Duration } from "effect"
+import { Cause, Context, Effect, Either, Exit, Fiber, Layer, Queue, Schedule, Stream, Supervisor } from "effect"
 import * as Keys from "@effect-celery/core/Keys"
 import * as Meta from "@effect-celery/core/Meta"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -46,9 +47,9 @@ const numsub = (taskId: string) =>
 const channels = (pattern: string) => Effect.map(command("PUBSUB", "CHANNELS", pattern), (reply) => reply as Array<string>)
 
 /** The server's own view as the readiness signal: poll (no fixed sleep) until it holds. */
-const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
+const until = <E, R>(check: Effect.Effect<boolean, E, R>, bound: Duration.DurationInput = "10 seconds") =>
   Effect.flatMap(check, (ok) => (ok ? Effect.void : Effect.fail("not yet" as const))).pipe(
-    Effect.retry(Schedule.spaced("2 millis").pipe(Schedule.upTo("10 seconds"))),
+    Effect.retry(Schedule.spaced("2 millis").pipe(Schedule.upTo(bound))),
     Effect.orDie
   )
 
@@ -76,6 +77,34 @@ describe("waitFor over RedisResultConsumer", () => {
         yield* until(Effect.map(numsub(id), (n) => n === 1))
         yield* Fiber.interrupt(fiber)
         assert.strictEqual(yield* numsub(id), 0)
+      }))
+
+    it.effect("its timeout's fiber never outlives the wait: returned, timed out or interrupted", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const supervisor = yield* Supervisor.track
+        const live = Effect.map(supervisor.value, (fibers) => fibers.length)
+        // Well before the 10 s timers would end by themselves.
+        const noneLeft = until(Effect.map(live, (n) => n === 0), "2 seconds")
+        const wait = (id: string, timeout: Duration.DurationInput) =>
+          Effect.fork(Effect.supervised(backend.waitFor(id, { timeout }), supervisor))
+        // Returned: the result arrives long before the 10 s timer.
+        const done = uid("timer-done")
+        const returned = yield* wait(done, "10 seconds")
+        yield* until(Effect.map(numsub(done), (n) => n === 1))
+        assert.strictEqual(yield* live, 1)
+        yield* store(done, "SUCCESS", 1)
+        assert.strictEqual((yield* Fiber.join(returned)).result, 1)
+        yield* noneLeft
+        // Interrupted while waiting.
+        const interrupted = yield* wait(uid("timer-interrupted"), "10 seconds")
+        yield* until(Effect.map(live, (n) => n === 1))
+        yield* Fiber.interrupt(interrupted)
+        yield* noneLeft
+        // Timed out: the timer itself ends.
+        const error = yield* Effect.flip(Fiber.join(yield* wait(uid("timer-out"), "50 millis")))
+        assert.strictEqual(error._tag, "TimeoutError")
+        yield* noneLeft
       }))
 
     it.effect("shares the channel with a watch and another waitFor: each gets its states, nothing is left", () =>
@@ -142,14 +171,14 @@ describe("waitFor over RedisResultConsumer", () => {
         yield* until(Effect.map(numsub(id), (n) => n === 0))
       }))
 
-    // A waiter woken by a message resumes inside the socket reader (Subscriber.inReader): what it
-    // does there must not disturb the routing of the messages that follow.
-    it.effect("waiters resumed in the socket reader can wait again and store there: a relay of 50 tasks", () =>
+    // A waiter woken by a message resumes while its release is still pending: what it does then
+    // (wait again, store) must not disturb the routing of the messages that follow.
+    it.effect("woken waiters can wait again and store at once: a relay of 50 tasks", () =>
       Effect.gen(function*() {
         const backend = yield* ResultBackend
         const prefix = uid("relay")
         const ids = Array.from({ length: 51 }, (_, i) => `${prefix}-${i}`)
-        // Step i waits for task i; woken (mostly in the reader), it waits for task i + 1 and has a
+        // Step i waits for task i; woken, it waits for task i + 1 and has a
         // fiber store that result once the wait is subscribed, so most wake-ups come from a message.
         const step = (i: number): Effect.Effect<number, unknown, RedisClient.RedisClient> =>
           Effect.flatMap(backend.waitFor(ids[i]!, { timeout: "10 seconds" }), (meta) =>

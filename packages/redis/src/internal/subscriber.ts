@@ -29,12 +29,12 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
 import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import type { BackendError, CommandError } from "@effect-celery/core/Errors"
@@ -113,39 +113,6 @@ interface Connection {
  */
 export const background: Scheduler.Scheduler = Scheduler.makeBatched((run) => setImmediate(run))
 
-/** The subscriber routing a message right now (inside node-redis' socket reader), if any. */
-let routing: object | undefined
-let woken: Array<() => void> = []
-
-/**
- * For a fiber parked until a message arrives: a fiber that message wakes runs right after the
- * message has been routed, still inside the socket reader, rather than a promise tick later
- * (the wake-up latency figure; an idle CPU pays tens of µs for that tick). A fiber woken by
- * anything else (a timeout, an interruption, a sync) is scheduled as by the default scheduler.
- */
-export const inReader: Scheduler.Scheduler = {
-  scheduleTask(task, priority) {
-    if (routing !== undefined) woken.push(task)
-    else Scheduler.defaultScheduler.scheduleTask(task, priority)
-  },
-  shouldYield: (fiber) => Scheduler.defaultScheduler.shouldYield(fiber)
-}
-
-/** Runs the fibers that the message just routed woke. */
-const runWoken = (): void => {
-  while (woken.length > 0) {
-    const tasks = woken
-    woken = []
-    for (const task of tasks) {
-      try {
-        task()
-      } catch {
-        // A fiber's run does not throw; whatever might must never break node-redis' reader.
-      }
-    }
-  }
-}
-
 const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
@@ -173,8 +140,6 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     const wakeup = yield* Effect.makeLatch(false)
     const wake = () => wakeup.unsafeOpen()
-    let wakeAfterRouting = false
-    const self = {}
 
     const settleReleases = (upTo: number) => {
       if (upTo > releasesDone) releasesDone = upTo
@@ -205,20 +170,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const dispatch = (message: string, channel: string): void => {
       const route = routes.get(channel)
       if (route === undefined) return
-      routing = self
-      try {
-        if (Array.isArray(route)) {
-          for (const sink of route.slice()) deliver(sink, channel, message)
-        } else {
-          deliver(route, channel, message)
-        }
-      } finally {
-        routing = undefined
-      }
-      if (woken.length > 0) runWoken()
-      if (wakeAfterRouting) {
-        wakeAfterRouting = false
-        wake()
+      if (Array.isArray(route)) {
+        for (const sink of route.slice()) deliver(sink, channel, message)
+      } else {
+        deliver(route, channel, message)
       }
     }
 
@@ -249,9 +204,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       if (conn !== undefined && !conn.dead) {
         pendingUnsubscribe.add(channel)
         releasesRequested++
-        // Released by a message being routed: the driver is woken after the waiters it woke ran.
-        if (routing === self) wakeAfterRouting = true
-        else wake()
+        // The driver runs on `background`: after the fibers this message woke.
+        wake()
       }
     }
 
@@ -284,12 +238,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * driver would wait forever. So check, in the same tick as the call; a loss after it fails the
      * queued command.
      */
+    const lost = (command: string) => new ConnectionError({ reason: "Closed", message: `${command}: the subscriber connection is lost` })
+
     const pubsub = <A>(c: Connection, command: string, f: () => Promise<A>) =>
-      Effect.suspend(() =>
-        c.dead || !c.client.isReady
-          ? Effect.fail(new ConnectionError({ reason: "Closed", message: `${command}: the subscriber connection is lost` }))
-          : call(command, f)
-      )
+      Effect.suspend(() => (c.dead || !c.client.isReady ? Effect.fail(lost(command)) : call(command, f)))
 
     const subscribe = (c: Connection, channels: ReadonlyArray<string>) =>
       Effect.suspend(() => {
@@ -299,8 +251,23 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         return pubsub(c, "SUBSCRIBE", () => c.client.extendPubSubListeners(CHANNELS, batch))
       })
 
-    const unsubscribe = (c: Connection, channels: ReadonlyArray<string>) =>
-      pubsub(c, "UNSUBSCRIBE", () => c.client.unsubscribe(channels as Array<string>))
+    /** Send an UNSUBSCRIBE now; the effect it returns waits for the acknowledgement. */
+    const unsubscribe = (
+      c: Connection,
+      channels: ReadonlyArray<string>
+    ): Effect.Effect<Effect.Effect<void, ConnectionError | CommandError>, ConnectionError | CommandError> =>
+      Effect.suspend(() => {
+        if (c.dead || !c.client.isReady) return Effect.fail(lost("UNSUBSCRIBE"))
+        let sent: Promise<void>
+        try {
+          sent = c.client.unsubscribe(channels as Array<string>)
+        } catch (cause) {
+          return Effect.fail(classify("UNSUBSCRIBE", cause))
+        }
+        // Awaited later, or never if the step fails first: never an unhandled rejection.
+        sent.catch(() => {})
+        return Effect.succeed(call("UNSUBSCRIBE", () => sent))
+      })
 
     const mget = (keys: ReadonlyArray<string>, into: Map<string, string>) =>
       Effect.map(redis.execute("MGET", (client) => client.mGet(keys as Array<string>)), (values) => {
@@ -353,7 +320,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
           steps.push(Effect.zipRight(subscribe(c, chunk), Effect.forEach(chunksOf(chunk, options.mgetChunk), (keys) => mget(keys, values), { discard: true })))
         }
         for (const keys of chunksOf(present, options.mgetChunk)) steps.push(mget(keys, values))
-        yield* Effect.all(steps, { concurrency: "unbounded", discard: true })
+        // One chunk (the usual case) runs in this fiber; several run side by side.
+        yield* steps.length === 1 ? steps[0]! : Effect.all(steps, { concurrency: "unbounded", discard: true })
         yield* call("PING", () => c.client.ping())
         for (const sink of batch) {
           if (!sinks.has(sink)) continue
@@ -379,19 +347,25 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       yield* sync(c, batch, Array.from(routes.keys())).pipe(Effect.onError(() => close(c)))
     })
 
-    /** Incremental work on a live connection: releases, then first syncs of new sinks. */
+    /**
+     * Incremental work on a live connection: releases, then first syncs of new sinks. The
+     * UNSUBSCRIBE goes out without waiting for its acknowledgement before the sync's SUBSCRIBE
+     * (their channels never overlap: a released channel is one nobody routes), so a watch that
+     * starts as another ends does not wait a round trip more.
+     */
     const step = (c: Connection) =>
       Effect.gen(function*() {
+        let released: Effect.Effect<void, ConnectionError | CommandError> = Effect.void
         if (pendingUnsubscribe.size > 0) {
           const target = releasesRequested
           const known = c.client.getPubSubListeners(CHANNELS)
           const gone = Array.from(pendingUnsubscribe).filter((channel) => !routes.has(channel) && known.has(channel))
           pendingUnsubscribe = new Set()
-          yield* Effect.forEach(chunksOf(gone, options.subscribeChunk), (chunk) => unsubscribe(c, chunk), {
-            concurrency: "unbounded",
-            discard: true
-          })
-          settleReleases(target)
+          const sent = yield* Effect.forEach(chunksOf(gone, options.subscribeChunk), (chunk) => unsubscribe(c, chunk))
+          released = Effect.zipRight(
+            Effect.forEach(sent, (acknowledged) => acknowledged, { discard: true }),
+            Effect.sync(() => settleReleases(target))
+          )
         }
         if (pendingSync.size > 0) {
           const batch = Array.from(pendingSync).filter((sink) => sinks.has(sink))
@@ -410,6 +384,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
               }).pipe(Effect.zipRight(Effect.fail(error))))
           )
         }
+        yield* released
       })
 
     const iteration = Effect.gen(function*() {
@@ -462,24 +437,62 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         )
       )
 
+    /**
+     * The driver's idle timers (`idleTimeToLive` with nothing watched, `healthCheckInterval` while
+     * something is) count from when it last went idle. They run in one fiber of their own, which
+     * sleeps until the deadline and wakes the driver only if it has been idle since: a `timeout`
+     * race on every idle turn forks two fibers each time, which measured a sixth of the consumer's
+     * CPU per `waitFor`.
+     */
+    const timerFor = (): Duration.Duration | undefined =>
+      conn === undefined ? undefined : sinks.size === 0 ? options.idleTimeToLive : options.healthCheckInterval
+    let idle = false
+    let idleSince = 0
+    let timerFired = false
+    const timerArmed = yield* Effect.makeLatch(false)
+
+    const timer = Effect.gen(function*() {
+      while (true) {
+        yield* timerArmed.await
+        const duration = timerFor()
+        if (!idle || duration === undefined) {
+          // Armed again when the driver next goes idle.
+          timerArmed.unsafeClose()
+          continue
+        }
+        const wait = idleSince + Duration.toMillis(duration) - (yield* Clock.currentTimeMillis)
+        if (wait > 0) {
+          yield* Effect.sleep(Duration.millis(wait))
+          continue
+        }
+        timerArmed.unsafeClose()
+        timerFired = true
+        wake()
+      }
+    })
+
+    /** What a fired timer does, checked again now: close an unused connection, or health-check a used one. */
+    const onTimer = Effect.suspend(() => {
+      const c = conn
+      if (c === undefined || c.dead) return Effect.void
+      if (sinks.size === 0) return close(c)
+      return options.healthCheckInterval === undefined ? Effect.void : healthCheck(c)
+    })
+
     const driver = Effect.gen(function*() {
       while (true) {
         if (!hasWork()) {
-          const c = conn
-          if (c !== undefined && sinks.size === 0) {
-            const woke = yield* Effect.timeout(wakeup.await, options.idleTimeToLive).pipe(Effect.option)
-            if (Option.isNone(woke) && sinks.size === 0 && conn === c) {
-              yield* close(c)
-              continue
-            }
-          } else if (c !== undefined && options.healthCheckInterval !== undefined) {
-            const woke = yield* Effect.timeout(wakeup.await, options.healthCheckInterval).pipe(Effect.option)
-            if (Option.isNone(woke) && conn === c && !c.dead) yield* healthCheck(c)
-          } else {
-            yield* wakeup.await
-          }
+          idleSince = yield* Clock.currentTimeMillis
+          idle = true
+          timerArmed.unsafeOpen()
+          yield* wakeup.await
+          idle = false
         }
         wakeup.unsafeClose()
+        if (timerFired) {
+          timerFired = false
+          yield* onTimer
+        }
         yield* iteration
       }
     })
@@ -500,6 +513,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       Effect.withScheduler(background),
       Effect.forkScoped
     )
+    yield* timer.pipe(Effect.interruptible, Effect.withScheduler(background), Effect.forkScoped)
 
     return {
       add: (sink) => {
