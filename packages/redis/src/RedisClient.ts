@@ -12,9 +12,6 @@
  * - `layerUrl(url, options)`: a Celery `result_backend` URL (`redis://`, `rediss://`,
  *   `redis+socket://`), with `redis_backend_use_ssl` and the `redis_*` settings as options.
  * - `layerConfig()`: the same from the environment (see `urlConfig` for the variables).
- * - `layerUrl(url, options)`: a Celery `result_backend` URL (`redis://`, `rediss://`,
- *   `redis+socket://`), with `redis_backend_use_ssl` and the `redis_*` settings as options.
- * - `layerConfig()`: the same from the environment (see `layerConfig` for the variables).
  * Each reads TLS files through `@effect/platform`'s `FileSystem`; `layer*` provide the Node file
  * system, `layerWithoutFileSystem*` leave it to the caller.
  */

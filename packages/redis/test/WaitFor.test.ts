@@ -107,6 +107,39 @@ describe("waitFor over RedisResultConsumer", () => {
         yield* noneLeft
       }))
 
+    // waitFor returns with its release still pending, and the driver sends releases and new
+    // subscriptions back to back: a channel held again before its UNSUBSCRIBE went out must stay.
+    it.effect("a task watched again the moment its wait returned keeps its subscription", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend
+        const consumer = yield* ResultConsumer
+        const id = uid("again")
+        const other = uid("again-other")
+        const waiting = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+        yield* until(Effect.map(numsub(id), (n) => n === 1))
+        const seen = yield* Queue.unbounded<string>()
+        // Woken, the same fiber watches `id` again (with `follow`) and waits for another task: one
+        // driver step releases nothing, re-reads `id` and subscribes `other`.
+        const next = yield* Effect.fork(Effect.zipRight(
+          Fiber.join(waiting),
+          Effect.zipRight(
+            Effect.forkScoped(Stream.runForEach(consumer.watch([id], { follow: true }), (item) =>
+              Either.isRight(item) ? Queue.offer(seen, item.right.status) : Effect.void)),
+            backend.waitFor(other, { timeout: "10 seconds" })
+          )
+        ).pipe(Effect.scoped))
+        yield* store(id, "SUCCESS", 1)
+        assert.strictEqual(yield* Queue.take(seen), "SUCCESS")
+        yield* until(Effect.map(numsub(other), (n) => n === 1))
+        // Still subscribed to `id`: a later write (a re-delivery, say) reaches the follow watch.
+        assert.strictEqual(yield* numsub(id), 1)
+        yield* store(id, "REVOKED")
+        assert.strictEqual(yield* Queue.take(seen), "REVOKED")
+        yield* store(other, "SUCCESS", 2)
+        assert.strictEqual((yield* Fiber.join(next)).result, 2)
+        yield* until(Effect.map(numsub(id), (n) => n === 0))
+      }))
+
     it.effect("shares the channel with a watch and another waitFor: each gets its states, nothing is left", () =>
       Effect.gen(function*() {
         const backend = yield* ResultBackend
