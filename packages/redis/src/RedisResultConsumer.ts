@@ -48,8 +48,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -62,6 +60,7 @@ import { ResultConsumer, TypeId } from "@effect-celery/core/ResultConsumer"
 import type { WatchOptions } from "@effect-celery/core/ResultConsumer"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { isReady } from "@effect-celery/core/TaskState"
+import * as Deadlines from "./internal/deadlines.js"
 import * as Subscriber from "./internal/subscriber.js"
 import type { RedisClient } from "./RedisClient.js"
 
@@ -229,32 +228,30 @@ class Watch implements Subscriber.Sink {
 /**
  * The one task `waitReady` waits for, as a sink of its own rather than a `Watch` with a `Deferred`:
  * a waiter wants only the first ready or undecodable item, so it keeps no per-task history and
- * resumes its parked fiber from `settle` directly.
+ * resumes its parked fiber from `settle` directly. Its timeout is an entry in the consumer's
+ * `Deadlines`, not a fiber of its own.
  */
-class OneTask<E2> implements Subscriber.Sink {
+class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
   /** Messages received during a sync. */
   private buffer: Array<string> | undefined = []
   private resume: ((effect: Effect.Effect<Item, BackendError | E2>) => void) | undefined
   /** Settled, or given up by an interruption: nothing more is delivered. */
-  settled = false
-  /** The timeout's fiber, stopped once the wait is over. */
-  timer: Fiber.RuntimeFiber<void> | undefined
-
-  stopTimer(): void {
-    const timer = this.timer
-    this.timer = undefined
-    timer?.unsafeInterruptAsFork(FiberId.none)
-  }
+  private settled = false
+  deadline = 0
+  heapIndex = -1
 
   constructor(
     private readonly key: string,
     private readonly taskId: string,
-    private readonly subscriber: Subscriber.Subscriber
+    private readonly subscriber: Subscriber.Subscriber,
+    private readonly deadlines: Deadlines.Deadlines,
+    private readonly onTimeout: (() => E2) | undefined
   ) {}
 
   /** Subscribe → read → wait; `resume` is the parked fiber's. */
-  start(resume: (effect: Effect.Effect<Item, BackendError | E2>) => void): void {
+  start(resume: (effect: Effect.Effect<Item, BackendError | E2>) => void, timeoutMillis: number | undefined): void {
     this.resume = resume
+    if (timeoutMillis !== undefined) this.deadlines.add(this, timeoutMillis)
     this.subscriber.add(this)
   }
 
@@ -287,14 +284,14 @@ class OneTask<E2> implements Subscriber.Sink {
     this.settle(Exit.failCause(cause))
   }
 
-  timeout(error: E2): void {
-    this.settle(Exit.fail(error))
+  readonly expire = (): void => {
+    if (this.onTimeout !== undefined) this.settle(Exit.fail(this.onTimeout()))
   }
 
   /** Interrupted: deliver nothing more, release the channel and wait for the acknowledgement. */
   readonly cancel: Effect.Effect<void> = Effect.suspend(() => {
     this.settled = true
-    this.stopTimer()
+    this.deadlines.remove(this)
     return this.subscriber.remove(this)
   })
 
@@ -306,16 +303,15 @@ class OneTask<E2> implements Subscriber.Sink {
   private settle(exit: Exit.Exit<Item, BackendError | E2>): void {
     if (this.settled) return
     this.settled = true
+    this.deadlines.remove(this)
     const resume = this.resume
     if (resume === undefined) return
     if (Exit.isSuccess(exit)) {
-      // The UNSUBSCRIBE goes out in the background (the driver runs after the woken fiber), not awaited.
       resume(exit)
+      // The UNSUBSCRIBE goes out in the background (the driver runs after the woken fiber), not awaited.
       this.subscriber.detach(this)
-      this.stopTimer()
     } else {
       // A timeout or a lost subscription: release and wait for the acknowledgement, as a stream's end does.
-      this.stopTimer()
       resume(Effect.zipRight(this.subscriber.remove(this), exit))
     }
   }
@@ -329,6 +325,8 @@ export const make = (
   Effect.gen(function*() {
     const layout = Keys.make(options.keys ?? {})
     const prefixLength = layout.taskKeyprefix.length
+    // `waitFor` timeouts, on the background scheduler: expiring one never delays a woken waiter.
+    const deadlines = yield* Deadlines.make(Subscriber.background)
     const subscriber = yield* Subscriber.make({
       retryPolicy: RetryPolicy.merge(options.retryPolicy),
       idleTimeToLive: Duration.decode(tuning.idleTimeToLive ?? Duration.seconds(30)),
@@ -371,34 +369,10 @@ export const make = (
       taskId: string,
       timeout?: { readonly duration: Duration.Duration; readonly onTimeout: () => E2 }
     ) =>
-      Effect.suspend(() => {
-        const one = new OneTask<E2>(layout.task(taskId), taskId, subscriber)
-        const parked = Effect.async<Item, BackendError | E2>((resume) => {
-          one.start(resume)
-          return one.cancel
-        })
-        if (timeout === undefined) return parked
-        return Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(
-            // The timer runs on the background scheduler: stopping it never delays the waiter. It is
-            // forked in an uninterruptible region, so it must say it can be stopped: otherwise it
-            // lived on until its duration ran out.
-            Effect.forkDaemon(
-              Effect.sleep(timeout.duration).pipe(
-                Effect.zipRight(Effect.sync(() => one.timeout(timeout.onTimeout()))),
-                Effect.interruptible
-              )
-            ).pipe(Effect.withScheduler(Subscriber.background)),
-            (timer) => {
-              one.timer = timer
-              return Effect.flatMap(Effect.exit(restore(parked)), (exit) => {
-                // Interrupted before the wait started, nothing else has stopped it.
-                one.stopTimer()
-                return exit
-              })
-            }
-          )
-        )
+      Effect.async<Item, BackendError | E2>((resume) => {
+        const one = new OneTask<E2>(layout.task(taskId), taskId, subscriber, deadlines, timeout?.onTimeout)
+        one.start(resume, timeout === undefined ? undefined : Duration.toMillis(timeout.duration))
+        return one.cancel
       })
 
     const consumer: ResultConsumer & { readonly [WaitReadyTypeId]: WaitReady } = {

@@ -47,9 +47,9 @@ const numsub = (taskId: string) =>
 const channels = (pattern: string) => Effect.map(command("PUBSUB", "CHANNELS", pattern), (reply) => reply as Array<string>)
 
 /** The server's own view as the readiness signal: poll (no fixed sleep) until it holds. */
-const until = <E, R>(check: Effect.Effect<boolean, E, R>, bound: Duration.DurationInput = "10 seconds") =>
+const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
   Effect.flatMap(check, (ok) => (ok ? Effect.void : Effect.fail("not yet" as const))).pipe(
-    Effect.retry(Schedule.spaced("2 millis").pipe(Schedule.upTo(bound))),
+    Effect.retry(Schedule.spaced("2 millis").pipe(Schedule.upTo("10 seconds"))),
     Effect.orDie
   )
 
@@ -79,32 +79,27 @@ describe("waitFor over RedisResultConsumer", () => {
         assert.strictEqual(yield* numsub(id), 0)
       }))
 
-    it.effect("its timeout's fiber never outlives the wait: returned, timed out or interrupted", () =>
+    it.effect("timeouts fork no fiber per wait; each wait times out at its own deadline, in order", () =>
       Effect.gen(function*() {
         const backend = yield* ResultBackend
         const supervisor = yield* Supervisor.track
-        const live = Effect.map(supervisor.value, (fibers) => fibers.length)
-        // Well before the 10 s timers would end by themselves.
-        const noneLeft = until(Effect.map(live, (n) => n === 0), "2 seconds")
-        const wait = (id: string, timeout: Duration.DurationInput) =>
-          Effect.fork(Effect.supervised(backend.waitFor(id, { timeout }), supervisor))
-        // Returned: the result arrives long before the 10 s timer.
-        const done = uid("timer-done")
-        const returned = yield* wait(done, "10 seconds")
-        yield* until(Effect.map(numsub(done), (n) => n === 1))
-        assert.strictEqual(yield* live, 1)
-        yield* store(done, "SUCCESS", 1)
-        assert.strictEqual((yield* Fiber.join(returned)).result, 1)
-        yield* noneLeft
-        // Interrupted while waiting.
-        const interrupted = yield* wait(uid("timer-interrupted"), "10 seconds")
-        yield* until(Effect.map(live, (n) => n === 1))
-        yield* Fiber.interrupt(interrupted)
-        yield* noneLeft
-        // Timed out: the timer itself ends.
-        const error = yield* Effect.flip(Fiber.join(yield* wait(uid("timer-out"), "50 millis")))
-        assert.strictEqual(error._tag, "TimeoutError")
-        yield* noneLeft
+        const ended: Array<string> = []
+        const wait = (name: string, timeout: Duration.DurationInput) =>
+          Effect.fork(Effect.supervised(
+            backend.waitFor(uid(name), { timeout }).pipe(Effect.ensuring(Effect.sync(() => ended.push(name)))),
+            supervisor
+          ))
+        // A long deadline first, then shorter ones: the shared timer must wake early for them.
+        const long = yield* wait("long", "10 seconds")
+        const waits = [yield* wait("300ms", "300 millis"), yield* wait("100ms", "100 millis"), yield* wait("200ms", "200 millis")]
+        assert.strictEqual((yield* supervisor.value).length, 0)
+        for (const fiber of waits) {
+          const error = yield* Effect.flip(Fiber.join(fiber)).pipe(Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "late" }))
+          assert.strictEqual(error._tag, "TimeoutError")
+        }
+        assert.deepStrictEqual(ended, ["100ms", "200ms", "300ms"])
+        yield* Fiber.interrupt(long)
+        assert.deepStrictEqual(ended, ["100ms", "200ms", "300ms", "long"])
       }))
 
     // waitFor returns with its release still pending, and the driver sends releases and new
