@@ -304,8 +304,8 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     if (this.settled) return
     this.settled = true
     this.deadlines.remove(this)
-    const resume = this.resume
-    if (resume === undefined) return
+    // Set by `start`, before anything can settle the wait.
+    const resume = this.resume!
     if (Exit.isSuccess(exit)) {
       resume(exit)
       // The UNSUBSCRIBE goes out in the background (the driver runs after the woken fiber), not awaited.
