@@ -325,7 +325,8 @@ export const make = (
   Effect.gen(function*() {
     const layout = Keys.make(options.keys ?? {})
     const prefixLength = layout.taskKeyprefix.length
-    // `waitFor` timeouts, on the background scheduler: expiring one never delays a woken waiter.
+    // `waitFor` timeouts and the subscriber's idle timers, on the background scheduler: expiring
+    // one never delays a woken waiter.
     const deadlines = yield* Deadlines.make(Subscriber.background)
     const subscriber = yield* Subscriber.make({
       retryPolicy: RetryPolicy.merge(options.retryPolicy),
@@ -336,7 +337,8 @@ export const make = (
       healthCheckInterval: tuning.healthCheckInterval === null
         ? undefined
         : Duration.decode(tuning.healthCheckInterval ?? Duration.seconds(30)),
-      healthCheckTimeout: Duration.decode(tuning.healthCheckTimeout ?? Duration.seconds(10))
+      healthCheckTimeout: Duration.decode(tuning.healthCheckTimeout ?? Duration.seconds(10)),
+      deadlines
     })
 
     const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>

@@ -29,7 +29,6 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -42,6 +41,7 @@ import { ConnectionError } from "@effect-celery/core/Errors"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { RedisClient } from "../RedisClient.js"
 import type { NodeRedis } from "../RedisClient.js"
+import type * as Deadlines from "./deadlines.js"
 import { classify } from "./errors.js"
 
 type PubSubType = Parameters<NodeRedis["getPubSubListeners"]>[0]
@@ -96,6 +96,8 @@ export interface SubscriberOptions {
   readonly healthCheckInterval: Duration.Duration | undefined
   /** A health-check PING not answered within this replaces the connection. */
   readonly healthCheckTimeout: Duration.Duration
+  /** Where the idle timers run (shared with `waitFor`'s timeouts). */
+  readonly deadlines: Deadlines.Deadlines
 }
 
 interface Connection {
@@ -439,37 +441,22 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     /**
      * The driver's idle timers (`idleTimeToLive` with nothing watched, `healthCheckInterval` while
-     * something is) count from when it last went idle. They run in one fiber of their own, which
-     * sleeps until the deadline and wakes the driver only if it has been idle since: a `timeout`
-     * race on every idle turn forks two fibers each time, which measured a sixth of the consumer's
-     * CPU per `waitFor`.
+     * something is) count from when it last went idle: an entry in the shared `Deadlines`, added as
+     * the driver goes idle and removed as it wakes (anything that changes which timer applies
+     * wakes it). A `timeout` race on every idle turn forked two fibers each time, which measured a
+     * sixth of the consumer's CPU per `waitFor`.
      */
     const timerFor = (): Duration.Duration | undefined =>
       conn === undefined ? undefined : sinks.size === 0 ? options.idleTimeToLive : options.healthCheckInterval
-    let idle = false
-    let idleSince = 0
     let timerFired = false
-    const timerArmed = yield* Effect.makeLatch(false)
-
-    const timer = Effect.gen(function*() {
-      while (true) {
-        yield* timerArmed.await
-        const duration = timerFor()
-        if (!idle || duration === undefined) {
-          // Armed again when the driver next goes idle.
-          timerArmed.unsafeClose()
-          continue
-        }
-        const wait = idleSince + Duration.toMillis(duration) - (yield* Clock.currentTimeMillis)
-        if (wait > 0) {
-          yield* Effect.sleep(Duration.millis(wait))
-          continue
-        }
-        timerArmed.unsafeClose()
+    const idleTimer: Deadlines.Expiring = {
+      deadline: 0,
+      heapIndex: -1,
+      expire: () => {
         timerFired = true
         wake()
       }
-    })
+    }
 
     /** What a fired timer does, checked again now: close an unused connection, or health-check a used one. */
     const onTimer = Effect.suspend(() => {
@@ -482,11 +469,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const driver = Effect.gen(function*() {
       while (true) {
         if (!hasWork()) {
-          idleSince = yield* Clock.currentTimeMillis
-          idle = true
-          timerArmed.unsafeOpen()
+          const duration = timerFor()
+          if (duration !== undefined) options.deadlines.add(idleTimer, Duration.toMillis(duration))
           yield* wakeup.await
-          idle = false
+          options.deadlines.remove(idleTimer)
         }
         wakeup.unsafeClose()
         if (timerFired) {
@@ -513,7 +499,6 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       Effect.withScheduler(background),
       Effect.forkScoped
     )
-    yield* timer.pipe(Effect.interruptible, Effect.withScheduler(background), Effect.forkScoped)
 
     return {
       add: (sink) => {
