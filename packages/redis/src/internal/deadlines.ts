@@ -2,9 +2,8 @@
  * The timeouts of many waits (and the subscriber's idle timers) served by one fiber per consumer:
  * a min-heap of deadlines (in the Clock's milliseconds) and a single fiber that sleeps until the
  * earliest and expires what is due. Adding or removing a deadline forks nothing and costs
- * O(log n); a fiber and a timer per wait measured
- * about 7 kB of heap and 130 µs each (10,000 concurrent `waitFor` with a timeout: 11.3 kB a wait
- * against 4.4 kB without one).
+ * O(log n); a fiber and a timer per wait measured about 7 kB of heap and 130 µs each (10,000
+ * concurrent `waitFor` with a timeout: 11.3 kB a wait against 4.4 kB without one).
  *
  * The fiber runs on the Clock of the scope that made it, so a TestClock drives it in tests.
  *
