@@ -7,6 +7,8 @@ import { randomUUID } from "node:crypto"
 import * as Readline from "node:readline"
 import { createClient } from "redis"
 import { fileURLToPath } from "node:url"
+// The same Lua source our store sends (the script text only; nothing else of the library runs here).
+import { store as storeScript } from "../packages/redis/src/internal/scripts.js"
 import { GETMANY_WARM_UP, inFlight, memory, metaJson, monoMs, percentile, warmUp } from "./util.js"
 
 type Client = ReturnType<typeof createClient>
@@ -27,6 +29,32 @@ const store = async (c: Client, id: string, value: string) => {
   await c.multi().setEx(key(id), 86400, value).publish(key(id), value).exec()
 }
 
+/**
+ * Our store's wire work with no library: the guarded store script, the stores of one tick sharing
+ * one EVALSHA of at most 32 keys (as `RedisClient.batched` coalesces them). The ceiling of that
+ * design as node-redis itself can drive it: no Effect, no meta encoding beyond raw's own.
+ */
+const scriptStorer = (c: Client) => {
+  let items: Array<readonly [string, string, () => void]> = []
+  const flush = () => {
+    const batch = items
+    items = []
+    for (let i = 0; i < batch.length; i += 32) {
+      const part = batch.slice(i, i + 32)
+      const keys = part.map((x) => x[0])
+      const args = ["86400", "1", ...part.map((x) => x[1])]
+      void c.evalSha(storeScript.sha, { keys, arguments: args }).then(() => {
+        for (const x of part) x[2]()
+      })
+    }
+  }
+  return (id: string, value: string) =>
+    new Promise<void>((resolve) => {
+      if (items.length === 0) queueMicrotask(flush)
+      items.push([key(id), value, resolve])
+    })
+}
+
 const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
   async store(url, n) {
     const c = await connect(url)
@@ -38,6 +66,19 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const s = (performance.now() - t) / 1000
     await c.quit()
     return { ops: n / s }
+  },
+  async store_script(url, n) {
+    const c = await connect(url)
+    await c.scriptLoad(storeScript.source)
+    const store = scriptStorer(c)
+    const warm = Array.from({ length: warmUp(n) }, () => randomUUID())
+    await inFlight(100, warm.length, (i) => store(warm[i]!, metaJson(warm[i]!, { x: i })))
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const t = performance.now()
+    await inFlight(100, n, (i) => store(ids[i]!, metaJson(ids[i]!, { x: i })))
+    const s = (performance.now() - t) / 1000
+    await c.quit()
+    return { ops_script: n / s }
   },
   async get(url, n) {
     const c = await connect(url)
@@ -114,6 +155,33 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     await probe.quit()
     await sub.quit()
     return { rss_per_task: (mem1.rss - mem0.rss) / n, heap_per_task: (mem1.heap - mem0.heap) / n, subscribe_per_s: n / subS }
+  },
+  // A lossless watch's wire work with no library, in a fresh process as ours runs: each chunk's
+  // SUBSCRIBE, then MGET of its keys on the command connection once acknowledged (a result stored
+  // before the subscription is not missed), then a PING of the subscriber; timed as `watch100k`.
+  async watch100k_sync(url, n) {
+    const cmd = await connect(url)
+    const sub = await connect(url)
+    const probe = await connect(url)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const listener = (message: string) => void JSON.parse(message)
+    const values = new Map<string, string>()
+    const t = performance.now()
+    const keys = ids.map(key)
+    const synced: Array<Promise<void>> = []
+    for (let i = 0; i < n; i += 1000) {
+      const chunk = keys.slice(i, i + 1000)
+      synced.push(sub.subscribe(chunk, listener).then(async () => {
+        const vs = await cmd.mGet(chunk)
+        for (let j = 0; j < chunk.length; j++) if (vs[j] !== null) values.set(chunk[j]!, vs[j]!)
+      }))
+    }
+    await Promise.all(synced)
+    await sub.ping()
+    while (Number(/pubsub_channels:(\d+)/.exec(await probe.info("stats"))?.[1] ?? 0) < n) await new Promise((r) => setTimeout(r, 2))
+    const subS = (performance.now() - t) / 1000
+    await Promise.all([probe.quit(), sub.quit(), cmd.quit()])
+    return { subscribe_sync_per_s: n / subS }
   },
   async wakeup_producer(url) {
     const c = await connect(url)
