@@ -185,9 +185,6 @@ export const make = (
     const setValue = (key: string, value: string, guard: boolean) =>
       (guard ? guardedStore : plainStore)([key, value]).pipe(retryWrite)
 
-    const mget = (keyList: Array<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> =>
-      client.execute("MGET", (c) => c.mGet(keyList))
-
     /**
      * MGET of any number of keys, in order. A long list goes as two or more MGETs pipelined in one
      * write: the server answers the first part while it still reads the second, and the client
@@ -196,7 +193,7 @@ export const make = (
      * gained nothing over two). One `execute` for all the parts: no fiber per part.
      */
     const mgetAll = (keyList: Array<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> => {
-      if (keyList.length < 2 * MGET_MIN_PART) return mget(keyList)
+      if (keyList.length < 2 * MGET_MIN_PART) return client.execute("MGET", (c) => c.mGet(keyList))
       const parts = Math.max(2, Math.ceil(keyList.length / MGET_CHUNK))
       const size = Math.ceil(keyList.length / parts)
       return client.execute("MGET", (c) => {
