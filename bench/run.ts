@@ -119,8 +119,10 @@ const figures: ReadonlyArray<Figure> = [
     fields: [
       { key: "rss_per_task", label: "RSS bytes per watched task", higherIsBetter: false, unit: " B" },
       { key: "heap_per_task", label: "V8 heap bytes per watched task", higherIsBetter: false, unit: " B" },
-      { key: "subscribe_per_s", label: "subscribe channels/s", higherIsBetter: true, unit: "/s" },
-      { key: "subscribe_sync_per_s", oursKey: "subscribe_per_s", label: "subscribe channels/s, raw doing a lossless watch's wire work (MGET of each chunk after its SUBSCRIBE ack, then PING)", higherIsBetter: true, unit: "/s" },
+      { key: "subscribe_per_s", label: "subscribe channels/s, a second 100k after the first is released (steady state)", higherIsBetter: true, unit: "/s" },
+      { key: "subscribe_sync_per_s", oursKey: "subscribe_per_s", label: "subscribe channels/s, steady state, raw doing a lossless watch's wire work (MGET of each chunk after its SUBSCRIBE ack, then PING)", higherIsBetter: true, unit: "/s" },
+      { key: "subscribe_first_per_s", label: "subscribe channels/s, the process's first watch (cold)", higherIsBetter: true, unit: "/s" },
+      { key: "subscribe_sync_first_per_s", oursKey: "subscribe_first_per_s", label: "subscribe channels/s, first watch (cold), raw doing a lossless watch's wire work", higherIsBetter: true, unit: "/s" },
       { key: "resync_s", label: "resync s", higherIsBetter: false, unit: " s" }
     ], target: "≤ 400 B; ≥ 100k/s; ≤ 1 s" }
 ]
