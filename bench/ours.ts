@@ -12,7 +12,7 @@ import { Deferred, Effect, Either, Exit, Scope, Stream } from "effect"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
 import { createClient } from "redis"
-import { GETMANY_WARM_UP, memory as memoryNow, monoMs, percentile, warmUp } from "./util.js"
+import { GETMANY_WARM_UP, memory as memoryNow, monoMs, percentile, untilChannels, warmUp } from "./util.js"
 
 const memory = Effect.promise(memoryNow)
 
@@ -25,15 +25,6 @@ const raw = async () => {
   c.on("error", () => {})
   await c.connect()
   return c
-}
-
-const pubsubChannels = async (c: Awaited<ReturnType<typeof raw>>) => {
-  const info = await c.info("stats")
-  return Number(/pubsub_channels:(\d+)/.exec(info)?.[1] ?? 0)
-}
-
-const untilChannels = async (c: Awaited<ReturnType<typeof raw>>, pred: (k: number) => boolean) => {
-  while (!pred(await pubsubChannels(c))) await new Promise((r) => setTimeout(r, 2))
 }
 
 type Services = ResultBackend.ResultBackend | ResultConsumer.ResultConsumer

@@ -9,7 +9,7 @@ import { createClient } from "redis"
 import { fileURLToPath } from "node:url"
 // The same Lua source our store sends (the script text only; nothing else of the library runs here).
 import { store as storeScript } from "../packages/redis/src/internal/scripts.js"
-import { GETMANY_WARM_UP, inFlight, memory, metaJson, monoMs, percentile, warmUp } from "./util.js"
+import { GETMANY_WARM_UP, inFlight, memory, metaJson, monoMs, percentile, untilChannels, warmUp } from "./util.js"
 
 type Client = ReturnType<typeof createClient>
 
@@ -144,13 +144,12 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const sub = await connect(url)
     const probe = await connect(url)
     const listener = (message: string) => void JSON.parse(message)
-    const channels = async () => Number(/pubsub_channels:(\d+)/.exec(await probe.info("stats"))?.[1] ?? 0)
     const subscribeAll = async (ids: ReadonlyArray<string>) => {
       const t = performance.now()
       const subscribed: Array<Promise<void>> = []
       for (let i = 0; i < n; i += 1000) subscribed.push(sub.subscribe(ids.slice(i, i + 1000).map(key), listener))
       await Promise.all(subscribed)
-      while ((await channels()) < n) await new Promise((r) => setTimeout(r, 2))
+      await untilChannels(probe, (k) => k >= n)
       return (performance.now() - t) / 1000
     }
     const first = Array.from({ length: n }, () => randomUUID())
@@ -158,7 +157,7 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const firstS = await subscribeAll(first)
     const mem1 = await memory()
     await sub.unsubscribe()
-    while ((await channels()) > 0) await new Promise((r) => setTimeout(r, 2))
+    await untilChannels(probe, (k) => k === 0)
     const subS = await subscribeAll(Array.from({ length: n }, () => randomUUID()))
     await probe.quit()
     await sub.quit()
@@ -178,7 +177,6 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const sub = await connect(url)
     const probe = await connect(url)
     const listener = (message: string) => void JSON.parse(message)
-    const channels = async () => Number(/pubsub_channels:(\d+)/.exec(await probe.info("stats"))?.[1] ?? 0)
     const watchAll = async (ids: ReadonlyArray<string>) => {
       const values = new Map<string, string>()
       const t = performance.now()
@@ -193,12 +191,12 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
       }
       await Promise.all(synced)
       await sub.ping()
-      while ((await channels()) < n) await new Promise((r) => setTimeout(r, 2))
+      await untilChannels(probe, (k) => k >= n)
       return (performance.now() - t) / 1000
     }
     const firstS = await watchAll(Array.from({ length: n }, () => randomUUID()))
     await sub.unsubscribe()
-    while ((await channels()) > 0) await new Promise((r) => setTimeout(r, 2))
+    await untilChannels(probe, (k) => k === 0)
     const subS = await watchAll(Array.from({ length: n }, () => randomUUID()))
     await Promise.all([probe.quit(), sub.quit(), cmd.quit()])
     return { subscribe_sync_first_per_s: n / firstS, subscribe_sync_per_s: n / subS }

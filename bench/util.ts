@@ -47,3 +47,12 @@ export const memory = async (): Promise<{ readonly rss: number; readonly heap: n
   const m = process.memoryUsage()
   return { rss: m.rss, heap: m.heapUsed }
 }
+
+/** Channels the server counts as subscribed (INFO stats), polled until `pred` holds. */
+export const untilChannels = async (
+  probe: { readonly info: (section: string) => Promise<string> },
+  pred: (k: number) => boolean
+): Promise<void> => {
+  const count = async () => Number(/pubsub_channels:(\d+)/.exec(await probe.info("stats"))?.[1] ?? 0)
+  while (!pred(await count())) await new Promise((r) => setTimeout(r, 2))
+}

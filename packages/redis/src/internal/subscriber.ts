@@ -313,15 +313,13 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const sync = (c: Connection, batch: ReadonlyArray<Sink>, channels: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const known = c.client.getPubSubListeners(CHANNELS)
-        let missing: ReadonlyArray<string> = channels
-        let present: ReadonlyArray<string> = []
+        const present: Array<string> = []
+        let missing = channels
         // A fresh connection (a first watch, a resync) knows none: no pass over 100k channels then.
         if (known.size > 0) {
-          const m: Array<string> = []
-          const p: Array<string> = []
-          for (const channel of channels) (known.has(channel) ? p : m).push(channel)
-          missing = m
-          present = p
+          const unknown: Array<string> = []
+          for (const channel of channels) (known.has(channel) ? present : unknown).push(channel)
+          missing = unknown
         }
         const values = new Map<string, string>()
         const steps: Array<Effect.Effect<void, ConnectionError | CommandError>> = []
