@@ -199,7 +199,8 @@ export const make = (
       return client.execute("MGET", (c) => {
         const replies: Array<Promise<ReadonlyArray<string | null>>> = []
         for (let i = 0; i < keyList.length; i += size) replies.push(c.mGet(keyList.slice(i, i + size)))
-        return Promise.all(replies).then((got) => got.flat())
+        // concat, not flat(): 0.5 µs against 77 µs for two parts of 500.
+        return Promise.all(replies).then((got) => ([] as Array<string | null>).concat(...got))
       })
     }
 
@@ -321,23 +322,37 @@ export const make = (
      * `getMany` as one array in the asked order. When every result is ready at the first read
      * (the common case for a finished group) no Stream is run: a Stream run costs about 500
      * runtime operations and 200 kB of garbage whatever it carries (1,000 ready results read
-     * 1.3–1.4× faster than by draining `getMany`).
+     * 1.3–1.4× faster than by draining `getMany`). The first read takes the ids as asked, a
+     * repeated id read twice: deduplicating 1,000 ids through a Set cost more garbage than the
+     * decoded metas (a third more young-generation collections, each slower).
      */
     const getAll: ResultBackend["getAll"] = (taskIds, getOptions?: GetManyOptions) => {
       const all = Effect.suspend(() => {
         const asked = Array.from(taskIds)
-        const ids = Array.from(new Set(asked))
-        if (ids.length === 0) return Effect.succeed([])
-        return Effect.flatMap(readDecoded(ids), (decoded) => {
-          let at: Map<string, number> | undefined
-          const indexOf = (id: string): number => (at ??= new Map(ids.map((x, i) => [x, i]))).get(id)!
-          const inAskedOrder = () => (asked.length === ids.length ? decoded : asked.map((id) => decoded[indexOf(id)]!))
-          const remaining: Array<string> = []
-          for (let i = 0; i < ids.length; i++) if (!isSettled(decoded[i]!)) remaining.push(ids[i]!)
-          if (remaining.length === 0) return Effect.succeed(inAskedOrder())
-          return settleLater(remaining).pipe(
-            Stream.runForEach((item) => Effect.sync(() => { decoded[indexOf(itemTaskId(item))] = item })),
-            Effect.map(inAskedOrder)
+        if (asked.length === 0) return Effect.succeed([])
+        return Effect.flatMap(readDecoded(asked), (decoded) => {
+          // id → its places in `asked`, for the ones still to come (a repeated id has several).
+          let places: Map<string, number | Array<number>> | undefined
+          for (let i = 0; i < asked.length; i++) {
+            if (isSettled(decoded[i]!)) continue
+            places ??= new Map()
+            const id = asked[i]!
+            const at = places.get(id)
+            if (at === undefined) places.set(id, i)
+            else if (typeof at === "number") places.set(id, [at, i])
+            else at.push(i)
+          }
+          if (places === undefined) return Effect.succeed(decoded)
+          const waiting = places
+          return settleLater(Array.from(waiting.keys())).pipe(
+            Stream.runForEach((item) =>
+              Effect.sync(() => {
+                const at = waiting.get(itemTaskId(item))!
+                if (typeof at === "number") decoded[at] = item
+                else for (const i of at) decoded[i] = item
+              })
+            ),
+            Effect.as(decoded)
           )
         })
       })
