@@ -152,8 +152,17 @@ def fig_fanin(url, n):
     done = time.monotonic()
     out = json.loads(writer.stdout.read().strip().splitlines()[-1])
     writer.wait()
+    # Then as many new pending tasks: the rate of a process that has subscribed before.
+    second = [str(uuid.uuid4()) for _ in range(n)]
+    t2 = time.perf_counter()
+    for tid in second:
+        b.add_pending_result(app.AsyncResult(tid))
+    while r.execute_command("PUBSUB", "NUMSUB", b.get_key_for_task(second[-1]))[1] < 1:
+        time.sleep(0.0005)
+    second_s = time.perf_counter() - t2
     return {
         "subscribe_per_s": n / sub_s,
+        "subscribe_second_per_s": n / second_s,
         "rss_per_task": (rss1 - rss0) / n,
         "after_last_write_s": done - out["end"],
         "total_s": done - out["start"],

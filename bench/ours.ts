@@ -143,9 +143,18 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const done = yield* Deferred.await(allReady)
     yield* Effect.promise(() => writerDone)
     const w = JSON.parse(out.trim().split("\n").pop()!) as { start: number; end: number }
+    // Once the fan-in's channels are released, a watch of as many new tasks: the steady-state
+    // rate, as a long-running service subscribes (the first watch above is the process's first).
+    yield* Effect.promise(() => untilChannels(probe, (k) => k === 0))
+    const second = Array.from({ length: n }, () => randomUUID())
+    const t2 = performance.now()
+    yield* consumer.watch(second).pipe(Stream.runDrain, Effect.forkScoped)
+    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
+    const secondS = (performance.now() - t2) / 1000
     yield* Effect.promise(() => probe.quit())
     return {
       subscribe_per_s: n / subS,
+      subscribe_second_per_s: n / secondS,
       rss_per_task: (mem1.rss - mem0.rss) / n,
       heap_per_task: (mem1.heap - mem0.heap) / n,
       after_last_write_s: done / 1000 - w.end,
