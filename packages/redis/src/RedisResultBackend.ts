@@ -323,8 +323,9 @@ export const make = (
      * (the common case for a finished group) no Stream is run: a Stream run costs about 500
      * runtime operations and 200 kB of garbage whatever it carries (1,000 ready results read
      * 1.3–1.4× faster than by draining `getMany`). The first read takes the ids as asked, a
-     * repeated id read twice: deduplicating 1,000 ids through a Set cost more garbage than the
-     * decoded metas (a third more young-generation collections, each slower).
+     * repeated id read twice: without the Set that deduplicated them first (42 µs for 1,000 ids)
+     * and with `concat` below, young-generation collections took 40% less time and 1,000 ready
+     * results read about a quarter faster.
      */
     const getAll: ResultBackend["getAll"] = (taskIds, getOptions?: GetManyOptions) => {
       const all = Effect.suspend(() => {
