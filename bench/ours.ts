@@ -43,6 +43,21 @@ const callers = <E, R>(k: number, n: number, task: (i: number) => Effect.Effect<
   return Effect.all(Array.from({ length: Math.min(k, n) }, () => caller), { concurrency: "unbounded", discard: true })
 }
 
+/**
+ * Once every channel is released, a watch of `n` new tasks (its stream runs in the caller's
+ * scope), timed until the server counts them all: the steady-state subscribe rate, as a
+ * long-running service subscribes. Seconds.
+ */
+const secondWatch = (consumer: ResultConsumer.ResultConsumer, probe: Awaited<ReturnType<typeof raw>>) =>
+  Effect.gen(function* () {
+    yield* Effect.promise(() => untilChannels(probe, (k) => k === 0))
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const t = performance.now()
+    yield* consumer.watch(ids).pipe(Stream.runDrain, Effect.forkScoped)
+    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
+    return (performance.now() - t) / 1000
+  })
+
 const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
   store: Effect.gen(function* () {
     const backend = yield* ResultBackend.ResultBackend
@@ -143,14 +158,8 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const done = yield* Deferred.await(allReady)
     yield* Effect.promise(() => writerDone)
     const w = JSON.parse(out.trim().split("\n").pop()!) as { start: number; end: number }
-    // Once the fan-in's channels are released, a watch of as many new tasks: the steady-state
-    // rate, as a long-running service subscribes (the first watch above is the process's first).
-    yield* Effect.promise(() => untilChannels(probe, (k) => k === 0))
-    const second = Array.from({ length: n }, () => randomUUID())
-    const t2 = performance.now()
-    yield* consumer.watch(second).pipe(Stream.runDrain, Effect.forkScoped)
-    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
-    const secondS = (performance.now() - t2) / 1000
+    // The watch above was the process's first; the fan-in's channels are released once delivered.
+    const secondS = yield* secondWatch(consumer, probe)
     yield* Effect.promise(() => probe.quit())
     return {
       subscribe_per_s: n / subS,
@@ -174,13 +183,7 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const firstS = (performance.now() - t0) / 1000
     const mem1 = yield* memory
     yield* Scope.close(firstScope, Exit.void)
-    yield* Effect.promise(() => untilChannels(probe, (k) => k === 0))
-    // A second watch of new tasks, as a long-running service subscribes: the steady-state rate.
-    const ids = Array.from({ length: n }, () => randomUUID())
-    const t = performance.now()
-    yield* consumer.watch(ids).pipe(Stream.runDrain, Effect.forkScoped)
-    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
-    const subS = (performance.now() - t) / 1000
+    const subS = yield* secondWatch(consumer, probe)
     // Kill the subscriber connection; resync = until every channel is subscribed again.
     yield* Effect.promise(() => probe.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))
     const t1 = performance.now()
