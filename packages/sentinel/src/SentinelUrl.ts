@@ -7,8 +7,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Either from "effect/Either"
 import { ImproperlyConfigured } from "@effect-celery/core/Errors"
-import { maybeSanitizeUrl, pyInt, UrlError, urlToParts } from "./internal/pyUrl.js"
+import { attempt, maybeSanitizeUrl, pyInt, stripChars, urlToParts } from "@effect-celery/redis/PyUrl"
 
 /** One `;`-separated chunk: a sentinel's address (and what else the chunk said). */
 export interface SentinelHost {
@@ -51,27 +52,25 @@ const fail = (url: string, message: string) =>
 export const asUri = (url: string): string =>
   url
     .split(SEPARATOR)
-    .map((chunk) => {
-      const uri = maybeSanitizeUrl(chunk)
-      if (uri instanceof UrlError) return "<invalid>"
-      return uri.endsWith(":///") ? uri.slice(0, -1) : uri
-    })
+    .map((chunk) => Either.getOrElse(attempt(() => maybeSanitizeUrl(chunk)), () => "<invalid>"))
     .join(SEPARATOR)
 
 const parseChunk = (url: string, chunk: string, defaults: Defaults): SentinelHost | ImproperlyConfigured => {
   if (!chunk.includes("://")) return fail(url, `'${chunk}' is not a URL (expected sentinel://host:port)`)
-  const parts = urlToParts(chunk)
-  if (parts instanceof UrlError) return fail(url, parts.message)
-  // `db = path`, then `(db or 0).strip('/')` and `int(db)` as Celery does.
-  const rawDb = (parts.path ?? "").replace(/^\/+|\/+$/g, "")
-  const db = rawDb === "" ? 0 : pyInt(rawDb)
-  if (db === undefined) return fail(url, `invalid literal for int() with base 10: '${rawDb}'`)
+  const read = attempt(() => {
+    const parts = urlToParts(chunk)
+    // `db = path`, then `(db or 0).strip('/')` and `int(db)` as Celery does.
+    const rawDb = stripChars(parts.path ?? "", "/")
+    return { parts, db: rawDb === "" ? 0 : pyInt(rawDb) }
+  })
+  if (Either.isLeft(read)) return fail(url, read.left.message)
+  const { db, parts } = read.right
   if (db < 0) return fail(url, `database ${db} is negative`)
   const fallbackPassword = defaults.password === undefined || Redacted.isRedacted(defaults.password)
     ? defaults.password
     : Redacted.make(defaults.password)
   return {
-    host: parts.hostname ?? defaults.host ?? "localhost",
+    host: parts.host ?? defaults.host ?? "localhost",
     port: parts.port ?? defaults.port ?? 6379,
     db,
     username: parts.username ?? defaults.username,

@@ -48,6 +48,8 @@ const VECTORS = [
   "sentinel://H1.Example.COM:26379/1?foo=bar&socket_timeout=3;sentinel://h2:26380/7",
   "sentinel://h1:26379/%2F3",
   "sentinel://us%20er:a%3Ab@h1:26379/0",
+  // A Unicode decimal digit (ARABIC-INDIC DIGIT THREE) is a digit for Python's int(), as in RedisUrl.
+  "sentinel://h1:26379/%D9%A3",
   "sentinel://h1:26379/abc",
   "sentinel://h1:port/1",
   "sentinel://h1:70000/1",
