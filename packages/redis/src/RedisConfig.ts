@@ -87,6 +87,32 @@ export const W_REDIS_SSL_CERT_OPTIONAL =
 export const W_REDIS_SSL_CERT_NONE =
   "\nSetting ssl_cert_reqs=CERT_NONE when connecting to redis means that celery will not validate the identity of the redis broker when connecting. This leaves you vulnerable to man in the middle attacks.\n"
 
+/** Celery's message for a missing or invalid `ssl_cert_reqs` (with `rediss://` or `redis_backend_use_ssl`). */
+export const E_REDIS_SSL_CERT_REQS_MISSING_INVALID =
+  "\nA rediss:// URL must have parameter ssl_cert_reqs and this must be set to CERT_REQUIRED, CERT_OPTIONAL, or CERT_NONE\n"
+
+const CERT_REQS: Readonly<Record<string, CertReqs>> = {
+  CERT_REQUIRED: "required",
+  CERT_OPTIONAL: "optional",
+  CERT_NONE: "none",
+  required: "required",
+  optional: "optional",
+  none: "none"
+}
+/** Python's `ssl.CERT_NONE`, `CERT_OPTIONAL`, `CERT_REQUIRED` are 0, 1, 2 (and `True == 1`). */
+const CERT_REQS_INT: ReadonlyArray<CertReqs> = ["none", "optional", "required"]
+
+/**
+ * An `ssl_cert_reqs` value as Celery and redis-py accept it: a name (`CERT_REQUIRED`, or redis-py's
+ * `required`, …) or Python's `ssl` constant (2 / 1 / 0); undefined for anything else.
+ */
+export const certReqsOf = (raw: unknown): CertReqs | undefined =>
+  typeof raw === "string"
+    ? CERT_REQS[raw]
+    : typeof raw === "number" || typeof raw === "boolean"
+    ? CERT_REQS_INT[Number(raw)]
+    : undefined
+
 const tlsConfigOf = (config: RedisConfig): TlsConfig | undefined =>
   config.tls === true ? {} : config.tls === false || config.tls === undefined ? undefined : config.tls
 

@@ -30,16 +30,14 @@ import { ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { reprString } from "@effect-celery/core/PyJson"
 import { PyError, pyFloat, pyInt, raise, stripChars, toBool, unquote, urlToParts, sanitize } from "./PyUrl.js"
 import type { CertReqs, RedisConfig } from "./RedisConfig.js"
-import { W_REDIS_SSL_CERT_NONE, W_REDIS_SSL_CERT_OPTIONAL } from "./RedisConfig.js"
+import { certReqsOf, E_REDIS_SSL_CERT_REQS_MISSING_INVALID, W_REDIS_SSL_CERT_NONE, W_REDIS_SSL_CERT_OPTIONAL } from "./RedisConfig.js"
 
-export { W_REDIS_SSL_CERT_NONE, W_REDIS_SSL_CERT_OPTIONAL }
+export { E_REDIS_SSL_CERT_REQS_MISSING_INVALID, W_REDIS_SSL_CERT_NONE, W_REDIS_SSL_CERT_OPTIONAL }
 /** The Python helpers, also here for existing callers; `PyUrl` is their home. */
 export { parseQs, pyFloat, pyInt, quote, toBool, unquote } from "./PyUrl.js"
 
 export const E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH =
   "\nSSL connection parameters have been provided but the specified URL scheme is redis://. A Redis SSL connection URL should use the scheme rediss://.\n"
-export const E_REDIS_SSL_CERT_REQS_MISSING_INVALID =
-  "\nA rediss:// URL must have parameter ssl_cert_reqs and this must be set to CERT_REQUIRED, CERT_OPTIONAL, or CERT_NONE\n"
 
 /** A Python value in `connparams` (passwords stay redacted). */
 export type PyValue = string | number | boolean | null | ReadonlyArray<string> | Redacted.Redacted
@@ -112,16 +110,6 @@ const QUERY_PARSERS: Readonly<Record<string, Parser>> = {
   health_check_interval: pyInt,
   ssl_check_hostname: toBool
 }
-
-const CERT_REQS: Readonly<Record<string, CertReqs>> = {
-  CERT_REQUIRED: "required",
-  CERT_OPTIONAL: "optional",
-  CERT_NONE: "none",
-  required: "required",
-  optional: "optional",
-  none: "none"
-}
-const CERT_REQS_INT: ReadonlyArray<CertReqs> = ["none", "optional", "required"]
 
 const UNKNOWN_BACKEND = (name: string, detail: string) =>
   `Unknown result backend: ${reprString(name)}.  Did you spell that correctly? (${reprString(detail)})`
@@ -221,11 +209,7 @@ const parseUnsafe = (url: string, options: UrlOptions): ParsedUrl => {
   const warnings: Array<string> = []
   if (connectionClass === "SSLConnection") {
     const raw = conn.has("ssl_cert_reqs") ? conn.get("ssl_cert_reqs") : "MISSING"
-    certReqs = typeof raw === "string"
-      ? CERT_REQS[raw]
-      : typeof raw === "number" || typeof raw === "boolean"
-      ? CERT_REQS_INT[Number(raw)]
-      : undefined
+    certReqs = certReqsOf(raw)
     if (certReqs === undefined) raise(E_REDIS_SSL_CERT_REQS_MISSING_INVALID)
     if (certReqs === "optional") warnings.push(W_REDIS_SSL_CERT_OPTIONAL)
     if (certReqs === "none") warnings.push(W_REDIS_SSL_CERT_NONE)

@@ -3,7 +3,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
 import { ResultBackend, RetryPolicy } from "@effect-celery/core"
-import { RedisClient } from "@effect-celery/redis"
+import { RedisClient, RedisUrl } from "@effect-celery/redis"
 import { Sentinel, SentinelBackend } from "@effect-celery/sentinel"
 import { pythonJson } from "../../../test-support/Python.js"
 import { freePort, makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
@@ -210,6 +210,11 @@ describe.concurrent("Sentinel", () => {
       const badSsl = yield* Effect.flip(makeSentinel({ sentinels, masterName: "m", useSsl: { ssl_cert_reqs: "CERT_KITTY_CATS" } }))
       assert.strictEqual(badSsl._tag, "ImproperlyConfigured")
       assert.strictEqual(badSsl.message, "\nA rediss:// URL must have parameter ssl_cert_reqs and this must be set to CERT_REQUIRED, CERT_OPTIONAL, or CERT_NONE\n")
+      // The same ssl_cert_reqs table as RedisUrl: Python's ssl constants as numbers, names as strings.
+      const numeric = yield* makeSentinel({ sentinels, masterName: "m", useSsl: { ssl_cert_reqs: 2 } })
+      assert.strictEqual(numeric.masterName, "m")
+      const digitString = yield* Effect.flip(makeSentinel({ sentinels, masterName: "m", useSsl: { ssl_cert_reqs: "2" } }))
+      assert.strictEqual(digitString.message, RedisUrl.E_REDIS_SSL_CERT_REQS_MISSING_INVALID)
       const missingCa = yield* Effect.flip(makeSentinel({ sentinels, masterName: "m", useSsl: { ssl_cert_reqs: "required", ssl_ca_certs: "/nonexistent/ca.pem" } }))
       assert.strictEqual(missingCa._tag, "ImproperlyConfigured")
       const minOther = yield* Effect.flip(makeSentinel({ sentinels, masterName: "m", minOtherSentinels: -1 }))

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import { ImproperlyConfigured } from "@effect-celery/core/Errors"
 import type { RedisConfig } from "@effect-celery/redis"
+import { certReqsOf, E_REDIS_SSL_CERT_REQS_MISSING_INVALID } from "@effect-celery/redis/RedisConfig"
 
 /** The redis-py `SSLConnection` keywords Celery passes through (as in `redis_backend_use_ssl`). */
 export interface SslOptions {
@@ -20,21 +21,6 @@ export interface SslOptions {
   readonly ssl_check_hostname?: boolean | undefined
 }
 
-export const E_REDIS_SSL_CERT_REQS_MISSING_INVALID =
-  "\nA rediss:// URL must have parameter ssl_cert_reqs and this must be set to CERT_REQUIRED, CERT_OPTIONAL, or CERT_NONE\n"
-
-const CERT_REQS: Readonly<Record<string, RedisConfig.CertReqs>> = {
-  CERT_REQUIRED: "required",
-  CERT_OPTIONAL: "optional",
-  CERT_NONE: "none",
-  required: "required",
-  optional: "optional",
-  none: "none",
-  "2": "required",
-  "1": "optional",
-  "0": "none"
-}
-
 /**
  * The TLS config for an SSL dictionary. `celery` applies Celery's rule for the data nodes
  * (`ssl_cert_reqs` is mandatory); otherwise redis-py's default (`required`) applies, as for the
@@ -42,7 +28,7 @@ const CERT_REQS: Readonly<Record<string, RedisConfig.CertReqs>> = {
  */
 export const toTlsConfig = (options: SslOptions, celery: boolean): Effect.Effect<RedisConfig.TlsConfig, ImproperlyConfigured> => {
   const raw = options.ssl_cert_reqs
-  const certReqs = raw === undefined ? (celery ? undefined : "required") : CERT_REQS[String(raw)]
+  const certReqs = raw === undefined ? (celery ? undefined : "required") : certReqsOf(raw)
   if (certReqs === undefined) return Effect.fail(new ImproperlyConfigured({ message: E_REDIS_SSL_CERT_REQS_MISSING_INVALID }))
   return Effect.succeed({
     certReqs,
