@@ -29,17 +29,16 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { CommandError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
-import { createClient } from "redis"
-import { classify, connectError, messageOf, mustDrop, safeCause, SocketTimeout } from "./internal/errors.js"
+import { classify, connectError, mustDrop, safeCause, SocketTimeout } from "./internal/errors.js"
+import type { NodeRedis } from "./RedisConnection.js"
+import { connector, destroy } from "./RedisConnection.js"
 import * as RedisConfig from "./RedisConfig.js"
 import * as RedisUrl from "./RedisUrl.js"
 
-/** A node-redis v4 client as `createClient()` returns it. */
-export type NodeRedis = ReturnType<typeof createClient>
+export type { NodeRedis } from "./RedisConnection.js"
 
 export const TypeId: unique symbol = Symbol.for("@effect-celery/redis/RedisClient")
 export type TypeId = typeof TypeId
@@ -121,123 +120,8 @@ export const RedisClient: Context.Tag<RedisClient, RedisClient> = Context.Generi
   "@effect-celery/redis/RedisClient"
 )
 
-// ---------------------------------------------------------------------------------------------
-// connector
-// ---------------------------------------------------------------------------------------------
-
-export interface ConnectorOptions {
-  /** How the target is named in error messages (`host:port`, socket path, …). */
-  readonly target?: string | undefined
-  /** Bound on the whole connect (socket, TLS, AUTH, SELECT). Default: the socket's connectTimeout, else 5 s. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
-  /** Bound on the graceful QUIT at release before the socket is destroyed. Default 1 s. */
-  readonly closeTimeout?: Duration.DurationInput | undefined
-}
-
-const targetOfOptions = (options: RedisConfig.NodeRedisOptions): string => {
-  const socket = options.socket
-  if (socket === undefined) return "localhost:6379"
-  if ("path" in socket && typeof socket.path === "string") return socket.path
-  const host = "host" in socket && typeof socket.host === "string" ? socket.host : "localhost"
-  const port = "port" in socket && typeof socket.port === "number" ? socket.port : 6379
-  return `${host.includes(":") ? `[${host}]` : host}:${port}`
-}
-
-/**
- * Opens node-redis clients from `clientOptions`, each a scoped resource: `reconnectStrategy: false`
- * and `disableOfflineQueue: true` are forced (we own reconnection), an `error` listener is attached
- * before connecting (logged at debug through the caller's runtime, never crashing the process), and
- * failures are typed: connect timeout → "Timeout", WRONGPASS/NOAUTH → "Auth", refused/DNS/TLS →
- * "Connect". AUTH, SELECT and CLIENT SETNAME run inside node-redis' connect handshake.
- */
-export const connector = (
-  clientOptions: RedisConfig.NodeRedisOptions,
-  options: ConnectorOptions = {}
-): Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> => {
-  const target = options.target ?? targetOfOptions(clientOptions)
-  const socketTimeout = clientOptions.socket?.connectTimeout
-  const connectTimeout = options.connectTimeout !== undefined
-    ? Duration.decode(options.connectTimeout)
-    : Duration.millis(typeof socketTimeout === "number" && socketTimeout > 0 ? socketTimeout : 5000)
-  const closeTimeout = Duration.decode(options.closeTimeout ?? Duration.seconds(1))
-  const finalOptions: RedisConfig.NodeRedisOptions = {
-    ...clientOptions,
-    disableOfflineQueue: true,
-    socket: {
-      ...clientOptions.socket,
-      connectTimeout: Duration.toMillis(connectTimeout),
-      reconnectStrategy: false
-    }
-  }
-  return Effect.acquireRelease(
-    Effect.flatMap(Effect.runtime<never>(), (runtime) => {
-      const runSync = Runtime.runSync(runtime)
-      const onError = (cause: unknown) => {
-        try {
-          runSync(Effect.logDebug(`node-redis ${target}: ${messageOf(cause)}`))
-        } catch {
-          // logging must never turn a socket event into a crash
-        }
-      }
-      return Effect.async<NodeRedis, ConnectionError>((resume) => {
-        let client: NodeRedis
-        try {
-          client = createClient(finalOptions)
-        } catch (cause) {
-          resume(Effect.fail(connectError(target, cause)))
-          return
-        }
-        client.on("error", onError)
-        client.connect().then(
-          () => resume(Effect.succeed(client)),
-          (cause: unknown) => {
-            destroy(client)
-            resume(Effect.fail(connectError(target, cause)))
-          }
-        )
-        return Effect.sync(() => destroy(client))
-      }).pipe(
-        // acquireRelease runs the acquire uninterruptibly: the timeout must be able to interrupt
-        // the connect (whose canceler destroys the half-open client).
-        Effect.interruptible,
-        Effect.timeoutFail({
-          duration: connectTimeout,
-          onTimeout: () =>
-            new ConnectionError({
-              reason: "Timeout",
-              message: `Timeout connecting to ${target} (${Duration.format(connectTimeout)})`
-            })
-        })
-      )
-    }),
-    (client) => release(client, closeTimeout)
-  )
-}
-
-/** Force-close a client if it is still open (never throws). */
-const destroy = (client: NodeRedis): void => {
-  if (!client.isOpen) return
-  client.disconnect().catch(() => {})
-}
-
-/**
- * Graceful but bounded: QUIT (after whatever is in flight, since replies are ordered), then destroy
- * the socket if it is still open. `QUIT` goes through `sendCommand`, not `quit()`: node-redis'
- * `quit()` marks the client closed before the reply, after which a hung socket can no longer be
- * destroyed through the public API.
- */
-const release = (client: NodeRedis, closeTimeout: Duration.Duration): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (!client.isOpen) return Effect.void
-    if (!client.isReady) return Effect.sync(() => destroy(client))
-    return Effect.tryPromise(() => client.sendCommand(["QUIT"])).pipe(
-      // Releases run uninterruptibly; the bound needs an interruptible QUIT.
-      Effect.interruptible,
-      Effect.timeoutOption(closeTimeout),
-      Effect.exit,
-      Effect.zipRight(Effect.sync(() => destroy(client)))
-    )
-  })
+export { connector } from "./RedisConnection.js"
+export type { ConnectorOptions } from "./RedisConnection.js"
 
 // ---------------------------------------------------------------------------------------------
 // make

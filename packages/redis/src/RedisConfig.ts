@@ -195,9 +195,9 @@ export const tlsOptions = (
   })
 
 /**
- * node-redis options for `config`: no hidden reconnects (`reconnectStrategy: false`) and no offline
- * queue, since `RedisClient` owns reconnection and callers own retries. Exported so Sentinel can
- * build data-node options (TLS included) and override host/port.
+ * node-redis options for `config` (TLS files read). `RedisConnection` adds what every client is
+ * forced to have (no reconnect strategy, no offline queue). Exported so Sentinel can build
+ * data-node options (TLS included) and override host/port.
  */
 export const clientOptions = (
   config: RedisConfig
@@ -207,7 +207,6 @@ export const clientOptions = (
     const keepAlive = keepAliveOf(config)
     const common = {
       connectTimeout,
-      reconnectStrategy: false as const,
       ...(keepAlive !== undefined ? { keepAlive } : {})
     }
     const tls = tlsConfigOf(config)
@@ -224,7 +223,6 @@ export const clientOptions = (
     const db = dbOf(config)
     const options: NodeRedisOptions = {
       socket,
-      disableOfflineQueue: true,
       ...(db !== 0 ? { database: db } : {}),
       ...(config.username !== undefined && config.username !== "" ? { username: config.username } : {}),
       ...(config.password !== undefined ? { password: Redacted.value(config.password) } : {}),

@@ -28,15 +28,17 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import * as RedisClient from "@effect-celery/redis/RedisClient"
-import type { NodeRedis } from "@effect-celery/redis/RedisClient"
 import * as RedisConfig from "@effect-celery/redis/RedisConfig"
-import * as Client from "./internal/client.js"
-import type { Address } from "./internal/client.js"
+import * as RedisConnection from "@effect-celery/redis/RedisConnection"
+import type { NodeRedis } from "@effect-celery/redis/RedisConnection"
+import { classify } from "@effect-celery/redis/RedisErrors"
+import type { Address } from "./internal/address.js"
+import { formatAddress, sameAddress } from "./internal/address.js"
 import * as Tls from "./internal/tls.js"
 import type { SslOptions } from "./internal/tls.js"
 import * as SentinelUrl from "./SentinelUrl.js"
 
-export type { Address } from "./internal/client.js"
+export type { Address } from "./internal/address.js"
 export type { SslOptions } from "./internal/tls.js"
 
 export const TypeId: unique symbol = Symbol.for("@effect-celery/sentinel/Sentinel")
@@ -164,8 +166,8 @@ export const parseMasterState = (reply: unknown): MasterState | undefined => {
 
 /** redis-py `check_master_state`: why this master is not usable, or undefined when it is. */
 export const rejectReason = (state: MasterState, minOtherSentinels: number): string | undefined => {
-  if (!state.isMaster) return `${Client.formatAddress(state)} is not flagged master (flags ${state.flags.join(",")})`
-  if (state.isSdown || state.isOdown) return `master ${Client.formatAddress(state)} is down (flags ${state.flags.join(",")})`
+  if (!state.isMaster) return `${formatAddress(state)} is not flagged master (flags ${state.flags.join(",")})`
+  if (state.isSdown || state.isOdown) return `master ${formatAddress(state)} is down (flags ${state.flags.join(",")})`
   if (state.numOtherSentinels < minOtherSentinels) {
     return `sees ${state.numOtherSentinels} other sentinels, fewer than min_other_sentinels=${minOtherSentinels}`
   }
@@ -178,6 +180,16 @@ const seconds = (what: string, value: number | undefined) =>
     : Number.isFinite(value) && value > 0
       ? Effect.succeed(Duration.millis(value * 1000))
       : Effect.fail(new ImproperlyConfigured({ message: `sentinel_kwargs.${what} must be a positive number of seconds, got ${value}` }))
+
+/**
+ * Prepared options aimed at one node. redis-py sends no CLIENT SETINFO: keep the handshake to
+ * AUTH/SELECT (and sentinels 7.0 reject it).
+ */
+const at = (options: RedisConfig.NodeRedisOptions, address: Address): RedisConfig.NodeRedisOptions => ({
+  ...options,
+  disableClientInfo: true,
+  socket: { ...options.socket, host: address.host, port: address.port }
+})
 
 const redact = (value: Redacted.Redacted | string | undefined) =>
   value === undefined || Redacted.isRedacted(value) ? value : Redacted.make(value)
@@ -221,12 +233,9 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       connectTimeout: dataConnectTimeout,
       clientName: config.clientName
     })
-    const uri = config.uri ?? config.sentinels.map((s) => `sentinel://${Client.formatAddress(s)}/`).join(";")
+    const uri = config.uri ?? config.sentinels.map((s) => `sentinel://${formatAddress(s)}/`).join(";")
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runSync(runtime)
-
-    const onDataError = (address: Address) => (cause: unknown) =>
-      log(Effect.logDebug(`node-redis ${Client.formatAddress(address)}: ${Client.errorMessage(cause)}`))
 
     const order: Array<Address> = [...config.sentinels]
     /** Connections made by `connect`, with the master address each one was made to. */
@@ -237,17 +246,19 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     const ask = (sentinel: Address): Effect.Effect<MasterState, string> =>
       Effect.scoped(
         Effect.gen(function* () {
-          const client = yield* Client.scoped(sentinel, sentinelOptions, sentinelConnectTimeout)
-          const reply = yield* Client.command(client, sentinel, ["SENTINEL", "MASTER", masterName], replyTimeout)
+          const target = formatAddress(sentinel)
+          // Connect failures name the target already.
+          const client = yield* Effect.mapError(
+            RedisConnection.connector(at(sentinelOptions, sentinel), { target, connectTimeout: sentinelConnectTimeout }),
+            (e) => e.message
+          )
+          const reply = yield* RedisConnection.command(client, target, ["SENTINEL", "MASTER", masterName], replyTimeout).pipe(
+            // Sentinels answer an unknown name with "ERR No such master with that name".
+            Effect.mapError((e) => (/No such master/i.test(e.message) ? `${target}: no master named '${masterName}'` : `${target}: ${e.message}`))
+          )
           const state = parseMasterState(reply)
           if (state === undefined) return yield* Effect.fail(`unexpected SENTINEL MASTER reply ${JSON.stringify(reply)}`)
           return state
-        })
-      ).pipe(
-        Effect.mapError((e) => {
-          if (typeof e === "string") return e
-          // Sentinels answer an unknown name with "ERR No such master with that name".
-          return /No such master/i.test(e.message) ? `${Client.formatAddress(sentinel)}: no master named '${masterName}'` : e.message
         })
       )
 
@@ -261,7 +272,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
         }
         const rejected = rejectReason(result.right, minOtherSentinels)
         if (rejected !== undefined) {
-          reasons.push(`${Client.formatAddress(sentinel)}: ${rejected}`)
+          reasons.push(`${formatAddress(sentinel)}: ${rejected}`)
           continue
         }
         // redis-py swaps the sentinel that answered with the first one.
@@ -279,8 +290,9 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       })
     }).pipe(Effect.withSpan("Sentinel.discover", { kind: "client", captureStackTrace: false, attributes: { "db.system.name": "redis", "redis.sentinel.master": masterName } }))
 
-    const verifyRole = (client: NodeRedis, address: Address) =>
-      Client.command(client, address, ["ROLE"], dataConnectTimeout).pipe(
+    const verifyRole = (client: NodeRedis, address: Address): Effect.Effect<void, ConnectionError> => {
+      const target = formatAddress(address)
+      return RedisConnection.command(client, target, ["ROLE"], dataConnectTimeout).pipe(
         Effect.flatMap((reply) => {
           const role = Array.isArray(reply) ? String(reply[0]) : String(reply)
           return role === "master"
@@ -288,29 +300,34 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
             : Effect.fail(
               new ConnectionError({
                 reason: "MasterNotFound",
-                message: `No master found for '${masterName}' : ${Client.formatAddress(address)} reported as master but its ROLE is ${role}`
+                message: `No master found for '${masterName}' : ${target} reported as master but its ROLE is ${role}`
               })
             )
         }),
-        // A user without +role cannot verify; redis-py does not verify at all.
-        Effect.catchIf((e) => e.reason === "Auth" && /NOPERM/.test(e.message), () => Effect.void)
+        Effect.catchTag("CommandError", (e) =>
+          // A user without +role cannot verify (an ACL denial); redis-py does not verify at all.
+          e.message.startsWith("NOPERM")
+            ? Effect.void
+            : Effect.fail(new ConnectionError({ reason: "Connect", message: `${target}: ROLE: ${e.message}`, cause: e.cause })))
       )
+    }
 
     const connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function* () {
         const address = yield* restore(discover)
-        const client = Client.create(address, dataOptions, dataConnectTimeout, onDataError(address))
+        const target = formatAddress(address)
+        const client = yield* RedisConnection.create(at(dataOptions, address), { target, connectTimeout: dataConnectTimeout })
         // Tracked from the start, so a switch during the connect closes it too.
         tracked.set(client, address)
         const opened = yield* Effect.exit(
-          restore(Client.connect(client, address, dataConnectTimeout).pipe(Effect.zipRight(verifyRole(client, address))))
+          restore(RedisConnection.connect(client, target, dataConnectTimeout).pipe(Effect.zipRight(verifyRole(client, address))))
         )
         if (Exit.isFailure(opened)) {
           tracked.delete(client)
-          Client.destroy(client)
+          RedisConnection.destroy(client)
           return yield* Effect.failCause(opened.cause)
         }
-        yield* Effect.addFinalizer(() => Client.close(client).pipe(Effect.ensuring(Effect.sync(() => tracked.delete(client)))))
+        yield* Effect.addFinalizer(() => RedisConnection.release(client).pipe(Effect.ensuring(Effect.sync(() => tracked.delete(client)))))
         return client
       })
     )
@@ -319,8 +336,8 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     const closeStale = (master: Address, why: string) => {
       let closed = 0
       for (const [client, address] of tracked) {
-        if (!Client.sameAddress(address, master) && client.isOpen) {
-          Client.destroy(client)
+        if (!sameAddress(address, master) && client.isOpen) {
+          RedisConnection.destroy(client)
           closed++
         }
       }
@@ -343,34 +360,36 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     const watchOn = (sentinel: Address) =>
       Effect.scoped(
         Effect.gen(function* () {
+          const target = formatAddress(sentinel)
           const ended = yield* Deferred.make<void>()
-          const client = yield* Effect.acquireRelease(
-            Effect.sync(() =>
-              Client.create(sentinel, sentinelOptions, sentinelConnectTimeout, (cause) => {
-                log(Effect.logDebug(`Sentinel ${Client.formatAddress(sentinel)}: ${Client.errorMessage(cause)}`))
+          const client: NodeRedis = yield* Effect.acquireRelease(
+            RedisConnection.create(at(sentinelOptions, sentinel), {
+              target,
+              connectTimeout: sentinelConnectTimeout,
+              onError: () => {
                 if (!client.isOpen) Deferred.unsafeDone(ended, Exit.void)
-              })
-            ),
-            (c) => Effect.sync(() => Client.destroy(c))
+              }
+            }),
+            (c) => Effect.sync(() => RedisConnection.destroy(c))
           )
           client.on("end", () => Deferred.unsafeDone(ended, Exit.void))
-          yield* Client.connect(client, sentinel, sentinelConnectTimeout)
+          yield* RedisConnection.connect(client, target, sentinelConnectTimeout)
           yield* Effect.tryPromise({
             try: () => client.subscribe("+switch-master", onSwitch),
-            catch: (cause) => new ConnectionError({ reason: Client.reasonOf(cause), message: `${Client.formatAddress(sentinel)}: ${Client.errorMessage(cause)}`, cause })
+            catch: (cause) => classify("SUBSCRIBE", cause)
           }).pipe(Effect.timeoutFail({
             duration: replyTimeout,
-            onTimeout: () => new ConnectionError({ reason: "Timeout", message: `${Client.formatAddress(sentinel)}: SUBSCRIBE timed out` })
+            onTimeout: () => new ConnectionError({ reason: "Timeout", message: `${target}: SUBSCRIBE timed out` })
           }))
           watching = sentinel
-          yield* Effect.logDebug(`Sentinel: watching +switch-master on ${Client.formatAddress(sentinel)}`)
+          yield* Effect.logDebug(`Sentinel: watching +switch-master on ${formatAddress(sentinel)}`)
           // A switch may have happened while no sentinel was watched: catch up once.
           const state = yield* Effect.either(ask(sentinel))
           if (Either.isRight(state) && rejectReason(state.right, minOtherSentinels) === undefined) {
-            closeStale(state.right, `master of '${masterName}' is ${Client.formatAddress(state.right)}`)
+            closeStale(state.right, `master of '${masterName}' is ${formatAddress(state.right)}`)
           }
           yield* Deferred.await(ended)
-          yield* Effect.logDebug(`Sentinel: lost the +switch-master subscription on ${Client.formatAddress(sentinel)}`)
+          yield* Effect.logDebug(`Sentinel: lost the +switch-master subscription on ${formatAddress(sentinel)}`)
         })
       ).pipe(Effect.ensuring(Effect.sync(() => { watching = undefined })))
 
@@ -384,7 +403,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
             subscribed = Date.now() - started >= Duration.toMillis(WATCH_RETRY_DELAY)
             break
           }
-          yield* Effect.logDebug(`Sentinel: cannot watch ${Client.formatAddress(sentinel)}: ${result.left.message}`)
+          yield* Effect.logDebug(`Sentinel: cannot watch ${formatAddress(sentinel)}: ${result.left.message}`)
         }
         // Go straight to another sentinel after a long-lived subscription ends; otherwise pause.
         if (!subscribed) yield* Effect.sleep(WATCH_RETRY_DELAY)
