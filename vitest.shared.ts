@@ -8,8 +8,8 @@ const root = path.dirname(fileURLToPath(import.meta.url))
 const shared: ViteUserConfig = {
   resolve: {
     alias: [
-      { find: /^@effect-celery\/(core|redis|sentinel)$/, replacement: `${root}/packages/$1/src/index.ts` },
-      { find: /^@effect-celery\/(core|redis|sentinel)\/(.*)$/, replacement: `${root}/packages/$1/src/$2.ts` }
+      { find: /^@effect-celery\/(core|redis|sentinel|cli)$/, replacement: `${root}/packages/$1/src/index.ts` },
+      { find: /^@effect-celery\/(core|redis|sentinel|cli)\/(.*)$/, replacement: `${root}/packages/$1/src/$2.ts` }
     ]
   },
   test: {

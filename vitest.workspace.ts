@@ -3,5 +3,6 @@
 export const projects = [
   "packages/core/vitest.config.ts",
   "packages/redis/vitest.config.ts",
-  "packages/sentinel/vitest.config.ts"
+  "packages/sentinel/vitest.config.ts",
+  "packages/cli/vitest.config.ts"
 ]
