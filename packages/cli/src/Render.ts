@@ -1,7 +1,7 @@
 /**
  * How results are shown: for people (Python `repr` of values, as a Celery user reads them) and for
  * scripts (`--json`: one JSON object per line, values written as Celery's JSON, so big integers stay
- * exact; Python's `Infinity`/`NaN` stay as Celery writes them).
+ * exact; Python's non-JSON `Infinity`/`NaN` become strings).
  */
 import type { DecodeError } from "@effect-celery/core/Errors"
 import type { TaskMeta } from "@effect-celery/core/Meta"
@@ -12,8 +12,37 @@ import * as TaskState from "@effect-celery/core/TaskState"
 export const jsonObject = (fields: ReadonlyArray<readonly [string, string]>): string =>
   "{" + fields.map(([k, v]) => `${JSON.stringify(k)}: ${v}`).join(", ") + "}"
 
-/** A plain value as JSON text (strings, numbers, booleans, null, arrays/objects of them). */
-export const json = (value: unknown): string => (value === undefined ? "null" : PyJson.encodeLossy(value))
+/**
+ * Python's JSON (what Celery stores) made strict: the bare `NaN`, `Infinity` and `-Infinity` that
+ * `json.dumps` writes are not JSON, so they become the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
+ */
+export const strictJson = (pyJson: string): string => {
+  let out = ""
+  let i = 0
+  while (i < pyJson.length) {
+    const c = pyJson[i]!
+    if (c === '"') {
+      // Copy the string literal as is (escapes included).
+      let j = i + 1
+      while (j < pyJson.length && pyJson[j] !== '"') j += pyJson[j] === "\\" ? 2 : 1
+      out += pyJson.slice(i, j + 1)
+      i = j + 1
+      continue
+    }
+    const word = /^(-?Infinity|NaN)/.exec(pyJson.slice(i, i + 9))
+    if (word !== null) {
+      out += `"${word[1]}"`
+      i += word[1]!.length
+      continue
+    }
+    out += c
+    i++
+  }
+  return out
+}
+
+/** A stored value as strict JSON text (big integers stay exact; see `strictJson`). */
+export const json = (value: unknown): string => (value === undefined ? "null" : strictJson(PyJson.encodeLossy(value)))
 
 /** A stored value as Python shows it (`{'a': 1}`, `PaymentError('declined', 42)`). */
 export const pretty = (value: unknown): string => PyJson.repr(value)

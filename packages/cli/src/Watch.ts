@@ -12,13 +12,14 @@ import type { TaskMeta } from "@effect-celery/core/Meta"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as TaskState from "@effect-celery/core/TaskState"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as ExitCode from "./ExitCode.js"
 import * as Render from "./Render.js"
@@ -80,7 +81,7 @@ export const frame = (
   ]
   const room = Math.max(3, size.rows - lines.length - 2)
   const order = [...ids].sort((a, b) => (rows.get(b)?.seq ?? -1) - (rows.get(a)?.seq ?? -1))
-  const idWidth = Math.min(36, Math.max(...ids.map((id) => id.length), 4))
+  const idWidth = Math.min(Math.max(...ids.map((id) => id.length), 4), Math.max(12, width - 30))
   const shown = order.length > room ? order.slice(0, room - 1) : order
   for (const id of shown) {
     const row = rows.get(id)
@@ -157,14 +158,22 @@ export const run = (args: WatchArgs) =>
         drawn = lines.length
         yield* terminal.display(`${up}${lines.join("\n")}\n`)
       })
+      // Changes are applied as they come; a ticker redraws when something changed, so a burst of
+      // changes costs one frame.
+      let dirty = false
+      const redraw = Effect.suspend(() => (dirty ? ((dirty = false), draw) : Effect.void))
       yield* terminal.display("\x1b[?25l") // hide the cursor while redrawing
+      const ticker = yield* Effect.fork(Effect.repeat(redraw, Schedule.spaced(REDRAW)))
       yield* changes.pipe(
-        Stream.groupedWithin(4096, REDRAW),
-        Stream.runForEach((batch) => {
-          Chunk.forEach(batch, apply)
-          return draw
-        }),
-        Effect.ensuring(Effect.ignore(terminal.display("\x1b[?25h")))
+        Stream.runForEach((item) =>
+          Effect.sync(() => {
+            apply(item)
+            dirty = true
+          })
+        ),
+        Effect.zipRight(Fiber.interrupt(ticker)),
+        Effect.zipRight(redraw),
+        Effect.ensuring(Effect.zipRight(Fiber.interrupt(ticker), Effect.ignore(terminal.display("\x1b[?25h"))))
       )
     })
 
