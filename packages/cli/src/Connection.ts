@@ -10,6 +10,7 @@ import { ImproperlyConfigured } from "@effect-celery/core/Errors"
 import type { ConnectionError } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
 import * as RedisBackend from "@effect-celery/redis/RedisBackend"
+import * as PyUrl from "@effect-celery/redis/PyUrl"
 import * as RedisClient from "@effect-celery/redis/RedisClient"
 import type * as RedisConfig from "@effect-celery/redis/RedisConfig"
 import * as RedisUrl from "@effect-celery/redis/RedisUrl"
@@ -106,7 +107,9 @@ export const displayUri = (args: ConnectionArgs): Effect.Effect<string | undefin
   urlOf(args).pipe(
     Effect.map((redacted) => {
       const url = Redacted.value(redacted)
-      return url.startsWith("sentinel://") ? SentinelUrl.asUri(url) : RedisUrl.sanitizeUrl(url)
+      return url.startsWith("sentinel://")
+        ? SentinelUrl.asUri(url)
+        : Either.getOrUndefined(PyUrl.attempt(() => PyUrl.maybeSanitizeUrl(url)))
     }),
     Effect.orElseSucceed(() => undefined)
   )
