@@ -225,7 +225,7 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const command = [process.execPath, CliEnv.BIN, "result", "watch", "--group", gid].join(" ")
       const run = yield* spawnCli(["-qfec", command, "/dev/null"], { command: "script" })
       for (const m of members) yield* awaitSubscribed(task(m))
-      for (const m of members) yield* send("cli.steps", [2, 0.1], m)
+      for (const m of members) yield* send("cli.steps", [2, 0.3], m)
       const done = yield* run.exit(60_000)
       assert.strictEqual(done.code, 0, done.stdout + done.stderr)
       const redraw = new RegExp(`${ESC}\\[\\d+F${ESC}\\[J`)

@@ -96,7 +96,10 @@ export interface Running {
 }
 
 export interface SpawnOptions {
-  /** Variables over the inherited environment; `CELERY_RESULT_BACKEND` is the env's URL unless given. */
+  /**
+   * Variables over the inherited environment; `CELERY_RESULT_BACKEND` is the `CliEnv`'s URL when
+   * there is one, else unset, unless given.
+   */
   readonly env?: Readonly<Record<string, string | undefined>>
   /** Run another program with these arguments instead (e.g. `script` for a pseudo-terminal). */
   readonly command?: string
@@ -106,11 +109,12 @@ export interface SpawnOptions {
 export const spawnCli = (
   args: ReadonlyArray<string>,
   options: SpawnOptions = {}
-): Effect.Effect<Running, never, CliEnv | Scope.Scope> =>
+): Effect.Effect<Running, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const env = yield* CliEnv
+    const env = yield* Effect.serviceOption(CliEnv)
     const childEnv: Record<string, string> = {}
-    for (const [k, v] of Object.entries({ ...process.env, CELERY_RESULT_BACKEND: env.backendUrl, ...options.env })) {
+    const defaultUrl = env._tag === "Some" ? env.value.backendUrl : undefined
+    for (const [k, v] of Object.entries({ ...process.env, CELERY_RESULT_BACKEND: defaultUrl, ...options.env })) {
       if (v !== undefined) childEnv[k] = v
     }
     const started = Date.now()
