@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Either, Exit, Fiber, Redacted, Scope } from "effect"
+import { Cause, ConfigProvider, Effect, Either, Exit, Fiber, FiberId, Redacted, Scheduler, Scope } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -433,6 +433,61 @@ describe("RedisClient", () => {
           assert.isTrue(Exit.isFailure(exits[2]!) && Cause.isDie(exits[2].cause), String(exits[2]))
           assert.deepStrictEqual(exits[3], Exit.succeed(4))
         }
+      }))
+
+    it.scopedLive("batched: a caller interrupted before its batch is sent is withdrawn; its item never reaches the server", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        const sent: Array<string> = []
+        const set = client.batched<string, string | null>({
+          command: "SET",
+          maxBatch: 10,
+          one: (c, key) => {
+            sent.push(key)
+            return c.set(key, "1")
+          },
+          many: (c, keys) => {
+            sent.push(...keys)
+            return c.mSet(keys.map((k): [string, string] => [k, "1"])).then(() => keys.map(() => "OK"))
+          },
+          outcome: Either.right
+        })
+        // The callers run on a scheduler drained by hand, so that they all park and some are
+        // interrupted in one synchronous stretch: before the batch's flush (a microtask) can run.
+        const parkThenInterrupt = (keys: ReadonlyArray<string>, interrupted: ReadonlyArray<number>) =>
+          Effect.gen(function* () {
+            const tasks: Array<() => void> = []
+            let manual = true
+            const scheduler: Scheduler.Scheduler = {
+              shouldYield: () => false,
+              scheduleTask: (task, priority) => (manual ? tasks.push(task) : Scheduler.defaultScheduler.scheduleTask(task, priority))
+            }
+            const drain = () => {
+              while (tasks.length > 0) tasks.shift()!()
+            }
+            const fibers = yield* Effect.forEach(keys, (k) => Effect.fork(set(k))).pipe(Effect.withScheduler(scheduler))
+            yield* Effect.sync(() => {
+              drain()
+              for (const i of interrupted) fibers[i]!.unsafeInterruptAsFork(FiberId.none)
+              drain()
+              manual = false
+            })
+            return yield* Effect.forEach(fibers, Fiber.await)
+          })
+        const keys = ["rc-cancel-1", "rc-cancel-2", "rc-cancel-3"]
+        const exits = yield* parkThenInterrupt(keys, [1])
+        assert.deepStrictEqual(exits[0], Exit.succeed("OK"))
+        assert.isTrue(Exit.isInterrupted(exits[1]!))
+        assert.deepStrictEqual(exits[2], Exit.succeed("OK"))
+        assert.deepStrictEqual(sent, ["rc-cancel-1", "rc-cancel-3"])
+        assert.deepStrictEqual(yield* Effect.promise(() => direct.mGet(keys)), ["1", null, "1"])
+        // Every caller of a tick interrupted: the flush finds nothing to send, and the client still works.
+        const [lone] = yield* parkThenInterrupt(["rc-cancel-4"], [0])
+        assert.isTrue(Exit.isInterrupted(lone!))
+        assert.strictEqual(yield* set("rc-cancel-5"), "OK")
+        assert.deepStrictEqual(sent, ["rc-cancel-1", "rc-cancel-3", "rc-cancel-5"])
       }))
 
     it.scopedLive("a lone get is a GET (WRONGTYPE fails it); inside a batch a non-string key reads as missing, as getMany", () =>

@@ -16,6 +16,7 @@
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -397,10 +398,10 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       while (true) {
         let subscribed = false
         for (const sentinel of [...order]) {
-          const started = Date.now()
+          const started = yield* Clock.currentTimeMillis
           const result = yield* Effect.either(watchOn(sentinel))
           if (Either.isRight(result)) {
-            subscribed = Date.now() - started >= Duration.toMillis(WATCH_RETRY_DELAY)
+            subscribed = (yield* Clock.currentTimeMillis) - started >= Duration.toMillis(WATCH_RETRY_DELAY)
             break
           }
           yield* Effect.logDebug(`Sentinel: cannot watch ${formatAddress(sentinel)}: ${result.left.message}`)
