@@ -2,6 +2,8 @@
  * Task state changes as a Stream: what Celery's `ResultConsumer` does over Pub/Sub, as a value.
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import type * as Stream from "effect/Stream"
 import type { BackendError, DecodeError } from "./Errors.js"
@@ -18,6 +20,12 @@ export interface WatchOptions {
   readonly follow?: boolean | undefined
 }
 
+/** The bound of a `ResultConsumer.waitReady`: after `duration` it fails with `onTimeout()`. */
+export interface WaitReadyTimeout<E> {
+  readonly duration: Duration.Duration
+  readonly onTimeout: () => E
+}
+
 export interface ResultConsumer {
   readonly [TypeId]: TypeId
   /**
@@ -31,6 +39,18 @@ export interface ResultConsumer {
     taskIds: Iterable<string>,
     options?: WatchOptions
   ) => Stream.Stream<Either.Either<TaskMeta, DecodeError>, BackendError>
+  /**
+   * Optional fast path for `ResultBackend.waitFor`: the first state of `taskId` that is ready or
+   * does not decode (a `Left`), with `watch([taskId])`'s guarantees (a state stored before the call
+   * is found, nothing is left subscribed) but no Stream in between. Fails with
+   * `timeout.onTimeout()` after `timeout.duration`. A backend waits through `watch` when a consumer
+   * has none, with the same results, so a consumer that wraps another should forward it to keep
+   * the faster wake-up.
+   */
+  readonly waitReady?: <E = never>(
+    taskId: string,
+    timeout?: WaitReadyTimeout<E>
+  ) => Effect.Effect<Either.Either<TaskMeta, DecodeError>, BackendError | E>
 }
 
 export const ResultConsumer: Context.Tag<ResultConsumer, ResultConsumer> = Context.GenericTag<ResultConsumer>(

@@ -57,7 +57,7 @@ import * as Keys from "@effect-celery/core/Keys"
 import { decodeTaskMeta } from "@effect-celery/core/Meta"
 import type { TaskMeta } from "@effect-celery/core/Meta"
 import { ResultConsumer, TypeId } from "@effect-celery/core/ResultConsumer"
-import type { WatchOptions } from "@effect-celery/core/ResultConsumer"
+import type { WaitReadyTimeout, WatchOptions } from "@effect-celery/core/ResultConsumer"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { isReady } from "@effect-celery/core/TaskState"
 import * as Deadlines from "./internal/deadlines.js"
@@ -74,23 +74,6 @@ interface Out {
   readonly halt: (cause: Cause.Cause<BackendError>) => void
 }
 
-/** @internal Key of `waitReady` on the consumer `make` builds (see `waitReadyOf`). */
-export const WaitReadyTypeId: unique symbol = Symbol.for("@effect-celery/redis/RedisResultConsumer/waitReady")
-
-/**
- * @internal The first item of a task that is a ready state or does not decode, with the same
- * subscribe → read → wait as `watch` but no Stream in between: the message resumes the waiter,
- * which returns without waiting for the UNSUBSCRIBE acknowledgement (the channel is released in
- * the background). Fails with `onTimeout()` after `duration`.
- */
-export type WaitReady = <E2 = never>(
-  taskId: string,
-  timeout?: { readonly duration: Duration.Duration; readonly onTimeout: () => E2 }
-) => Effect.Effect<Item, BackendError | E2>
-
-/** @internal The fast path of `RedisResultBackend.waitFor`, when `consumer` is this module's. */
-export const waitReadyOf = (consumer: ResultConsumer): WaitReady | undefined =>
-  (consumer as Partial<Record<typeof WaitReadyTypeId, WaitReady>>)[WaitReadyTypeId]
 
 /** Knobs of the subscriber connection; the defaults suit most uses. */
 export interface ConsumerTuning {
@@ -367,22 +350,17 @@ export const make = (
         )
       )
 
-    const waitReady: WaitReady = <E2>(
-      taskId: string,
-      timeout?: { readonly duration: Duration.Duration; readonly onTimeout: () => E2 }
-    ) =>
+    // The same subscribe → read → wait as `watch` but no Stream in between: the message resumes
+    // the waiter, which returns without waiting for the UNSUBSCRIBE acknowledgement (the channel
+    // is released in the background).
+    const waitReady = <E2>(taskId: string, timeout?: WaitReadyTimeout<E2>) =>
       Effect.async<Item, BackendError | E2>((resume) => {
         const one = new OneTask<E2>(layout.task(taskId), taskId, subscriber, deadlines, timeout?.onTimeout)
         one.start(resume, timeout === undefined ? undefined : Duration.toMillis(timeout.duration))
         return one.cancel
       })
 
-    const consumer: ResultConsumer & { readonly [WaitReadyTypeId]: WaitReady } = {
-      [TypeId]: TypeId,
-      watch,
-      [WaitReadyTypeId]: waitReady
-    }
-    return consumer
+    return ResultConsumer.of({ [TypeId]: TypeId, watch, waitReady })
   })
 
 /** `ResultConsumer` over the `RedisClient` in context. */
