@@ -18,6 +18,8 @@ export const TIMEOUT = 4
 export const BACKEND = 5
 /** Interrupted (Ctrl-C / SIGINT, SIGTERM): subscriptions are released before exiting. */
 export const INTERRUPTED = 130
+/** stdout was closed by its reader (`| head`): stopped as if interrupted; 128 + SIGPIPE. */
+export const STDOUT_CLOSED = 141
 
 /** The documentation of the codes, as `--help` and the README show it. */
 export const table: ReadonlyArray<readonly [number, string]> = [
@@ -27,7 +29,8 @@ export const table: ReadonlyArray<readonly [number, string]> = [
   [NOT_READY, "a task is not ready (PENDING, STARTED, RETRY, PROGRESS…) or not stored"],
   [TIMEOUT, "--timeout elapsed first"],
   [BACKEND, "connection, server or decoding error"],
-  [INTERRUPTED, "interrupted (Ctrl-C)"]
+  [INTERRUPTED, "interrupted (Ctrl-C)"],
+  [STDOUT_CLOSED, "stdout closed by its reader (e.g. | head)"]
 ]
 
 /** FAILED when any state is FAILURE/REVOKED, else NOT_READY when any is not SUCCESS, else OK. */

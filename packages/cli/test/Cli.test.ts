@@ -399,6 +399,23 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.notInclude(commandstats, "cmdstat_keys:")
     }))
 
+  it.effect("results ls | head: once its reader is gone it stops quietly (exit 141, nothing on stderr)", () =>
+    Effect.gen(function* () {
+      const prefix = `${uid("pipe")}:`
+      const entries: Array<[string, string]> = []
+      for (let i = 0; i < 5000; i++) {
+        const id = `t${i}`
+        entries.push([`${prefix}celery-task-meta-${id}`, `{"status": "SUCCESS", "result": ${i}, "traceback": null, "children": [], "date_done": "2026-12-05T12:00:00.000000", "task_id": "${id}"}`])
+      }
+      yield* redis((r) => r.mSet(entries))
+      const run = yield* spawnCli(["results", "ls", "--keyprefix", prefix])
+      yield* run.waitForStdout("SUCCESS")
+      yield* run.closeStdout
+      const done = yield* run.exit()
+      assert.strictEqual(done.code, 141, done.stderr)
+      assert.strictEqual(done.stderr, "")
+    }).pipe(Effect.scoped))
+
   it.effect("doctor: the resolved connection, the server, and leftover subscriptions on ready results", () =>
     Effect.gen(function* () {
       const env = yield* CliEnv.CliEnv

@@ -91,6 +91,8 @@ export interface Running {
   /** Wait until stdout contains `text`. */
   readonly waitForStdout: (text: string, timeoutMillis?: number) => Effect.Effect<void, HarnessError>
   readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** Close our end of its stdout, as `| head` does once it has read enough. */
+  readonly closeStdout: Effect.Effect<void>
   /** The exit (fails instead of hanging past `timeoutMillis`, default 30 s). */
   readonly exit: (timeoutMillis?: number) => Effect.Effect<Finished, HarnessError>
 }
@@ -166,6 +168,7 @@ export const spawnCli = (
           })
         ),
       kill: (signal) => Effect.sync(() => void child.kill(signal)),
+      closeStdout: Effect.sync(() => child.stdout.destroy()),
       exit: (timeoutMillis = 30_000) =>
         Deferred.await(exited).pipe(
           Effect.timeoutFail({
