@@ -56,7 +56,10 @@ export interface StoreOptions {
 export interface GetManyOptions {
   /** Fail with `TimeoutError` when results are still missing after this long. */
   readonly timeout?: Duration.DurationInput | undefined
-  /** Poll interval for backends that poll (Celery's default 0.5 s). No sleep follows the last result. */
+  /**
+   * Celery's `get_many(interval=…)` poll interval, accepted for compatibility and ignored: the
+   * backends here wait through Pub/Sub (or in memory) and never poll.
+   */
   readonly interval?: Duration.DurationInput | undefined
 }
 

@@ -158,10 +158,11 @@ export const E_LOST = "Connection to Redis lost: Retry (%s/%s) %s."
  * `Connection to Redis lost: Retry (1/20) in 1.00 second.` (`max_retries or 'Inf'`, so a null or
  * 0 maximum shows `Inf`).
  */
-export const connectionLostMessage = (retries: number, maxRetries: number | null, tts: number): string =>
-  `Connection to Redis lost: Retry (${retries}/${maxRetries === null || maxRetries === 0 ? "Inf" : String(maxRetries)}) ${
-    humanizeSeconds(tts, "in ")
-  }.`
+export const connectionLostMessage = (retries: number, maxRetries: number | null, tts: number): string => {
+  const args = [String(retries), maxRetries === null || maxRetries === 0 ? "Inf" : String(maxRetries), humanizeSeconds(tts, "in ")]
+  let i = 0
+  return E_LOST.replace(/%s/g, () => args[i++]!)
+}
 
 // ---------------------------------------------------------------------------------------------
 // The kombu schedule

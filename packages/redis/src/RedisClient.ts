@@ -104,7 +104,7 @@ export interface Batched<I, R, O = R, E = never> {
   readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<R | Error>>
   /**
    * The caller's outcome from its item's reply, computed in the loop that hands a batch out rather
-   * than by each resumed fiber (decoding task metas there measured get +10–20%). A throw is a defect
+   * than by each resumed fiber, where decoding task metas was measured slower. A throw is a defect
    * of that caller alone.
    */
   readonly outcome: (reply: R, item: I) => Either.Either<O, E>
@@ -343,8 +343,8 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
     // Replies that arrive together are handed out one batch per event-loop turn, and the next
     // batch only after node-redis has written what the last one's callers sent (it writes in a
     // setImmediate of its own): the server works on those while the client handles the next
-    // batch, so client and server overlap instead of taking turns (store throughput ×1.6 at 100
-    // callers; with two batches in flight and that wait: get +4–14%, store +1–8%, client idle 15% → 1%).
+    // batch, so client and server overlap instead of taking turns (measurements: bench/RESULTS.md,
+    // "Design measurements").
     let turnBusy = false
     const nextTurns: Array<() => void> = []
     const endTurn = (): void => {
@@ -394,7 +394,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
         inFlight++
         send(conn, spec.command, (c) => spec.many(c, batch), (replies) => deliver(() => {
           inFlight--
-          // All outcomes first, then all resumes: decoding between resumes measured a few per cent slower.
+          // All outcomes first, then all resumes: decoding between resumes was measured slower.
           const outcomes = new Array<Effect.Effect<O, E | ConnectionError | CommandError>>(waiting.length)
           for (let i = 0; i < waiting.length; i++) {
             const r = replies[i]
@@ -454,7 +454,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       // A caller interrupted while parked is withdrawn at the flush: its item is never sent (once
       // sent, it cannot be taken back; the reply is then dropped with the caller). The flush reads
       // the caller's fiber rather than a canceller being registered: a canceller wraps every call
-      // in an `onInterrupt`, which measured about a third of `get`'s throughput.
+      // in an `onInterrupt`, which costs `get` much of its throughput (bench/RESULTS.md).
       return (item) =>
         Effect.withFiberRuntime<O, E | ConnectionError | CommandError>((fiber, status) =>
           Effect.async((resume) => {

@@ -23,6 +23,7 @@
  * keys) are kept in `connparams` for inspection and otherwise ignored: one multiplexed
  * connection needs no pool, and retries belong to the caller's retry policy.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
@@ -30,7 +31,13 @@ import { ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { reprString } from "@effect-celery/core/PyJson"
 import { PyError, pyFloat, pyInt, raise, stripChars, toBool, unquote, urlToParts, sanitize } from "./PyUrl.js"
 import type { CertReqs, RedisConfig } from "./RedisConfig.js"
-import { certReqsOf, E_REDIS_SSL_CERT_REQS_MISSING_INVALID, W_REDIS_SSL_CERT_NONE, W_REDIS_SSL_CERT_OPTIONAL } from "./RedisConfig.js"
+import {
+  certReqsOf,
+  DEFAULT_SOCKET_TIMEOUT,
+  E_REDIS_SSL_CERT_REQS_MISSING_INVALID,
+  W_REDIS_SSL_CERT_NONE,
+  W_REDIS_SSL_CERT_OPTIONAL
+} from "./RedisConfig.js"
 
 export { E_REDIS_SSL_CERT_REQS_MISSING_INVALID, W_REDIS_SSL_CERT_NONE, W_REDIS_SSL_CERT_OPTIONAL }
 /** The Python helpers, also here for existing callers; `PyUrl` is their home. */
@@ -96,6 +103,9 @@ export interface UrlOptions {
   readonly clientName?: string | undefined
 }
 
+/** Celery's `redis_socket_timeout` default, in its unit (seconds). */
+const DEFAULT_SOCKET_TIMEOUT_SECONDS = Duration.toSeconds(DEFAULT_SOCKET_TIMEOUT)
+
 const SSL_KEYS = ["ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"] as const
 
 type Parser = (value: string) => PyValue
@@ -152,7 +162,7 @@ const parseUnsafe = (url: string, options: UrlOptions): ParsedUrl => {
   conn.set("db", options.db || 0)
   conn.set("password", password(options.password) ?? null)
   conn.set("max_connections", options.maxConnections || null)
-  conn.set("socket_timeout", options.socketTimeout === undefined ? 120 : options.socketTimeout)
+  conn.set("socket_timeout", options.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT_SECONDS : options.socketTimeout)
   conn.set("retry_on_timeout", options.retryOnTimeout || false)
   conn.set("socket_connect_timeout", options.socketConnectTimeout ?? null)
   if (options.username) conn.set("username", options.username)
@@ -285,7 +295,7 @@ const stringOf = (v: PyValue | undefined): string | undefined => (typeof v === "
 export const configOf = (parsed: ParsedUrl, options: UrlOptions = {}): RedisConfig => {
   const p = parsed.connparams
   const socketTimeout = seconds(p["socket_timeout"])
-  const explicitSocketTimeout = "socket_timeout" in p && (options.socketTimeout !== undefined || p["socket_timeout"] !== 120)
+  const explicitSocketTimeout = "socket_timeout" in p && (options.socketTimeout !== undefined || p["socket_timeout"] !== DEFAULT_SOCKET_TIMEOUT_SECONDS)
   const connectTimeout = seconds(p["socket_connect_timeout"]) ?? (explicitSocketTimeout ? socketTimeout : undefined)
   const keepalive = boolOf(p["socket_keepalive"])
   const clientName = stringOf(p["client_name"])

@@ -1,7 +1,7 @@
 /**
  * node-redis failure → `ConnectionError` / `CommandError`. Shared by the client, the backend, the
  * consumer and Sentinel so every package draws the transient/permanent line in the same place
- * (Celery's `connection_errors` vs `channel_errors`, spec §7.1).
+ * (Celery's `connection_errors` vs `channel_errors`). `RedisErrors` is its public face.
  */
 import { CommandError, ConnectionError, type ConnectionReason } from "@effect-celery/core/Errors"
 import { ErrorReply } from "redis"

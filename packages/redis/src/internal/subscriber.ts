@@ -448,8 +448,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * The driver's idle timers (`idleTimeToLive` with nothing watched, `healthCheckInterval` while
      * something is) count from when it last went idle: an entry in the shared `Deadlines`, added as
      * the driver goes idle and removed as it wakes (anything that changes which timer applies
-     * wakes it). A `timeout` race on every idle turn forked two fibers each time, which measured a
-     * sixth of the consumer's CPU per `waitFor`.
+     * wakes it), rather than a `timeout` race on every idle turn, which forks two fibers each time.
      */
     const timerFor = (): Duration.Duration | undefined =>
       conn === undefined ? undefined : sinks.size === 0 ? options.idleTimeToLive : options.healthCheckInterval
