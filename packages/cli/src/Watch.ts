@@ -124,12 +124,21 @@ export const run = (args: WatchArgs) =>
       const id = Either.isLeft(item) ? item.left.id : item.right.taskId
       rows.set(id, Either.isLeft(item) ? { meta: undefined, error: item.left, seq: seq++ } : { meta: item.right, error: undefined, seq: seq++ })
     }
-    const changes = consumer.watch(ids)
+    // Ends like `wait`: when every task is ready or undecodable. (The consumer keeps following an
+    // undecodable task, since a later store may fix it; an operator's watch would then never end.)
+    const settled = () =>
+      ids.every((id) => {
+        const row = rows.get(id)
+        return row !== undefined && (row.error !== undefined || TaskState.isReady(row.meta?.status ?? TaskState.PENDING))
+      })
+    const changes = consumer.watch(ids).pipe(
+      Stream.tap((item) => Effect.sync(() => apply(item))),
+      Stream.takeUntil(settled)
+    )
 
     const asLines = changes.pipe(
       Stream.runForEach((item) =>
         Effect.gen(function* () {
-          apply(item)
           if (args.json) {
             return yield* Console.log(Either.match(item, { onLeft: Render.decodeErrorJson, onRight: (m) => Render.metaJson(m) }))
           }
@@ -165,9 +174,8 @@ export const run = (args: WatchArgs) =>
       yield* terminal.display("\x1b[?25l") // hide the cursor while redrawing
       const ticker = yield* Effect.fork(Effect.repeat(redraw, Schedule.spaced(REDRAW)))
       yield* changes.pipe(
-        Stream.runForEach((item) =>
+        Stream.runForEach(() =>
           Effect.sync(() => {
-            apply(item)
             dirty = true
           })
         ),

@@ -277,6 +277,22 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.include(human.stdout, "'big': 1180591620717411303424")
     }))
 
+  it.effect("a stored value that is not a Celery meta: get is one DecodeError line, watch ends on it, inspect shows the bytes; exit 5", () =>
+    Effect.gen(function* () {
+      const id = uid("garbage")
+      yield* redis((r) => r.set(task(id), "not json"))
+      const get = yield* runCli(["result", "get", id])
+      assert.strictEqual(get.code, 5)
+      assertOneLineError(get.stderr, "DecodeError", id, "Invalid JSON")
+      const watch = yield* runCli(["result", "watch", id])
+      assert.strictEqual(watch.code, 5, watch.stderr)
+      assert.match(watch.stdout, new RegExp(`${id}  UNDECODABLE  Invalid JSON`))
+      const inspect = yield* runCli(["result", "inspect", id])
+      assert.strictEqual(inspect.code, 5)
+      assert.include(inspect.stdout, "raw:\n  not json")
+      assert.include(inspect.stdout, "decoded: UNDECODABLE: Invalid JSON")
+    }))
+
   it.effect("group show: the members and their states; an unknown group exits 3", () =>
     Effect.gen(function* () {
       const env = yield* CliEnv.CliEnv
