@@ -1,9 +1,12 @@
 /**
- * The CLI's pure parts, in process: duration parsing, strict JSON from Celery's Python JSON, the
- * exit code of a set of states, and the live table's frame (never wider than the terminal).
+ * The CLI in process: every command's --help, duration parsing, strict JSON from Celery's Python
+ * JSON, the exit code of a set of states, and the live table's frame (never wider than the terminal).
  */
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Option } from "effect"
+import type { Console } from "effect"
+import { Duration, Effect, Option } from "effect"
+import * as Cli from "@effect-celery/cli/Cli"
 import * as DurationOption from "@effect-celery/cli/DurationOption"
 import * as ExitCode from "@effect-celery/cli/ExitCode"
 import * as Render from "@effect-celery/cli/Render"
@@ -58,4 +61,50 @@ describe("Watch.frame", () => {
     assert.match(lines.at(-1)!, /… and \d+ more/)
     assert.include(lines[2], "task-9-", "the last changed first")
   })
+})
+
+/** Run with Console.log/error captured. */
+const captured = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const base = yield* Effect.console
+    const out: Array<string> = []
+    const push = (...args: ReadonlyArray<unknown>) => void out.push(args.map(String).join(" "))
+    const console: Console.Console = {
+      ...base,
+      log: (...args) => Effect.sync(() => push(...args)),
+      error: (...args) => Effect.sync(() => push(...args)),
+      unsafe: { ...base.unsafe, log: push, error: push }
+    }
+    const value = yield* Effect.withConsole(self, console)
+    return [value, out.join("\n")] as const
+  })
+
+describe("--help", () => {
+  const commands = [
+    [],
+    ["result"],
+    ["result", "get"],
+    ["result", "wait"],
+    ["result", "watch"],
+    ["result", "forget"],
+    ["result", "exists"],
+    ["result", "inspect"],
+    ["group", "show"],
+    ["chord", "show"],
+    ["results", "ls"],
+    ["results", "stats"],
+    ["results", "expire"],
+    ["doctor"]
+  ]
+  it.effect("every command has help listing its options and the exit codes, exit 0", () =>
+    Effect.gen(function* () {
+      for (const command of commands) {
+        const [code, text] = yield* captured(Cli.run(["node", "effect-celery", ...command, "--help"]))
+        const name = command.join(" ") || "effect-celery"
+        assert.strictEqual(code, 0, name)
+        assert.include(text, "USAGE", name)
+        assert.include(text, "EXIT CODES", name)
+        if (command.length === 2) assert.include(text, "--url", name)
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
 })
