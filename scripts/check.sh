@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run --silent lint
 npm run --silent typecheck
+node scripts/types-versions.mjs --check
 npm run --silent build
 mkdir -p .tmp
 status=0

@@ -6,13 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_node=0
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then need_node=1; fi
-if [ "$need_node" = 1 ]; then
-  # `npm install` against the committed lockfile, not `npm ci`: npm 11 leaves other platforms'
-  # optional packages (rollup, esbuild binaries) out of the lockfile and then `npm ci` refuses it.
-  echo "setup: npm install (from package-lock.json)"
-  npm install --no-audit --no-fund --loglevel=error
+# node_modules is (re)installed with `npm ci` when missing or older than the lockfile: exactly the
+# committed lockfile, which npm ci never rewrites (so a fresh clone stays clean).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 [ "${1:-all}" = node ] && exit 0

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, Layer, Option, Queue, Stream, TestClock } from "effect"
-import * as Conformance from "@effect-celery/core/Conformance"
+import { Conformance } from "@effect-celery/core/testing"
 import { RemoteException } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
 import * as Memory from "@effect-celery/core/Memory"

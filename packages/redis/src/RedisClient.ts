@@ -12,11 +12,8 @@
  * - `layerUrl(url, options)`: a Celery `result_backend` URL (`redis://`, `rediss://`,
  *   `redis+socket://`), with `redis_backend_use_ssl` and the `redis_*` settings as options.
  * - `layerConfig()`: the same from the environment (see `urlConfig` for the variables).
- * Each reads TLS files through `@effect/platform`'s `FileSystem`; `layer*` provide the Node file
- * system, `layerWithoutFileSystem*` leave it to the caller.
+ * TLS files are read with `node:fs` when the layer is built.
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -504,10 +501,10 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
 // layers
 // ---------------------------------------------------------------------------------------------
 
-/** `make` for a `RedisConfig`, reading TLS files through the `FileSystem` in context. */
+/** `make` for a `RedisConfig` (TLS files read). */
 export const fromConfig = (
   config: RedisConfig.RedisConfig
-): Effect.Effect<RedisClient, ConnectionError | ImproperlyConfigured, Scope.Scope | FileSystem.FileSystem> =>
+): Effect.Effect<RedisClient, ConnectionError | ImproperlyConfigured, Scope.Scope> =>
   Effect.flatMap(RedisConfig.clientOptions(config), (clientOptions) => {
     const socketTimeout = RedisConfig.socketTimeoutMillis(config)
     return make({
@@ -521,22 +518,15 @@ export const fromConfig = (
     })
   })
 
-/** A `RedisClient` for a `RedisConfig`; needs a `FileSystem` only to read TLS files. */
-export const layerWithoutFileSystem = (
-  config: RedisConfig.RedisConfig
-): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured, FileSystem.FileSystem> =>
-  Layer.scoped(RedisClient, fromConfig(config))
-
 /** A `RedisClient` for a `RedisConfig` (host/port or unix `path`, db, ACL user, TLS, timeouts). */
 export const layer = (config: RedisConfig.RedisConfig): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured> =>
-  Layer.provide(layerWithoutFileSystem(config), NodeFileSystem.layer)
+  Layer.scoped(RedisClient, fromConfig(config))
 
-/** A `RedisClient` for a Celery `result_backend` URL; needs a `FileSystem` only for TLS files. */
-export const layerUrlWithoutFileSystem = (
-  url: string | Redacted.Redacted,
-  options: RedisUrl.UrlOptions = {}
-): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured, FileSystem.FileSystem> =>
-  Layer.scoped(RedisClient, Effect.flatMap(RedisUrl.toConfig(url, options), fromConfig))
+/**
+ * The same as `layer`: TLS files no longer go through a `FileSystem`.
+ * @deprecated since 0.2.0, use `layer`.
+ */
+export const layerWithoutFileSystem = layer
 
 /**
  * A `RedisClient` for a Celery `result_backend` URL (`redis://`, `rediss://`, `redis+socket://`),
@@ -547,7 +537,13 @@ export const layerUrl = (
   url: string | Redacted.Redacted,
   options: RedisUrl.UrlOptions = {}
 ): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured> =>
-  Layer.provide(layerUrlWithoutFileSystem(url, options), NodeFileSystem.layer)
+  Layer.scoped(RedisClient, Effect.flatMap(RedisUrl.toConfig(url, options), fromConfig))
+
+/**
+ * The same as `layerUrl`: TLS files no longer go through a `FileSystem`.
+ * @deprecated since 0.2.0, use `layerUrl`.
+ */
+export const layerUrlWithoutFileSystem = layerUrl
 
 /**
  * The `UrlOptions` read from the environment, next to the URL:

@@ -11,13 +11,13 @@
  * - `checkHostname` (`ssl_check_hostname`, redis-py default False): the host name is checked only
  *   when true; otherwise `checkServerIdentity` accepts any name, as Python does.
  * - `certFile`/`keyFile` (`ssl_certfile`/`ssl_keyfile`) present a client certificate.
- * Files are read with `@effect/platform`'s `FileSystem` when the options are built; an unreadable
- * file is `ImproperlyConfigured`.
+ * Files are read with `node:fs` when the options are built (so the package needs no platform
+ * layer); an unreadable file is `ImproperlyConfigured`.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import { readFile } from "node:fs/promises"
 import * as Tls from "node:tls"
 import { ImproperlyConfigured } from "@effect-celery/core/Errors"
 import type { createClient } from "redis"
@@ -153,10 +153,15 @@ const keepAliveOf = (config: RedisConfig): number | false | undefined => {
   return Math.max(1, Math.round(Duration.toMillis(Duration.decode(k))))
 }
 
-const readPem = (fs: FileSystem.FileSystem, what: string, path: string) =>
-  fs.readFileString(path).pipe(
-    Effect.mapError((cause) => new ImproperlyConfigured({ message: `Cannot read ${what} ${path}: ${cause.message}`, cause }))
-  )
+const readPem = (what: string, path: string) =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (cause) =>
+      new ImproperlyConfigured({
+        message: `Cannot read ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause
+      })
+  })
 
 /** Celery's warnings for weak `ssl_cert_reqs` (logged when the options are built). */
 export const warnCertReqs = (certReqs: CertReqs): Effect.Effect<void> =>
@@ -168,18 +173,15 @@ export const warnCertReqs = (certReqs: CertReqs): Effect.Effect<void> =>
 
 const acceptAnyName = (): undefined => undefined
 
-/** Node `tls.connect` options for a TLS config (files read through `FileSystem`). */
-export const tlsOptions = (
-  tls: TlsConfig
-): Effect.Effect<Tls.ConnectionOptions, ImproperlyConfigured, FileSystem.FileSystem> =>
+/** Node `tls.connect` options for a TLS config (the PEM files read). */
+export const tlsOptions = (tls: TlsConfig): Effect.Effect<Tls.ConnectionOptions, ImproperlyConfigured> =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
     const certReqs = tls.certReqs ?? "required"
     yield* warnCertReqs(certReqs)
-    const caFile = tls.caFile !== undefined ? yield* readPem(fs, "ssl_ca_certs", tls.caFile) : undefined
-    const certFile = tls.certFile !== undefined ? yield* readPem(fs, "ssl_certfile", tls.certFile) : undefined
+    const caFile = tls.caFile !== undefined ? yield* readPem("ssl_ca_certs", tls.caFile) : undefined
+    const certFile = tls.certFile !== undefined ? yield* readPem("ssl_certfile", tls.certFile) : undefined
     // Python's load_cert_chain(certfile) accepts a key inside the cert file when no keyfile is given.
-    const keyFile = tls.keyFile !== undefined ? yield* readPem(fs, "ssl_keyfile", tls.keyFile) : undefined
+    const keyFile = tls.keyFile !== undefined ? yield* readPem("ssl_keyfile", tls.keyFile) : undefined
     const extraCa = [caFile, tls.ca].filter((s): s is string => s !== undefined)
     const cert = certFile ?? tls.cert
     const key = keyFile ?? (tls.key !== undefined ? Redacted.value(tls.key) : certFile)
@@ -201,7 +203,7 @@ export const tlsOptions = (
  */
 export const clientOptions = (
   config: RedisConfig
-): Effect.Effect<NodeRedisOptions, ImproperlyConfigured, FileSystem.FileSystem> =>
+): Effect.Effect<NodeRedisOptions, ImproperlyConfigured> =>
   Effect.gen(function* () {
     const connectTimeout = connectTimeoutMillis(config)
     const keepAlive = keepAliveOf(config)

@@ -14,8 +14,6 @@
  *   sentinel when its sentinel goes away) closes every connection the connector made to a node that
  *   is no longer the master, so the command and subscriber connections both re-connect.
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -199,7 +197,7 @@ const redact = (value: Redacted.Redacted | string | undefined) =>
  * A Sentinel-backed master finder and connector; the `+switch-master` watcher runs until the scope
  * closes. Fails with `ImproperlyConfigured` for a missing master name, no sentinels, bad options.
  */
-export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigured, Scope.Scope | FileSystem.FileSystem> =>
+export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigured, Scope.Scope> =>
   Effect.gen(function* () {
     const masterName = config.masterName
     if (masterName === undefined || masterName === "") {
@@ -447,10 +445,12 @@ export const configFromUrl = (url: string, options: SentinelOptions = {}): Effec
     })
   )
 
-/** `RedisClient` (and `Sentinel`) for the master; TLS files are read through the `FileSystem`. */
-export const layerWithoutFileSystem = (
-  config: Config
-): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError, FileSystem.FileSystem> =>
+/**
+ * `RedisClient` (and `Sentinel`) for the master the sentinels name. Like `RedisClient.make`, it
+ * connects eagerly: the layer fails with `ConnectionError("MasterNotFound")` when no master can be
+ * found now (apply a retry to the layer to wait for one).
+ */
+export const layer = (config: Config): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError> =>
   Layer.scopedContext(
     Effect.gen(function* () {
       const sentinel = yield* make(config)
@@ -466,12 +466,10 @@ export const layerWithoutFileSystem = (
   )
 
 /**
- * `RedisClient` (and `Sentinel`) for the master the sentinels name. Like `RedisClient.make`, it
- * connects eagerly: the layer fails with `ConnectionError("MasterNotFound")` when no master can be
- * found now (apply a retry to the layer to wait for one).
+ * The same as `layer`: TLS files no longer go through a `FileSystem`.
+ * @deprecated since 0.2.0, use `layer`.
  */
-export const layer = (config: Config): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError> =>
-  Layer.provide(layerWithoutFileSystem(config), NodeFileSystem.layer)
+export const layerWithoutFileSystem = layer
 
 /** `RedisClient` (and `Sentinel`) from a Celery `sentinel://` URL and transport options. */
 export const layerUrl = (

@@ -4,7 +4,7 @@
  */
 import { afterAll } from "@effect/vitest"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
-import * as Conformance from "@effect-celery/core/Conformance"
+import { Conformance } from "@effect-celery/core/testing"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import * as Keys from "@effect-celery/core/Keys"
 import { RedisClient } from "@effect-celery/redis"

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Cause, Chunk, Context, Duration, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Queue, Schedule, Stream } from "effect"
 import { ResultBackend, ResultConsumer } from "@effect-celery/core"
 import type { RetryPolicy } from "@effect-celery/core"
@@ -148,7 +147,7 @@ describe.concurrent("Sentinel failover", () => {
       Effect.gen(function* () {
         const topo = yield* sentinelTopology()
         const sentinels = topo.sentinels.map((s) => ({ host: s.host, port: s.port }))
-        const sentinel = yield* Sentinel.make({ sentinels, masterName: topo.masterName }).pipe(Effect.provide(NodeFileSystem.layer))
+        const sentinel = yield* Sentinel.make({ sentinels, masterName: topo.masterName })
         const watchingOn = (index: number) =>
           Effect.suspend(() =>
             sentinel.watching()?.port === sentinels[index]!.port ? Effect.void : Effect.fail("not yet" as const)

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
 import { ResultBackend, RetryPolicy } from "@effect-celery/core"
@@ -17,7 +16,7 @@ const shortBudget: RetryPolicy.RetryPolicy = { maxRetries: 2, intervalStart: 0.2
 
 const sentinelsOf = (topo: SentinelTopology) => topo.sentinels.map((s) => ({ host: s.host, port: s.port }))
 
-const makeSentinel = (config: Sentinel.Config) => Sentinel.make(config).pipe(Effect.provide(NodeFileSystem.layer))
+const makeSentinel = (config: Sentinel.Config) => Sentinel.make(config)
 
 /** Celery logs every retry at ERROR; the budget tests expect them, the test output does not need them. */
 const quietly = Logger.withMinimumLogLevel(LogLevel.None)
