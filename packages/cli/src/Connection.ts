@@ -18,6 +18,7 @@ import * as Sentinel from "@effect-celery/sentinel/Sentinel"
 import * as SentinelBackend from "@effect-celery/sentinel/SentinelBackend"
 import * as SentinelUrl from "@effect-celery/sentinel/SentinelUrl"
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
@@ -90,6 +91,21 @@ const urlOf = (args: ConnectionArgs): Effect.Effect<Redacted.Redacted, Improperl
       )
   })
 
+const configMessage = (e: ConfigError.ConfigError): string =>
+  e._op === "And" || e._op === "Or" ? `${configMessage(e.left)}; ${configMessage(e.right)}` : `${e.path.join(".")}: ${e.message}`
+
+/**
+ * Celery's `redis_*` settings from the environment (`CELERY_REDIS_BACKEND_USE_SSL`, …, read as the
+ * library's `layerConfig()` reads them) when the URL comes from the environment too; none with `--url`.
+ */
+const urlOptionsOf = (args: ConnectionArgs): Effect.Effect<RedisUrl.UrlOptions, ImproperlyConfigured> =>
+  Option.isSome(args.url)
+    ? Effect.succeed({})
+    : Effect.map(
+      Effect.mapError(RedisClient.urlConfig, (e) => new ImproperlyConfigured({ message: `Invalid environment: ${configMessage(e)}` })),
+      (c) => c.options
+    )
+
 // `redis://h:p/0` → `redis://h:p/3`; a socket URL shows its path and the db is printed apart.
 const withDb = (uri: string, db: number): string => (/\/\d*$/.test(uri) ? uri.replace(/\/\d*$/, `/${db}`) : uri)
 
@@ -151,8 +167,9 @@ export const resolve = (args: ConnectionArgs): Effect.Effect<Resolved, Improperl
       } satisfies Resolved
     }
 
-    const parsed = yield* Either.match(RedisUrl.parse(url), { onLeft: Effect.fail, onRight: Effect.succeed })
-    const base = RedisUrl.configOf(parsed)
+    const urlOptions = yield* urlOptionsOf(args)
+    const parsed = yield* Either.match(RedisUrl.parse(url, urlOptions), { onLeft: Effect.fail, onRight: Effect.succeed })
+    const base = RedisUrl.configOf(parsed, urlOptions)
     const config: RedisConfig.RedisConfig = db === undefined ? base : { ...base, db, uri: withDb(parsed.uri, db) }
     return {
       kind: "redis",

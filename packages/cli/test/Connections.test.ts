@@ -58,7 +58,7 @@ const set = (target: { readonly path: string } | { readonly url: string }, key: 
   })
 
 layer(servers, { excludeTestServices: true, timeout: "90 seconds" })("effect-celery over TLS, unix socket, Sentinel", (it) => {
-  it.effect("rediss:// verified against the CA: doctor reports the TLS peer; a wrong CA is one line, exit 5", () =>
+  it.effect("rediss:// verified against the CA (URL or CELERY_REDIS_BACKEND_USE_SSL): doctor reports the TLS peer; a wrong CA is one line, exit 5", () =>
     Effect.gen(function* () {
       const { tls, tlsFiles } = yield* Servers
       const url = `rediss://127.0.0.1:${tls.port}/0?ssl_cert_reqs=required&ssl_ca_certs=${encodeURIComponent(tlsFiles.ca)}`
@@ -72,6 +72,14 @@ layer(servers, { excludeTestServices: true, timeout: "90 seconds" })("effect-cel
       const get = yield* runCli(["result", "get", "--json", missing, "--url", url])
       assert.strictEqual(get.code, 3, get.stderr)
       assert.include(get.stdout, '"state": "PENDING"')
+      // Without --url: the URL and redis_backend_use_ssl from the environment, as layerConfig() reads them.
+      const fromEnv = yield* runCli(["result", "get", missing], {
+        env: {
+          CELERY_RESULT_BACKEND: `rediss://127.0.0.1:${tls.port}/0`,
+          CELERY_REDIS_BACKEND_USE_SSL: JSON.stringify({ ssl_cert_reqs: "required", ssl_ca_certs: tlsFiles.ca })
+        }
+      })
+      assert.strictEqual(fromEnv.code, 3, fromEnv.stderr)
       const wrongCa = `rediss://:s3cr3t-pass@127.0.0.1:${tls.port}/0?ssl_cert_reqs=required&ssl_ca_certs=${encodeURIComponent(tlsFiles.otherCa)}`
       const refused = yield* runCli(["result", "get", missing, "--url", wrongCa])
       assert.strictEqual(refused.code, 5)
