@@ -11,6 +11,7 @@ npm run --silent build
 mkdir -p .tmp
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$?
+if [ "$status" = 0 ]; then bash scripts/consumer-test.sh || status=$?; fi
 if [ "$status" = 0 ]; then npm run --silent bench:smoke || status=$?; fi
 node -e '
   const r = JSON.parse(require("fs").readFileSync(".tmp/vitest.json", "utf8"))
