@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Either, Exit, Fiber, FiberId, Redacted, Scheduler, Scope } from "effect"
+import { Cause, ConfigProvider, Effect, Either, Exit, Fiber, FiberId, Redacted, Scheduler, Scope, TestClock, TestContext } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -234,6 +234,26 @@ describe("RedisClient", () => {
       const direct = yield* admin({ port: server.port })
       assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
       assert.lengthOf(yield* clientsNamed(direct, "rc-timeout"), 1)
+    }))
+
+  it.scopedLive("the socket-timeout watchdog reads the Clock: a TestClock drives it, real time does not", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const direct = yield* admin({ port: server.port })
+      yield* Effect.gen(function* () {
+        const client = yield* build(
+          RedisClient.layer({ host: "127.0.0.1", port: server.port, socketTimeout: "60 seconds", clientName: "rc-testclock" })
+        )
+        // A command that gets no reply until the connection goes: BLPOP on an empty list.
+        const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop("rc-testclock-list", 0))))
+        yield* clientsNamed(direct, "rc-testclock").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
+        yield* TestClock.adjust("59 seconds")
+        assert.isNull(blocked.unsafePoll())
+        yield* TestClock.adjust("2 seconds")
+        const error = failure(yield* Fiber.join(blocked))
+        assert.instanceOf(error, ConnectionError)
+        assert.strictEqual(error.reason, "Timeout")
+      }).pipe(Effect.provide(TestContext.TestContext))
     }))
 
   it.scopedLive("layerUrl reads Celery URLs (unix socket, ACL, db) and layerConfig reads them from the environment", () =>
