@@ -13,7 +13,8 @@ import * as ResultCommands from "./ResultCommands.js"
 import { exitCode, Outcome } from "./Run.js"
 import * as StoreCommands from "./StoreCommands.js"
 
-export const VERSION = "0.1.0"
+/** Kept equal to package.json's version (a test checks). */
+export const VERSION = "0.2.0"
 
 export const root = Command.make("effect-celery").pipe(
   Command.withDescription(

@@ -2,6 +2,7 @@
  * The CLI in process: every command's --help, duration parsing, strict JSON from Celery's Python
  * JSON, the exit code of a set of states, and the live table's frame (never wider than the terminal).
  */
+import * as Fs from "node:fs"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import type { Console } from "effect"
@@ -107,4 +108,11 @@ describe("--help", () => {
         if (command.length === 2) assert.include(text, "--url", name)
       }
     }).pipe(Effect.provide(NodeContext.layer)))
+})
+
+describe("--version", () => {
+  it("is the package's version", () => {
+    const manifest = JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+    assert.strictEqual(Cli.VERSION, manifest.version)
+  })
 })
