@@ -78,7 +78,8 @@ export interface SuiteConfig {
   readonly timeout?: Duration.DurationInput | undefined
 }
 
-type Services = ResultBackend | ResultConsumer | Hooks
+/** What a backend layer under test provides: both services and the suite's `Hooks`. */
+export type Services = ResultBackend | ResultConsumer | Hooks
 
 /** Builds the layer under test for one option variant. */
 export type MakeLayer = (options: BackendOptions) => Layer.Layer<Services, unknown>
