@@ -3,6 +3,7 @@
  * `result_backend` URL, a config object, or the environment. The pieces stay available separately
  * (`RedisClient`, `RedisResultBackend`, `RedisResultConsumer`) for other wirings (e.g. Sentinel).
  */
+import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -47,8 +48,42 @@ export const layer = (
   options: BackendOptions = {}
 ): Layer.Layer<Services, ConnectionError | ImproperlyConfigured> => layerWithClient(RedisClient.layer(config), options)
 
-/** From the environment: `CELERY_RESULT_BACKEND` and the `CELERY_REDIS_*` settings (see `RedisClient.urlConfig`). */
+/**
+ * Everything `layerConfig` reads: the URL, Celery's `redis_*` connection settings and the backend
+ * options.
+ */
+export interface LayerConfig extends BackendOptions {
+  /** `result_backend`: the Celery URL (`redis://`, `rediss://`, `redis+socket://`). */
+  readonly url: Redacted.Redacted
+  /** Celery's `redis_*` settings that are not in the URL (`redis_backend_use_ssl`, timeouts, …). */
+  readonly connection?: RedisUrl.UrlOptions | undefined
+}
+
+/**
+ * The default of `layerConfig`: `CELERY_RESULT_BACKEND` and the `CELERY_REDIS_*` variables (see
+ * `RedisClient.urlConfig`), with no backend option (Celery's defaults).
+ */
+export const envConfig: Config.Config<LayerConfig> = Config.map(
+  RedisClient.urlConfig,
+  ({ options, url }): LayerConfig => ({ url, connection: options })
+)
+
+/**
+ * From `effect/Config`, in the style of `@effect/sql-pg`'s `layerConfig`: each field is a `Config`
+ * (or the whole object one), so the settings come from any `ConfigProvider` under any names.
+ * Without an argument it reads the environment (`envConfig`).
+ *
+ * ```ts
+ * RedisBackend.layerConfig({
+ *   url: Config.redacted("RESULT_BACKEND_URL"),
+ *   expires: Config.duration("RESULT_EXPIRES").pipe(Config.withDefault(Duration.days(1))),
+ *   resultExtended: Config.boolean("RESULT_EXTENDED").pipe(Config.withDefault(false))
+ * })
+ * ```
+ */
 export const layerConfig = (
-  options: BackendOptions = {}
+  config: Config.Config.Wrap<LayerConfig> = envConfig
 ): Layer.Layer<Services, ConnectionError | ImproperlyConfigured | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(RedisClient.urlConfig, ({ options: connection, url }) => layerUrl(url, { ...options, connection })))
+  Layer.unwrapEffect(
+    Effect.map(Config.unwrap(config), ({ connection, url, ...options }) => layerUrl(url, { ...options, connection }))
+  )
