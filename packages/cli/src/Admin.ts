@@ -49,6 +49,9 @@ const asNumber = (r: Reply): number => (typeof r === "number" ? r : Number(asStr
 
 const asArray = (r: Reply): ReadonlyArray<Reply> => (Array.isArray(r) ? r : [])
 
+/** A SCAN / PUBSUB CHANNELS pattern that matches `prefix` literally, then anything. */
+export const prefixPattern = (prefix: string): string => `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`
+
 /**
  * Every key matching `pattern`, in batches as SCAN returns them (never KEYS, which blocks the
  * server). A key may come twice when the keyspace is rehashed during the scan, as SCAN documents.

@@ -101,7 +101,7 @@ export const command = Command.make("doctor", { ...Connection.options, json }, (
         const peer = r.tls !== undefined && r.config !== undefined && r.config.path === undefined
           ? yield* Effect.either(tlsPeer(r.config, r.tls))
           : undefined
-        const channels = yield* Admin.pubsubChannels(`${r.keys.taskKeyprefix}*`)
+        const channels = yield* Admin.pubsubChannels(Admin.prefixPattern(r.keys.taskKeyprefix))
         const counts = yield* Admin.pubsubNumsub(channels)
         const values = yield* Admin.mget(channels)
         const subs = channels.map((channel, i) => {

@@ -24,9 +24,6 @@ import * as Render from "./Render.js"
 import { json } from "./ResultCommands.js"
 import { withBackend } from "./Run.js"
 
-/** A SCAN pattern that matches `prefix` literally, then anything. */
-export const prefixPattern = (prefix: string): string => `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`
-
 /** `date_done` as epoch millis (naive dates are UTC, as Celery writes them); none when absent/unreadable. */
 export const doneAt = (meta: TaskMeta): number | undefined => {
   if (meta.dateDone === null) return undefined
@@ -45,7 +42,7 @@ interface Entry {
 
 /** The task keys in batches, each read with one MGET and pipelined TTLs. */
 const taskEntries = (prefix: string) =>
-  Admin.scan(prefixPattern(prefix)).pipe(
+  Admin.scan(Admin.prefixPattern(prefix)).pipe(
     Stream.mapEffect((keys) =>
       Effect.map(Effect.all([Admin.mget(keys), Admin.ttls(keys)]), ([values, ttls]) =>
         keys.map((key, i): Entry => {
@@ -171,7 +168,7 @@ const stats = Command.make("stats", { ...Connection.options, json }, (args) =>
         )
       )
       let groupKeys = 0
-      yield* Admin.scan(prefixPattern(resolved.keys.groupKeyprefix)).pipe(
+      yield* Admin.scan(Admin.prefixPattern(resolved.keys.groupKeyprefix)).pipe(
         Stream.runForEach((keys) => Effect.sync(() => (groupKeys += keys.length)))
       )
       const server = yield* Admin.info("memory")
@@ -238,7 +235,7 @@ const expire = Command.make(
           return ExitCode.USAGE
         }
         const patterns = Option.match(args.match, {
-          onNone: () => [prefixPattern(resolved.keys.taskKeyprefix), prefixPattern(resolved.keys.groupKeyprefix)],
+          onNone: () => [Admin.prefixPattern(resolved.keys.taskKeyprefix), Admin.prefixPattern(resolved.keys.groupKeyprefix)],
           onSome: (m) => [m]
         })
         let scanned = 0

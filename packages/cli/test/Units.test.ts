@@ -7,6 +7,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import type { Console } from "effect"
 import { Duration, Effect, Option } from "effect"
+import * as Admin from "@effect-celery/cli/Admin"
 import * as Cli from "@effect-celery/cli/Cli"
 import * as DurationOption from "@effect-celery/cli/DurationOption"
 import * as ExitCode from "@effect-celery/cli/ExitCode"
@@ -114,5 +115,12 @@ describe("--version", () => {
   it("is the package's version", () => {
     const manifest = JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
     assert.strictEqual(Cli.VERSION, manifest.version)
+  })
+})
+
+describe("Admin.prefixPattern", () => {
+  it("matches the prefix literally (glob characters escaped), then anything", () => {
+    assert.strictEqual(Admin.prefixPattern("celery-task-meta-"), "celery-task-meta-*")
+    assert.strictEqual(Admin.prefixPattern("app[1]*?\\:"), "app\\[1\\]\\*\\?\\\\:*")
   })
 })
