@@ -2,7 +2,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", ".tmp/**", "**/*.js", "**/*.mjs", "**/*.cjs", "**/*.py"] },
+  { ignores: ["**/dist/**", "**/node_modules/**", ".tmp/**", "scripts/consumer/**", "**/*.js", "**/*.mjs", "**/*.cjs", "**/*.py"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
