@@ -37,7 +37,7 @@ it.scopedLive("examples/celery.ts follows a real worker's tasks and reads their 
     assert.lengthOf(ids, 3)
     const [first, second, failing] = ids as [string, string, string]
     const tsx = Path.join(ROOT, "node_modules", ".bin", "tsx")
-    const out = yield* run(tsx, ["examples/celery.ts", ...ids], { ...process.env, ...appEnv } as Record<string, string>, ROOT)
+    const out = yield* run(tsx, ["examples/celery.ts", ...ids], { ...process.env, ...appEnv }, ROOT)
     const lines = out.trim().split("\n")
     // The watch starts when tsx has started, so how many PROGRESS states it sees depends on timing;
     // the final states and the results do not.
