@@ -27,6 +27,7 @@ import { getAllVia, ResultBackend, TypeId as ResultBackendTypeId } from "./Resul
 import type { ResultConsumer as ResultConsumerShape, WatchOptions } from "./ResultConsumer.js"
 import { ResultConsumer, TypeId as ResultConsumerTypeId } from "./ResultConsumer.js"
 import * as TaskState from "./TaskState.js"
+import * as Telemetry from "./Telemetry.js"
 
 // ---------------------------------------------------------------------------------------------
 // MemoryStore: raw access to the keyspace
@@ -569,14 +570,19 @@ const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Me
   return { backend, consumer, store: memoryStore }
 }
 
-/** The in-memory backend as a layer: `ResultBackend`, `ResultConsumer` and its `MemoryStore`. */
+const target: Telemetry.Target = { system: "memory" }
+
+/**
+ * The in-memory backend as a layer: `ResultBackend`, `ResultConsumer` (instrumented as
+ * `options.tracing` / `options.metrics` say, with `db.system.name` = `memory`) and its `MemoryStore`.
+ */
 export const layer = (
   options: BackendOptions.BackendOptions = {}
 ): Layer.Layer<ResultBackend | ResultConsumer | MemoryStore> =>
   Layer.effectContext(
     Effect.map(make(options), (memory) =>
-      Context.make(ResultBackend, memory.backend).pipe(
-        Context.add(ResultConsumer, memory.consumer),
+      Context.make(ResultBackend, Telemetry.instrumentBackend(memory.backend, target, options)).pipe(
+        Context.add(ResultConsumer, Telemetry.instrumentConsumer(memory.consumer, target, options)),
         Context.add(MemoryStore, memory.store)
       )
     )

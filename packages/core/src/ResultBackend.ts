@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type {
   BackendError,
   BackendStoreError,
@@ -66,6 +67,11 @@ export interface GetManyOptions {
 export interface WaitOptions {
   /** Fail with `TimeoutError('The operation timed out.')` after this long. */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * The span of the task's publication (e.g. `Tracer.externalSpan` from the message's
+   * `traceparent`): the wait's span (`celery.result.wait`) is linked to it.
+   */
+  readonly link?: Tracer.AnySpan | undefined
 }
 
 /** The identity of a chord header part being reported. */

@@ -16,6 +16,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
 import { ConnectionError, E_RETRY_LIMIT_EXCEEDED, isTransient, RetryLimitExceeded } from "./Errors.js"
+import * as Telemetry from "./Telemetry.js"
 
 /** `retry_policy`: intervals in seconds, as Celery configures them. */
 export interface RetryPolicy {
@@ -213,7 +214,11 @@ const kombuSchedule = (policy: RetryPolicy, options: KombuOptions = {}): Schedul
         end: hasTimeout ? (options.startMillis ?? now) + (policy.timeout ?? 0) * 1000 : undefined
       }
     const giveUp = (reason: "MaxRetries" | "Timeout" | "NotRetryable") =>
-      Effect.succeed([state, { _tag: "GiveUp", retries: state.retries, reason }, ScheduleDecision.done] as const)
+      Effect.as(
+        // An error that was never a connection error is not a retry loop giving up.
+        reason === "NotRetryable" && !(input instanceof ConnectionError) ? Effect.void : Telemetry.onGiveUp("kombu", reason),
+        [state, { _tag: "GiveUp", retries: state.retries, reason }, ScheduleDecision.done] as const
+      )
     if (options.isRetryable !== undefined && !options.isRetryable(input)) return giveUp("NotRetryable")
     // The order of kombu's checks: max_retries first, then the timeout, then the errback.
     if (policy.maxRetries !== null && state.retries >= policy.maxRetries) return giveUp("MaxRetries")
@@ -223,8 +228,9 @@ const kombuSchedule = (policy: RetryPolicy, options: KombuOptions = {}): Schedul
     const delay = secondsToDuration(seconds)
     const wakeAt = seconds === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : now + seconds * 1000
     const step: RetryStep = { _tag: "Retry", retries: state.retries, tts, delay }
+    const line = connectionLostMessage(state.retries, policy.maxRetries, tts)
     return Effect.as(
-      Effect.logError(connectionLostMessage(state.retries, policy.maxRetries, tts)),
+      Effect.zipRight(Effect.logError(line), Telemetry.onRetry("kombu", line, state.retries + 1, delay)),
       [
         { ...state, retries: state.retries + 1, cur },
         step,
@@ -361,20 +367,29 @@ const alwaysSchedule = (
 ): Schedule.Schedule<AlwaysRetryStep, unknown> =>
   Schedule.makeWithState<number, unknown, AlwaysRetryStep>(0, (now, input, retries) => {
     if (isRetryable !== undefined && !isRetryable(input)) {
-      return Effect.succeed([retries, { _tag: "GiveUp", retries, reason: "NotRetryable" }, ScheduleDecision.done] as const)
+      return Effect.as(
+        input instanceof ConnectionError ? Telemetry.onGiveUp("always", "NotRetryable") : Effect.void,
+        [retries, { _tag: "GiveUp", retries, reason: "NotRetryable" }, ScheduleDecision.done] as const
+      )
     }
     if (!(retries < policy.maxRetries)) {
-      return Effect.succeed([retries, { _tag: "GiveUp", retries, reason: "MaxRetries" }, ScheduleDecision.done] as const)
+      return Effect.as(
+        Telemetry.onGiveUp("always", "MaxRetries"),
+        [retries, { _tag: "GiveUp", retries, reason: "MaxRetries" }, ScheduleDecision.done] as const
+      )
     }
     const next = retries + 1
     const cap = alwaysRetryCapMillis(policy, next)
     // `random.randrange(cap + 1)`: uniform over [0, cap].
-    return Effect.map(Random.nextIntBetween(0, cap + 1), (millis) =>
-      [
-        next,
-        { _tag: "Retry", retries: next, delay: Duration.millis(millis) },
-        ScheduleDecision.continueWith(ScheduleInterval.after(now + millis))
-      ] as const)
+    return Effect.flatMap(Random.nextIntBetween(0, cap + 1), (millis) =>
+      Effect.as(
+        Telemetry.onRetry("always", `Backend operation failed: retry ${next} in ${millis} ms`, next, Duration.millis(millis)),
+        [
+          next,
+          { _tag: "Retry", retries: next, delay: Duration.millis(millis) },
+          ScheduleDecision.continueWith(ScheduleInterval.after(now + millis))
+        ] as const
+      ))
   })
 
 /**

@@ -52,6 +52,7 @@ import {
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as TaskState from "@effect-celery/core/TaskState"
+import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as Scripts from "./internal/scripts.js"
 import { MGET_CHUNK, type NodeRedis, RedisClient } from "./RedisClient.js"
 
@@ -525,4 +526,8 @@ export const make = (
 
 /** The backend as a layer over a `RedisClient` and a `ResultConsumer`. */
 export const layer = (options: BackendOptions.BackendOptions = {}): Layer.Layer<ResultBackend, never, RedisClient | ResultConsumer> =>
-  Layer.effect(ResultBackend, make(options))
+  Layer.effect(
+    ResultBackend,
+    Effect.zipWith(make(options), RedisClient, (backend, client) =>
+      Telemetry.instrumentBackend(backend, Telemetry.targetFromUri(client.uri, client.db), options))
+  )

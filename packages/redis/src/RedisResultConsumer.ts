@@ -59,8 +59,10 @@ import { ResultConsumer, TypeId } from "@effect-celery/core/ResultConsumer"
 import type { WaitReadyTimeout, WatchOptions } from "@effect-celery/core/ResultConsumer"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { isReady } from "@effect-celery/core/TaskState"
+import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as Deadlines from "./internal/deadlines.js"
 import * as Subscriber from "./internal/subscriber.js"
+import { RedisClient as RedisClientTag } from "./RedisClient.js"
 import type { RedisClient } from "./RedisClient.js"
 
 type Item = Either.Either<TaskMeta, DecodeError>
@@ -366,4 +368,9 @@ export const make = (
 export const layer = (
   options: BackendOptions = {},
   tuning: ConsumerTuning = {}
-): Layer.Layer<ResultConsumer, never, RedisClient> => Layer.scoped(ResultConsumer, make(options, tuning))
+): Layer.Layer<ResultConsumer, never, RedisClient> =>
+  Layer.scoped(
+    ResultConsumer,
+    Effect.zipWith(make(options, tuning), RedisClientTag, (consumer, client) =>
+      Telemetry.instrumentConsumer(consumer, Telemetry.targetFromUri(client.uri, client.db), options))
+  )

@@ -1,0 +1,435 @@
+/**
+ * Spans and metrics for every `ResultBackend` / `ResultConsumer` operation, with OpenTelemetry's
+ * stable semantic names. Only `effect/Tracer` spans and `effect/Metric` are used (no OpenTelemetry
+ * dependency): the application chooses the exporter (`@effect/opentelemetry`'s `NodeSdk`, `Otlp`,
+ * or none — then Effect's default tracer records spans nobody reads).
+ *
+ * Every layer (Memory, Redis, Sentinel) wraps its services with `instrumentBackend` /
+ * `instrumentConsumer`, so the names below are the same whatever the store.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import type { ResultBackend } from "./ResultBackend.js"
+import type { ResultConsumer } from "./ResultConsumer.js"
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+/** Span names, one per Celery operation. */
+export const SpanName = {
+  store: "celery.result.store",
+  get: "celery.result.get",
+  getMany: "celery.result.get_many",
+  getAll: "celery.result.get_all",
+  wait: "celery.result.wait",
+  forget: "celery.result.forget",
+  watch: "celery.result.watch",
+  saveGroup: "celery.group.save",
+  restoreGroup: "celery.group.restore",
+  deleteGroup: "celery.group.delete",
+  setChordSize: "celery.chord.set_size",
+  addToChord: "celery.chord.add",
+  chordPartReturn: "celery.chord.part_return"
+} as const
+
+/** Attribute keys: OpenTelemetry's stable names where one exists, `celery.*` otherwise. */
+export const Attr = {
+  dbSystem: "db.system.name",
+  dbOperation: "db.operation.name",
+  dbNamespace: "db.namespace",
+  serverAddress: "server.address",
+  serverPort: "server.port",
+  errorType: "error.type",
+  taskId: "messaging.message.id",
+  taskCount: "celery.task.count",
+  taskState: "celery.task.state",
+  groupId: "celery.group.id",
+  errorReason: "celery.error.reason",
+  outcome: "celery.outcome",
+  retryPolicy: "celery.retry.policy",
+  retryReason: "celery.retry.reason",
+  retries: "celery.retry.retries"
+} as const
+
+/** Span event names. */
+export const EventName = {
+  /** A `watch` delivered a state; attributes: task id and state. */
+  delivered: "celery.result.delivered",
+  /** A retry is about to sleep; the event name is Celery's own log line (see `RetryPolicy`). */
+  retryAttributes: "celery.retry"
+} as const
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+const secondsBoundaries = MetricBoundaries.fromIterable([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10])
+
+/** Operations, tagged `db.operation.name`, `celery.outcome` (`success` | `failure`) and `error.type` on failure. */
+export const operations = Metric.counter("celery.result.operations", {
+  description: "Result backend operations by kind and outcome",
+  incremental: true
+})
+
+/** `db.client.operation.duration` (seconds), tagged `db.operation.name` and `db.system.name`. */
+export const operationDuration = Metric.histogram(
+  "db.client.operation.duration",
+  secondsBoundaries,
+  "Duration of result backend operations (seconds)"
+)
+
+/** How long `waitFor` waited (seconds), tagged `celery.outcome`. */
+export const waitDuration = Metric.histogram(
+  "celery.result.wait.duration",
+  MetricBoundaries.fromIterable([0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600]),
+  "Time waitFor waited for a result (seconds)"
+)
+
+/** Retries made, tagged `celery.retry.policy` (`kombu` | `always`). */
+export const retryAttempts = Metric.counter("celery.retry.attempts", {
+  description: "Retries after connection errors",
+  incremental: true
+})
+
+/** Retry loops that gave up, tagged `celery.retry.policy` and `celery.retry.reason`. */
+export const retryGiveUps = Metric.counter("celery.retry.give_ups", {
+  description: "Retry loops that gave up",
+  incremental: true
+})
+
+/** Tasks watched right now (`watch` and `waitFor` subscriptions). */
+export const watchedTasks = Metric.gauge("celery.result.watched_tasks", {
+  description: "Tasks being watched"
+})
+
+/** Pub/Sub channels the subscriber connection is subscribed to. */
+export const subscribedChannels = Metric.gauge("celery.subscriber.channels", {
+  description: "Channels subscribed on the subscriber connection"
+})
+
+/** Subscriber connections re-made after the previous one was lost. */
+export const subscriberReconnects = Metric.counter("celery.subscriber.reconnects", {
+  description: "Subscriber reconnections",
+  incremental: true
+})
+
+/** Subscriber resyncs (every watched channel re-subscribed and its key re-read). */
+export const subscriberResyncs = Metric.counter("celery.subscriber.resyncs", {
+  description: "Subscriber resyncs",
+  incremental: true
+})
+
+/** `+switch-master` events seen by Sentinel's watcher, tagged `celery.sentinel.master`. */
+export const sentinelMasterSwitches = Metric.counter("celery.sentinel.master_switches", {
+  description: "Sentinel +switch-master events for this master",
+  incremental: true
+})
+
+/** Open connections to the master made by Sentinel's connector, tagged `celery.sentinel.master`. */
+export const sentinelConnections = Metric.gauge("celery.sentinel.connections", {
+  description: "Open connections to the Sentinel master"
+})
+
+/**
+ * 1 while Sentinel's `+switch-master` watcher is subscribed on a sentinel, tagged
+ * `celery.sentinel.master`, `server.address` and `server.port` (the sentinel).
+ */
+export const sentinelWatching = Metric.gauge("celery.sentinel.watching", {
+  description: "1 while the +switch-master watcher is subscribed on this sentinel"
+})
+
+/** Label arrays are made once per (metric, tags) so the hot path allocates none. */
+const labelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+/** The labels for `pairs` (`[key, value, key, value…]`), cached. */
+export const labels = (...pairs: ReadonlyArray<string>): ReadonlyArray<MetricLabel.MetricLabel> => {
+  const key = pairs.join("\u0000")
+  let found = labelCache.get(key)
+  if (found === undefined) {
+    const made: Array<MetricLabel.MetricLabel> = []
+    for (let i = 0; i + 1 < pairs.length; i += 2) made.push(MetricLabel.make(pairs[i]!, pairs[i + 1]!))
+    found = made
+    labelCache.set(key, found)
+  }
+  return found
+}
+
+/** Count one retry (and its span event) from a retry schedule. */
+export const onRetry = (policy: "kombu" | "always", line: string, retries: number, delay: Duration.Duration) =>
+  Effect.flatMap(Effect.currentSpan, (span) => Effect.clockWith((clock) => Effect.sync(() => span.event(line, clock.unsafeCurrentTimeNanos(), {
+    [Attr.retryPolicy]: policy,
+    [Attr.retries]: retries,
+    "celery.retry.delay_ms": Duration.toMillis(delay)
+  })))).pipe(
+    Effect.catchAll(() => Effect.void),
+    Effect.zipLeft(Effect.sync(() => retryAttempts.unsafeUpdate(1, labels(Attr.retryPolicy, policy))))
+  )
+
+
+/** Count one give-up of a retry loop. */
+export const onGiveUp = (policy: "kombu" | "always", reason: string) =>
+  Effect.sync(() => retryGiveUps.unsafeUpdate(1, labels(Attr.retryPolicy, policy, Attr.retryReason, reason)))
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/**
+ * Which operations get a span: `"on"` (default) every one, `"off"` none, or a rule deciding per
+ * operation (its span name, e.g. `(op) => op === "celery.result.wait"`). Metrics are recorded
+ * whatever this says unless `metrics: false`.
+ */
+export type Tracing = "on" | "off" | ((operation: OperationName) => boolean)
+
+export type OperationName = typeof SpanName[keyof typeof SpanName]
+
+export interface TelemetryOptions {
+  /** Spans: default `"on"`. */
+  readonly tracing?: Tracing | undefined
+  /** Metrics: default `true`. With `tracing: "off"` and `metrics: false` the services are not wrapped at all. */
+  readonly metrics?: boolean | undefined
+}
+
+/** Where the store is: the static attributes of every span (and the `db.system.name` metric tag). */
+export interface Target {
+  readonly system: string
+  readonly address?: string | undefined
+  readonly port?: number | undefined
+  /** The database number. */
+  readonly namespace?: string | number | undefined
+}
+
+/** The target of a `redis://` / `rediss://` / `redis+socket://` / `sentinel://` URI (the first server). */
+export const targetFromUri = (uri: string, db: number): Target => {
+  const first = uri.split(";")[0] ?? uri
+  try {
+    const url = new URL(first)
+    if (url.protocol.startsWith("redis+socket") || url.protocol.startsWith("unix")) {
+      return { system: "redis", address: url.pathname, namespace: db }
+    }
+    const port = url.port === "" ? 6379 : Number(url.port)
+    return { system: "redis", address: url.hostname.replace(/^\[|\]$/g, ""), port, namespace: db }
+  } catch {
+    return { system: "redis", namespace: db }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wrapper
+
+interface Instrument {
+  readonly effect: <A, E, R>(
+    name: OperationName,
+    attributes: Record<string, unknown> | undefined,
+    effect: Effect.Effect<A, E, R>,
+    links?: ReadonlyArray<Tracer.SpanLink>
+  ) => Effect.Effect<A, E, R>
+  readonly stream: <A, E, R>(
+    name: OperationName,
+    attributes: Record<string, unknown>,
+    stream: Stream.Stream<A, E, R>,
+    onItem?: (span: Tracer.Span, item: A, nanos: bigint) => void
+  ) => Stream.Stream<A, E, R>
+}
+
+const errorTypeOf = (exit: Exit.Exit<unknown, unknown>): string => {
+  if (exit._tag === "Success") return ""
+  const cause = exit.cause
+  if (cause._tag === "Fail") {
+    const e = cause.error
+    if (typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string") return e._tag
+    return "Error"
+  }
+  return cause._tag === "Interrupt" ? "Interrupted" : "Defect"
+}
+
+const reasonOf = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+  if (exit._tag === "Success" || exit.cause._tag !== "Fail") return undefined
+  const e = exit.cause.error
+  if (typeof e === "object" && e !== null) {
+    if ("reason" in e && typeof e.reason === "string") return e.reason
+    if ("lastCause" in e && typeof e.lastCause === "object" && e.lastCause !== null && "reason" in e.lastCause) {
+      return String(e.lastCause.reason)
+    }
+  }
+  return undefined
+}
+
+const makeInstrument = (target: Target, options: TelemetryOptions): Instrument => {
+  const tracing = options.tracing ?? "on"
+  const metrics = options.metrics ?? true
+  const traced: (name: OperationName) => boolean = tracing === "on"
+    ? () => true
+    : tracing === "off"
+    ? () => false
+    : tracing
+  const base: Record<string, unknown> = { [Attr.dbSystem]: target.system }
+  if (target.namespace !== undefined) base[Attr.dbNamespace] = String(target.namespace)
+  if (target.address !== undefined) base[Attr.serverAddress] = target.address
+  if (target.port !== undefined) base[Attr.serverPort] = target.port
+
+  const record = (name: OperationName, startNanos: bigint, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) => {
+    const op = name
+    const seconds = Number(endNanos - startNanos) / 1e9
+    operationDuration.unsafeUpdate(seconds, labels(Attr.dbOperation, op, Attr.dbSystem, target.system))
+    if (exit._tag === "Success") {
+      operations.unsafeUpdate(1, labels(Attr.dbOperation, op, Attr.outcome, "success"))
+    } else {
+      operations.unsafeUpdate(1, labels(Attr.dbOperation, op, Attr.outcome, "failure", Attr.errorType, errorTypeOf(exit)))
+    }
+    if (name === SpanName.wait) {
+      waitDuration.unsafeUpdate(seconds, labels(Attr.outcome, exit._tag === "Success" ? "success" : errorTypeOf(exit)))
+    }
+  }
+
+  const annotate = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>) => {
+    if (exit._tag === "Success") return
+    span.attribute(Attr.errorType, errorTypeOf(exit))
+    const reason = reasonOf(exit)
+    if (reason !== undefined) span.attribute(Attr.errorReason, reason)
+  }
+
+  const effect: Instrument["effect"] = (name, attributes, self, links) => {
+    const spanned = traced(name)
+    if (!spanned && !metrics) return self
+    return Effect.clockWith((clock) => {
+      const start = metrics ? clock.unsafeCurrentTimeNanos() : 0n
+      const onExit = (exit: Exit.Exit<unknown, unknown>, span: Tracer.Span | undefined) =>
+        Effect.sync(() => {
+          if (span !== undefined) annotate(span, exit)
+          if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit)
+        })
+      if (!spanned) return Effect.onExit(self, (exit) => onExit(exit, undefined))
+      return Effect.useSpan(
+        name,
+        {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: attributes === undefined ? base : { ...base, ...attributes },
+          ...(links === undefined ? {} : { links })
+        },
+        (span) => Effect.withParentSpan(Effect.onExit(self, (exit) => onExit(exit, span)), span)
+      )
+    })
+  }
+
+  const stream: Instrument["stream"] = (name, attributes, self, onItem) => {
+    const spanned = traced(name)
+    if (!spanned && !metrics) return self
+    return Stream.unwrapScoped(Effect.clockWith((clock) => {
+      const start = clock.unsafeCurrentTimeNanos()
+      const done = (span: Tracer.Span | undefined) => (exit: Exit.Exit<unknown, unknown>) =>
+        Effect.sync(() => {
+          if (span !== undefined) annotate(span, exit)
+          if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit)
+        })
+      if (!spanned) return Effect.as(Effect.addFinalizer(done(undefined)), self)
+      return Effect.map(
+        Effect.makeSpanScoped(name, { kind: "client", captureStackTrace: false, attributes: { ...base, ...attributes } }),
+        (span) =>
+          Stream.unwrapScoped(Effect.as(Effect.addFinalizer(done(span)), self)).pipe(
+            onItem === undefined ? (s) => s : Stream.tap((item) => Effect.sync(() => onItem(span, item, clock.unsafeCurrentTimeNanos()))),
+            Stream.provideService(Tracer.ParentSpan, span)
+          )
+      )
+    }))
+  }
+  return { effect, stream }
+}
+
+const countOf = (ids: ReadonlyArray<string>): Record<string, unknown> => ({ [Attr.taskCount]: ids.length })
+
+/** The backend with a span and metrics around every operation (or `backend` itself when both are off). */
+export const instrumentBackend = (backend: ResultBackend, target: Target, options: TelemetryOptions = {}): ResultBackend => {
+  if (options.tracing === "off" && options.metrics === false) return backend
+  const i = makeInstrument(target, options)
+  const task = (taskId: string, state?: string): Record<string, unknown> =>
+    state === undefined ? { [Attr.taskId]: taskId } : { [Attr.taskId]: taskId, [Attr.taskState]: state }
+  return {
+    ...backend,
+    store: (taskId, state, result, options) =>
+      i.effect(SpanName.store, task(taskId, state), backend.store(taskId, state, result, options)),
+    markAsStarted: (taskId, info, options) =>
+      i.effect(SpanName.store, task(taskId, "STARTED"), backend.markAsStarted(taskId, info, options)),
+    markAsDone: (taskId, result, options) =>
+      i.effect(SpanName.store, task(taskId, "SUCCESS"), backend.markAsDone(taskId, result, options)),
+    markAsFailure: (taskId, exception, options) =>
+      i.effect(SpanName.store, task(taskId, "FAILURE"), backend.markAsFailure(taskId, exception, options)),
+    markAsRetry: (taskId, exception, options) =>
+      i.effect(SpanName.store, task(taskId, "RETRY"), backend.markAsRetry(taskId, exception, options)),
+    markAsRevoked: (taskId, reason, options) =>
+      i.effect(SpanName.store, task(taskId, "REVOKED"), backend.markAsRevoked(taskId, reason, options)),
+    get: (taskId) => i.effect(SpanName.get, task(taskId), backend.get(taskId)),
+    getMany: (taskIds, options) => {
+      const ids = Array.from(taskIds)
+      return i.stream(SpanName.getMany, countOf(ids), backend.getMany(ids, options))
+    },
+    getAll: (taskIds, options) => {
+      const ids = Array.from(taskIds)
+      return i.effect(SpanName.getAll, countOf(ids), backend.getAll(ids, options))
+    },
+    waitFor: (taskId, options) =>
+      i.effect(
+        SpanName.wait,
+        task(taskId),
+        backend.waitFor(taskId, options),
+        options?.link === undefined ? undefined : [{ _tag: "SpanLink", span: options.link, attributes: { "celery.link": "publish" } }]
+      ),
+    forget: (taskId) => i.effect(SpanName.forget, task(taskId), backend.forget(taskId)),
+    saveGroup: (groupId, results) =>
+      i.effect(SpanName.saveGroup, { [Attr.groupId]: groupId, [Attr.taskCount]: results.length }, backend.saveGroup(groupId, results)),
+    restoreGroup: (groupId) => i.effect(SpanName.restoreGroup, { [Attr.groupId]: groupId }, backend.restoreGroup(groupId)),
+    deleteGroup: (groupId) => i.effect(SpanName.deleteGroup, { [Attr.groupId]: groupId }, backend.deleteGroup(groupId)),
+    setChordSize: (groupId, size) =>
+      i.effect(SpanName.setChordSize, { [Attr.groupId]: groupId, [Attr.taskCount]: size }, backend.setChordSize(groupId, size)),
+    addToChord: (groupId) => i.effect(SpanName.addToChord, { [Attr.groupId]: groupId }, backend.addToChord(groupId)),
+    onChordPartReturn: (part, state, result) =>
+      i.effect(
+        SpanName.chordPartReturn,
+        { [Attr.groupId]: part.groupId, [Attr.taskId]: part.taskId, [Attr.taskState]: state },
+        backend.onChordPartReturn(part, state, result)
+      )
+  }
+}
+
+/**
+ * The consumer with a span around each `watch`: it covers the subscription's life, and each
+ * delivered state is an event on it. The watched-tasks gauge counts the watch's ids while it runs.
+ */
+export const instrumentConsumer = (consumer: ResultConsumer, target: Target, options: TelemetryOptions = {}): ResultConsumer => {
+  if (options.tracing === "off" && options.metrics === false) return consumer
+  const i = makeInstrument(target, options)
+  const metrics = options.metrics ?? true
+  return {
+    ...consumer,
+    watch: (taskIds, watchOptions) => {
+      const ids = Array.from(taskIds)
+      const inner = consumer.watch(ids, watchOptions)
+      const counted = metrics
+        ? Stream.unwrapScoped(Effect.as(
+          Effect.acquireRelease(
+            Effect.sync(() => watchedTasks.unsafeModify(ids.length, [])),
+            () => Effect.sync(() => watchedTasks.unsafeModify(-ids.length, []))
+          ),
+          inner
+        ))
+        : inner
+      return i.stream(SpanName.watch, countOf(ids), counted, (span, item, nanos) => {
+        if (item._tag === "Right") {
+          span.event(EventName.delivered, nanos, {
+            [Attr.taskId]: item.right.taskId,
+            [Attr.taskState]: item.right.status
+          })
+        } else {
+          span.event(EventName.delivered, nanos, {
+            [Attr.taskId]: item.left.id,
+            [Attr.errorType]: item.left._tag
+          })
+        }
+      })
+    }
+  }
+}
