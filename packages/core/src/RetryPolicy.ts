@@ -230,7 +230,7 @@ const kombuSchedule = (policy: RetryPolicy, options: KombuOptions = {}): Schedul
     const step: RetryStep = { _tag: "Retry", retries: state.retries, tts, delay }
     const line = connectionLostMessage(state.retries, policy.maxRetries, tts)
     return Effect.as(
-      Effect.zipRight(Effect.logError(line), Telemetry.onRetry("kombu", line, state.retries + 1, delay)),
+      Effect.zipRight(Effect.logError(line), Telemetry.onRetry("kombu")),
       [
         { ...state, retries: state.retries + 1, cur },
         step,
@@ -383,7 +383,7 @@ const alwaysSchedule = (
     // `random.randrange(cap + 1)`: uniform over [0, cap].
     return Effect.flatMap(Random.nextIntBetween(0, cap + 1), (millis) =>
       Effect.as(
-        Telemetry.onRetry("always", `Backend operation failed: retry ${next} in ${millis} ms`, next, Duration.millis(millis)),
+        Telemetry.onRetry("always"),
         [
           next,
           { _tag: "Retry", retries: next, delay: Duration.millis(millis) },

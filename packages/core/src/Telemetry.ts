@@ -7,7 +7,6 @@
  * Every layer (Memory, Redis, Sentinel) wraps its services with `instrumentBackend` /
  * `instrumentConsumer`, so the names below are the same whatever the store.
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
@@ -61,8 +60,6 @@ export const Attr = {
 export const EventName = {
   /** A `watch` delivered a state; attributes: task id and state. */
   delivered: "celery.result.delivered",
-  /** A retry is about to sleep; the event name is Celery's own log line (see `RetryPolicy`). */
-  retryAttributes: "celery.retry"
 } as const
 
 // ---------------------------------------------------------------------------------------------
@@ -158,17 +155,12 @@ export const labels = (...pairs: ReadonlyArray<string>): ReadonlyArray<MetricLab
   return found
 }
 
-/** Count one retry (and its span event) from a retry schedule. */
-export const onRetry = (policy: "kombu" | "always", line: string, retries: number, delay: Duration.Duration) =>
-  Effect.flatMap(Effect.currentSpan, (span) => Effect.clockWith((clock) => Effect.sync(() => span.event(line, clock.unsafeCurrentTimeNanos(), {
-    [Attr.retryPolicy]: policy,
-    [Attr.retries]: retries,
-    "celery.retry.delay_ms": Duration.toMillis(delay)
-  })))).pipe(
-    Effect.catchAll(() => Effect.void),
-    Effect.zipLeft(Effect.sync(() => retryAttempts.unsafeUpdate(1, labels(Attr.retryPolicy, policy))))
-  )
-
+/**
+ * Count one retry. Its span event needs no code: Effect's tracer logger turns the retry's log
+ * line (Celery's `Connection to Redis lost: Retry (n/max) …`) into an event on the current span.
+ */
+export const onRetry = (policy: "kombu" | "always") =>
+  Effect.sync(() => retryAttempts.unsafeUpdate(1, labels(Attr.retryPolicy, policy)))
 
 /** Count one give-up of a retry loop. */
 export const onGiveUp = (policy: "kombu" | "always", reason: string) =>

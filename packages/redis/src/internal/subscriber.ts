@@ -39,6 +39,7 @@ import * as Scope from "effect/Scope"
 import type { BackendError, CommandError } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
+import * as Telemetry from "@effect-celery/core/Telemetry"
 import { RedisClient } from "../RedisClient.js"
 import type { NodeRedis } from "../RedisClient.js"
 import type * as Deadlines from "./deadlines.js"
@@ -352,6 +353,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       // Current before the sync ends: a task done during it must release through this connection.
       conn = c
       yield* sync(c, batch, Array.from(routes.keys())).pipe(Effect.onError(() => close(c)))
+      if (resyncing) {
+        resyncing = false
+        Telemetry.subscriberResyncs.unsafeUpdate(1, [])
+      }
     })
 
     /**
@@ -397,7 +402,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const iteration = Effect.gen(function*() {
       if (conn !== undefined && conn.dead) {
         yield* close(conn)
-        if (sinks.size > 0) yield* Effect.logWarning("Subscriber connection lost; reconnecting")
+        if (sinks.size > 0) {
+          lostWhileWatched()
+          yield* Effect.logWarning("Subscriber connection lost; reconnecting")
+        }
       }
       if (conn === undefined) {
         pendingUnsubscribe = new Set()
@@ -414,10 +422,26 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         // Connection errors reconnect on the next iteration; a command error leaves node-redis'
         // channel map unknown, so start over on a fresh connection as well.
         yield* close(c)
-        if (sinks.size > 0) yield* Effect.logWarning("Subscriber command failed; reconnecting", exit.cause)
+        if (sinks.size > 0) {
+          lostWhileWatched()
+          yield* Effect.logWarning("Subscriber command failed; reconnecting", exit.cause)
+        }
         wake()
       }
     })
+
+    // Metrics: the channels gauge is moved by this subscriber's own changes (several consumers share it).
+    let reportedChannels = 0
+    const reportChannels = () => {
+      if (routes.size === reportedChannels || closed) return
+      Telemetry.subscribedChannels.unsafeModify(routes.size - reportedChannels, [])
+      reportedChannels = routes.size
+    }
+    let resyncing = false
+    const lostWhileWatched = () => {
+      resyncing = true
+      Telemetry.subscriberReconnects.unsafeUpdate(1, [])
+    }
 
     const hasWork = () =>
       (conn !== undefined && conn.dead) ||
@@ -484,6 +508,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
           yield* onTimer
         }
         yield* iteration
+        reportChannels()
       }
     })
 
@@ -491,6 +516,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true
+        Telemetry.subscribedChannels.unsafeModify(-reportedChannels, [])
+        reportedChannels = 0
         const shutdown = shutdownError()
         for (const sink of Array.from(sinks)) failSink(sink, Cause.fail(shutdown))
         settleReleases(releasesRequested)
