@@ -1,5 +1,6 @@
 /**
- * Test harness for interoperability with real Python Celery (5.2.6 from the system interpreter):
+ * Test harness for interoperability with real Python Celery on the system interpreter (Debian's
+ * 5.2.6, or the shared 5.6.3 sources, see `CeleryVersion`):
  * a scoped Celery worker (`--pool=solo`) and a long-lived Python client process spoken to over
  * JSON lines. Readiness is the worker's own `<hostname> ready.` log line and the client's first
  * `{"ready": true}` line, never a sleep. A missing Celery or a worker that cannot start fails with
@@ -9,15 +10,19 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import type { Scope } from "effect"
 import { Deferred, Duration, Effect, Exit, FiberId } from "effect"
-import { PYTHON, systemPythonEnv } from "./Python.js"
+import type { CeleryVersion } from "./Python.js"
+import { celeryPythonPath, PYTHON, systemPythonEnv } from "./Python.js"
 import { HarnessError, spawn } from "./RedisServer.js"
 import type { ServerProcess } from "./RedisServer.js"
 
-export { PYTHON } from "./Python.js"
+export { CELERY_VERSIONS, PYTHON } from "./Python.js"
+export type { CeleryVersion } from "./Python.js"
 
 export interface CeleryAppOptions {
   /** Directory put on `PYTHONPATH` (and used as cwd): holds the app module. */
   readonly appDir: string
+  /** Which Celery runs: Debian's "5.2.6" (default) or the shared "5.6.3" sources. */
+  readonly celeryVersion?: CeleryVersion
   readonly brokerUrl: string
   readonly backendUrl: string
   /** `task_track_started`, default true. */
@@ -36,7 +41,7 @@ export interface CeleryAppOptions {
  */
 export const celeryEnv = (options: CeleryAppOptions): Record<string, string> => ({
   ...systemPythonEnv(),
-  PYTHONPATH: options.appDir,
+  PYTHONPATH: celeryPythonPath(options.celeryVersion ?? "5.2.6", [options.appDir]),
   PYTHONUNBUFFERED: "1",
   PYTHONDONTWRITEBYTECODE: "1",
   CELERY_TEST_BROKER_URL: options.brokerUrl,

@@ -5,11 +5,44 @@
  * carries stderr: tests that need the reference fail loudly, they never skip.
  */
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { HarnessError } from "./RedisServer.js"
 
 /** The system interpreter: the one with Celery 5.2.6, kombu and redis-py installed. */
 export const PYTHON = "/usr/bin/python3"
+
+/**
+ * The Celery a Python run imports: "5.2.6" is Debian's (the system interpreter's own), "5.6.3" the
+ * unmodified sources in `../shared/celery-5.6/site` beside the repository, put first on PYTHONPATH.
+ */
+export type CeleryVersion = "5.2.6" | "5.6.3"
+
+/** Every Celery version the interop suite runs against. */
+export const CELERY_VERSIONS: ReadonlyArray<CeleryVersion> = ["5.2.6", "5.6.3"]
+
+const REPO_ROOT = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+
+/**
+ * `shared/celery-5.6/site`: beside the repository (`../shared`, as CI lays it out), or one level
+ * further up for a git worktree kept in a sub-folder. Absent is an error, never a skip.
+ */
+export const celery56Site = (): string => {
+  const candidates = [Path.join(REPO_ROOT, "..", "shared"), Path.join(REPO_ROOT, "..", "..", "shared")].map((dir) =>
+    Path.join(dir, "celery-5.6", "site")
+  )
+  const found = candidates.find((dir) => Fs.existsSync(Path.join(dir, "celery", "__init__.py")))
+  if (found === undefined) {
+    throw new Error(`Celery 5.6.3 sources not found (looked in ${candidates.join(", ")}): copy shared/ beside the repository`)
+  }
+  return found
+}
+
+/** The PYTHONPATH entries that select `version` (none for Debian's 5.2.6), before `extra`. */
+export const celeryPythonPath = (version: CeleryVersion, extra: ReadonlyArray<string> = []): string =>
+  [...(version === "5.6.3" ? [celery56Site()] : []), ...extra].join(Path.delimiter)
 
 /** What to run: inline code (`python3 -c`) or a script file. */
 export type PythonProgram = { readonly code: string } | { readonly script: string }
@@ -21,6 +54,8 @@ export interface PythonRunOptions {
   readonly stdin?: string
   /** Default 20 s. A real timer: tests on the TestClock never see an Effect timeout fire. */
   readonly timeoutMillis?: number
+  /** Which Celery the interpreter imports; default "5.2.6". */
+  readonly celery?: CeleryVersion
   /** Names the run in error messages (default: the script's path or "python -c"). */
   readonly label?: string
 }
@@ -46,8 +81,16 @@ const run = (program: PythonProgram, options: PythonRunOptions): Effect.Effect<O
   Effect.async<Output, HarnessError>((resume) => {
     const label = labelOf(program, options)
     const argv = "script" in program ? [program.script] : ["-c", program.code]
+    let env = systemPythonEnv()
+    if (options.celery === "5.6.3") {
+      try {
+        env = { ...env, PYTHONPATH: celeryPythonPath("5.6.3") }
+      } catch (cause) {
+        return resume(Effect.fail(new HarnessError({ message: `${label}: ${String(cause)}`, cause })))
+      }
+    }
     const child = ChildProcess.spawn(PYTHON, [...argv, ...(options.args ?? [])], {
-      env: systemPythonEnv(),
+      env,
       stdio: ["pipe", "pipe", "pipe"]
     })
     let out = ""

@@ -1,10 +1,10 @@
 /**
  * Byte equality: for the same inputs, the bytes the TypeScript backend stores equal the bytes
- * Celery 5.2.6 stores (`backend.store_result`, `save_group`, `set_chord_size`,
+ * each Celery version (5.2.6 naive dates, 5.6.3 `+00:00` dates) stores (`backend.store_result`, `save_group`, `set_chord_size`,
  * `on_chord_part_return`), `date_done` aside. Ids differ per side (both write to the same server)
  * and are normalized away with the date.
  */
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { RemoteException } from "@effect-celery/core/Errors"
@@ -12,10 +12,12 @@ import * as Keys from "@effect-celery/core/Keys"
 import * as PyJson from "@effect-celery/core/PyJson"
 import type { TaskRequest } from "@effect-celery/core/ResultBackend"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
+import type { CeleryVersion } from "../../../../test-support/Celery.js"
+import { CELERY_VERSIONS } from "../../../../test-support/Celery.js"
 import { HarnessError } from "../../../../test-support/RedisServer.js"
 import * as InteropEnv from "./InteropEnv.js"
 
-const { NAIVE_DATE, OFFSET_DATE, RICH_TS, uid } = InteropEnv
+const { RICH_TS, uid } = InteropEnv
 
 const DATE_FIELD = /"date_done": "([^"]*)"/
 
@@ -121,7 +123,7 @@ const EXTENDED_CASES: ReadonlyArray<Case> = [
 ]
 
 /** Run `cases` with a TypeScript backend built with `options`; compare bytes; return the dates. */
-const compare = (cases: ReadonlyArray<Case>, options: BackendOptions) =>
+const compare = (cases: ReadonlyArray<Case>, options: BackendOptions, version: CeleryVersion) =>
   Effect.gen(function* () {
     const env = yield* InteropEnv.InteropEnv
     const backend = yield* ResultBackend
@@ -134,36 +136,31 @@ const compare = (cases: ReadonlyArray<Case>, options: BackendOptions) =>
       const ts = normalize(yield* InteropEnv.rawGet(env.raw, Keys.standard.task(tsId)), [tsId, pyId])
       const py = normalize(yield* InteropEnv.rawGet(env.raw, Keys.standard.task(pyId)), [tsId, pyId])
       assert.strictEqual(ts.text, py.text, c.name)
-      assert.match(py.date ?? "", py.date === null ? /^$/ : NAIVE_DATE, `${c.name}: Celery 5.2.6 writes naive dates`)
+      assert.match(py.date ?? "", py.date === null ? /^$/ : InteropEnv.datePatternOf(version), `${c.name}: Celery ${version}'s date style`)
       assert.strictEqual(ts.date === null, py.date === null, `${c.name}: date_done presence`)
       if (ts.date !== null) dates.push(ts.date)
     }
     return dates
   }).pipe(Effect.provide(InteropEnv.tsLayer(options)))
 
-layer(InteropEnv.layer({ worker: false }), { excludeTestServices: true, timeout: "60 seconds" })(
-  "byte equality with Celery 5.2.6",
+describe.each(CELERY_VERSIONS)("Celery %s", (version) => {
+const dateStyle = InteropEnv.dateStyleOf(version)
+const DATE = InteropEnv.datePatternOf(version)
+layer(InteropEnv.layer({ worker: false, celery: version }), { excludeTestServices: true, timeout: "60 seconds" })(
+  `byte equality with Celery ${version}`,
   (it) => {
-    it.scoped("task metas in every state, with and without a request (dateStyle naive)", () =>
+    it.scoped(`task metas in every state, with and without a request (dateStyle ${dateStyle})`, () =>
       Effect.gen(function* () {
-        const dates = yield* compare(PLAIN_CASES, { dateStyle: "naive" })
+        const dates = yield* compare(PLAIN_CASES, { dateStyle }, version)
         assert.isAbove(dates.length, 0)
-        for (const date of dates) assert.match(date, NAIVE_DATE)
+        for (const date of dates) assert.match(date, DATE)
       })
     )
 
     it.scoped("result_extended on: name, args, kwargs, worker, retries, queue", () =>
       Effect.gen(function* () {
-        const dates = yield* compare(EXTENDED_CASES, { dateStyle: "naive", resultExtended: true })
-        for (const date of dates) assert.match(date, NAIVE_DATE)
-      })
-    )
-
-    it.scoped("dateStyle offset writes +00:00 (Celery ≥ 5.4), the rest identical", () =>
-      Effect.gen(function* () {
-        const dates = yield* compare(PLAIN_CASES.slice(0, 4), { dateStyle: "offset" })
-        assert.lengthOf(dates, 4)
-        for (const date of dates) assert.match(date, OFFSET_DATE)
+        const dates = yield* compare(EXTENDED_CASES, { dateStyle, resultExtended: true }, version)
+        for (const date of dates) assert.match(date, DATE)
       })
     )
 
@@ -198,7 +195,8 @@ layer(InteropEnv.layer({ worker: false }), { excludeTestServices: true, timeout:
         const tsJoin = yield* join(tsGid)
         assert.lengthOf(tsJoin, 2)
         assert.deepStrictEqual(tsJoin, yield* join(pyGid))
-      }).pipe(Effect.provide(InteropEnv.tsLayer({ dateStyle: "naive" })))
+      }).pipe(Effect.provide(InteropEnv.tsLayer({ dateStyle })))
     )
   }
 )
+})

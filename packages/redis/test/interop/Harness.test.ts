@@ -1,15 +1,17 @@
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { celeryWorker, pythonClient } from "../../../../test-support/Celery.js"
+import { CELERY_VERSIONS, celeryWorker, pythonClient } from "../../../../test-support/Celery.js"
 import * as InteropEnv from "./InteropEnv.js"
 
-layer(InteropEnv.layer({ worker: { resultExtended: true } }), { excludeTestServices: true, timeout: "60 seconds" })(
+describe.each(CELERY_VERSIONS)("Celery %s", (version) =>
+layer(InteropEnv.layer({ worker: { resultExtended: true }, celery: version }), { excludeTestServices: true, timeout: "60 seconds" })(
   "interop harness",
   (it) => {
-    it.effect("runs Celery 5.2.6 from the system interpreter, with a ready worker", () =>
+    it.effect(`runs Celery ${version} from the system interpreter, with a ready worker`, () =>
       Effect.gen(function* () {
         const env = yield* InteropEnv.InteropEnv
-        assert.strictEqual(env.python.info["celery"], "5.2.6")
+        assert.strictEqual(env.python.info["celery"], version)
+        assert.strictEqual(env.python.info["kombu"], version === "5.2.6" ? "5.2.4" : "5.6.2")
         assert.isTrue(env.worker?.process.isRunning())
         const id = InteropEnv.uid("harness")
         yield* env.python.call("send", { task: "interop.add", args: [2, 3], task_id: id })
@@ -27,7 +29,7 @@ layer(InteropEnv.layer({ worker: { resultExtended: true } }), { excludeTestServi
       })
     )
   }
-)
+))
 
 layer(InteropEnv.layer({ worker: false }), { excludeTestServices: true, timeout: "60 seconds" })("interop harness failures", (it) => {
   it.scoped("a worker whose app cannot be imported fails loudly instead of skipping", () =>

@@ -12,7 +12,7 @@ import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as RedisBackend from "@effect-celery/redis/RedisBackend"
 import * as PyJson from "@effect-celery/core/PyJson"
 import { createClient } from "redis"
-import type { CeleryWorker, PythonClient } from "../../../../test-support/Celery.js"
+import type { CeleryVersion, CeleryWorker, PythonClient } from "../../../../test-support/Celery.js"
 import { celeryWorker, pythonClient } from "../../../../test-support/Celery.js"
 import { HarnessError, redisServer } from "../../../../test-support/RedisServer.js"
 import type { RedisServer } from "../../../../test-support/RedisServer.js"
@@ -37,6 +37,8 @@ export const InteropEnv = Context.GenericTag<InteropEnv>("effect-celery/test/Int
 export interface InteropEnvOptions {
   /** Start a worker with these settings; none when false. */
   readonly worker: false | { readonly resultExtended: boolean; readonly chordOrdered?: boolean }
+  /** The Celery the worker and the Python client run; default "5.2.6". */
+  readonly celery?: CeleryVersion
 }
 
 const rawClient = (url: string) =>
@@ -62,6 +64,7 @@ export const make = (options: InteropEnvOptions) =>
     const backendUrl = `${server.url}/0`
     const app = {
       appDir: PYTHON_DIR,
+      celeryVersion: options.celery ?? "5.2.6",
       brokerUrl: `${server.url}/1`,
       backendUrl,
       ...(options.worker === false
@@ -137,6 +140,10 @@ export const startWatch = (ids: ReadonlyArray<string>, options?: { readonly time
 /** Date formats: Celery 5.2.6 writes naive UTC `isoformat()`; ≥ 5.4 appends `+00:00`. */
 export const NAIVE_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?$/
 export const OFFSET_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:00$/
+
+/** The date style a Celery version writes, and the pattern its dates match. */
+export const dateStyleOf = (version: CeleryVersion): "naive" | "offset" => (version === "5.2.6" ? "naive" : "offset")
+export const datePatternOf = (version: CeleryVersion): RegExp => (version === "5.2.6" ? NAIVE_DATE : OFFSET_DATE)
 
 /** The TypeScript backend and consumer over the environment's results database. */
 export const tsLayer = (options: RedisBackend.Options = {}) =>

@@ -1,16 +1,18 @@
 /**
- * Python writes, TypeScript reads and watches: a real Celery 5.2.6 worker (`--pool=solo`,
+ * Python writes, TypeScript reads and watches: a real Celery worker of each version (5.2.6, 5.6.3) (`--pool=solo`,
  * `task_track_started`) runs tasks sent by the Python client; the TypeScript watch is subscribed
  * before each task is sent (pre-chosen ids), so it must see every state the worker stores.
  */
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { RemoteException, TaskFailedError } from "@effect-celery/core/Errors"
 import type { TaskMeta } from "@effect-celery/core/Meta"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import * as InteropEnv from "./InteropEnv.js"
 
-const { NAIVE_DATE, RICH, startWatch, uid } = InteropEnv
+import { CELERY_VERSIONS } from "../../../../test-support/Celery.js"
+
+const { RICH, startWatch, uid } = InteropEnv
 
 const statuses = (metas: ReadonlyArray<TaskMeta>) => metas.map((m) => m.status)
 
@@ -18,8 +20,12 @@ const assertNotReady = (meta: TaskMeta) => {
   assert.isNull(meta.dateDone, `${meta.status} has no date_done`)
 }
 
+describe.each(CELERY_VERSIONS)("Celery %s", (version) => {
+const DATE = InteropEnv.datePatternOf(version)
+const dateStyle = InteropEnv.dateStyleOf(version)
+
 layer(
-  InteropEnv.fullLayer({ worker: { resultExtended: true } }, { dateStyle: "naive", resultExtended: true }),
+  InteropEnv.fullLayer({ worker: { resultExtended: true }, celery: version }, { dateStyle, resultExtended: true }),
   { excludeTestServices: true, timeout: "90 seconds" }
 )("Python worker writes (result_extended on), TypeScript reads", (it) => {
   it.scoped("watch sees STARTED, each PROGRESS and SUCCESS in order, with the extended fields, then ends", () =>
@@ -40,7 +46,7 @@ layer(
       const done = rest[3]!
       assert.deepStrictEqual(done.result, { done: 3 })
       metas.slice(0, 4).forEach(assertNotReady)
-      assert.match(done.dateDone ?? "", NAIVE_DATE)
+      assert.match(done.dateDone ?? "", DATE)
       for (const meta of metas) {
         assert.strictEqual(meta.taskId, id)
         assert.deepStrictEqual(meta.children, [])
@@ -96,7 +102,7 @@ layer(
         ["STARTED", "FAILURE"]
       )
       assert.instanceOf(failure.result, RemoteException)
-      assert.match(failure.dateDone ?? "", NAIVE_DATE)
+      assert.match(failure.dateDone ?? "", DATE)
       assert.include(failure.traceback ?? "", "interop_app.PaymentError: ('card declined', 42, 'EUR')")
       assert.strictEqual(failure.extended?.name, "interop.fail")
       assert.deepStrictEqual(failure.extended?.args, ["card declined", 42, "EUR"])
@@ -150,9 +156,10 @@ layer(
       const backend = yield* ResultBackend
       const revoked = uid("revoked")
       const expired = uid("expired")
-      // The worker acknowledges the revoke before the task is even sent: no race.
-      yield* env.python.call("revoke", { task_id: revoked })
+      // Watched first: Celery 5.6's worker stores REVOKED as it acknowledges the revoke command
+      // (5.2 only when the task arrives). The ack comes before the task is even sent: no race.
       const collect = yield* startWatch([revoked, expired])
+      yield* env.python.call("revoke", { task_id: revoked })
       yield* env.python.call("send", { task: "interop.add", args: [1, 2], task_id: revoked })
       yield* env.python.call("send", { task: "interop.add", args: [1, 2], task_id: expired, expires_in: -60 })
       const metas = yield* collect
@@ -171,7 +178,7 @@ layer(
           new RemoteException({ excType: "TaskRevokedError", excMessage: [reason], excModule: "celery.exceptions" })
         )
         const meta = yield* backend.get(id)
-        assert.match(meta.dateDone ?? "", NAIVE_DATE)
+        assert.match(meta.dateDone ?? "", DATE)
       }
     })
   )
@@ -254,7 +261,7 @@ layer(
 })
 
 layer(
-  InteropEnv.fullLayer({ worker: { resultExtended: false } }, { dateStyle: "naive" }),
+  InteropEnv.fullLayer({ worker: { resultExtended: false }, celery: version }, { dateStyle }),
   { excludeTestServices: true, timeout: "90 seconds" }
 )("Python worker writes (result_extended off), TypeScript reads", (it) => {
   it.scoped("no extended fields, the same states and values", () =>
@@ -294,4 +301,5 @@ layer(
       )
     })
   )
+})
 })
