@@ -6,7 +6,9 @@
  * - `redis://` and `rediss://` (TLS); `redis+socket:///path` (a unix socket: `by_url` splits on `+`
  *   so the backend sees `socket:///path`); `redis+<x>://` is read as TCP, as Celery does. A bare
  *   `socket://`, `unix://` and any other scheme fail with Celery's message; the scheme is
- *   case-sensitive. `sentinel://` belongs to `@effect-celery/sentinel`.
+ *   case-sensitive. `sentinel://` belongs to `@effect-celery/sentinel`. `valkey://` and
+ *   `valkeys://` (and `valkey+socket://`) are aliases of `redis://` / `rediss://`: Valkey speaks
+ *   the same protocol; the parsed `uri` names the Redis scheme.
  * - user / password / host / path are percent-decoded (`unquote`), the host is lower-cased, the
  *   database is the path (`//1` → 1, `/%2F3` → 3, `//` → `int('')` error); `virtual_host` only
  *   counts for sockets. Query parameters go through redis-py 4.3.4's parsers (`socket_timeout`
@@ -144,6 +146,10 @@ const byUrl = (url: string): string => {
     rest = url.slice(plus + 1)
   }
   if (backend === "redis" || backend === "rediss") return rest
+  // Valkey speaks the Redis protocol: its schemes are aliases (`valkey+socket://` is a socket).
+  if (backend === "valkey" || backend === "valkeys") {
+    return rest.startsWith(`${backend}://`) ? `${backend === "valkey" ? "redis" : "rediss"}${rest.slice(backend.length)}` : rest
+  }
   if (backend === "sentinel") return raise("sentinel:// URLs are read by @effect-celery/sentinel (SentinelUrl)")
   if (backend === "socket") return raise(UNKNOWN_BACKEND(backend, "is a Python module, not a backend class."))
   if (OTHER_BACKENDS.has(backend)) return raise(`Result backend ${reprString(backend)} is not a Redis backend`)

@@ -259,6 +259,25 @@ describe("RedisUrl", () => {
       assert.strictEqual((yield* RedisUrl.parse("redis://h/%2F3")).db, 3)
     }))
 
+  it.effect("valkey:// and valkeys:// are aliases of redis:// and rediss://", () =>
+    Effect.gen(function* () {
+      const v = yield* RedisUrl.parse("valkey://user:secret@vhost:6380/3")
+      const r = yield* RedisUrl.parse("redis://user:secret@vhost:6380/3")
+      assert.deepStrictEqual([v.host, v.port, v.db, v.username, v.connectionClass], [r.host, r.port, r.db, r.username, r.connectionClass])
+      assert.strictEqual(Redacted.value(v.password!), "secret")
+      assert.strictEqual(v.uri, "redis://user:**@vhost:6380/3")
+      const vs = yield* RedisUrl.parse("valkeys://vhost:6380/0?ssl_cert_reqs=required")
+      assert.strictEqual(vs.connectionClass, "SSLConnection")
+      assert.strictEqual(vs.certReqs, "required")
+      assert.strictEqual(vs.uri.slice(0, 9), "rediss://")
+      const sock = yield* RedisUrl.parse("valkey+socket:///run/valkey.sock")
+      assert.strictEqual(sock.path, "/run/valkey.sock")
+      // SSL parameters with the plain scheme are the same error as with redis://.
+      const mismatch = RedisUrl.parse("valkey://h/0?ssl_cert_reqs=none")
+      assert.isTrue(Either.isLeft(mismatch))
+      assert.isTrue(Either.isLeft(RedisUrl.parse("valkeyx://h/0")))
+    }))
+
   it.effect("failures carry Python's and Celery's messages", () =>
     Effect.gen(function* () {
       const message = (url: string, options?: RedisUrl.UrlOptions) =>
