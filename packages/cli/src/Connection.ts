@@ -163,7 +163,8 @@ export const resolve = (args: ConnectionArgs): Effect.Effect<Resolved, Improperl
         masterName,
         keys,
         secret: secretOf(config.password),
-        layer: SentinelBackend.layer(config, backendOptions)
+        // An operator's command reports an unreachable server at once rather than after the retry budget.
+        layer: SentinelBackend.layer({ ...config, failFast: true }, backendOptions)
       } satisfies Resolved
     }
 
@@ -183,6 +184,7 @@ export const resolve = (args: ConnectionArgs): Effect.Effect<Resolved, Improperl
       masterName: undefined,
       keys,
       secret: secretOf(config.password),
-      layer: RedisBackend.layerWithClient(RedisClient.layer(config), backendOptions)
+      // An operator's command reports an unreachable server at once rather than after the retry budget.
+      layer: RedisBackend.layerWithClient(RedisClient.layer({ ...config, failFast: true }), backendOptions)
     } satisfies Resolved
   })

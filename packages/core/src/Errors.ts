@@ -12,20 +12,24 @@ export class ImproperlyConfigured extends Schema.TaggedError<ImproperlyConfigure
   cause: Schema.optional(Schema.Defect)
 }) {}
 
-/** Why a connection-level failure happened. All of these are retried by the retry policy. */
+/**
+ * Why a connection-level failure happened. The retry policy retries all of them but `Auth`, `Tls`
+ * and `Shutdown`, which no wait can cure (see `isTransient`).
+ */
 export const ConnectionReason = Schema.Literal(
-  "Connect", // could not open a connection (refused, DNS, TLS handshake)
+  "Connect", // could not open a connection (refused, DNS, reset during the handshake)
   "Closed", // the connection went away under a command
   "Timeout", // a socket timeout
-  "Auth", // AUTH / ACL rejected
+  "Auth", // AUTH / ACL rejected: not retried (a wrong password stays wrong)
+  "Tls", // the TLS handshake was rejected (untrusted CA, hostname mismatch, not a TLS port): not retried
   "MasterNotFound", // Sentinel: no usable master
   "ReadOnly", // talking to a replica (old master demoted)
-  "Busy", // LOADING / BUSY replies while the server is not ready
+  "Busy", // LOADING / BUSY / MASTERDOWN / TRYAGAIN / CLUSTERDOWN replies while the server is not ready
   "Shutdown" // the client or consumer was shut down (its scope closed): no retry can succeed, none is made
 )
 export type ConnectionReason = typeof ConnectionReason.Type
 
-/** The connection to the store failed; transient, so retried under the retry policy (all but `Shutdown`). */
+/** The connection to the store failed; retried under the retry policy when `isTransient`. */
 export class ConnectionError extends Schema.TaggedError<ConnectionError>(
   "@effect-celery/core/ConnectionError"
 )("ConnectionError", {
@@ -34,8 +38,13 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>(
   cause: Schema.optional(Schema.Defect)
 }) {}
 
-/** A connection error a retry can cure: every `ConnectionError` but a `Shutdown`. */
-export const isTransient = (u: unknown): u is ConnectionError => u instanceof ConnectionError && u.reason !== "Shutdown"
+/**
+ * A connection error a retry can cure: every `ConnectionError` but `Shutdown` (the client is
+ * closed), `Auth` (rejected credentials) and `Tls` (a rejected handshake). Those fail at once, so a
+ * misconfigured application learns it in milliseconds rather than after the whole retry budget.
+ */
+export const isTransient = (u: unknown): u is ConnectionError =>
+  u instanceof ConnectionError && u.reason !== "Shutdown" && u.reason !== "Auth" && u.reason !== "Tls"
 
 /** The server answered a command with an error (WRONGTYPE, syntax…): not retried. */
 export class CommandError extends Schema.TaggedError<CommandError>("@effect-celery/core/CommandError")(

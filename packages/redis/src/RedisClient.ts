@@ -140,6 +140,12 @@ export interface MakeOptions {
    * Default: none.
    */
   readonly socketTimeout?: Duration.DurationInput | undefined
+  /**
+   * Connect while the layer is built: one attempt (connect and PING), no retry, and the layer
+   * fails with its `ConnectionError` when the server cannot be reached. Default `false`: nothing
+   * is opened before the first call, which connects (and is retried like any lost connection).
+   */
+  readonly failFast?: boolean | undefined
 }
 
 interface Connection {
@@ -154,9 +160,15 @@ interface Connection {
 }
 
 /**
- * The service over a connector: connects eagerly (the first connection and a PING must succeed),
+ * The service over a connector: connects on the first call (or while built, with `failFast`),
  * keeps the shared command connection, replaces it after a loss, and closes everything with the
  * scope (graceful QUIT with a bound).
+ *
+ * Lazy by default, as Celery connects on first use: an application started before its Redis (a
+ * container, a systemd unit, a failover in progress) builds its layers, and its first store is
+ * retried under the retry policy like any lost connection, logging Celery's
+ * `Connection to Redis lost: Retry (n/max) …` lines. A connection that cannot succeed by waiting
+ * (rejected credentials, a rejected TLS handshake) fails that first call at once.
  */
 export const make = (options: MakeOptions): Effect.Effect<RedisClient, ConnectionError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -474,8 +486,8 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       })
     const get = getWith(Either.right)
 
-    // Eager: the layer fails with a typed error when the server cannot be reached.
-    yield* acquire
+    // Fail fast: the layer fails with a typed error when the server cannot be reached now.
+    if (options.failFast === true) yield* acquire
 
     // Added last so it runs first on close: no new connection starts while we shut down.
     yield* Effect.addFinalizer(() =>
@@ -514,6 +526,7 @@ export const fromConfig = (
       }),
       uri: RedisConfig.displayUri(config),
       db: RedisConfig.dbOf(config),
+      failFast: config.failFast,
       ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
     })
   })

@@ -77,6 +77,11 @@ export interface RedisConfig {
   readonly clientName?: string | undefined
   /** How the server is shown (`RedisClient.uri`); default built like Celery's `as_uri()`. */
   readonly uri?: string | undefined
+  /**
+   * Connect while the layer is built (one attempt, no retry) and fail the layer when the server
+   * cannot be reached. Default `false`: the first call connects, under the retry policy.
+   */
+  readonly failFast?: boolean | undefined
 }
 
 export const DEFAULT_SOCKET_TIMEOUT: Duration.Duration = Duration.seconds(120)

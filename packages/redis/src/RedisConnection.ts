@@ -168,7 +168,8 @@ export const command = (
 /**
  * Opens node-redis clients from `clientOptions`, each a scoped resource: created with the forced
  * options, connected within the connect timeout, released with a bounded QUIT. Failures are typed:
- * connect timeout → "Timeout", WRONGPASS/NOAUTH → "Auth", refused/DNS/TLS → "Connect".
+ * connect timeout → "Timeout", WRONGPASS/NOAUTH → "Auth", a rejected TLS handshake → "Tls",
+ * refused/DNS → "Connect".
  */
 export const connector = (
   clientOptions: NodeRedisOptions,

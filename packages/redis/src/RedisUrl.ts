@@ -103,6 +103,12 @@ export interface UrlOptions {
   readonly healthCheckInterval?: number | undefined
   /** `redis_client_name` (Celery ≥ 5.6): `CLIENT SETNAME`. */
   readonly clientName?: string | undefined
+  /**
+   * Not a Celery setting: connect while the layer is built (one attempt, no retry) and fail the
+   * layer with its `ConnectionError` when the server cannot be reached. Default `false`: the
+   * layer is built without a connection and the first call connects under the retry policy.
+   */
+  readonly failFast?: boolean | undefined
 }
 
 /** Celery's `redis_socket_timeout` default, in its unit (seconds). */
@@ -326,6 +332,7 @@ export const configOf = (parsed: ParsedUrl, options: UrlOptions = {}): RedisConf
     ...(keepalive !== undefined ? { keepAlive: keepalive } : {}),
     ...(clientName !== undefined ? { clientName } : {}),
     ...(healthCheck !== undefined ? { healthCheckInterval: healthCheck } : {}),
+    ...(options.failFast !== undefined ? { failFast: options.failFast } : {}),
     uri: parsed.uri
   }
 }

@@ -82,6 +82,12 @@ export interface SentinelOptions {
   readonly socketTimeout?: Duration.DurationInput | null | undefined
   /** `redis_client_name`: `CLIENT SETNAME` on the master connections. */
   readonly clientName?: string | undefined
+  /**
+   * Discover the master and connect while the layer is built (one attempt, no retry): the layer
+   * fails with `ConnectionError("MasterNotFound")` when no master can be found now. Default
+   * `false`: the first call discovers and connects, under the retry policy.
+   */
+  readonly failFast?: boolean | undefined
 }
 
 export interface Config extends SentinelOptions {
@@ -447,8 +453,9 @@ export const configFromUrl = (url: string, options: SentinelOptions = {}): Effec
 
 /**
  * `RedisClient` (and `Sentinel`) for the master the sentinels name. Like `RedisClient.make`, it
- * connects eagerly: the layer fails with `ConnectionError("MasterNotFound")` when no master can be
- * found now (apply a retry to the layer to wait for one).
+ * discovers and connects on the first call, under the retry policy, so an application can start
+ * before its sentinels know a master; with `failFast: true` the layer fails with
+ * `ConnectionError("MasterNotFound")` when no master can be found now.
  */
 export const layer = (config: Config): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError> =>
   Layer.scopedContext(
@@ -459,6 +466,7 @@ export const layer = (config: Config): Layer.Layer<RedisClient.RedisClient | Sen
         connector: sentinel.connect,
         uri: sentinel.uri,
         db: sentinel.db,
+        failFast: config.failFast,
         ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
       })
       return Context.make(Sentinel, sentinel).pipe(Context.add(RedisClient.RedisClient, client))

@@ -160,12 +160,22 @@ describe.concurrent("Sentinel", () => {
           assert.deepStrictEqual(meta.result, { from: "python" })
         }))
 
-      it.scoped("the layer fails with a typed error when no master can be found (eager, like RedisClient)", () =>
+      it.scoped("failFast: the layer fails with a typed error when no master can be found", () =>
         Effect.gen(function* () {
           const topo = yield* Topology
-          const error = yield* Effect.flip(Layer.build(Sentinel.layerUrl(topo.url, { masterName: "nope" })))
+          const error = yield* Effect.flip(Layer.build(Sentinel.layerUrl(topo.url, { masterName: "nope", failFast: true })))
           assert.strictEqual(error._tag, "ConnectionError")
           if (error._tag === "ConnectionError") assert.strictEqual(error.reason, "MasterNotFound")
+        }))
+
+      it.scoped("lazy by default: the layer builds without a master; the first call fails under the policy with MasterNotFound", () =>
+        Effect.gen(function* () {
+          const topo = yield* Topology
+          const context = yield* Layer.build(SentinelBackend.layerUrl(topo.url, { masterName: "nope", retryPolicy: shortBudget }))
+          const backend = Context.get(context, ResultBackend.ResultBackend)
+          const error = yield* Effect.flip(backend.get(randomUUID()).pipe(quietly))
+          assert.strictEqual(error._tag, "RetryLimitExceeded")
+          if (error._tag === "RetryLimitExceeded") assert.strictEqual(error.lastCause.reason, "MasterNotFound")
         }))
 
       it.scoped("the watcher subscribes to +switch-master on the first live sentinel", () =>

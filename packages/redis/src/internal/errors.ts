@@ -82,7 +82,13 @@ export const messageOf = (cause: unknown): string => {
 /** The reason an error reply stands for when it is a connection-level condition, else undefined. */
 export const replyReason = (message: string): ConnectionReason | undefined => {
   if (message.startsWith("READONLY")) return "ReadOnly"
-  if (message.startsWith("LOADING") || message.startsWith("BUSY") || message.startsWith("MASTERDOWN")) return "Busy"
+  if (
+    message.startsWith("LOADING") ||
+    message.startsWith("BUSY") ||
+    message.startsWith("MASTERDOWN") ||
+    message.startsWith("TRYAGAIN") ||
+    message.startsWith("CLUSTERDOWN")
+  ) return "Busy"
   if (
     message.startsWith("WRONGPASS") ||
     message.startsWith("NOAUTH") ||
@@ -123,7 +129,7 @@ export const connectionReason = (cause: unknown, phase: "connect" | "command" = 
     if (code === "ETIMEDOUT" || code === "ESOCKETTIMEDOUT") return "Timeout"
     if (CONNECT_CODES.has(code)) return "Connect"
     if (CLOSED_CODES.has(code)) return phase === "connect" ? "Connect" : "Closed"
-    if (isTlsCode(code)) return "Connect"
+    if (isTlsCode(code)) return "Tls"
   }
   const message = messageOf(cause)
   if (message === "The client is closed" || message === "Socket closed unexpectedly") {
@@ -161,7 +167,7 @@ export const classify = (command: string, cause: unknown): ConnectionError | Com
 /** A failure while opening a connection to `target` (always a `ConnectionError`). */
 export const connectError = (target: string, cause: unknown): ConnectionError => {
   const reason = connectionReason(cause, "connect") ?? "Connect"
-  const what = reason === "Auth" ? "Authentication failed" : reason === "Timeout" ? "Timeout" : "Error"
+  const what = reason === "Auth" ? "Authentication failed" : reason === "Tls" ? "TLS handshake rejected" : reason === "Timeout" ? "Timeout" : "Error"
   return new ConnectionError({ reason, message: `${what} connecting to ${target}: ${messageOf(cause)}`, cause: safeCause(cause) })
 }
 

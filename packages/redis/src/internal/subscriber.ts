@@ -37,7 +37,7 @@ import * as FiberId from "effect/FiberId"
 import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import type { BackendError, CommandError } from "@effect-celery/core/Errors"
-import { ConnectionError } from "@effect-celery/core/Errors"
+import { ConnectionError, isTransient } from "@effect-celery/core/Errors"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import { RedisClient } from "../RedisClient.js"
@@ -115,6 +115,16 @@ interface Connection {
  * UNSUBSCRIBE, a finished waiter's cleanup) that the same message triggered.
  */
 export const background: Scheduler.Scheduler = Scheduler.makeBatched((run) => setImmediate(run))
+
+/** `self`, whose first attempt already failed with `first`: that failure, then `self` again. */
+const replayFirst = <A, E, R>(first: E, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  let replayed = false
+  return Effect.suspend(() => {
+    if (replayed) return self
+    replayed = true
+    return Effect.fail(first)
+  })
+}
 
 const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -411,7 +421,9 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         pendingUnsubscribe = new Set()
         settleReleases(releasesRequested)
         if (sinks.size === 0) return
-        const exit = yield* Effect.exit(retry(establish))
+        // A failure no wait can cure (rejected credentials or TLS handshake) ends the watches at
+        // once instead of after the whole retry budget.
+        const exit = yield* Effect.exit(Effect.catchIf(establish, isTransient, (first) => retry(replayFirst(first, establish))))
         if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) yield* failAll(exit.cause)
         return
       }
