@@ -76,6 +76,17 @@ interface Out {
 }
 
 
+/** @internal Key of `watchDetached` on the consumer `make` builds (see `watchDetachedOf`). */
+export const WatchDetachedTypeId: unique symbol = Symbol.for("@effect-celery/redis/RedisResultConsumer/watchDetached")
+
+/**
+ * @internal `watch` whose end (done, failed, interrupted) releases its channels in the background
+ * without waiting for the UNSUBSCRIBE acknowledgement: what `getAll` / `getMany` wait through, so
+ * their timeouts return at the deadline even while the server does not answer.
+ */
+export const watchDetachedOf = (consumer: ResultConsumer): ResultConsumer["watch"] | undefined =>
+  (consumer as Partial<Record<typeof WatchDetachedTypeId, ResultConsumer["watch"]>>)[WatchDetachedTypeId]
+
 /** Knobs of the subscriber connection; the defaults suit most uses. */
 export interface ConsumerTuning {
   /** Close the subscriber connection after this long with nothing watched. Default 30 s. */
@@ -272,7 +283,11 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     if (this.onTimeout !== undefined) this.settle(Exit.fail(this.onTimeout()))
   }
 
-  /** Interrupted: deliver nothing more, release the channel and wait for the acknowledgement. */
+  /**
+   * Interrupted: deliver nothing more, release the channel and wait (at most `releaseTimeout`) for
+   * the acknowledgement, so the channel is released by the time the interruption completes. Use
+   * `waitFor`'s own `timeout` rather than an outer one: it never waits for the acknowledgement.
+   */
   readonly cancel: Effect.Effect<void> = Effect.suspend(() => {
     this.settled = true
     this.deadlines.remove(this)
@@ -290,14 +305,11 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     this.deadlines.remove(this)
     // Set by `start`, before anything can settle the wait.
     const resume = this.resume!
-    if (Exit.isSuccess(exit)) {
-      resume(exit)
-      // The UNSUBSCRIBE goes out in the background (the driver runs after the woken fiber), not awaited.
-      this.subscriber.detach(this)
-    } else {
-      // A timeout or a lost subscription: release and wait for the acknowledgement, as a stream's end does.
-      resume(Effect.zipRight(this.subscriber.remove(this), exit))
-    }
+    resume(exit)
+    // Whatever the outcome, the UNSUBSCRIBE goes out in the background (the driver runs after the
+    // woken fiber) and is not awaited: a timeout during a frozen or dead server returns at its
+    // deadline, and waits expiring together never queue behind one another's acknowledgement.
+    this.subscriber.detach(this)
   }
 }
 
@@ -325,7 +337,7 @@ export const make = (
       deadlines
     })
 
-    const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
+    const watchWith = (awaitRelease: boolean) => (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
       Stream.asyncPush<Item, BackendError>((emit) =>
         Effect.acquireRelease(
           Effect.sync(() => {
@@ -346,7 +358,9 @@ export const make = (
           (w) =>
             Effect.suspend(() => {
               w.closed = true
-              return subscriber.remove(w)
+              if (awaitRelease) return subscriber.remove(w)
+              subscriber.detach(w)
+              return Effect.void
             })
         )
       )
@@ -361,7 +375,13 @@ export const make = (
         return one.cancel
       })
 
-    return ResultConsumer.of({ [TypeId]: TypeId, watch, waitReady })
+    const consumer: ResultConsumer & { readonly [WatchDetachedTypeId]: ResultConsumer["watch"] } = {
+      [TypeId]: TypeId,
+      watch: watchWith(true),
+      waitReady,
+      [WatchDetachedTypeId]: watchWith(false)
+    }
+    return consumer
   })
 
 /** `ResultConsumer` over the `RedisClient` in context. */
