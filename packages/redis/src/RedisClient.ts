@@ -146,6 +146,12 @@ export interface MakeOptions {
    * is opened before the first call, which connects (and is retried like any lost connection).
    */
   readonly failFast?: boolean | undefined
+  /**
+   * Error-reply prefixes retried like a lost connection, beyond LOADING, BUSY, READONLY,
+   * MASTERDOWN, TRYAGAIN and CLUSTERDOWN (Celery 5.7's `additional_connection_errors`): a reply
+   * starting with one is a `ConnectionError("Busy")`, retried under the policy. Default: none.
+   */
+  readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
 }
 
 interface Connection {
@@ -173,7 +179,12 @@ interface Connection {
 export const make = (options: MakeOptions): Effect.Effect<RedisClient, ConnectionError, Scope.Scope> =>
   Effect.gen(function* () {
     const layerScope = yield* Effect.scope
+    // The connect runs in a fiber forked from whichever caller comes first; it (and the socket
+    // watchdog it starts) keeps the layer's Clock, not that caller's (a test's stopped clock would
+    // make the watchdog spin).
+    const clock = yield* Effect.clock
     const timeoutMillis = options.socketTimeout === undefined ? undefined : Duration.toMillis(options.socketTimeout)
+    const additional = options.additionalConnectionErrors
     let current: Connection | undefined
     let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
     let closed = false
@@ -266,7 +277,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
           // The connect belongs to the client, not to the caller: an interrupted caller does not
           // abandon the other waiters.
           return Effect.zipRight(
-            Effect.forkIn(Effect.onExit(open, complete), layerScope),
+            Effect.forkIn(Effect.withClock(Effect.onExit(open, complete), clock), layerScope),
             Deferred.await(fresh)
           )
         })
@@ -283,7 +294,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
           message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
           cause: safeCause(cause)
         })
-        : classify(command, cause)
+        : classify(command, cause, additional)
       return {
         effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
         isCommandError: error._tag === "CommandError"
@@ -527,6 +538,7 @@ export const fromConfig = (
       uri: RedisConfig.displayUri(config),
       db: RedisConfig.dbOf(config),
       failFast: config.failFast,
+      additionalConnectionErrors: config.additionalConnectionErrors,
       ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
     })
   })

@@ -82,6 +82,11 @@ export interface RedisConfig {
    * cannot be reached. Default `false`: the first call connects, under the retry policy.
    */
   readonly failFast?: boolean | undefined
+  /**
+   * Error-reply prefixes retried like a lost connection, beyond LOADING, BUSY, READONLY,
+   * MASTERDOWN, TRYAGAIN and CLUSTERDOWN (Celery 5.7's `additional_connection_errors`).
+   */
+  readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
 }
 
 export const DEFAULT_SOCKET_TIMEOUT: Duration.Duration = Duration.seconds(120)

@@ -109,6 +109,12 @@ export interface UrlOptions {
    * layer is built without a connection and the first call connects under the retry policy.
    */
   readonly failFast?: boolean | undefined
+  /**
+   * Celery 5.7's `additional_connection_errors` as error-reply prefixes: a reply starting with one
+   * is retried like a lost connection (beyond LOADING, BUSY, READONLY, MASTERDOWN, TRYAGAIN,
+   * CLUSTERDOWN, always retried).
+   */
+  readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
 }
 
 /** Celery's `redis_socket_timeout` default, in its unit (seconds). */
@@ -333,6 +339,7 @@ export const configOf = (parsed: ParsedUrl, options: UrlOptions = {}): RedisConf
     ...(clientName !== undefined ? { clientName } : {}),
     ...(healthCheck !== undefined ? { healthCheckInterval: healthCheck } : {}),
     ...(options.failFast !== undefined ? { failFast: options.failFast } : {}),
+    ...(options.additionalConnectionErrors !== undefined ? { additionalConnectionErrors: options.additionalConnectionErrors } : {}),
     uri: parsed.uri
   }
 }

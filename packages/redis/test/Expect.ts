@@ -2,11 +2,20 @@
 import { assert } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
+import type { CommandError, ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
 
-/** The `RedisClient` of a layer, built in the current scope. */
-export const build = <E>(layer: Layer.Layer<RedisClient.RedisClient, E>): Effect.Effect<RedisClient.RedisClient, E, Scope.Scope> =>
-  Effect.map(Layer.build(layer), (ctx) => ctx.unsafeMap.get(RedisClient.RedisClient.key) as RedisClient.RedisClient)
+/**
+ * The `RedisClient` of a layer, built in the current scope and connected: the layer connects on
+ * first use, so a first PING opens the command connection (and fails as the connect does).
+ */
+export const build = <E>(
+  layer: Layer.Layer<RedisClient.RedisClient, E>
+): Effect.Effect<RedisClient.RedisClient, E | ConnectionError | CommandError, Scope.Scope> =>
+  Layer.build(layer).pipe(
+    Effect.map((ctx) => ctx.unsafeMap.get(RedisClient.RedisClient.key) as RedisClient.RedisClient),
+    Effect.tap((client) => client.execute("PING", (c) => c.ping()))
+  )
 
 /** The typed error of a failed Exit; the test fails on a success or a defect. */
 export const failure = <A, E>(exit: Exit.Exit<A, E>): E => {

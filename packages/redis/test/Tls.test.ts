@@ -62,7 +62,7 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
         build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.otherCa)}`))
       )
       assert.instanceOf(wrong, ConnectionError)
-      assert.strictEqual((wrong).reason, "Connect")
+      assert.strictEqual((wrong).reason, "Tls")
 
       // No CA at all: only the system roots, which do not know our test CA.
       const noCa = yield* failureOf(build(RedisClient.layerUrl(`rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=required`)))
@@ -109,7 +109,7 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       assert.strictEqual(yield* ping(yield* build(config(true, "localhost"))), "PONG")
       const mismatch = yield* failureOf(build(config(true, "not-the-server.example")))
       assert.instanceOf(mismatch, ConnectionError)
-      assert.strictEqual((mismatch).reason, "Connect")
+      assert.strictEqual((mismatch).reason, "Tls")
       // Through the URL (IP SAN 127.0.0.1 matches).
       const url = `rediss://127.0.0.1:${server.port}/0?ssl_cert_reqs=required&ssl_ca_certs=${q(files.ca)}&ssl_check_hostname=true`
       assert.strictEqual(yield* ping(yield* build(RedisClient.layerUrl(url))), "PONG")

@@ -88,6 +88,11 @@ export interface SentinelOptions {
    * `false`: the first call discovers and connects, under the retry policy.
    */
   readonly failFast?: boolean | undefined
+  /**
+   * Error-reply prefixes retried like a lost connection, beyond LOADING, BUSY, READONLY,
+   * MASTERDOWN, TRYAGAIN and CLUSTERDOWN (Celery 5.7's `additional_connection_errors`).
+   */
+  readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
 }
 
 export interface Config extends SentinelOptions {
@@ -467,6 +472,7 @@ export const layer = (config: Config): Layer.Layer<RedisClient.RedisClient | Sen
         uri: sentinel.uri,
         db: sentinel.db,
         failFast: config.failFast,
+        additionalConnectionErrors: config.additionalConnectionErrors,
         ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
       })
       return Context.make(Sentinel, sentinel).pipe(Context.add(RedisClient.RedisClient, client))

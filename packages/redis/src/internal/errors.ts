@@ -79,8 +79,12 @@ export const messageOf = (cause: unknown): string => {
   }
 }
 
-/** The reason an error reply stands for when it is a connection-level condition, else undefined. */
-export const replyReason = (message: string): ConnectionReason | undefined => {
+/**
+ * The reason an error reply stands for when it is a connection-level condition, else undefined.
+ * A reply starting with one of `additional` (Celery 5.7's `additional_connection_errors`) is
+ * "Busy": retried under the policy on the same connection.
+ */
+export const replyReason = (message: string, additional?: ReadonlyArray<string>): ConnectionReason | undefined => {
   if (message.startsWith("READONLY")) return "ReadOnly"
   if (
     message.startsWith("LOADING") ||
@@ -96,6 +100,9 @@ export const replyReason = (message: string): ConnectionReason | undefined => {
     message.startsWith("ERR AUTH") ||
     message.startsWith("ERR Client sent AUTH")
   ) return "Auth"
+  if (additional !== undefined) {
+    for (const prefix of additional) if (prefix.length > 0 && message.startsWith(prefix)) return "Busy"
+  }
   return undefined
 }
 
@@ -115,8 +122,12 @@ const isTlsCode = (code: string): boolean =>
  * The connection-level reason of a failure, or undefined when it is a command failure.
  * `phase` tells socket errors of the connect phase ("Connect") from those of an open connection.
  */
-export const connectionReason = (cause: unknown, phase: "connect" | "command" = "command"): ConnectionReason | undefined => {
-  if (cause instanceof ErrorReply) return replyReason(cause.message)
+export const connectionReason = (
+  cause: unknown,
+  phase: "connect" | "command" = "command",
+  additional?: ReadonlyArray<string>
+): ConnectionReason | undefined => {
+  if (cause instanceof ErrorReply) return replyReason(cause.message, additional)
   if (cause instanceof SocketTimeout) return "Timeout"
   const name = nameOf(cause)
   if (name === "ConnectionTimeoutError") return "Timeout"
@@ -156,9 +167,12 @@ export const safeCause = (cause: unknown): unknown => {
   return copy
 }
 
-/** Classify a failure of `command`: connection-level → `ConnectionError`, the rest → `CommandError`. */
-export const classify = (command: string, cause: unknown): ConnectionError | CommandError => {
-  const reason = connectionReason(cause, "command")
+/**
+ * Classify a failure of `command`: connection-level → `ConnectionError`, the rest → `CommandError`
+ * (`additional`: further error-reply prefixes that are connection-level, see `replyReason`).
+ */
+export const classify = (command: string, cause: unknown, additional?: ReadonlyArray<string>): ConnectionError | CommandError => {
+  const reason = connectionReason(cause, "command", additional)
   return reason !== undefined
     ? new ConnectionError({ reason, message: `${command}: ${messageOf(cause)}`, cause: safeCause(cause) })
     : new CommandError({ command, message: messageOf(cause), cause: safeCause(cause) })
