@@ -84,7 +84,7 @@ layer(servers, { excludeTestServices: true, timeout: "90 seconds" })("effect-cel
       const refused = yield* runCli(["result", "get", missing, "--url", wrongCa])
       assert.strictEqual(refused.code, 5)
       assert.strictEqual(lines(refused.stderr).length, 1, refused.stderr)
-      assert.include(refused.stderr, `ConnectionError(Connect) rediss://:**@127.0.0.1:${tls.port}/0:`)
+      assert.include(refused.stderr, `ConnectionError(Tls) rediss://:**@127.0.0.1:${tls.port}/0:`)
       assert.notInclude(refused.stderr, "s3cr3t-pass")
     }))
 

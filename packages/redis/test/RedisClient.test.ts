@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Either, Exit, Fiber, FiberId, Redacted, Scheduler, Scope, TestClock, TestContext } from "effect"
+import { Cause, ConfigProvider, Context, Effect, Either, Exit, Fiber, FiberId, Layer, Redacted, Scheduler, Scope, TestClock, TestContext } from "effect"
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
@@ -241,8 +241,11 @@ describe("RedisClient", () => {
       const server = yield* redisServer()
       const direct = yield* admin({ port: server.port })
       yield* Effect.gen(function* () {
-        const client = yield* build(
-          RedisClient.layer({ host: "127.0.0.1", port: server.port, socketTimeout: "60 seconds", clientName: "rc-testclock" })
+        // Built without `build`'s PING: the BLPOP below opens the connection, so the watchdog
+        // sees no reply from the start (a PING reply would restart its count at its first tick).
+        const client = yield* Effect.map(
+          Layer.build(RedisClient.layer({ host: "127.0.0.1", port: server.port, socketTimeout: "60 seconds", clientName: "rc-testclock" })),
+          (ctx) => Context.get(ctx, RedisClient.RedisClient)
         )
         // A command that gets no reply until the connection goes: BLPOP on an empty list.
         const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop("rc-testclock-list", 0))))
