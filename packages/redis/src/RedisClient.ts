@@ -52,6 +52,11 @@ export interface RedisClient {
   /** The selected database. */
   readonly db: number
   /**
+   * `health_check_interval`, when configured: node-redis PINGs the command connection this often,
+   * and the result consumer checks its subscriber connection's liveness at this interval.
+   */
+  readonly healthCheckInterval?: Duration.Duration | undefined
+  /**
    * Run commands on the shared command connection. node-redis pipelines commands issued in the same
    * tick, so many fibers share it cheaply. A connection-level failure fails with `ConnectionError`
    * and drops the connection, so the next call reconnects (re-discovering the master under
@@ -152,6 +157,8 @@ export interface MakeOptions {
    * starting with one is a `ConnectionError("Busy")`, retried under the policy. Default: none.
    */
   readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
+  /** `health_check_interval`, exposed as `RedisClient.healthCheckInterval`. */
+  readonly healthCheckInterval?: Duration.DurationInput | undefined
 }
 
 interface Connection {
@@ -512,6 +519,7 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       [TypeId]: TypeId,
       uri: options.uri,
       db: options.db,
+      healthCheckInterval: options.healthCheckInterval === undefined ? undefined : Duration.decode(options.healthCheckInterval),
       execute,
       get,
       getWith,
@@ -530,6 +538,7 @@ export const fromConfig = (
 ): Effect.Effect<RedisClient, ConnectionError | ImproperlyConfigured, Scope.Scope> =>
   Effect.flatMap(RedisConfig.clientOptions(config), (clientOptions) => {
     const socketTimeout = RedisConfig.socketTimeoutMillis(config)
+    const healthCheck = RedisConfig.healthCheckMillis(config)
     return make({
       connector: connector(clientOptions, {
         target: RedisConfig.targetOf(config),
@@ -539,6 +548,7 @@ export const fromConfig = (
       db: RedisConfig.dbOf(config),
       failFast: config.failFast,
       additionalConnectionErrors: config.additionalConnectionErrors,
+      ...(healthCheck !== undefined ? { healthCheckInterval: Duration.millis(healthCheck) } : {}),
       ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
     })
   })

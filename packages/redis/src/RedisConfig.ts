@@ -145,15 +145,51 @@ export const displayUri = (config: RedisConfig): string => {
   return `${scheme}://${auth}${encodeURIComponent(config.host ?? "localhost")}:${config.port ?? 6379}/${dbOf(config)}`
 }
 
-/** The socket timeout in milliseconds, or undefined for none. */
+/**
+ * The longest delay Node's timers take: 2^31−1 ms (about 24.8 days). A longer one (a socket
+ * timeout, a ping interval) fires after 1 ms instead, so longer durations are clamped to it:
+ * in effect "never", as Celery treats them.
+ */
+export const MAX_TIMER_MILLIS = 2_147_483_647
+
+const clampTimer = (millis: number): number => (millis > MAX_TIMER_MILLIS || !Number.isFinite(millis) ? MAX_TIMER_MILLIS : millis)
+
+/** The socket timeout in milliseconds (at most `MAX_TIMER_MILLIS`), or undefined for none. */
 export const socketTimeoutMillis = (config: RedisConfig): number | undefined =>
   config.socketTimeout === null
     ? undefined
-    : Duration.toMillis(config.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT : Duration.decode(config.socketTimeout))
+    : clampTimer(Duration.toMillis(config.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT : Duration.decode(config.socketTimeout)))
 
-/** The connect timeout in milliseconds. */
+/** The connect timeout in milliseconds (at most `MAX_TIMER_MILLIS`). */
 export const connectTimeoutMillis = (config: RedisConfig): number =>
-  Duration.toMillis(config.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : Duration.decode(config.connectTimeout))
+  clampTimer(Duration.toMillis(config.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : Duration.decode(config.connectTimeout)))
+
+/**
+ * `health_check_interval` in milliseconds, at most `MAX_TIMER_MILLIS`; undefined when unset or not
+ * positive (0 disables it, as in redis-py).
+ */
+export const healthCheckMillis = (config: RedisConfig): number | undefined => {
+  if (config.healthCheckInterval === undefined) return undefined
+  const millis = Math.round(Duration.toMillis(Duration.decode(config.healthCheckInterval)))
+  return millis > 0 ? clampTimer(millis) : undefined
+}
+
+/** A warning for each duration of `config` beyond what Node's timers take (clamped). */
+const warnClamped = (config: RedisConfig): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const over: Array<string> = []
+    const check = (name: string, input: Duration.DurationInput | null | undefined) => {
+      if (input === undefined || input === null) return
+      const millis = Duration.toMillis(Duration.decode(input))
+      if (millis > MAX_TIMER_MILLIS) over.push(`${name} (${millis / 1000} s)`)
+    }
+    check("health_check_interval", config.healthCheckInterval)
+    check("socket_timeout", config.socketTimeout)
+    check("socket_connect_timeout", config.connectTimeout)
+    return over.length === 0
+      ? Effect.void
+      : Effect.logWarning(`${over.join(", ")} exceeds the longest timer Node supports; clamped to ${MAX_TIMER_MILLIS / 1000} s`)
+  })
 
 const keepAliveOf = (config: RedisConfig): number | false | undefined => {
   const k = config.keepAlive
@@ -215,6 +251,8 @@ export const clientOptions = (
   config: RedisConfig
 ): Effect.Effect<NodeRedisOptions, ImproperlyConfigured> =>
   Effect.gen(function* () {
+    yield* warnClamped(config)
+    const pingInterval = healthCheckMillis(config)
     const connectTimeout = connectTimeoutMillis(config)
     const keepAlive = keepAliveOf(config)
     const common = {
@@ -239,9 +277,7 @@ export const clientOptions = (
       ...(config.username !== undefined && config.username !== "" ? { username: config.username } : {}),
       ...(config.password !== undefined ? { password: Redacted.value(config.password) } : {}),
       ...(config.clientName !== undefined ? { name: config.clientName } : {}),
-      ...(config.healthCheckInterval !== undefined
-        ? { pingInterval: Math.max(1, Math.round(Duration.toMillis(Duration.decode(config.healthCheckInterval)))) }
-        : {})
+      ...(pingInterval !== undefined ? { pingInterval } : {})
     }
     return options
   })

@@ -63,7 +63,7 @@ import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as Deadlines from "./internal/deadlines.js"
 import * as Subscriber from "./internal/subscriber.js"
 import { RedisClient as RedisClientTag } from "./RedisClient.js"
-import type { RedisClient } from "./RedisClient.js"
+import { RedisClient } from "./RedisClient.js"
 
 type Item = Either.Either<TaskMeta, DecodeError>
 
@@ -99,7 +99,10 @@ export interface ConsumerTuning {
   readonly releaseTimeout?: Duration.DurationInput | undefined
   /**
    * While something is watched and the connection is quiet, PING it this often to notice a
-   * connection that died silently (no FIN/RST). Default 30 s; `null` disables it.
+   * connection that died silently (no FIN/RST, e.g. a half-open socket behind a proxy): on no
+   * PONG within `healthCheckTimeout` it is dropped, reopened, every channel re-SUBSCRIBEd and every
+   * watched key read again. Default: the client's `health_check_interval` when configured, else
+   * 30 s; `null` disables it.
    */
   readonly healthCheckInterval?: Duration.DurationInput | null | undefined
   /** A health-check PING unanswered for this long replaces the connection. Default 10 s. */
@@ -324,6 +327,7 @@ export const make = (
     // `waitFor` timeouts and the subscriber's idle timers, on the background scheduler: expiring
     // one never delays a woken waiter.
     const deadlines = yield* Deadlines.make(Subscriber.background)
+    const redis = yield* RedisClient
     const subscriber = yield* Subscriber.make({
       retryPolicy: RetryPolicy.merge(options.retryPolicy),
       idleTimeToLive: Duration.decode(tuning.idleTimeToLive ?? Duration.seconds(30)),
@@ -332,7 +336,7 @@ export const make = (
       releaseTimeout: Duration.decode(tuning.releaseTimeout ?? Duration.seconds(5)),
       healthCheckInterval: tuning.healthCheckInterval === null
         ? undefined
-        : Duration.decode(tuning.healthCheckInterval ?? Duration.seconds(30)),
+        : Duration.decode(tuning.healthCheckInterval ?? redis.healthCheckInterval ?? Duration.seconds(30)),
       healthCheckTimeout: Duration.decode(tuning.healthCheckTimeout ?? Duration.seconds(10)),
       deadlines
     })

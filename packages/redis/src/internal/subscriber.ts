@@ -43,6 +43,7 @@ import * as Telemetry from "@effect-celery/core/Telemetry"
 import { RedisClient } from "../RedisClient.js"
 import type { NodeRedis } from "../RedisClient.js"
 import type * as Deadlines from "./deadlines.js"
+import { destroy } from "../RedisConnection.js"
 import { classify } from "./errors.js"
 
 type PubSubType = Parameters<NodeRedis["getPubSubListeners"]>[0]
@@ -340,7 +341,19 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         for (const keys of chunksOf(present, options.mgetChunk)) steps.push(mget(keys, values))
         // One chunk (the usual case) runs in this fiber; several run side by side.
         yield* steps.length === 1 ? steps[0]! : Effect.all(steps, { concurrency: "unbounded", discard: true })
-        yield* call("PING", () => c.client.ping())
+        // The barrier is also a liveness check: a connection gone silent during a sync (no FIN,
+        // no RST) would otherwise hold the driver, and every watch, forever.
+        yield* call("PING", () => c.client.ping()).pipe(
+          Effect.timeoutFail({
+            duration: options.healthCheckTimeout,
+            onTimeout: () =>
+              new ConnectionError({
+                reason: "Timeout",
+                message: `PING: no PONG on the subscriber connection within ${Duration.format(options.healthCheckTimeout)}`
+              })
+          }),
+          Effect.tapErrorTag("ConnectionError", (error) => Effect.sync(() => error.reason === "Timeout" && destroy(c.client)))
+        )
         for (const sink of batch) {
           if (!sinks.has(sink)) continue
           try {
@@ -472,6 +485,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         Effect.catchAll(() =>
           Effect.suspend(() => {
             if (c.dead || conn !== c) return Effect.void
+            // Destroyed, not QUIT: a silent connection would hold a graceful close for its bound.
+            destroy(c.client)
             return Effect.zipRight(
               Effect.logWarning("Subscriber connection did not answer a health-check PING; replacing it"),
               close(c)
