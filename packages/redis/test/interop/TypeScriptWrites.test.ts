@@ -1,9 +1,9 @@
 /**
  * TypeScript writes, Python reads: results stored by the TypeScript backend, in every state, read
- * by Celery 5.2.6's own `AsyncResult(id).state/.result/.get()` and `GroupResult.restore`; a Python
+ * by each Celery version's (5.2.6, 5.6.3) own `AsyncResult(id).state/.result/.get()` and `GroupResult.restore`; a Python
  * client blocked in `AsyncResult.get()` is woken by a TypeScript store over Pub/Sub.
  */
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { RemoteException } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
@@ -11,7 +11,9 @@ import * as PyJson from "@effect-celery/core/PyJson"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import * as InteropEnv from "./InteropEnv.js"
 
-const { NAIVE_DATE, RICH_TS, uid } = InteropEnv
+import { CELERY_VERSIONS } from "../../../../test-support/Celery.js"
+
+const { RICH_TS, uid } = InteropEnv
 
 const paymentError = (...args: ReadonlyArray<unknown>) =>
   new RemoteException({ excType: "PaymentError", excMessage: args, excModule: "interop_app" })
@@ -26,7 +28,9 @@ type PyRead = Record<string, unknown> & {
 const read = (id: string) =>
   Effect.flatMap(InteropEnv.InteropEnv, (env) => env.python.call("read", { task_id: id })) as Effect.Effect<PyRead, never>
 
-layer(InteropEnv.fullLayer({ worker: false }, { dateStyle: "naive", resultExtended: true }), {
+describe.each(CELERY_VERSIONS)("Celery %s", (version) => {
+const DATE = InteropEnv.datePatternOf(version)
+layer(InteropEnv.fullLayer({ worker: false, celery: version }, { dateStyle: InteropEnv.dateStyleOf(version), resultExtended: true }), {
   excludeTestServices: true,
   timeout: "60 seconds"
 })("TypeScript writes, Python reads", (it) => {
@@ -41,7 +45,7 @@ layer(InteropEnv.fullLayer({ worker: false }, { dateStyle: "naive", resultExtend
       assert.strictEqual(py.state, "SUCCESS")
       assert.strictEqual(py.repr, expected)
       assert.deepStrictEqual(py.get, { repr: expected })
-      assert.match(String(py["date_done"]), NAIVE_DATE)
+      assert.match(String(py["date_done"]), DATE)
     })
   )
 
@@ -88,7 +92,7 @@ layer(InteropEnv.fullLayer({ worker: false }, { dateStyle: "naive", resultExtend
       assert.deepStrictEqual(c.exception, raised)
       assert.deepStrictEqual(c.get, { raised })
       assert.strictEqual(c.traceback, "tb")
-      assert.match(String(c["date_done"]), NAIVE_DATE)
+      assert.match(String(c["date_done"]), DATE)
 
       const b = yield* read(builtin)
       assert.deepStrictEqual(b.get, { raised: { exc_type: "ValueError", exc_module: "builtins", args_repr: "('bad value',)", repr: "ValueError('bad value')", str: "bad value" } })
@@ -192,6 +196,7 @@ layer(InteropEnv.fullLayer({ worker: false }, { dateStyle: "naive", resultExtend
       assert.isNull(yield* env.python.call("restore_group", { gid }))
     })
   )
+})
 })
 
 layer(InteropEnv.fullLayer({ worker: false }, { dateStyle: "naive", keys: { globalKeyprefix: "p" } }), {
