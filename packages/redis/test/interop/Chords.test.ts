@@ -1,5 +1,5 @@
 /**
- * Chords across languages: header parts reported partly by Celery 5.2.6
+ * Chords across languages: header parts reported partly by Celery (5.2.6 and 5.6.3)
  * (`backend.on_chord_part_return(request, state, result)` with a fake request; the body's `delay`
  * is recorded, not sent) and partly by TypeScript (`onChordPartReturn`), in ordered (ZSET) and
  * unordered (LIST) `.j` modes. The chord completes exactly once, on whichever side reports last,
@@ -11,6 +11,7 @@ import { ChordError, RemoteException, TaskFailedError } from "@effect-celery/cor
 import * as Keys from "@effect-celery/core/Keys"
 import type { ChordProgress } from "@effect-celery/core/ResultBackend"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
+import { CELERY_VERSIONS } from "../../../../test-support/Celery.js"
 import { HarnessError } from "../../../../test-support/RedisServer.js"
 import * as InteropEnv from "./InteropEnv.js"
 
@@ -34,16 +35,17 @@ const chordKeysLeft = (gid: string) =>
     })
   )
 
+for (const version of CELERY_VERSIONS)
 for (const ordered of [true, false]) {
   const mode = ordered ? "ordered (ZSET)" : "unordered (LIST)"
   // Ordered mode reports out of header order (the ZSET score restores it); unordered mode keeps
   // completion order, so there the parts are reported in header order.
   const order = ordered ? [2, 0, 1] : [0, 1, 2]
 
-  layer(InteropEnv.fullLayer({ worker: false }, { dateStyle: "naive", chordOrdered: ordered }), {
+  layer(InteropEnv.fullLayer({ worker: false, celery: version }, { dateStyle: InteropEnv.dateStyleOf(version), chordOrdered: ordered }), {
     excludeTestServices: true,
     timeout: "60 seconds"
-  })(`chords across languages, ${mode}`, (it) => {
+  })(`Celery ${version}: chords across languages, ${mode}`, (it) => {
     const setup = (label: string) =>
       Effect.gen(function* () {
         const env = yield* InteropEnv.InteropEnv
