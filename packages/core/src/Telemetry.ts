@@ -7,6 +7,8 @@
  * Every layer (Memory, Redis, Sentinel) wraps its services with `instrumentBackend` /
  * `instrumentConsumer`, so the names below are the same whatever the store.
  */
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
@@ -119,25 +121,6 @@ export const subscriberReconnects = Metric.counter("celery.subscriber.reconnects
 export const subscriberResyncs = Metric.counter("celery.subscriber.resyncs", {
   description: "Subscriber resyncs",
   incremental: true
-})
-
-/** `+switch-master` events seen by Sentinel's watcher, tagged `celery.sentinel.master`. */
-export const sentinelMasterSwitches = Metric.counter("celery.sentinel.master_switches", {
-  description: "Sentinel +switch-master events for this master",
-  incremental: true
-})
-
-/** Open connections to the master made by Sentinel's connector, tagged `celery.sentinel.master`. */
-export const sentinelConnections = Metric.gauge("celery.sentinel.connections", {
-  description: "Open connections to the Sentinel master"
-})
-
-/**
- * 1 while Sentinel's `+switch-master` watcher is subscribed on a sentinel, tagged
- * `celery.sentinel.master`, `server.address` and `server.port` (the sentinel).
- */
-export const sentinelWatching = Metric.gauge("celery.sentinel.watching", {
-  description: "1 while the +switch-master watcher is subscribed on this sentinel"
 })
 
 /** Label arrays are made once per (metric, tags) so the hot path allocates none. */
@@ -263,14 +246,20 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
   if (target.address !== undefined) base[Attr.serverAddress] = target.address
   if (target.port !== undefined) base[Attr.serverPort] = target.port
 
+  // The success-path labels of each operation, made once.
+  const successLabels = new Map<OperationName, readonly [ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>]>()
   const record = (name: OperationName, startNanos: bigint, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) => {
-    const op = name
+    let known = successLabels.get(name)
+    if (known === undefined) {
+      known = [labels(Attr.dbOperation, name, Attr.dbSystem, target.system), labels(Attr.dbOperation, name, Attr.outcome, "success")]
+      successLabels.set(name, known)
+    }
     const seconds = Number(endNanos - startNanos) / 1e9
-    operationDuration.unsafeUpdate(seconds, labels(Attr.dbOperation, op, Attr.dbSystem, target.system))
+    operationDuration.unsafeUpdate(seconds, known[0])
     if (exit._tag === "Success") {
-      operations.unsafeUpdate(1, labels(Attr.dbOperation, op, Attr.outcome, "success"))
+      operations.unsafeUpdate(1, known[1])
     } else {
-      operations.unsafeUpdate(1, labels(Attr.dbOperation, op, Attr.outcome, "failure", Attr.errorType, errorTypeOf(exit)))
+      operations.unsafeUpdate(1, labels(Attr.dbOperation, name, Attr.outcome, "failure", Attr.errorType, errorTypeOf(exit)))
     }
     if (name === SpanName.wait) {
       waitDuration.unsafeUpdate(seconds, labels(Attr.outcome, exit._tag === "Success" ? "success" : errorTypeOf(exit)))
@@ -284,9 +273,21 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
     if (reason !== undefined) span.attribute(Attr.errorReason, reason)
   }
 
+  const spanOptions = (attributes: Record<string, unknown> | undefined, links: ReadonlyArray<Tracer.SpanLink> | undefined): Tracer.SpanOptions => ({
+    kind: "client",
+    captureStackTrace: false,
+    attributes: attributes === undefined ? base : { ...base, ...attributes },
+    ...(links === undefined ? {} : { links })
+  })
+
   const effect: Instrument["effect"] = (name, attributes, self, links) => {
     const spanned = traced(name)
     if (!spanned && !metrics) return self
+    if (!metrics) {
+      return Effect.tracerWith((tracer) =>
+        tracer === defaultTracer ? self : Effect.useSpan(name, spanOptions(attributes, links), (span) =>
+          Effect.withParentSpan(Effect.onExit(self, (exit) => Effect.sync(() => annotate(span, exit))), span)))
+    }
     return Effect.clockWith((clock) => {
       const start = metrics ? clock.unsafeCurrentTimeNanos() : 0n
       const onExit = (exit: Exit.Exit<unknown, unknown>, span: Tracer.Span | undefined) =>
@@ -294,17 +295,13 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
           if (span !== undefined) annotate(span, exit)
           if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit)
         })
-      if (!spanned) return Effect.onExit(self, (exit) => onExit(exit, undefined))
-      return Effect.useSpan(
+      const untraced = metrics ? Effect.onExit(self, (exit) => onExit(exit, undefined)) : self
+      if (!spanned) return untraced
+      return Effect.tracerWith((tracer) => tracer === defaultTracer ? untraced : Effect.useSpan(
         name,
-        {
-          kind: "client",
-          captureStackTrace: false,
-          attributes: attributes === undefined ? base : { ...base, ...attributes },
-          ...(links === undefined ? {} : { links })
-        },
+        spanOptions(attributes, links),
         (span) => Effect.withParentSpan(Effect.onExit(self, (exit) => onExit(exit, span)), span)
-      )
+      ))
     })
   }
 
@@ -318,19 +315,27 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
           if (span !== undefined) annotate(span, exit)
           if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit)
         })
-      if (!spanned) return Effect.as(Effect.addFinalizer(done(undefined)), self)
-      return Effect.map(
+      const untraced = Effect.as(Effect.addFinalizer(done(undefined)), self)
+      if (!spanned) return untraced
+      return Effect.tracerWith((tracer) => tracer === defaultTracer ? untraced : Effect.map(
         Effect.makeSpanScoped(name, { kind: "client", captureStackTrace: false, attributes: { ...base, ...attributes } }),
         (span) =>
           Stream.unwrapScoped(Effect.as(Effect.addFinalizer(done(span)), self)).pipe(
             onItem === undefined ? (s) => s : Stream.tap((item) => Effect.sync(() => onItem(span, item, clock.unsafeCurrentTimeNanos()))),
             Stream.provideService(Tracer.ParentSpan, span)
           )
-      )
+      ))
     }))
   }
   return { effect, stream }
 }
+
+/**
+ * Effect's default tracer: what runs when the application installed none. Its spans reach no
+ * exporter, and making one costs more than a whole `get` (bench/RESULTS.md), so under it the
+ * operations make no span; any other tracer (an OpenTelemetry one, a test's) gets them all.
+ */
+const defaultTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 
 const countOf = (ids: ReadonlyArray<string>): Record<string, unknown> => ({ [Attr.taskCount]: ids.length })
 
