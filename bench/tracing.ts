@@ -1,8 +1,8 @@
 /**
  * The cost of Telemetry: store, get and wake-up through `RedisBackend.layer` with
  *   off      — `tracing: "off", metrics: false` (the services unwrapped),
- *   metrics  — `tracing: "off"` (metrics only),
- *   noop     — the default (`tracing: "on"`, metrics on) with Effect's default tracer, no exporter,
+ *   metrics  — `tracing: "off", metrics: true` (metrics only),
+ *   noop     — the default (`tracing: "on"`, metrics off) with Effect's default tracer, no exporter,
  *   otel     — the default with a real OpenTelemetry SDK tracer (@effect/opentelemetry,
  *              BatchSpanProcessor into an in-memory exporter, reset between runs).
  * The modes run interleaved (rotated order) over one redis-server on a free loopback port, `--reps`
@@ -58,7 +58,7 @@ const startServer = async () => {
 type Mode = "off" | "metrics" | "noop" | "otel"
 const modes: ReadonlyArray<Mode> = ["off", "metrics", "noop", "otel"]
 const optionsOf = (mode: Mode): BackendOptions =>
-  mode === "off" ? { tracing: "off", metrics: false } : mode === "metrics" ? { tracing: "off" } : {}
+  mode === "off" ? { tracing: "off", metrics: false } : mode === "metrics" ? { tracing: "off", metrics: true } : {}
 
 const exporter = new InMemorySpanExporter()
 const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] })

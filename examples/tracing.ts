@@ -16,7 +16,7 @@ import { RedisBackend } from "@effect-celery/redis"
 
 const url = process.env["CELERY_RESULT_BACKEND"]
 const backendLayer: Layer.Layer<ResultBackend.ResultBackend | ResultConsumer.ResultConsumer, unknown> =
-  url === undefined || url === "" ? Memory.layer() : RedisBackend.layerUrl(url)
+  url === undefined || url === "" ? Memory.layer({ metrics: true }) : RedisBackend.layerUrl(url, { metrics: true })
 
 // The exporter is the application's choice: the console here, OTLP (`@effect/opentelemetry/Otlp`) in production.
 const TracingLive = NodeSdk.layer(() => ({

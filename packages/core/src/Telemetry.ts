@@ -235,7 +235,7 @@ const reasonOf = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
 
 const makeInstrument = (target: Target, options: TelemetryOptions): Instrument => {
   const tracing = options.tracing ?? "on"
-  const metrics = options.metrics ?? true
+  const metrics = options.metrics ?? false
   const traced: (name: OperationName) => boolean = tracing === "on"
     ? () => true
     : tracing === "off"
@@ -341,7 +341,7 @@ const countOf = (ids: ReadonlyArray<string>): Record<string, unknown> => ({ [Att
 
 /** The backend with a span and metrics around every operation (or `backend` itself when both are off). */
 export const instrumentBackend = (backend: ResultBackend, target: Target, options: TelemetryOptions = {}): ResultBackend => {
-  if (options.tracing === "off" && options.metrics === false) return backend
+  if (options.tracing === "off" && options.metrics !== true) return backend
   const i = makeInstrument(target, options)
   const task = (taskId: string, state?: string): Record<string, unknown> =>
     state === undefined ? { [Attr.taskId]: taskId } : { [Attr.taskId]: taskId, [Attr.taskState]: state }
@@ -397,9 +397,9 @@ export const instrumentBackend = (backend: ResultBackend, target: Target, option
  * delivered state is an event on it. The watched-tasks gauge counts the watch's ids while it runs.
  */
 export const instrumentConsumer = (consumer: ResultConsumer, target: Target, options: TelemetryOptions = {}): ResultConsumer => {
-  if (options.tracing === "off" && options.metrics === false) return consumer
+  if (options.tracing === "off" && options.metrics !== true) return consumer
   const i = makeInstrument(target, options)
-  const metrics = options.metrics ?? true
+  const metrics = options.metrics ?? false
   return {
     ...consumer,
     watch: (taskIds, watchOptions) => {

@@ -63,7 +63,7 @@ describe("Telemetry on Memory", () => {
       assert.strictEqual(span.attributes.get("celery.task.state"), "SUCCESS")
       assert.isTrue(Exit.isSuccess(exitOf(span)!))
       assert.strictEqual((yield* opCount(Telemetry.SpanName.store, "success")) - before, 1)
-    }).pipe(Effect.provide(Memory.layer()), Effect.provide(rec.layer))
+    }).pipe(Effect.provide(Memory.layer({ metrics: true })), Effect.provide(rec.layer))
   })
 
   it.effect("waitFor: success, failure (error.type) and timeout; linked to the publication span; latency histogram", () => {
@@ -102,7 +102,7 @@ describe("Telemetry on Memory", () => {
       const histAfter = yield* waitCount
       assert.deepStrictEqual(histAfter.map((n, i) => n - histBefore[i]!), [1, 1, 1])
       assert.strictEqual((yield* opCount(Telemetry.SpanName.wait, "failure", "TaskFailedError")) - failuresBefore, 1)
-    }).pipe(Effect.provide(Memory.layer()), Effect.provide(rec.layer))
+    }).pipe(Effect.provide(Memory.layer({ metrics: true })), Effect.provide(rec.layer))
   })
 
   it.effect("getAll: one span with the count", () => {
@@ -116,7 +116,7 @@ describe("Telemetry on Memory", () => {
       const [span] = rec.named(Telemetry.SpanName.getAll)
       assert.strictEqual(span!.attributes.get("celery.task.count"), 3)
       assert.isTrue(Exit.isSuccess(exitOf(span!)!))
-    }).pipe(Effect.provide(Memory.layer()), Effect.provide(rec.layer))
+    }).pipe(Effect.provide(Memory.layer({ metrics: true })), Effect.provide(rec.layer))
   })
 
   it.effect("watch: the span lasts the subscription, an event per delivered state; watched-tasks gauge", () => {
@@ -141,7 +141,7 @@ describe("Telemetry on Memory", () => {
       const delivered = native.events.filter(([name]) => name === Telemetry.EventName.delivered)
       assert.deepStrictEqual(delivered.map(([, , a]) => a["messaging.message.id"]).sort(), [...ids].sort())
       assert.strictEqual((yield* Metric.value(Telemetry.watchedTasks)).value - gaugeBefore, 0)
-    }).pipe(Effect.provide(Memory.layer()), Effect.provide(rec.layer))
+    }).pipe(Effect.provide(Memory.layer({ metrics: true })), Effect.provide(rec.layer))
   })
 
   it.effect("tracing off and metrics off: the services are the unwrapped ones; tracing off makes no span", () => {
@@ -150,7 +150,9 @@ describe("Telemetry on Memory", () => {
       const raw = yield* Memory.make()
       assert.strictEqual(Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off", metrics: false }), raw.backend)
       assert.strictEqual(Telemetry.instrumentConsumer(raw.consumer, { system: "memory" }, { tracing: "off", metrics: false }), raw.consumer)
-      const backend = Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off" })
+      // Metrics are opt-in: tracing off alone leaves the services unwrapped too.
+      assert.strictEqual(Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off" }), raw.backend)
+      const backend = Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off", metrics: true })
       const before = yield* opCount(Telemetry.SpanName.get, "success")
       yield* backend.get(uid("off"))
       assert.strictEqual(rec.named(Telemetry.SpanName.get).length, 0)
@@ -182,6 +184,6 @@ describe("Telemetry on Memory", () => {
       const wait = spans.find((s) => s.name === Telemetry.SpanName.wait)!
       assert.strictEqual(wait.status.code, 2) // SpanStatusCode.ERROR
       assert.strictEqual(wait.attributes["error.type"], "TimeoutError")
-    }).pipe(Effect.provide(Memory.layer()), Effect.provide(otel))
+    }).pipe(Effect.provide(Memory.layer({ metrics: true })), Effect.provide(otel))
   })
 })

@@ -41,7 +41,7 @@ const eventsOf = (span: Tracer.Span) => (span as unknown as { events: Events }).
 
 const servicesFor = (server: RedisServer, options: BackendOptions) =>
   Effect.map(
-    Layer.build(RedisBackend.layer({ host: server.host, port: server.port, connectTimeout: "1 second" }, options)),
+    Layer.build(RedisBackend.layer({ host: server.host, port: server.port, connectTimeout: "1 second" }, { metrics: true, ...options })),
     (ctx) => ({ backend: Context.get(ctx, ResultBackend), consumer: Context.get(ctx, ResultConsumer) })
   )
 
