@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import type { Layer} from "effect";
+import type { Layer } from "effect"
 import { Deferred, Effect, Either, Exit, Scope, Stream } from "effect"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"

@@ -6,7 +6,7 @@
  *   CELERY_RESULT_BACKEND=redis://127.0.0.1:6379/0 npm run demo   # a real Redis (also rediss://, sentinel://)
  */
 import { NodeRuntime } from "@effect/platform-node"
-import type { Layer} from "effect";
+import type { Layer } from "effect"
 import { Console, Deferred, Effect, Either, Fiber, Option, Stream } from "effect"
 import { Errors, Memory, ResultBackend, ResultConsumer } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"

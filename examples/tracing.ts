@@ -10,7 +10,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { ConsoleSpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import type { Layer } from "effect"
 import { Console, Effect, Fiber, Metric, Tracer } from "effect"
-import type { ResultConsumer} from "@effect-celery/core";
+import type { ResultConsumer } from "@effect-celery/core"
 import { Memory, ResultBackend, Telemetry } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
 

@@ -8,7 +8,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { Scope } from "effect";
+import type { Scope } from "effect"
 import { Data, Deferred, Effect, Exit } from "effect"
 
 export class HarnessError extends Data.TaggedError("HarnessError")<{ readonly message: string; readonly cause?: unknown }> {}

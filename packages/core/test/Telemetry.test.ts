@@ -8,24 +8,7 @@ import * as Memory from "@effect-celery/core/Memory"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as Telemetry from "@effect-celery/core/Telemetry"
-
-/** Effect's own tracer, keeping every span it makes. */
-const recording = () => {
-  const spans: Array<Tracer.Span> = []
-  const layer = Layer.unwrapEffect(
-    Effect.map(Effect.tracer, (native) =>
-      Layer.setTracer(Tracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: (f) => f()
-      })))
-  )
-  const named = (name: string) => spans.filter((s) => s.name === name)
-  return { spans, layer, named }
-}
+import { recording } from "../../../test-support/SpanRecorder.js"
 
 const uid = (label: string) => `${label}-${crypto.randomUUID()}`
 const parentOf = (span: Tracer.Span) => Option.getOrUndefined(span.parent)

@@ -1,7 +1,7 @@
 /** Small helpers shared by the redis package tests. */
 import { assert } from "@effect/vitest"
 import type { Scope } from "effect"
-import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Deferred, Effect, Exit, Layer, Logger, Option } from "effect"
 import type { CommandError, ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
 
@@ -28,3 +28,20 @@ export const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
 /** Run `effect` and return the typed error it fails with (see `failure`). */
 export const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<E, never, R> =>
   Effect.map(Effect.exit(effect), failure)
+
+let seq = 0
+/** A task id unique to this process and call, readable in a server dump. */
+export const uid = (name: string): string => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
+
+/** Every log message, and a Deferred completed by the first one containing `signal`. */
+export const capturingLogs = (signal: string) =>
+  Effect.gen(function* () {
+    const seen = yield* Deferred.make<void>()
+    const messages: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+      messages.push(text)
+      if (text.includes(signal)) Deferred.unsafeDone(seen, Exit.void)
+    })
+    return { messages, seen, layer: Logger.replace(Logger.defaultLogger, logger) }
+  })

@@ -10,7 +10,7 @@
  * start), so EVERY acknowledged write, before, during and after the outage, must be readable.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Either, Exit, HashSet, Layer, Logger, Ref, Stream } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, HashSet, Layer, Ref, Stream } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { ConnectionError, DecodeError, RemoteException, RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -21,10 +21,7 @@ import type { RawClient } from "../../../test-support/RawRedis.js"
 import { rawClient } from "../../../test-support/RawRedis.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
-import { failureOf } from "./Expect.js"
-
-let seq = 0
-const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
+import { capturingLogs, failureOf, uid } from "./Expect.js"
 
 /** The backend (with its client and consumer) over `server`, built in the current scope. */
 const backendFor = (server: RedisServer, options: BackendOptions) =>
@@ -37,19 +34,6 @@ const backendFor = (server: RedisServer, options: BackendOptions) =>
     ),
     (context) => context.unsafeMap.get(ResultBackend.key) as ResultBackend
   )
-
-/** Every log message, and a Deferred completed by the first one containing `signal`. */
-const capturingLogs = (signal: string) =>
-  Effect.gen(function* () {
-    const seen = yield* Deferred.make<void>()
-    const messages: Array<string> = []
-    const logger = Logger.make(({ message }) => {
-      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-      messages.push(text)
-      if (text.includes(signal)) Deferred.unsafeDone(seen, Exit.void)
-    })
-    return { messages, seen, layer: Logger.replace(Logger.defaultLogger, logger) }
-  })
 
 const commandCalls = (raw: RawClient, command: string) =>
   Effect.promise(() => raw.info("commandstats")).pipe(

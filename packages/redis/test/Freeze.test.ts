@@ -15,10 +15,7 @@ import { RedisBackend } from "@effect-celery/redis"
 import { rawClient } from "../../../test-support/RawRedis.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
-import { failureOf } from "./Expect.js"
-
-let seq = 0
-const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
+import { failureOf, uid } from "./Expect.js"
 
 const backendAt = (url: string) =>
   Effect.map(Layer.build(RedisBackend.layerUrl(url)), (ctx) => Context.get(ctx, ResultBackend))

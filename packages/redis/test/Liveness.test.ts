@@ -12,9 +12,7 @@ import { RedisBackend, RedisClient } from "@effect-celery/redis"
 import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
 import { redisServer } from "../../../test-support/RedisServer.js"
 import { tcpProxy } from "../../../test-support/TcpProxy.js"
-
-let seq = 0
-const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
+import { uid } from "./Expect.js"
 
 describe("subscriber liveness", () => {
   it.scopedLive("a blackholed subscriber connection: a watch of 1,000 tasks written during the blackout gets all of them", () =>

@@ -5,7 +5,7 @@
  * `additionalConnectionErrors`. After a give-up the next call starts over.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { CommandError, ConnectionError, RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -13,23 +13,7 @@ import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { RedisBackend, RedisClient } from "@effect-celery/redis"
 import { rawClient } from "../../../test-support/RawRedis.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
-import { failure, failureOf } from "./Expect.js"
-
-let seq = 0
-const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
-
-/** Every log message, and a Deferred completed by the first one containing `signal`. */
-const capturingLogs = (signal: string) =>
-  Effect.gen(function* () {
-    const seen = yield* Deferred.make<void>()
-    const messages: Array<string> = []
-    const logger = Logger.make(({ message }) => {
-      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-      messages.push(text)
-      if (text.includes(signal)) Deferred.unsafeDone(seen, Exit.void)
-    })
-    return { messages, seen, layer: Logger.replace(Logger.defaultLogger, logger) }
-  })
+import { capturingLogs, failure, failureOf, uid } from "./Expect.js"
 
 const servicesAt = (url: string, options: RedisBackend.Options = {}) =>
   Effect.map(Layer.build(RedisBackend.layerUrl(url, options)), (ctx) => ({

@@ -8,29 +8,13 @@
  * it is restarted once the retry lines show the calls waiting, after about 2 s of outage.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { ConnectionError, RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import { RedisBackend } from "@effect-celery/redis"
 import { makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
-import { failureOf } from "./Expect.js"
-
-let seq = 0
-const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
-
-/** Every log message, and a Deferred completed by the first one containing `signal`. */
-const capturingLogs = (signal: string) =>
-  Effect.gen(function* () {
-    const seen = yield* Deferred.make<void>()
-    const messages: Array<string> = []
-    const logger = Logger.make(({ message }) => {
-      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-      messages.push(text)
-      if (text.includes(signal)) Deferred.unsafeDone(seen, Exit.void)
-    })
-    return { messages, seen, layer: Logger.replace(Logger.defaultLogger, logger) }
-  })
+import { capturingLogs, failureOf, uid } from "./Expect.js"
 
 /** The backend of `RedisBackend.layerUrl`, built in the current scope. */
 const backendAt = (url: string, options: RedisBackend.Options = {}) =>

@@ -4,7 +4,8 @@
  * whose subscriber connection is killed (the reconnect and resync counters, delivered events).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Stream, Tracer } from "effect"
+import type { Tracer } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Stream } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -14,27 +15,8 @@ import * as RedisBackend from "@effect-celery/redis/RedisBackend"
 import { rawClient } from "../../../test-support/RawRedis.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
-import { failureOf } from "./Expect.js"
-
-let seq = 0
-const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
-
-/** Effect's own tracer, keeping every span it makes. */
-const recording = () => {
-  const spans: Array<Tracer.Span> = []
-  const layer = Layer.unwrapEffect(
-    Effect.map(Effect.tracer, (native) =>
-      Layer.setTracer(Tracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: (f) => f()
-      })))
-  )
-  return { spans, layer, named: (name: string) => spans.filter((s) => s.name === name) }
-}
+import { failureOf, uid } from "./Expect.js"
+import { recording } from "../../../test-support/SpanRecorder.js"
 
 type Events = Array<[string, bigint, Record<string, unknown>]>
 const eventsOf = (span: Tracer.Span) => (span as unknown as { events: Events }).events

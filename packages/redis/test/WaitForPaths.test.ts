@@ -14,6 +14,7 @@ import * as RedisResultBackend from "@effect-celery/redis/RedisResultBackend"
 import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
+import { uid } from "./Expect.js"
 
 const Server = Context.GenericTag<RedisServer>("test/RedisServer")
 const ServerLive = Layer.scoped(Server, redisServer())
@@ -58,9 +59,6 @@ const testLayer = (forwardWaitReady: boolean) =>
     Layer.provideMerge(clientLayer),
     Layer.provideMerge(ServerLive)
   )
-
-let seq = 0
-const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
 
 const store = (taskId: string, state: string, result: unknown = null) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) => {
