@@ -18,6 +18,13 @@ export interface WatchOptions {
    * ending on the last ready state. Default false.
    */
   readonly follow?: boolean | undefined
+  /**
+   * When the stream ends (done, failed or interrupted), release its subscriptions in the
+   * background instead of waiting for the server to acknowledge them, so the end is never held by
+   * a frozen server. Default false: the end waits (bounded) until nothing is left subscribed. A
+   * consumer with nothing to acknowledge (the in-memory one) ignores it.
+   */
+  readonly detach?: boolean | undefined
 }
 
 /** The bound of a `ResultConsumer.waitReady`: after `duration` it fails with `onTimeout()`. */

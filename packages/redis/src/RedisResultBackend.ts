@@ -55,7 +55,6 @@ import * as TaskState from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as Scripts from "./internal/scripts.js"
 import { MGET_CHUNK, type NodeRedis, RedisClient } from "./RedisClient.js"
-import { watchDetachedOf } from "./RedisResultConsumer.js"
 
 /**
  * Most stores in one script call. Small enough that 100 callers make several batches the server
@@ -133,9 +132,6 @@ export const make = (
   Effect.gen(function* () {
     const client = yield* RedisClient
     const consumer = yield* ResultConsumer
-    // This package's consumer can release a finished read's channels without waiting for the
-    // server's acknowledgement, so a `getAll` / `getMany` timeout is never held by a frozen server.
-    const watchDetached = watchDetachedOf(consumer) ?? consumer.watch
     const keys = Keys.make(options.keys ?? {})
     const ttl = String(BackendOptions.expiresSeconds(options) ?? 0)
     const maxValueSize = options.maxValueSize ?? BackendOptions.MAX_STR_VALUE_SIZE
@@ -265,7 +261,9 @@ export const make = (
      */
     const settleLater = (remaining: Array<string>) => {
       const waiting = new Set(remaining)
-      return watchDetached(remaining).pipe(
+      // Detached: the channels are released without waiting for the server's acknowledgement, so a
+      // `getAll` / `getMany` timeout is never held by a frozen server.
+      return consumer.watch(remaining, { detach: true }).pipe(
         Stream.filter((item) => {
           const id = itemTaskId(item)
           if (!waiting.has(id) || !isSettled(item)) return false

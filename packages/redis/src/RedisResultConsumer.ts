@@ -76,17 +76,6 @@ interface Out {
 }
 
 
-/** @internal Key of `watchDetached` on the consumer `make` builds (see `watchDetachedOf`). */
-export const WatchDetachedTypeId: unique symbol = Symbol.for("@effect-celery/redis/RedisResultConsumer/watchDetached")
-
-/**
- * @internal `watch` whose end (done, failed, interrupted) releases its channels in the background
- * without waiting for the UNSUBSCRIBE acknowledgement: what `getAll` / `getMany` wait through, so
- * their timeouts return at the deadline even while the server does not answer.
- */
-export const watchDetachedOf = (consumer: ResultConsumer): ResultConsumer["watch"] | undefined =>
-  (consumer as Partial<Record<typeof WatchDetachedTypeId, ResultConsumer["watch"]>>)[WatchDetachedTypeId]
-
 /** Knobs of the subscriber connection; the defaults suit most uses. */
 export interface ConsumerTuning {
   /** Close the subscriber connection after this long with nothing watched. Default 30 s. */
@@ -341,7 +330,7 @@ export const make = (
       deadlines
     })
 
-    const watchWith = (awaitRelease: boolean) => (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
+    const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
       Stream.asyncPush<Item, BackendError>((emit) =>
         Effect.acquireRelease(
           Effect.sync(() => {
@@ -362,7 +351,7 @@ export const make = (
           (w) =>
             Effect.suspend(() => {
               w.closed = true
-              if (awaitRelease) return subscriber.remove(w)
+              if (watchOptions?.detach !== true) return subscriber.remove(w)
               subscriber.detach(w)
               return Effect.void
             })
@@ -379,12 +368,7 @@ export const make = (
         return one.cancel
       })
 
-    const consumer: ResultConsumer & { readonly [WatchDetachedTypeId]: ResultConsumer["watch"] } = {
-      [TypeId]: TypeId,
-      watch: watchWith(true),
-      waitReady,
-      [WatchDetachedTypeId]: watchWith(false)
-    }
+    const consumer: ResultConsumer = { [TypeId]: TypeId, watch, waitReady }
     return consumer
   })
 
