@@ -2,7 +2,7 @@
  * Spans and metrics for every `ResultBackend` / `ResultConsumer` operation, with OpenTelemetry's
  * stable semantic names. Only `effect/Tracer` spans and `effect/Metric` are used (no OpenTelemetry
  * dependency): the application chooses the exporter (`@effect/opentelemetry`'s `NodeSdk`, `Otlp`,
- * or none — then Effect's default tracer records spans nobody reads).
+ * or none — then no span is made, see `defaultTracer`). Metrics are opt-in (`metrics: true`).
  *
  * Every layer (Memory, Redis, Sentinel) wraps its services with `instrumentBackend` /
  * `instrumentConsumer`, so the names below are the same whatever the store.
@@ -288,14 +288,15 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
         tracer === defaultTracer ? self : Effect.useSpan(name, spanOptions(attributes, links), (span) =>
           Effect.withParentSpan(Effect.onExit(self, (exit) => Effect.sync(() => annotate(span, exit))), span)))
     }
+    // Metrics on from here.
     return Effect.clockWith((clock) => {
-      const start = metrics ? clock.unsafeCurrentTimeNanos() : 0n
+      const start = clock.unsafeCurrentTimeNanos()
       const onExit = (exit: Exit.Exit<unknown, unknown>, span: Tracer.Span | undefined) =>
         Effect.sync(() => {
           if (span !== undefined) annotate(span, exit)
-          if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit)
+          record(name, start, clock.unsafeCurrentTimeNanos(), exit)
         })
-      const untraced = metrics ? Effect.onExit(self, (exit) => onExit(exit, undefined)) : self
+      const untraced = Effect.onExit(self, (exit) => onExit(exit, undefined))
       if (!spanned) return untraced
       return Effect.tracerWith((tracer) => tracer === defaultTracer ? untraced : Effect.useSpan(
         name,
