@@ -6,12 +6,12 @@
  *
  * Server and clients are pinned to different CPUs with taskset when there are at least 2.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { startRedis } from "./util.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
@@ -24,31 +24,7 @@ const pin = !smoke && hasTaskset && cpus >= 2
 const serverCpu = ["-c", "0"]
 const clientCpu = ["-c", String(Math.min(1, cpus - 1))]
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = Net.createServer()
-    s.on("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0))
-    })
-  })
-
-const startServer = async () => {
-  const port = await freePort()
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-redis-"))
-  const redisArgs = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "", "--maxclients", "10000"]
-  const proc = pin ? spawn("taskset", [...serverCpu, "redis-server", ...redisArgs]) : spawn("redis-server", redisArgs)
-  await new Promise<void>((resolve, reject) => {
-    let out = ""
-    proc.stdout.on("data", (d: Buffer) => {
-      out += d.toString()
-      if (out.includes("Ready to accept connections")) resolve()
-    })
-    proc.on("exit", () => reject(new Error(`redis-server exited: ${out}`)))
-  })
-  return { port, url: `redis://127.0.0.1:${port}/0`, stop: () => { proc.kill("SIGKILL"); Fs.rmSync(dir, { recursive: true, force: true }) } }
-}
+const startServer = () => startRedis({ pinCpu: pin ? serverCpu[1] : undefined })
 
 type Impl = "ours" | "celery" | "raw"
 const command = (impl: Impl, fig: string, url: string, n: number): [string, Array<string>] => {

@@ -10,12 +10,8 @@
  *
  * Usage: npm run build && TSX_TSCONFIG_PATH=tsconfig.base.json npx tsx bench/tracing.ts [--reps 3] [--n 20000]
  */
-import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
-import * as Path from "node:path"
 import { Context, Effect, Exit, Fiber, Layer } from "effect"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
@@ -23,37 +19,13 @@ import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@
 import { ResultBackend } from "@effect-celery/core"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { RedisBackend } from "@effect-celery/redis"
+import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
 const flag = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt)
 const reps = flag("--reps", 3)
 const n = flag("--n", 20000)
 const wakeups = flag("--wakeups", 300)
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = Net.createServer()
-    s.on("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0))
-    })
-  })
-
-const startServer = async () => {
-  const port = await freePort()
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-tracing-"))
-  const proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir])
-  await new Promise<void>((resolve, reject) => {
-    let out = ""
-    proc.stdout.on("data", (d: Buffer) => {
-      out += d.toString()
-      if (out.includes("Ready to accept connections")) resolve()
-    })
-    proc.on("exit", () => reject(new Error(`redis-server exited: ${out}`)))
-  })
-  return { port, stop: () => { proc.kill("SIGKILL"); Fs.rmSync(dir, { recursive: true, force: true }) } }
-}
 
 type Mode = "off" | "metrics" | "noop" | "otel"
 const modes: ReadonlyArray<Mode> = ["off", "metrics", "noop", "otel"]
@@ -106,7 +78,7 @@ const measure = (port: number, mode: Mode) =>
   }))
 
 const main = Effect.gen(function* () {
-  const server = yield* Effect.acquireRelease(Effect.promise(startServer), (s) => Effect.sync(s.stop))
+  const server = yield* Effect.acquireRelease(Effect.promise(() => startRedis()), (s) => Effect.sync(s.stop))
   const results: Record<Mode, Array<{ store: number; get: number; wake: number }>> = { off: [], metrics: [], noop: [], otel: [] }
   for (let r = 0; r < reps; r++) {
     for (let k = 0; k < modes.length; k++) {

@@ -1,4 +1,9 @@
 /** Shared bench helpers. */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 
 /** CLOCK_MONOTONIC in milliseconds, the same clock as Python's time.monotonic(). */
@@ -55,4 +60,44 @@ export const untilChannels = async (
 ): Promise<void> => {
   const count = async () => Number(/pubsub_channels:(\d+)/.exec(await probe.info("stats"))?.[1] ?? 0)
   while (!pred(await count())) await new Promise((r) => setTimeout(r, 2))
+}
+
+/** A free TCP port on loopback. */
+export const freePort = (): Promise<number> =>
+  new Promise<number>((resolve, reject) => {
+    const s = Net.createServer()
+    s.on("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address()
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0))
+    })
+  })
+
+/**
+ * A private redis-server on a free loopback port, persisting nothing, ready when it says so.
+ * `pinCpu` runs it under `taskset -c <cpu>`.
+ */
+export const startRedis = async (options: { readonly pinCpu?: string | undefined } = {}) => {
+  const port = await freePort()
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-redis-"))
+  const redisArgs = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "", "--maxclients", "10000"]
+  const proc = options.pinCpu !== undefined
+    ? spawn("taskset", ["-c", options.pinCpu, "redis-server", ...redisArgs])
+    : spawn("redis-server", redisArgs)
+  await new Promise<void>((resolve, reject) => {
+    let out = ""
+    proc.stdout.on("data", (d: Buffer) => {
+      out += d.toString()
+      if (out.includes("Ready to accept connections")) resolve()
+    })
+    proc.on("exit", () => reject(new Error(`redis-server exited: ${out}`)))
+  })
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}/0`,
+    stop: () => {
+      proc.kill("SIGKILL")
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
 }
