@@ -311,10 +311,18 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       return c
     })
 
+    /**
+     * Every way a connection ends passes here: a death noticed by the driver, a failed command or
+     * sync, an unanswered health check, the idle timer, shutdown. Whichever it was, losing it while
+     * something is watched is a reconnect (the next `establish` is a resync), counted once here.
+     */
     const close = (c: Connection) =>
       Effect.suspend(() => {
+        if (conn === c) {
+          conn = undefined
+          if (!closed && sinks.size > 0) lostWhileWatched()
+        }
         c.dead = true
-        if (conn === c) conn = undefined
         return Scope.close(c.scope, Exit.void)
       })
 
@@ -425,10 +433,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const iteration = Effect.gen(function*() {
       if (conn !== undefined && conn.dead) {
         yield* close(conn)
-        if (sinks.size > 0) {
-          lostWhileWatched()
-          yield* Effect.logWarning("Subscriber connection lost; reconnecting")
-        }
+        if (sinks.size > 0) yield* Effect.logWarning("Subscriber connection lost; reconnecting")
       }
       if (conn === undefined) {
         pendingUnsubscribe = new Set()
@@ -447,10 +452,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         // Connection errors reconnect on the next iteration; a command error leaves node-redis'
         // channel map unknown, so start over on a fresh connection as well.
         yield* close(c)
-        if (sinks.size > 0) {
-          lostWhileWatched()
-          yield* Effect.logWarning("Subscriber command failed; reconnecting", exit.cause)
-        }
+        if (sinks.size > 0) yield* Effect.logWarning("Subscriber command failed; reconnecting", exit.cause)
         wake()
       }
     })
