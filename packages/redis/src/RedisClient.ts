@@ -7,6 +7,10 @@
  * Nothing is retried here: callers apply Celery's retry policy. How a connection is opened is the
  * `connector`'s business, so Sentinel plugs its own master discovery in.
  *
+ * This module is the service, its wiring and its layers; the connection manager (with the
+ * `socket_timeout` watchdog) is `internal/connection.ts`, cross-fiber batching
+ * `internal/batcher.ts`, the driver adapter `RedisConnection`.
+ *
  * Layers:
  * - `layer(config)`: a `RedisConfig` (host/port or unix socket, db, ACL user, TLS…).
  * - `layerUrl(url, options)`: a Celery `result_backend` URL (`redis://`, `rediss://`,
@@ -14,29 +18,21 @@
  * - `layerConfig()`: the same from the environment (see `urlConfig` for the variables).
  * TLS files are read with `node:fs` when the layer is built.
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as RuntimeFlags from "effect/RuntimeFlags"
-import * as Scope from "effect/Scope"
-import type { CommandError, ImproperlyConfigured } from "@effect-celery/core/Errors"
-import { ConnectionError } from "@effect-celery/core/Errors"
-import { classify, connectError, mustDrop, safeCause, SocketTimeout } from "./internal/errors.js"
+import type * as Scope from "effect/Scope"
+import type { CommandError, ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
+import * as Batcher from "./internal/batcher.js"
+import * as Connection from "./internal/connection.js"
 import type { NodeRedis } from "./RedisConnection.js"
-import { connector, destroy } from "./RedisConnection.js"
+import { connector } from "./RedisConnection.js"
 import * as RedisConfig from "./RedisConfig.js"
 import * as RedisUrl from "./RedisUrl.js"
 
@@ -95,22 +91,7 @@ export interface RedisClient {
 }
 
 /** How `RedisClient.batched` sends a coalesced command. */
-export interface Batched<I, R, O = R, E = never> {
-  /** Names the command in errors. */
-  readonly command: string
-  /** Most items in one `many` call (bounds the request, the reply and the server's time on it). */
-  readonly maxBatch: number
-  /** One item alone (a batch of one, and each item again after an error reply to its batch). */
-  readonly one: (client: NodeRedis, item: I) => Promise<R>
-  /** Several items: one reply per item, in order; an `Error` (a nested error reply) fails only its item. */
-  readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<R | Error>>
-  /**
-   * The caller's outcome from its item's reply, computed in the loop that hands a batch out rather
-   * than by each resumed fiber, where decoding task metas was measured slower. A throw is a defect
-   * of that caller alone.
-   */
-  readonly outcome: (reply: R, item: I) => Either.Either<O, E>
-}
+export type Batched<I, R, O = R, E = never> = Batcher.Batched<I, R, O, E>
 
 /**
  * Most keys in one MGET, coalesced `get`s and `getMany` alike (bounds the request and the reply;
@@ -119,9 +100,6 @@ export interface Batched<I, R, O = R, E = never> {
  * `RedisResultBackend`), where the latency of the one call is what counts.
  */
 export const MGET_CHUNK = 1024
-
-/** Coalesced batches below twice this size go as one command (each command costs tens of µs of client CPU). */
-const MIN_HALF_BATCH = 16
 
 export const RedisClient: Context.Tag<RedisClient, RedisClient> = Context.GenericTag<RedisClient>(
   "@effect-celery/redis/RedisClient"
@@ -161,17 +139,6 @@ export interface MakeOptions {
   readonly healthCheckInterval?: Duration.DurationInput | undefined
 }
 
-interface Connection {
-  readonly client: NodeRedis
-  readonly scope: Scope.CloseableScope
-  /** Commands sent and not yet answered. */
-  inFlight: number
-  /** Replies received so far (the watchdog compares it across ticks). */
-  progress: number
-  timedOut: boolean
-  dropped: boolean
-}
-
 /**
  * The service over a connector: connects on the first call (or while built, with `failFast`),
  * keeps the shared command connection, replaces it after a loss, and closes everything with the
@@ -185,314 +152,8 @@ interface Connection {
  */
 export const make = (options: MakeOptions): Effect.Effect<RedisClient, ConnectionError, Scope.Scope> =>
   Effect.gen(function* () {
-    const layerScope = yield* Effect.scope
-    // The connect runs in a fiber forked from whichever caller comes first; it (and the socket
-    // watchdog it starts) keeps the layer's Clock, not that caller's (a test's stopped clock would
-    // make the watchdog spin).
-    const clock = yield* Effect.clock
-    const timeoutMillis = options.socketTimeout === undefined ? undefined : Duration.toMillis(options.socketTimeout)
-    const additional = options.additionalConnectionErrors
-    let current: Connection | undefined
-    let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
-    let closed = false
-
-    const closedError = () => new ConnectionError({ reason: "Shutdown", message: `RedisClient ${options.uri} is closed` })
-
-    /** Forget a connection and close it in the background (its release is bounded). */
-    const drop = (conn: Connection): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (current === conn) current = undefined
-        if (conn.dropped) return Effect.void
-        conn.dropped = true
-        return Effect.asVoid(Effect.forkIn(Scope.close(conn.scope, Exit.void), layerScope))
-      })
-
-    const watchdog = (conn: Connection, millis: number): Effect.Effect<void> => {
-      let seen = conn.progress
-      let stalledSince = 0
-      const tick = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        if (conn.inFlight === 0 || conn.progress !== seen) {
-          seen = conn.progress
-          stalledSince = now
-          return Effect.void
-        }
-        if (now - stalledSince < millis) return Effect.void
-        conn.timedOut = true
-        destroy(conn.client)
-        return drop(conn)
-      })
-      const period = Duration.millis(Math.max(10, Math.floor(millis / 4)))
-      return Effect.flatMap(Clock.currentTimeMillis, (start) => {
-        stalledSince = start
-        return Effect.forever(Effect.zipRight(Effect.sleep(period), tick))
-      })
-    }
-
-    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
-      if (closed) return yield* Effect.fail(closedError())
-      const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
-      const client = yield* options.connector.pipe(
-        Scope.extend(scope),
-        Effect.tap((client) => {
-          const ping = Effect.tryPromise({ try: () => client.ping(), catch: (cause) => connectError(options.uri, cause) })
-          return timeoutMillis === undefined || timeoutMillis <= 0 ? ping : ping.pipe(
-            Effect.timeoutFail({
-              duration: Duration.millis(timeoutMillis),
-              onTimeout: () => new ConnectionError({ reason: "Timeout", message: `PING ${options.uri}: no reply in ${timeoutMillis} ms` })
-            })
-          )
-        }),
-        Effect.onError(() => Scope.close(scope, Exit.void))
-      )
-      const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }
-      if (timeoutMillis !== undefined && timeoutMillis > 0) {
-        yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
-      }
-      return conn
-    }).pipe(
-      Effect.withSpan("RedisClient.connect", {
-        kind: "client",
-        captureStackTrace: false,
-        attributes: { "db.system.name": "redis", "server.address": options.uri, "db.namespace": String(options.db) }
-      })
-    )
-
-    /** The live connection, or a new one (a single connect in flight, shared by all callers). */
-    const acquire: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(
-      Deferred.make<Connection, ConnectionError>(),
-      (fresh) =>
-        Effect.suspend(() => {
-          if (closed) return Effect.fail(closedError())
-          const conn = current
-          if (conn !== undefined) {
-            if (conn.client.isReady) return Effect.succeed(conn)
-            // Known dead (the socket closed while idle): replace it before sending anything.
-            return Effect.zipRight(drop(conn), acquire)
-          }
-          if (connecting !== undefined) return Deferred.await(connecting)
-          connecting = fresh
-          const complete = (exit: Exit.Exit<Connection, ConnectionError>) =>
-            Effect.suspend(() => {
-              connecting = undefined
-              if (Exit.isSuccess(exit)) {
-                if (closed) return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
-                current = exit.value
-                return Deferred.succeed(fresh, exit.value)
-              }
-              return Exit.isInterrupted(exit) ? Deferred.fail(fresh, closedError()) : Deferred.done(fresh, exit)
-            })
-          // The connect belongs to the client, not to the caller: an interrupted caller does not
-          // abandon the other waiters.
-          return Effect.zipRight(
-            Effect.forkIn(Effect.withClock(Effect.onExit(open, complete), clock), layerScope),
-            Deferred.await(fresh)
-          )
-        })
-    )
-
-    const failWith = (
-      conn: Connection,
-      command: string,
-      cause: unknown
-    ): { readonly effect: Effect.Effect<never, ConnectionError | CommandError>; readonly isCommandError: boolean } => {
-      const error = conn.timedOut
-        ? new ConnectionError({
-          reason: "Timeout",
-          message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
-          cause: safeCause(cause)
-        })
-        : classify(command, cause, additional)
-      return {
-        effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
-        isCommandError: error._tag === "CommandError"
-      }
-    }
-
-    /** Send one command; exactly one of `onSuccess` / `onFailure` is called, once. */
-    const send = <A>(
-      conn: Connection,
-      command: string,
-      f: (client: NodeRedis) => Promise<A>,
-      onSuccess: (a: A) => void,
-      onFailure: (failure: Effect.Effect<never, ConnectionError | CommandError>, isCommandError: boolean) => void
-    ): void => {
-      const fail = (cause: unknown) => {
-        const failure = failWith(conn, command, cause)
-        onFailure(failure.effect, failure.isCommandError)
-      }
-      let promise: Promise<A>
-      try {
-        promise = Promise.resolve(f(conn.client))
-      } catch (cause) {
-        fail(cause)
-        return
-      }
-      conn.inFlight++
-      promise.then(
-        (a) => {
-          conn.inFlight--
-          conn.progress++
-          onSuccess(a)
-        },
-        (cause: unknown) => {
-          conn.inFlight--
-          conn.progress++
-          fail(cause)
-        }
-      )
-    }
-
-    const runOn = <A>(
-      conn: Connection,
-      command: string,
-      f: (client: NodeRedis) => Promise<A>,
-      resume: (effect: Effect.Effect<A, ConnectionError | CommandError>) => void
-    ): void => send(conn, command, f, (a) => resume(Effect.succeed(a)), resume)
-
-    // Hot path: one async step when the connection is up; `current` is read when the effect runs.
-    const execute = <A>(command: string, f: (client: NodeRedis) => Promise<A>): Effect.Effect<A, ConnectionError | CommandError> =>
-      Effect.async<A, ConnectionError | CommandError>((resume) => {
-        const conn = current
-        if (conn !== undefined && conn.client.isReady) {
-          runOn(conn, command, f, resume)
-        } else {
-          resume(
-            Effect.flatMap(acquire, (fresh) =>
-              Effect.async<A, ConnectionError | CommandError>((resume2) => runOn(fresh, command, f, resume2)))
-          )
-        }
-      })
-
-    // ---- coalesced commands ---------------------------------------------------------------------
-    // One node-redis command costs several µs of client CPU whatever its size (an MGET key about a
-    // fifth of a GET). Callers park in `Effect.async`; one microtask after the first item of a
-    // tick, the batch is sent.
-    // Replies that arrive together are handed out one batch per event-loop turn, and the next
-    // batch only after node-redis has written what the last one's callers sent (it writes in a
-    // setImmediate of its own): the server works on those while the client handles the next
-    // batch, so client and server overlap instead of taking turns (measurements: bench/RESULTS.md,
-    // "Design measurements").
-    let turnBusy = false
-    const nextTurns: Array<() => void> = []
-    const endTurn = (): void => {
-      if (nextTurns.length === 0) turnBusy = false
-      else setImmediate(nextTurn)
-    }
-    const nextTurn = (): void => {
-      setImmediate(endTurn)
-      nextTurns.shift()!()
-    }
-    const deliver = (f: () => void): void => {
-      if (turnBusy) {
-        nextTurns.push(f)
-        return
-      }
-      turnBusy = true
-      setImmediate(endTurn)
-      f()
-    }
-    const batched = <I, R, O = R, E = never>(
-      spec: Batched<I, R, O, E>
-    ): ((item: I) => Effect.Effect<O, E | ConnectionError | CommandError>) => {
-      type Resume = (effect: Effect.Effect<O, E | ConnectionError | CommandError>) => void
-      let items: Array<I> = []
-      let resumes: Array<Resume> = []
-      let callers: Array<Fiber.RuntimeFiber<unknown, unknown> | undefined> = []
-      // Batches sent and not yet handed out to their callers.
-      let inFlight = 0
-
-      const outcomeOf = (reply: R, item: I): Effect.Effect<O, E> => {
-        try {
-          return spec.outcome(reply, item)
-        } catch (cause) {
-          return Effect.die(cause)
-        }
-      }
-
-      const alone = (item: I): Effect.Effect<O, E | ConnectionError | CommandError> =>
-        Effect.flatMap(execute(spec.command, (c) => spec.one(c, item)), (reply) => outcomeOf(reply, item))
-
-      const sendBatch = (conn: Connection, batch: Array<I>, waiting: ReadonlyArray<Resume>): void => {
-        if (batch.length === 1) {
-          const item = batch[0]!
-          const resume = waiting[0]!
-          return send(conn, spec.command, (c) => spec.one(c, item), (reply) => resume(outcomeOf(reply, item)), resume)
-        }
-        inFlight++
-        send(conn, spec.command, (c) => spec.many(c, batch), (replies) => deliver(() => {
-          inFlight--
-          // All outcomes first, then all resumes: decoding between resumes was measured slower.
-          const outcomes = new Array<Effect.Effect<O, E | ConnectionError | CommandError>>(waiting.length)
-          for (let i = 0; i < waiting.length; i++) {
-            const r = replies[i]
-            outcomes[i] = r instanceof Error
-              ? failWith(conn, spec.command, r).effect
-              : r === undefined
-              ? failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect
-              : outcomeOf(r, batch[i]!)
-          }
-          for (let i = 0; i < waiting.length; i++) waiting[i]!(outcomes[i]!)
-        }), (failure, isCommandError) => {
-          inFlight--
-          // An error reply to the whole batch: each item on its own, so it fails only its own caller.
-          for (let i = 0; i < waiting.length; i++) waiting[i]!(isCommandError ? alone(batch[i]!) : failure)
-        })
-      }
-
-      const flush = (): void => {
-        const batch = items
-        const waiting = resumes
-        const fibers = callers
-        items = []
-        resumes = []
-        callers = []
-        // Withdraw the callers interrupted while parked (their fiber has resumed itself).
-        let kept = 0
-        for (let i = 0; i < batch.length; i++) {
-          const fiber = fibers[i]
-          if (fiber !== undefined && !Cause.isEmpty(fiber.getFiberRef(FiberRef.interruptedCause))) continue
-          batch[kept] = batch[i]!
-          waiting[kept] = waiting[i]!
-          kept++
-        }
-        if (kept === 0) return
-        batch.length = kept
-        waiting.length = kept
-        const conn = current
-        if (conn === undefined || !conn.client.isReady) {
-          // No live connection: each caller takes the reconnecting path.
-          for (let i = 0; i < waiting.length; i++) waiting[i]!(alone(batch[i]!))
-          return
-        }
-        if (batch.length <= spec.maxBatch) {
-          // With one batch in flight the client idles while the server works and the other way
-          // round: a large batch with none in flight goes in two halves, so that one half's
-          // callers run while the other is served (and the two stay apart from then on).
-          if (inFlight > 0 || batch.length < 2 * MIN_HALF_BATCH) return sendBatch(conn, batch, waiting)
-          const half = Math.ceil(batch.length / 2)
-          sendBatch(conn, batch.slice(0, half), waiting.slice(0, half))
-          return sendBatch(conn, batch.slice(half), waiting.slice(half))
-        }
-        for (let i = 0; i < batch.length; i += spec.maxBatch) {
-          sendBatch(conn, batch.slice(i, i + spec.maxBatch), waiting.slice(i, i + spec.maxBatch))
-        }
-      }
-
-      // A caller interrupted while parked is withdrawn at the flush: its item is never sent (once
-      // sent, it cannot be taken back; the reply is then dropped with the caller). The flush reads
-      // the caller's fiber rather than a canceller being registered: a canceller wraps every call
-      // in an `onInterrupt`, which costs `get` much of its throughput (bench/RESULTS.md).
-      return (item) =>
-        Effect.withFiberRuntime<O, E | ConnectionError | CommandError>((fiber, status) =>
-          Effect.async((resume) => {
-            if (items.length === 0) queueMicrotask(flush)
-            items.push(item)
-            resumes.push(resume)
-            // An uninterruptible caller still waits for its reply, interrupted or not.
-            callers.push(RuntimeFlags.interruptible(status.runtimeFlags) ? fiber : undefined)
-          })
-        )
-    }
+    const connections = yield* Connection.make(options)
+    const batched = Batcher.make(connections)
 
     const getWith = <O, E>(outcome: (value: string | null, key: string) => Either.Either<O, E>) =>
       batched<string, string | null, O, E>({
@@ -504,23 +165,12 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       })
     const get = getWith(Either.right)
 
-    // Fail fast: the layer fails with a typed error when the server cannot be reached now.
-    if (options.failFast === true) yield* acquire
-
-    // Added last so it runs first on close: no new connection starts while we shut down.
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        current = undefined
-      })
-    )
-
     return RedisClient.of({
       [TypeId]: TypeId,
       uri: options.uri,
       db: options.db,
       healthCheckInterval: options.healthCheckInterval === undefined ? undefined : Duration.decode(options.healthCheckInterval),
-      execute,
+      execute: connections.execute,
       get,
       getWith,
       batched,

@@ -1,0 +1,176 @@
+/**
+ * Cross-fiber batching over the shared command connection: the items that fibers submit in the
+ * same tick go out as one command (at most `maxBatch` items each), and each caller is resumed with
+ * the outcome of its own reply. `RedisClient.get` and the backend's stores are built on it.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as RuntimeFlags from "effect/RuntimeFlags"
+import type { CommandError, ConnectionError } from "@effect-celery/core/Errors"
+import type { NodeRedis } from "../RedisConnection.js"
+import type { Connection, Connections } from "./connection.js"
+
+/** How `RedisClient.batched` sends a coalesced command. */
+export interface Batched<I, R, O = R, E = never> {
+  /** Names the command in errors. */
+  readonly command: string
+  /** Most items in one `many` call (bounds the request, the reply and the server's time on it). */
+  readonly maxBatch: number
+  /** One item alone (a batch of one, and each item again after an error reply to its batch). */
+  readonly one: (client: NodeRedis, item: I) => Promise<R>
+  /** Several items: one reply per item, in order; an `Error` (a nested error reply) fails only its item. */
+  readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<R | Error>>
+  /**
+   * The caller's outcome from its item's reply, computed in the loop that hands a batch out rather
+   * than by each resumed fiber, where decoding task metas was measured slower. A throw is a defect
+   * of that caller alone.
+   */
+  readonly outcome: (reply: R, item: I) => Either.Either<O, E>
+}
+
+/** Coalesced batches below twice this size go as one command (each command costs tens of µs of client CPU). */
+const MIN_HALF_BATCH = 16
+
+/** A client's batcher: `batched` specs share one delivery schedule (see below). */
+export type Batcher = <I, R, O = R, E = never>(
+  spec: Batched<I, R, O, E>
+) => (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
+
+/** The batcher over a client's connections. */
+export const make = (connections: Connections): Batcher => {
+  const { execute, failWith, send } = connections
+  // One node-redis command costs several µs of client CPU whatever its size (an MGET key about a
+  // fifth of a GET). Callers park in `Effect.async`; one microtask after the first item of a
+  // tick, the batch is sent.
+  // Replies that arrive together are handed out one batch per event-loop turn, and the next
+  // batch only after node-redis has written what the last one's callers sent (it writes in a
+  // setImmediate of its own): the server works on those while the client handles the next
+  // batch, so client and server overlap instead of taking turns (measurements: bench/RESULTS.md,
+  // "Design measurements").
+  let turnBusy = false
+  const nextTurns: Array<() => void> = []
+  const endTurn = (): void => {
+    if (nextTurns.length === 0) turnBusy = false
+    else setImmediate(nextTurn)
+  }
+  const nextTurn = (): void => {
+    setImmediate(endTurn)
+    nextTurns.shift()!()
+  }
+  const deliver = (f: () => void): void => {
+    if (turnBusy) {
+      nextTurns.push(f)
+      return
+    }
+    turnBusy = true
+    setImmediate(endTurn)
+    f()
+  }
+  const batched = <I, R, O = R, E = never>(
+    spec: Batched<I, R, O, E>
+  ): ((item: I) => Effect.Effect<O, E | ConnectionError | CommandError>) => {
+    type Resume = (effect: Effect.Effect<O, E | ConnectionError | CommandError>) => void
+    let items: Array<I> = []
+    let resumes: Array<Resume> = []
+    let callers: Array<Fiber.RuntimeFiber<unknown, unknown> | undefined> = []
+    // Batches sent and not yet handed out to their callers.
+    let inFlight = 0
+
+    const outcomeOf = (reply: R, item: I): Effect.Effect<O, E> => {
+      try {
+        return spec.outcome(reply, item)
+      } catch (cause) {
+        return Effect.die(cause)
+      }
+    }
+
+    const alone = (item: I): Effect.Effect<O, E | ConnectionError | CommandError> =>
+      Effect.flatMap(execute(spec.command, (c) => spec.one(c, item)), (reply) => outcomeOf(reply, item))
+
+    const sendBatch = (conn: Connection, batch: Array<I>, waiting: ReadonlyArray<Resume>): void => {
+      if (batch.length === 1) {
+        const item = batch[0]!
+        const resume = waiting[0]!
+        return send(conn, spec.command, (c) => spec.one(c, item), (reply) => resume(outcomeOf(reply, item)), resume)
+      }
+      inFlight++
+      send(conn, spec.command, (c) => spec.many(c, batch), (replies) => deliver(() => {
+        inFlight--
+        // All outcomes first, then all resumes: decoding between resumes was measured slower.
+        const outcomes = new Array<Effect.Effect<O, E | ConnectionError | CommandError>>(waiting.length)
+        for (let i = 0; i < waiting.length; i++) {
+          const r = replies[i]
+          outcomes[i] = r instanceof Error
+            ? failWith(conn, spec.command, r).effect
+            : r === undefined
+            ? failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect
+            : outcomeOf(r, batch[i]!)
+        }
+        for (let i = 0; i < waiting.length; i++) waiting[i]!(outcomes[i]!)
+      }), (failure, isCommandError) => {
+        inFlight--
+        // An error reply to the whole batch: each item on its own, so it fails only its own caller.
+        for (let i = 0; i < waiting.length; i++) waiting[i]!(isCommandError ? alone(batch[i]!) : failure)
+      })
+    }
+
+    const flush = (): void => {
+      const batch = items
+      const waiting = resumes
+      const fibers = callers
+      items = []
+      resumes = []
+      callers = []
+      // Withdraw the callers interrupted while parked (their fiber has resumed itself).
+      let kept = 0
+      for (let i = 0; i < batch.length; i++) {
+        const fiber = fibers[i]
+        if (fiber !== undefined && !Cause.isEmpty(fiber.getFiberRef(FiberRef.interruptedCause))) continue
+        batch[kept] = batch[i]!
+        waiting[kept] = waiting[i]!
+        kept++
+      }
+      if (kept === 0) return
+      batch.length = kept
+      waiting.length = kept
+      const conn = connections.current()
+      if (conn === undefined || !conn.client.isReady) {
+        // No live connection: each caller takes the reconnecting path.
+        for (let i = 0; i < waiting.length; i++) waiting[i]!(alone(batch[i]!))
+        return
+      }
+      if (batch.length <= spec.maxBatch) {
+        // With one batch in flight the client idles while the server works and the other way
+        // round: a large batch with none in flight goes in two halves, so that one half's
+        // callers run while the other is served (and the two stay apart from then on).
+        if (inFlight > 0 || batch.length < 2 * MIN_HALF_BATCH) return sendBatch(conn, batch, waiting)
+        const half = Math.ceil(batch.length / 2)
+        sendBatch(conn, batch.slice(0, half), waiting.slice(0, half))
+        return sendBatch(conn, batch.slice(half), waiting.slice(half))
+      }
+      for (let i = 0; i < batch.length; i += spec.maxBatch) {
+        sendBatch(conn, batch.slice(i, i + spec.maxBatch), waiting.slice(i, i + spec.maxBatch))
+      }
+    }
+
+    // A caller interrupted while parked is withdrawn at the flush: its item is never sent (once
+    // sent, it cannot be taken back; the reply is then dropped with the caller). The flush reads
+    // the caller's fiber rather than a canceller being registered: a canceller wraps every call
+    // in an `onInterrupt`, which costs `get` much of its throughput (bench/RESULTS.md).
+    return (item) =>
+      Effect.withFiberRuntime<O, E | ConnectionError | CommandError>((fiber, status) =>
+        Effect.async((resume) => {
+          if (items.length === 0) queueMicrotask(flush)
+          items.push(item)
+          resumes.push(resume)
+          // An uninterruptible caller still waits for its reply, interrupted or not.
+          callers.push(RuntimeFlags.interruptible(status.runtimeFlags) ? fiber : undefined)
+        })
+      )
+  }
+
+  return batched
+}

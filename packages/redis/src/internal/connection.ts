@@ -1,0 +1,267 @@
+/**
+ * The shared command connection behind `RedisClient`: opened on first use (one connect in flight
+ * for all callers), replaced after a connection-level failure, watched by the `socket_timeout`
+ * watchdog, and closed with the layer's scope. `send` is the one place a command meets the
+ * driver: it counts the command in flight for the watchdog and types its failure.
+ *
+ * Nothing is retried here (callers apply the retry policy), and nothing here batches: the
+ * batcher (`batcher.ts`) and `RedisClient.make` build on `current`, `acquire` and `send`.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type { CommandError } from "@effect-celery/core/Errors"
+import { ConnectionError } from "@effect-celery/core/Errors"
+import type { NodeRedis } from "../RedisConnection.js"
+import { destroy } from "../RedisConnection.js"
+import { classify, connectError, mustDrop, safeCause, SocketTimeout } from "./errors.js"
+
+/** What the manager needs of `RedisClient.MakeOptions` (documented there). */
+export interface Options {
+  readonly connector: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
+  readonly uri: string
+  readonly db: number
+  readonly socketTimeout?: Duration.DurationInput | undefined
+  readonly failFast?: boolean | undefined
+  readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
+}
+
+/** One open command connection and what the watchdog and the send path track on it. */
+export interface Connection {
+  readonly client: NodeRedis
+  readonly scope: Scope.CloseableScope
+  /** Commands sent and not yet answered. */
+  inFlight: number
+  /** Replies received so far (the watchdog compares it across ticks). */
+  progress: number
+  timedOut: boolean
+  dropped: boolean
+}
+
+/** A failure typed for its caller; `isCommandError` tells a reply's error from a lost connection. */
+export interface Failure {
+  readonly effect: Effect.Effect<never, ConnectionError | CommandError>
+  readonly isCommandError: boolean
+}
+
+/** The shared command connection, as the client and its batcher use it. */
+export interface Connections {
+  /** The live connection if there is one (it may have died since: check `client.isReady`). */
+  readonly current: () => Connection | undefined
+  /** The live connection, or a new one (a single connect in flight, shared by all callers). */
+  readonly acquire: Effect.Effect<Connection, ConnectionError>
+  /** Types a failure of `command` on `conn`; a connection-level one drops `conn`. */
+  readonly failWith: (conn: Connection, command: string, cause: unknown) => Failure
+  /** Send one command; exactly one of `onSuccess` / `onFailure` is called, once. */
+  readonly send: <A>(
+    conn: Connection,
+    command: string,
+    f: (client: NodeRedis) => Promise<A>,
+    onSuccess: (a: A) => void,
+    onFailure: (failure: Effect.Effect<never, ConnectionError | CommandError>, isCommandError: boolean) => void
+  ) => void
+  /** One command on the live connection (connecting first if needed), errors typed. */
+  readonly execute: <A>(command: string, f: (client: NodeRedis) => Promise<A>) => Effect.Effect<A, ConnectionError | CommandError>
+}
+
+/**
+ * The manager over a connector, in the layer's scope: connects on the first call (or now, with
+ * `failFast`), and on close refuses new connections before the open one is closed.
+ */
+export const make = (options: Options): Effect.Effect<Connections, ConnectionError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const layerScope = yield* Effect.scope
+    // The connect runs in a fiber forked from whichever caller comes first; it (and the socket
+    // watchdog it starts) keeps the layer's Clock, not that caller's (a test's stopped clock would
+    // make the watchdog spin).
+    const clock = yield* Effect.clock
+    const timeoutMillis = options.socketTimeout === undefined ? undefined : Duration.toMillis(options.socketTimeout)
+    const additional = options.additionalConnectionErrors
+    let current: Connection | undefined
+    let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
+    let closed = false
+
+    const closedError = () => new ConnectionError({ reason: "Shutdown", message: `RedisClient ${options.uri} is closed` })
+
+    /** Forget a connection and close it in the background (its release is bounded). */
+    const drop = (conn: Connection): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (current === conn) current = undefined
+        if (conn.dropped) return Effect.void
+        conn.dropped = true
+        return Effect.asVoid(Effect.forkIn(Scope.close(conn.scope, Exit.void), layerScope))
+      })
+
+    const watchdog = (conn: Connection, millis: number): Effect.Effect<void> => {
+      let seen = conn.progress
+      let stalledSince = 0
+      const tick = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (conn.inFlight === 0 || conn.progress !== seen) {
+          seen = conn.progress
+          stalledSince = now
+          return Effect.void
+        }
+        if (now - stalledSince < millis) return Effect.void
+        conn.timedOut = true
+        destroy(conn.client)
+        return drop(conn)
+      })
+      const period = Duration.millis(Math.max(10, Math.floor(millis / 4)))
+      return Effect.flatMap(Clock.currentTimeMillis, (start) => {
+        stalledSince = start
+        return Effect.forever(Effect.zipRight(Effect.sleep(period), tick))
+      })
+    }
+
+    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
+      if (closed) return yield* Effect.fail(closedError())
+      const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
+      const client = yield* options.connector.pipe(
+        Scope.extend(scope),
+        Effect.tap((client) => {
+          const ping = Effect.tryPromise({ try: () => client.ping(), catch: (cause) => connectError(options.uri, cause) })
+          return timeoutMillis === undefined || timeoutMillis <= 0 ? ping : ping.pipe(
+            Effect.timeoutFail({
+              duration: Duration.millis(timeoutMillis),
+              onTimeout: () => new ConnectionError({ reason: "Timeout", message: `PING ${options.uri}: no reply in ${timeoutMillis} ms` })
+            })
+          )
+        }),
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
+      const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }
+      if (timeoutMillis !== undefined && timeoutMillis > 0) {
+        yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
+      }
+      return conn
+    }).pipe(
+      Effect.withSpan("RedisClient.connect", {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { "db.system.name": "redis", "server.address": options.uri, "db.namespace": String(options.db) }
+      })
+    )
+
+    /** The live connection, or a new one (a single connect in flight, shared by all callers). */
+    const acquire: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(
+      Deferred.make<Connection, ConnectionError>(),
+      (fresh) =>
+        Effect.suspend(() => {
+          if (closed) return Effect.fail(closedError())
+          const conn = current
+          if (conn !== undefined) {
+            if (conn.client.isReady) return Effect.succeed(conn)
+            // Known dead (the socket closed while idle): replace it before sending anything.
+            return Effect.zipRight(drop(conn), acquire)
+          }
+          if (connecting !== undefined) return Deferred.await(connecting)
+          connecting = fresh
+          const complete = (exit: Exit.Exit<Connection, ConnectionError>) =>
+            Effect.suspend(() => {
+              connecting = undefined
+              if (Exit.isSuccess(exit)) {
+                if (closed) return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
+                current = exit.value
+                return Deferred.succeed(fresh, exit.value)
+              }
+              return Exit.isInterrupted(exit) ? Deferred.fail(fresh, closedError()) : Deferred.done(fresh, exit)
+            })
+          // The connect belongs to the client, not to the caller: an interrupted caller does not
+          // abandon the other waiters.
+          return Effect.zipRight(
+            Effect.forkIn(Effect.withClock(Effect.onExit(open, complete), clock), layerScope),
+            Deferred.await(fresh)
+          )
+        })
+    )
+
+    const failWith = (
+      conn: Connection,
+      command: string,
+      cause: unknown
+    ): Failure => {
+      const error = conn.timedOut
+        ? new ConnectionError({
+          reason: "Timeout",
+          message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
+          cause: safeCause(cause)
+        })
+        : classify(command, cause, additional)
+      return {
+        effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
+        isCommandError: error._tag === "CommandError"
+      }
+    }
+
+    /** Send one command; exactly one of `onSuccess` / `onFailure` is called, once. */
+    const send = <A>(
+      conn: Connection,
+      command: string,
+      f: (client: NodeRedis) => Promise<A>,
+      onSuccess: (a: A) => void,
+      onFailure: (failure: Effect.Effect<never, ConnectionError | CommandError>, isCommandError: boolean) => void
+    ): void => {
+      const fail = (cause: unknown) => {
+        const failure = failWith(conn, command, cause)
+        onFailure(failure.effect, failure.isCommandError)
+      }
+      let promise: Promise<A>
+      try {
+        promise = Promise.resolve(f(conn.client))
+      } catch (cause) {
+        fail(cause)
+        return
+      }
+      conn.inFlight++
+      promise.then(
+        (a) => {
+          conn.inFlight--
+          conn.progress++
+          onSuccess(a)
+        },
+        (cause: unknown) => {
+          conn.inFlight--
+          conn.progress++
+          fail(cause)
+        }
+      )
+    }
+
+    const runOn = <A>(
+      conn: Connection,
+      command: string,
+      f: (client: NodeRedis) => Promise<A>,
+      resume: (effect: Effect.Effect<A, ConnectionError | CommandError>) => void
+    ): void => send(conn, command, f, (a) => resume(Effect.succeed(a)), resume)
+
+    // Hot path: one async step when the connection is up; `current` is read when the effect runs.
+    const execute = <A>(command: string, f: (client: NodeRedis) => Promise<A>): Effect.Effect<A, ConnectionError | CommandError> =>
+      Effect.async<A, ConnectionError | CommandError>((resume) => {
+        const conn = current
+        if (conn !== undefined && conn.client.isReady) {
+          runOn(conn, command, f, resume)
+        } else {
+          resume(
+            Effect.flatMap(acquire, (fresh) =>
+              Effect.async<A, ConnectionError | CommandError>((resume2) => runOn(fresh, command, f, resume2)))
+          )
+        }
+      })
+
+    // Fail fast: the layer fails with a typed error when the server cannot be reached now.
+    if (options.failFast === true) yield* acquire
+
+    // Added last so it runs first on close: no new connection starts while we shut down.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        current = undefined
+      })
+    )
+
+    return { current: () => current, acquire, failWith, send, execute }
+  })
