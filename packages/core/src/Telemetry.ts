@@ -6,11 +6,16 @@
  *
  * Every layer (Memory, Redis, Sentinel) wraps its services with `instrumentBackend` /
  * `instrumentConsumer`, so the names below are the same whatever the store.
+ *
+ * Every metric also carries the metric labels in effect where it is recorded, as Effect's own
+ * `Metric` updates do: wrap calls in `Effect.tagMetrics("app.backend", "billing")` to tell two
+ * backends (or two tests) apart.
  */
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
@@ -138,24 +143,49 @@ export const labels = (...pairs: ReadonlyArray<string>): ReadonlyArray<MetricLab
   return found
 }
 
+/** `base` then the fiber's metric labels `extra`, made once per pair of arrays (the hot path allocates none). */
+const mergedLabels = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>>>()
+const withExtra = (
+  base: ReadonlyArray<MetricLabel.MetricLabel>,
+  extra: ReadonlyArray<MetricLabel.MetricLabel>
+): ReadonlyArray<MetricLabel.MetricLabel> => {
+  if (extra.length === 0) return base
+  let byBase = mergedLabels.get(extra)
+  if (byBase === undefined) {
+    byBase = new WeakMap()
+    mergedLabels.set(extra, byBase)
+  }
+  let found = byBase.get(base)
+  if (found === undefined) {
+    found = [...base, ...extra]
+    byBase.set(base, found)
+  }
+  return found
+}
+
+/** Run `f` with the metric labels of the current fiber (`Effect.tagMetrics`). */
+const withMetricLabels = <A, E, R>(f: (extra: ReadonlyArray<MetricLabel.MetricLabel>) => Effect.Effect<A, E, R>) =>
+  FiberRef.getWith(FiberRef.currentMetricLabels, f)
+
 /**
  * Count one retry. Its span event needs no code: Effect's tracer logger turns the retry's log
  * line (Celery's `Connection to Redis lost: Retry (n/max) …`) into an event on the current span.
  */
 export const onRetry = (policy: "kombu" | "always") =>
-  Effect.sync(() => retryAttempts.unsafeUpdate(1, labels(Attr.retryPolicy, policy)))
+  withMetricLabels((extra) => Effect.sync(() => retryAttempts.unsafeUpdate(1, withExtra(labels(Attr.retryPolicy, policy), extra))))
 
 /** Count one give-up of a retry loop. */
 export const onGiveUp = (policy: "kombu" | "always", reason: string) =>
-  Effect.sync(() => retryGiveUps.unsafeUpdate(1, labels(Attr.retryPolicy, policy, Attr.retryReason, reason)))
+  withMetricLabels((extra) =>
+    Effect.sync(() => retryGiveUps.unsafeUpdate(1, withExtra(labels(Attr.retryPolicy, policy, Attr.retryReason, reason), extra))))
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 /**
  * Which operations get a span: `"on"` (default) every one, `"off"` none, or a rule deciding per
- * operation (its span name, e.g. `(op) => op === "celery.result.wait"`). Metrics are recorded
- * whatever this says unless `metrics: false`.
+ * operation (its span name, e.g. `(op) => op === "celery.result.wait"`). Metrics do not depend on
+ * it (`metrics: true` turns them on).
  */
 export type Tracing = "on" | "off" | ((operation: OperationName) => boolean)
 
@@ -164,7 +194,12 @@ export type OperationName = typeof SpanName[keyof typeof SpanName]
 export interface TelemetryOptions {
   /** Spans: default `"on"`. */
   readonly tracing?: Tracing | undefined
-  /** Metrics: default `true`. With `tracing: "off"` and `metrics: false` the services are not wrapped at all. */
+  /**
+   * Per-operation metrics (operations, durations, watched tasks): default `false`. With
+   * `tracing: "off"` and metrics off the services are not wrapped at all. The event counters
+   * (retries, give-ups, subscriber reconnects) are recorded either way: they cost nothing until
+   * something goes wrong.
+   */
   readonly metrics?: boolean | undefined
 }
 
@@ -248,21 +283,27 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
 
   // The success-path labels of each operation, made once.
   const successLabels = new Map<OperationName, readonly [ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>]>()
-  const record = (name: OperationName, startNanos: bigint, endNanos: bigint, exit: Exit.Exit<unknown, unknown>) => {
+  const record = (
+    name: OperationName,
+    startNanos: bigint,
+    endNanos: bigint,
+    exit: Exit.Exit<unknown, unknown>,
+    extra: ReadonlyArray<MetricLabel.MetricLabel>
+  ) => {
     let known = successLabels.get(name)
     if (known === undefined) {
       known = [labels(Attr.dbOperation, name, Attr.dbSystem, target.system), labels(Attr.dbOperation, name, Attr.outcome, "success")]
       successLabels.set(name, known)
     }
     const seconds = Number(endNanos - startNanos) / 1e9
-    operationDuration.unsafeUpdate(seconds, known[0])
+    operationDuration.unsafeUpdate(seconds, withExtra(known[0], extra))
     if (exit._tag === "Success") {
-      operations.unsafeUpdate(1, known[1])
+      operations.unsafeUpdate(1, withExtra(known[1], extra))
     } else {
-      operations.unsafeUpdate(1, labels(Attr.dbOperation, name, Attr.outcome, "failure", Attr.errorType, errorTypeOf(exit)))
+      operations.unsafeUpdate(1, withExtra(labels(Attr.dbOperation, name, Attr.outcome, "failure", Attr.errorType, errorTypeOf(exit)), extra))
     }
     if (name === SpanName.wait) {
-      waitDuration.unsafeUpdate(seconds, labels(Attr.outcome, exit._tag === "Success" ? "success" : errorTypeOf(exit)))
+      waitDuration.unsafeUpdate(seconds, withExtra(labels(Attr.outcome, exit._tag === "Success" ? "success" : errorTypeOf(exit)), extra))
     }
   }
 
@@ -289,12 +330,12 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
           Effect.withParentSpan(Effect.onExit(self, (exit) => Effect.sync(() => annotate(span, exit))), span)))
     }
     // Metrics on from here.
-    return Effect.clockWith((clock) => {
+    return withMetricLabels((extra) => Effect.clockWith((clock) => {
       const start = clock.unsafeCurrentTimeNanos()
       const onExit = (exit: Exit.Exit<unknown, unknown>, span: Tracer.Span | undefined) =>
         Effect.sync(() => {
           if (span !== undefined) annotate(span, exit)
-          record(name, start, clock.unsafeCurrentTimeNanos(), exit)
+          record(name, start, clock.unsafeCurrentTimeNanos(), exit, extra)
         })
       const untraced = Effect.onExit(self, (exit) => onExit(exit, undefined))
       if (!spanned) return untraced
@@ -303,18 +344,18 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
         spanOptions(attributes, links),
         (span) => Effect.withParentSpan(Effect.onExit(self, (exit) => onExit(exit, span)), span)
       ))
-    })
+    }))
   }
 
   const stream: Instrument["stream"] = (name, attributes, self, onItem) => {
     const spanned = traced(name)
     if (!spanned && !metrics) return self
-    return Stream.unwrapScoped(Effect.clockWith((clock) => {
+    return Stream.unwrapScoped(withMetricLabels((extra) => Effect.clockWith((clock) => {
       const start = clock.unsafeCurrentTimeNanos()
       const done = (span: Tracer.Span | undefined) => (exit: Exit.Exit<unknown, unknown>) =>
         Effect.sync(() => {
           if (span !== undefined) annotate(span, exit)
-          if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit)
+          if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit, extra)
         })
       const untraced = Effect.as(Effect.addFinalizer(done(undefined)), self)
       if (!spanned) return untraced
@@ -326,7 +367,7 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
             Stream.provideService(Tracer.ParentSpan, span)
           )
       ))
-    }))
+    })))
   }
   return { effect, stream }
 }
@@ -407,12 +448,14 @@ export const instrumentConsumer = (consumer: ResultConsumer, target: Target, opt
       const ids = Array.from(taskIds)
       const inner = consumer.watch(ids, watchOptions)
       const counted = metrics
-        ? Stream.unwrapScoped(Effect.as(
-          Effect.acquireRelease(
-            Effect.sync(() => watchedTasks.unsafeModify(ids.length, [])),
-            () => Effect.sync(() => watchedTasks.unsafeModify(-ids.length, []))
-          ),
-          inner
+        ? Stream.unwrapScoped(withMetricLabels((extra) =>
+          Effect.as(
+            Effect.acquireRelease(
+              Effect.sync(() => watchedTasks.unsafeModify(ids.length, extra)),
+              () => Effect.sync(() => watchedTasks.unsafeModify(-ids.length, extra))
+            ),
+            inner
+          )
         ))
         : inner
       return i.stream(SpanName.watch, countOf(ids), counted, (span, item, nanos) => {
