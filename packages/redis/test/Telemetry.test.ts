@@ -1,25 +1,22 @@
 /**
- * Spans and metrics of the Redis layers on real redis-server processes: the static attributes,
- * a retried store (a span event per retry with Celery's line, the retry counters), and a watch
- * whose subscriber connection is killed (the reconnect and resync counters, delivered events).
+ * Spans and metrics of the Redis layers on real redis-server processes, beyond the conformance
+ * suite's telemetry cases (run on every backend): the server attributes, a retried store (a span
+ * event per retry with Celery's line, the retry counters), and a watch whose subscriber
+ * connection is killed (the reconnect and resync counters, delivered events).
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Tracer } from "effect"
-import { Context, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Stream } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Metric, Schedule, Stream } from "effect"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { RetryLimitExceeded } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as Telemetry from "@effect-celery/core/Telemetry"
+import { SpanRecorder } from "@effect-celery/core/testing"
 import * as RedisBackend from "@effect-celery/redis/RedisBackend"
 import { rawClient } from "../../../test-support/RawRedis.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
 import { failureOf, uid } from "./Expect.js"
-import { recording } from "../../../test-support/SpanRecorder.js"
-
-type Events = Array<[string, bigint, Record<string, unknown>]>
-const eventsOf = (span: Tracer.Span) => (span as unknown as { events: Events }).events
 
 const servicesFor = (server: RedisServer, options: BackendOptions) =>
   Effect.map(
@@ -38,7 +35,7 @@ const until = (check: () => boolean) =>
 
 describe("Telemetry on Redis", () => {
   it.scopedLive("store: server.address, server.port, db.namespace; a retried store has Celery's retry lines as span events (from its logs)", () => {
-    const rec = recording()
+    const rec = SpanRecorder.make()
     return Effect.gen(function* () {
       const server = yield* redisServer()
       const { backend } = yield* servicesFor(server, {
@@ -65,11 +62,11 @@ describe("Telemetry on Redis", () => {
       const error = yield* failureOf(backend.markAsDone(id, 1).pipe(Effect.withSpan("worker")))
       assert.instanceOf(error, RetryLimitExceeded)
       const failed = rec.named(Telemetry.SpanName.store)[1]!
-      assert.strictEqual((Option.getOrUndefined(failed.parent) as Tracer.Span).name, "worker")
+      assert.strictEqual(SpanRecorder.parentOf(failed)?.name, "worker")
       assert.isTrue(failed.status._tag === "Ended" && Exit.isFailure(failed.status.exit))
       assert.strictEqual(failed.attributes.get("error.type"), "RetryLimitExceeded")
       assert.isString(failed.attributes.get("celery.error.reason"))
-      assert.deepStrictEqual(eventsOf(failed).map(([name]) => name), [
+      assert.deepStrictEqual(rec.events(failed).map((e) => e.name), [
         "Connection to Redis lost: Retry (0/3) now.",
         "Connection to Redis lost: Retry (1/3) now.",
         "Connection to Redis lost: Retry (2/3) now."
@@ -84,7 +81,7 @@ describe("Telemetry on Redis", () => {
   }, 30_000)
 
   it.scopedLive("watch across a killed subscriber: one span for the subscription, reconnect and resync counted, states delivered as events", () => {
-    const rec = recording()
+    const rec = SpanRecorder.make()
     return Effect.gen(function* () {
       const server = yield* redisServer()
       const admin = yield* rawClient(server)
@@ -111,8 +108,8 @@ describe("Telemetry on Redis", () => {
       const [span] = rec.named(Telemetry.SpanName.watch)
       assert.strictEqual(span!.status._tag, "Ended")
       assert.strictEqual(span!.attributes.get("celery.task.count"), 2)
-      const delivered = eventsOf(span!).filter(([name]) => name === Telemetry.EventName.delivered)
-      assert.deepStrictEqual(delivered.map(([, , a]) => a["celery.task.state"]), ["SUCCESS", "SUCCESS"])
+      const delivered = rec.events(span!).filter((e) => e.name === Telemetry.EventName.delivered)
+      assert.deepStrictEqual(delivered.map((e) => e.attributes["celery.task.state"]), ["SUCCESS", "SUCCESS"])
       // The subscriber released both channels once the watch ended.
       yield* until(() => true)
       const channelsAfter = (yield* Metric.value(Telemetry.subscribedChannels)).value

@@ -48,6 +48,7 @@ import { itemTaskId as idOf, ResultBackend } from "../ResultBackend.js"
 import type { ChordProgress, ResultBackend as ResultBackendShape } from "../ResultBackend.js"
 import { ResultConsumer } from "../ResultConsumer.js"
 import * as TaskState from "../TaskState.js"
+import * as TelemetryConformance from "./TelemetryConformance.js"
 
 // ---------------------------------------------------------------------------------------------
 // Hooks
@@ -252,6 +253,11 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
     block("result_extended", { resultExtended: true }, (it) => extendedTests(it))
     block("result_chord_ordered: false", { chordOrdered: false }, (it) => unorderedChordTests(it))
     block("global_keyprefix", { keys: { globalKeyprefix: "conformance" } }, (it) => prefixTests(it, h))
+  })
+  // Spans and metrics, kept in their own module (TelemetryConformance.ts).
+  describe(`${name}: telemetry`, () => {
+    block("metrics: true", { metrics: true }, (it) => TelemetryConformance.metricsTests(it, h))
+    block("default options", {}, (it) => TelemetryConformance.defaultTests(it))
   })
 }
 
