@@ -3,14 +3,11 @@
  * connection for every watch, opened on the first watch and closed after `idleTimeToLive` with
  * nothing watched (or when the owning scope closes).
  *
- * - Channels are ref-counted in `routes` (channel → sink, or sinks when several watch it); a channel
- *   is SUBSCRIBEd when its first sink arrives and UNSUBSCRIBEd when its last sink leaves.
- * - Memory: node-redis keeps a per-channel `{buffers: Set, strings: Set}` entry when `subscribe` is
- *   used (~350 bytes a channel). We register every channel of a connection with ONE shared entry
- *   through `extendPubSubListeners` (one SUBSCRIBE for a whole chunk), whose single listener
- *   dispatches by channel through `routes`. Per watched channel that leaves the key string and one
- *   entry in each of two Maps. We never call node-redis' listener-based `unsubscribe`: it mutates
- *   the (shared) entry.
+ * - Channels are ref-counted in a `RouteTable` (channel → sink, or sinks when several watch it); a
+ *   channel is SUBSCRIBEd when its first sink arrives and UNSUBSCRIBEd when its last sink leaves.
+ * - Every channel of a connection shares one node-redis listener entry, whose single listener
+ *   dispatches by channel through the table (`pubsub.ts`: ~350 bytes a channel less than
+ *   node-redis' `subscribe`, one SUBSCRIBE for a whole chunk).
  * - One driver fiber owns the connection and runs every SUBSCRIBE / UNSUBSCRIBE / sync, one step at
  *   a time, so node-redis' channel map is exact whenever the driver looks at it. Work that arrives
  *   during a step (new watches, released channels) is batched into the next step.
@@ -19,12 +16,13 @@
  *   MGET, the channel, or both); then PING the subscriber connection. The PONG comes after every
  *   message published before the MGET ran, so the sink can merge the values it read with the
  *   messages it buffered without emitting an older state after a newer one.
- * - Loss: node-redis does not emit `end` for a connection killed under a `reconnectStrategy: false`
- *   client, only `error` (with `isReady` already false), so that is what we watch. The driver then
- *   reconnects under Celery's retry policy (logging `Connection to Redis lost: Retry (n/max) …`),
+ * - Loss (an `error` or `end` leaving the client not ready, see `pubsub.ts`): the driver reconnects
+ *   under Celery's retry policy (logging `Connection to Redis lost: Retry (n/max) …`),
  *   re-SUBSCRIBEs every routed channel (never an empty SUBSCRIBE, Celery #7040) and resyncs every
  *   sink. When the policy gives up, every sink fails with `RetryLimitExceeded` and the state is
  *   cleared, so the next watch starts fresh.
+ * - Each connection lives in a scope forked from the one `make` runs in, so nothing outlives the
+ *   layer; closing it QUITs (bounded) and removes the subscriber's listeners from the client.
  *
  * @internal
  */
@@ -32,6 +30,7 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Scheduler from "effect/Scheduler"
@@ -41,16 +40,10 @@ import { ConnectionError, isTransient } from "@effect-celery/core/Errors"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import { RedisClient } from "../RedisClient.js"
-import type { NodeRedis } from "../RedisClient.js"
 import type * as Deadlines from "./deadlines.js"
-import { destroy } from "../RedisConnection.js"
 import { classify } from "./errors.js"
-
-type PubSubType = Parameters<NodeRedis["getPubSubListeners"]>[0]
-type ChannelListeners = NonNullable<ReturnType<NodeRedis["getPubSubListeners"]> extends Map<string, infer L> ? L : never>
-
-// node-redis' `PubSubType.CHANNELS` (the enum is not exported by the package root).
-const CHANNELS = "CHANNELS" as PubSubType
+import * as PubSub from "./pubsub.js"
+import { RouteTable } from "./routeTable.js"
 
 /** A watcher of some channels. Every method is called synchronously and must not throw. */
 export interface Sink {
@@ -103,10 +96,8 @@ export interface SubscriberOptions {
 }
 
 interface Connection {
-  readonly client: NodeRedis
+  readonly pubsub: PubSub.PubSub
   readonly scope: Scope.CloseableScope
-  /** Every channel of this connection points to this one entry (see the module doc). */
-  readonly listeners: ChannelListeners
   dead: boolean
 }
 
@@ -133,37 +124,29 @@ const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray
   return out
 }
 
+
 export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, never, RedisClient | Scope.Scope> =>
   Effect.gen(function*() {
     const redis = yield* RedisClient
     const retry = RetryPolicy.retryReconnect(options.retryPolicy)
+    // The parent of every connection's scope, forked before the finalizer below is added: at
+    // shutdown the driver stops and the sinks fail first, then whatever connection is left closes.
+    const connections = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
 
-    /** channel → the sink(s) watching it; its keys are exactly the channels we want subscribed. */
-    const routes = new Map<string, Sink | Array<Sink>>()
-    const sinks = new Set<Sink>()
-    /** Sinks waiting for their first sync. */
-    let pendingSync = new Set<Sink>()
-    /** Channels whose last sink left. */
-    let pendingUnsubscribe = new Set<string>()
-    /** Releases requested / acknowledged (or made moot by a lost connection), for `remove`. */
-    let releasesRequested = 0
-    let releasesDone = 0
-    let releaseWaiters: Array<{ readonly target: number; readonly done: Deferred.Deferred<void> }> = []
     let conn: Connection | undefined
     let closed = false
+    const table = new RouteTable<Sink>(() => conn !== undefined && !conn.dead)
 
     const wakeup = yield* Effect.makeLatch(false)
     const wake = () => wakeup.unsafeOpen()
 
-    const settleReleases = (upTo: number) => {
-      if (upTo > releasesDone) releasesDone = upTo
-      if (releaseWaiters.length === 0) return
-      const still: typeof releaseWaiters = []
-      for (const w of releaseWaiters) {
-        if (w.target <= releasesDone) Deferred.unsafeDone(w.done, Exit.void)
-        else still.push(w)
-      }
-      releaseWaiters = still
+    const release = (sink: Sink, channel: string): void => {
+      // The driver runs on `background`: after the fibers this message woke.
+      if (table.release(sink, channel)) wake()
+    }
+
+    const detach = (sink: Sink): void => {
+      if (table.detach(sink)) wake()
     }
 
     const failSink = (sink: Sink, cause: Cause.Cause<BackendError>) => {
@@ -181,64 +164,12 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     }
 
     // The one listener of every channel.
-    const dispatch = (message: string, channel: string): void => {
-      const route = routes.get(channel)
-      if (route === undefined) return
-      if (Array.isArray(route)) {
-        for (const sink of route.slice()) deliver(sink, channel, message)
-      } else {
-        deliver(route, channel, message)
-      }
-    }
+    const dispatch = (message: string, channel: string): void => table.forEachRoute(channel, message, deliver)
 
-    /** Route `channel` to `sink`; false if it already was (the sink holds it twice). */
-    const route = (sink: Sink, channel: string): boolean => {
-      const current = routes.get(channel)
-      if (current === undefined) routes.set(channel, sink)
-      else if (Array.isArray(current)) {
-        if (current.includes(sink)) return false
-        current.push(sink)
-      } else if (current === sink) return false
-      else routes.set(channel, [current, sink])
-      return true
-    }
-
-    const release = (sink: Sink, channel: string): void => {
-      const current = routes.get(channel)
-      if (current === undefined) return
-      if (Array.isArray(current)) {
-        const i = current.indexOf(sink)
-        if (i === -1) return
-        current.splice(i, 1)
-        if (current.length === 1) routes.set(channel, current[0]!)
-        return
-      }
-      if (current !== sink) return
-      routes.delete(channel)
-      if (conn !== undefined && !conn.dead) {
-        pendingUnsubscribe.add(channel)
-        releasesRequested++
-        // The driver runs on `background`: after the fibers this message woke.
-        wake()
-      }
-    }
-
-    function detach(sink: Sink): void {
-      if (!sinks.delete(sink)) return
-      pendingSync.delete(sink)
-      for (const channel of sink.channels()) release(sink, channel)
-    }
-
+    /** Every sink failed and forgotten: nothing may survive a give-up, the next watch starts clean. */
     const failAll = (cause: Cause.Cause<BackendError>) =>
       Effect.sync(() => {
-        const all = Array.from(sinks)
-        for (const sink of all) failSink(sink, cause)
-        // Nothing may survive a give-up: the next watch starts from a clean slate.
-        routes.clear()
-        sinks.clear()
-        pendingSync = new Set()
-        pendingUnsubscribe = new Set()
-        settleReleases(releasesRequested)
+        for (const sink of table.clear()) sink.fail(cause)
       })
 
     // --- commands -------------------------------------------------------------------------------
@@ -255,15 +186,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const lost = (command: string) => new ConnectionError({ reason: "Closed", message: `${command}: the subscriber connection is lost` })
 
     const pubsub = <A>(c: Connection, command: string, f: () => Promise<A>) =>
-      Effect.suspend(() => (c.dead || !c.client.isReady ? Effect.fail(lost(command)) : call(command, f)))
+      Effect.suspend(() => (c.dead || !c.pubsub.isReady() ? Effect.fail(lost(command)) : call(command, f)))
 
-    const subscribe = (c: Connection, channels: ReadonlyArray<string>) =>
-      Effect.suspend(() => {
-        const batch = new Map<string, ChannelListeners>()
-        for (const channel of channels) batch.set(channel, c.listeners)
-        // Only channels node-redis does not know yet are sent; never an empty SUBSCRIBE.
-        return pubsub(c, "SUBSCRIBE", () => c.client.extendPubSubListeners(CHANNELS, batch))
-      })
+    // Only channels node-redis does not know yet are sent; never an empty SUBSCRIBE.
+    const subscribe = (c: Connection, channels: ReadonlyArray<string>) => pubsub(c, "SUBSCRIBE", () => c.pubsub.subscribe(channels))
 
     /** Send an UNSUBSCRIBE now; the effect it returns waits for the acknowledgement. */
     const unsubscribe = (
@@ -271,10 +197,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       channels: ReadonlyArray<string>
     ): Effect.Effect<Effect.Effect<void, ConnectionError | CommandError>, ConnectionError | CommandError> =>
       Effect.suspend(() => {
-        if (c.dead || !c.client.isReady) return Effect.fail(lost("UNSUBSCRIBE"))
+        if (c.dead || !c.pubsub.isReady()) return Effect.fail(lost("UNSUBSCRIBE"))
         let sent: Promise<void>
         try {
-          sent = c.client.unsubscribe(channels as Array<string>)
+          sent = c.pubsub.unsubscribe(channels)
         } catch (cause) {
           return Effect.fail(classify("UNSUBSCRIBE", cause))
         }
@@ -292,22 +218,18 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       })
 
     const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function*() {
-      const scope = yield* Scope.make()
+      const scope = yield* Scope.fork(connections, ExecutionStrategy.sequential)
       const client = yield* Scope.extend(redis.connect, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
-      const c: Connection = {
-        client,
-        scope,
-        listeners: { unsubscribing: false, buffers: new Set(), strings: new Set([dispatch]) },
-        dead: false
-      }
       const onLoss = () => {
-        if (c.dead || client.isReady) return
+        if (c.dead) return
         c.dead = true
         wake()
       }
-      client.on("error", onLoss)
-      client.on("end", onLoss)
-      onLoss() // it may have died before the listeners were attached
+      const c: Connection = { pubsub: PubSub.attach(client, dispatch, onLoss), scope, dead: false }
+      // Runs first at close (finalizers run in reverse), before the QUIT: the connector's own
+      // `error` listener stays, so nothing the close emits goes unhandled.
+      yield* Scope.addFinalizer(scope, Effect.sync(c.pubsub.detach))
+      if (!c.pubsub.isReady()) onLoss() // it may have died before the listeners were attached
       return c
     })
 
@@ -320,7 +242,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       Effect.suspend(() => {
         if (conn === c) {
           conn = undefined
-          if (!closed && sinks.size > 0) lostWhileWatched()
+          if (!closed && table.sinkCount > 0) lostWhileWatched()
         }
         c.dead = true
         return Scope.close(c.scope, Exit.void)
@@ -332,7 +254,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      */
     const sync = (c: Connection, batch: ReadonlyArray<Sink>, channels: ReadonlyArray<string>) =>
       Effect.gen(function*() {
-        const known = c.client.getPubSubListeners(CHANNELS)
+        const known = c.pubsub.subscribed()
         const present: Array<string> = []
         let missing = channels
         // A fresh connection (a first watch, a resync) knows none: no pass over 100k channels then.
@@ -351,7 +273,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         yield* steps.length === 1 ? steps[0]! : Effect.all(steps, { concurrency: "unbounded", discard: true })
         // The barrier is also a liveness check: a connection gone silent during a sync (no FIN,
         // no RST) would otherwise hold the driver, and every watch, forever.
-        yield* call("PING", () => c.client.ping()).pipe(
+        yield* call("PING", c.pubsub.ping).pipe(
           Effect.timeoutFail({
             duration: options.healthCheckTimeout,
             onTimeout: () =>
@@ -360,10 +282,10 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
                 message: `PING: no PONG on the subscriber connection within ${Duration.format(options.healthCheckTimeout)}`
               })
           }),
-          Effect.tapErrorTag("ConnectionError", (error) => Effect.sync(() => error.reason === "Timeout" && destroy(c.client)))
+          Effect.tapErrorTag("ConnectionError", (error) => Effect.sync(() => error.reason === "Timeout" && c.pubsub.destroy()))
         )
         for (const sink of batch) {
-          if (!sinks.has(sink)) continue
+          if (!table.has(sink)) continue
           try {
             sink.endSync(values)
           } catch (defect) {
@@ -374,16 +296,13 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     /** One attempt at a fresh connection with every sink resynced (retried by the policy). */
     const establish: Effect.Effect<void, ConnectionError | CommandError> = Effect.gen(function*() {
-      if (sinks.size === 0 || closed) return
-      const batch = Array.from(sinks)
-      pendingSync = new Set()
-      pendingUnsubscribe = new Set()
-      settleReleases(releasesRequested)
+      if (table.sinkCount === 0 || closed) return
+      const batch = table.beginResync()
       for (const sink of batch) sink.beginSync()
       const c = yield* open
       // Current before the sync ends: a task done during it must release through this connection.
       conn = c
-      yield* sync(c, batch, Array.from(routes.keys())).pipe(Effect.onError(() => close(c)))
+      yield* sync(c, batch, table.channels()).pipe(Effect.onError(() => close(c)))
       if (resyncing) {
         resyncing = false
         Telemetry.subscriberResyncs.unsafeUpdate(1, [])
@@ -396,31 +315,27 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * (their channels never overlap: a released channel is one nobody routes), so a watch that
      * starts as another ends does not wait a round trip more.
      */
+    const takeUnsubscribes = (c: Connection) => {
+      const known = c.pubsub.subscribed()
+      return table.takeUnsubscribes((channel) => known.has(channel))
+    }
+
     const step = (c: Connection) =>
       Effect.gen(function*() {
         let released: Effect.Effect<void, ConnectionError | CommandError> = Effect.void
-        if (pendingUnsubscribe.size > 0) {
-          const target = releasesRequested
-          const known = c.client.getPubSubListeners(CHANNELS)
-          const gone = Array.from(pendingUnsubscribe).filter((channel) => !routes.has(channel) && known.has(channel))
-          pendingUnsubscribe = new Set()
+        const unsubscribes = takeUnsubscribes(c)
+        if (unsubscribes !== undefined) {
+          const { channels: gone, target } = unsubscribes
           const sent = yield* Effect.forEach(chunksOf(gone, options.subscribeChunk), (chunk) => unsubscribe(c, chunk))
           released = Effect.zipRight(
             Effect.forEach(sent, (acknowledged) => acknowledged, { discard: true }),
-            Effect.sync(() => settleReleases(target))
+            Effect.sync(() => table.settleReleases(target))
           )
         }
-        if (pendingSync.size > 0) {
-          const batch = Array.from(pendingSync).filter((sink) => sinks.has(sink))
-          pendingSync = new Set()
-          let channels: ReadonlyArray<string>
-          if (batch.length === 1) channels = batch[0]!.channels()
-          else {
-            const all = new Set<string>()
-            for (const sink of batch) for (const channel of sink.channels()) all.add(channel)
-            channels = Array.from(all)
-          }
-          yield* sync(c, batch, channels).pipe(
+        const syncs = table.takeSyncs()
+        if (syncs !== undefined) {
+          const batch = syncs.sinks
+          yield* sync(c, batch, syncs.channels).pipe(
             Effect.catchTag("CommandError", (error) =>
               Effect.sync(() => {
                 for (const sink of batch) failSink(sink, Cause.fail(error))
@@ -433,12 +348,11 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const iteration = Effect.gen(function*() {
       if (conn !== undefined && conn.dead) {
         yield* close(conn)
-        if (sinks.size > 0) yield* Effect.logWarning("Subscriber connection lost; reconnecting")
+        if (table.sinkCount > 0) yield* Effect.logWarning("Subscriber connection lost; reconnecting")
       }
       if (conn === undefined) {
-        pendingUnsubscribe = new Set()
-        settleReleases(releasesRequested)
-        if (sinks.size === 0) return
+        table.dropUnsubscribes()
+        if (table.sinkCount === 0) return
         // A failure no wait can cure (rejected credentials or TLS handshake) ends the watches at
         // once instead of after the whole retry budget.
         const exit = yield* Effect.exit(Effect.catchIf(establish, isTransient, (first) => retry(replayFirst(first, establish))))
@@ -448,11 +362,11 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       const c = conn
       const exit = yield* Effect.exit(step(c))
       if (Exit.isFailure(exit)) {
-        settleReleases(releasesRequested)
+        table.settleReleases()
         // Connection errors reconnect on the next iteration; a command error leaves node-redis'
         // channel map unknown, so start over on a fresh connection as well.
         yield* close(c)
-        if (sinks.size > 0) yield* Effect.logWarning("Subscriber command failed; reconnecting", exit.cause)
+        if (table.sinkCount > 0) yield* Effect.logWarning("Subscriber command failed; reconnecting", exit.cause)
         wake()
       }
     })
@@ -460,9 +374,9 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     // Metrics: the channels gauge is moved by this subscriber's own changes (several consumers share it).
     let reportedChannels = 0
     const reportChannels = () => {
-      if (routes.size === reportedChannels || closed) return
-      Telemetry.subscribedChannels.unsafeModify(routes.size - reportedChannels, [])
-      reportedChannels = routes.size
+      if (table.channelCount === reportedChannels || closed) return
+      Telemetry.subscribedChannels.unsafeModify(table.channelCount - reportedChannels, [])
+      reportedChannels = table.channelCount
     }
     let resyncing = false
     const lostWhileWatched = () => {
@@ -472,9 +386,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     const hasWork = () =>
       (conn !== undefined && conn.dead) ||
-      pendingUnsubscribe.size > 0 ||
-      pendingSync.size > 0 ||
-      (conn === undefined && sinks.size > 0)
+      table.hasPending() ||
+      (conn === undefined && table.sinkCount > 0)
 
     /**
      * A connection can die without a FIN or RST (a silent network partition): nothing would tell
@@ -482,13 +395,13 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * happens, PING it now and then; no PONG in time means it is gone.
      */
     const healthCheck = (c: Connection) =>
-      call("PING", () => c.client.ping()).pipe(
+      call("PING", c.pubsub.ping).pipe(
         Effect.timeout(options.healthCheckTimeout),
         Effect.catchAll(() =>
           Effect.suspend(() => {
             if (c.dead || conn !== c) return Effect.void
             // Destroyed, not QUIT: a silent connection would hold a graceful close for its bound.
-            destroy(c.client)
+            c.pubsub.destroy()
             return Effect.zipRight(
               Effect.logWarning("Subscriber connection did not answer a health-check PING; replacing it"),
               close(c)
@@ -504,7 +417,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * wakes it), rather than a `timeout` race on every idle turn, which forks two fibers each time.
      */
     const timerFor = (): Duration.Duration | undefined =>
-      conn === undefined ? undefined : sinks.size === 0 ? options.idleTimeToLive : options.healthCheckInterval
+      conn === undefined ? undefined : table.sinkCount === 0 ? options.idleTimeToLive : options.healthCheckInterval
     let timerFired = false
     const idleTimer: Deadlines.Expiring = {
       deadline: 0,
@@ -519,7 +432,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const onTimer = Effect.suspend(() => {
       const c = conn
       if (c === undefined || c.dead) return Effect.void
-      if (sinks.size === 0) return close(c)
+      if (table.sinkCount === 0) return close(c)
       return options.healthCheckInterval === undefined ? Effect.void : healthCheck(c)
     })
 
@@ -548,8 +461,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         Telemetry.subscribedChannels.unsafeModify(-reportedChannels, [])
         reportedChannels = 0
         const shutdown = shutdownError()
-        for (const sink of Array.from(sinks)) failSink(sink, Cause.fail(shutdown))
-        settleReleases(releasesRequested)
+        for (const sink of table.clear()) sink.fail(Cause.fail(shutdown))
         return conn === undefined ? Effect.void : close(conn)
       })
     )
@@ -566,10 +478,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
           sink.fail(Cause.fail(shutdownError()))
           return 0
         }
-        sinks.add(sink)
-        let duplicates = 0
-        for (const channel of sink.channels()) if (!route(sink, channel)) duplicates++
-        pendingSync.add(sink)
+        const duplicates = table.add(sink)
         wake()
         return duplicates
       },
@@ -578,9 +487,9 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       remove: (sink) =>
         Effect.suspend(() => {
           detach(sink)
-          if (releasesDone >= releasesRequested) return Effect.void
+          if (table.releasesSettled()) return Effect.void
           const done = Deferred.unsafeMake<void>(FiberId.none)
-          releaseWaiters.push({ target: releasesRequested, done })
+          table.whenReleased(() => Deferred.unsafeDone(done, Exit.void))
           return Deferred.await(done).pipe(Effect.timeout(options.releaseTimeout), Effect.ignore)
         })
     }
