@@ -1,8 +1,7 @@
 /**
  * The store-wide commands the result backend has no use for (SCAN, TTL, MEMORY USAGE, INFO,
- * PUBSUB, EXPIRE…), over the library's `RedisClient.execute`. This is the only module of the CLI
- * that touches the driver: every command goes through `send` as an argument list, so adapting to
- * another client API means changing `send` alone.
+ * PUBSUB, EXPIRE…), over the library's `RedisClient.command`. This is the only module of the CLI
+ * that sends commands: every command goes through `send` (or `sendAll`) as an argument list.
  *
  * Nothing here is retried: an operator command fails fast with the typed error and its exit code.
  */
@@ -15,7 +14,7 @@ import * as Stream from "effect/Stream"
 
 export type AdminError = ConnectionError | CommandError
 
-/** One raw reply, as node-redis hands it back (strings, numbers, arrays, null). */
+/** One raw reply, as `RedisClient.command` hands it back (strings, numbers, arrays, null). */
 type Reply = unknown
 
 /** Keys asked in one pipelined round (bounds the request and the replies held at once). */
@@ -23,18 +22,14 @@ export const BATCH = 1000
 
 /** Send one command on the shared command connection. */
 const send = (args: ReadonlyArray<string>): Effect.Effect<Reply, AdminError, RedisClient> =>
-  Effect.flatMap(RedisClient, (client) => client.execute(args[0] ?? "", (c) => c.sendCommand([...args])))
+  Effect.flatMap(RedisClient, (client) => client.command(args))
 
 /**
- * Many commands in one round trip: node-redis pipelines what is sent in the same tick, so the
+ * Many commands in one round trip: `RedisClient.commands` sends them in one write, so the
  * replies come back together (one command's error reply fails the whole call).
  */
 const sendAll = (commands: ReadonlyArray<ReadonlyArray<string>>): Effect.Effect<ReadonlyArray<Reply>, AdminError, RedisClient> =>
-  commands.length === 0
-    ? Effect.succeed([])
-    : Effect.flatMap(RedisClient, (client) =>
-      client.execute(commands[0]?.[0] ?? "", (c) => Promise.all(commands.map((args) => c.sendCommand([...args]))))
-    )
+  Effect.flatMap(RedisClient, (client) => client.commands(commands))
 
 const asString = (r: Reply): string | null =>
   typeof r === "string"

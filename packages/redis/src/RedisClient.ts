@@ -18,6 +18,7 @@
  * - `layerConfig()`: the same from the environment (see `urlConfig` for the variables).
  * TLS files are read with `node:fs` when the layer is built.
  */
+import { createHash } from "node:crypto"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -31,12 +32,12 @@ import type * as Scope from "effect/Scope"
 import type { CommandError, ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import * as Batcher from "./internal/batcher.js"
 import * as Connection from "./internal/connection.js"
+import * as Driver from "./internal/driver.js"
 import type { NodeRedis } from "./RedisConnection.js"
 import { connector } from "./RedisConnection.js"
 import * as RedisConfig from "./RedisConfig.js"
 import * as RedisUrl from "./RedisUrl.js"
 
-export type { NodeRedis } from "./RedisConnection.js"
 
 export const TypeId: unique symbol = Symbol.for("@effect-celery/redis/RedisClient")
 export type TypeId = typeof TypeId
@@ -53,18 +54,27 @@ export interface RedisClient {
    */
   readonly healthCheckInterval?: Duration.Duration | undefined
   /**
-   * Run commands on the shared command connection. node-redis pipelines commands issued in the same
-   * tick, so many fibers share it cheaply. A connection-level failure fails with `ConnectionError`
-   * and drops the connection, so the next call reconnects (re-discovering the master under
-   * Sentinel); an error reply fails with `CommandError` (a `READONLY` reply is a `ConnectionError`
-   * with reason "ReadOnly"). Nothing is retried here: callers apply the retry policy.
+   * Any command, as its argument list (`["SET", key, value]`), on the shared command connection.
+   * Commands that any fibers send in the same tick are pipelined in one write, so many fibers
+   * share the connection cheaply. A connection-level failure fails with `ConnectionError` and
+   * drops the connection, so the next call reconnects (re-discovering the master under Sentinel);
+   * an error reply fails with `CommandError` (a `READONLY` reply is a `ConnectionError` with reason
+   * "ReadOnly"; LOADING, BUSY, MASTERDOWN, TRYAGAIN and CLUSTERDOWN are `ConnectionError("Busy")`).
+   * Nothing is retried here: callers apply the retry policy. Every operation below fails this way.
    */
-  readonly execute: <A>(command: string, f: (client: NodeRedis) => Promise<A>) => Effect.Effect<A, ConnectionError | CommandError>
+  readonly command: (args: ReadonlyArray<string>) => Effect.Effect<Reply, ConnectionError | CommandError>
   /**
-   * `GET key` on the command connection, errors as `execute`. The GETs that any fibers issue in
-   * the same tick go out as one MGET (chunks of `MGET_CHUNK`): one node-redis command for many
-   * reads. Unlike GET, MGET reads a key holding a non-string as missing; an error reply to a batch
-   * (an ACL denial, say) sends each of its keys again as its own GET, so it fails only its own caller.
+   * Several commands in one write, their replies in order; the first error reply fails the call
+   * (the other commands were sent all the same).
+   */
+  readonly commands: (
+    commands: ReadonlyArray<ReadonlyArray<string>>
+  ) => Effect.Effect<ReadonlyArray<Reply>, ConnectionError | CommandError>
+  /**
+   * `GET key`. The GETs that any fibers issue in the same tick go out as one MGET (chunks of
+   * `MGET_CHUNK`): one command for many reads. Unlike GET, MGET reads a key holding a non-string as
+   * missing; an error reply to a batch (an ACL denial, say) sends each of its keys again as its own
+   * GET, so it fails only its own caller.
    */
   readonly get: (key: string) => Effect.Effect<string | null, ConnectionError | CommandError>
   /**
@@ -75,23 +85,90 @@ export interface RedisClient {
     outcome: (value: string | null, key: string) => Either.Either<O, E>
   ) => (key: string) => Effect.Effect<O, E | ConnectionError | CommandError>
   /**
+   * The values of any number of keys, in order (null for a missing key or one holding a
+   * non-string). A long list goes as two or more MGETs pipelined in one write, at most
+   * `MGET_CHUNK` keys each: the server answers the first part while it still reads the second.
+   * No keys: no command.
+   */
+  readonly mget: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError>
+  /** `DEL keys…`: how many existed (no keys: no command, 0). */
+  readonly del: (keys: ReadonlyArray<string>) => Effect.Effect<number, ConnectionError | CommandError>
+  /** `INCRBY key increment`: the new value. */
+  readonly incrBy: (key: string, increment: number) => Effect.Effect<number, ConnectionError | CommandError>
+  /** `PUBLISH channel message`: how many subscribers received it. */
+  readonly publish: (channel: string, message: string) => Effect.Effect<number, ConnectionError | CommandError>
+  /**
+   * A Lua script by its SHA1 (EVALSHA), loaded and run again when the server does not know it
+   * (NOSCRIPT: a fresh, restarted or flushed server). The script's error replies nested in its
+   * reply come back as `Error`s in the array.
+   */
+  readonly runScript: (
+    script: Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ) => Effect.Effect<Reply, ConnectionError | CommandError>
+  /**
    * A command many callers share: the items that fibers submit in the same tick go out as one
    * `many` call (at most `maxBatch` items each), a lone item as `one`, and each caller is resumed
-   * with the `outcome` of its own reply. Errors as `execute`; an error reply to a whole batch sends
-   * each of its items again through `one`, so it fails only its own caller. `get` is one of these.
+   * with the `outcome` of its own reply. An error reply to a whole batch sends each of its items
+   * again through `one`, so it fails only its own caller; a caller interrupted before its batch
+   * is sent is withdrawn (its item is not sent). `get` is one of these.
    */
   readonly batched: <I, R, O = R, E = never>(
     spec: Batched<I, R, O, E>
   ) => (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
   /**
-   * A new dedicated connection (for SUBSCRIBE), connected and ready, closed when the scope closes.
-   * It never reconnects by itself: its owner sees `end` and asks for a new one.
+   * @internal The driver underneath (raw node-redis access for this package's subscriber, which
+   * needs a dedicated Pub/Sub connection). Not part of the public API: it changes with the driver.
    */
-  readonly connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
+  readonly [Driver.DriverId]: Driver.Driver
+}
+
+/**
+ * A reply as the client hands it back: bulk and simple strings as `string`, integers as `number`,
+ * nil as `null`, arrays as arrays; an error reply nested in an array (a script's `redis.pcall`, an
+ * EXEC) as an `Error` in place. (RESP2, strings decoded as UTF-8.)
+ */
+export type Reply = string | number | null | Error | ReadonlyArray<Reply>
+
+/** A Lua script: its source and the SHA1 of the source (EVALSHA's name for it); see `script`. */
+export interface Script {
+  readonly source: string
+  readonly sha: string
+}
+
+/** A `Script` for `source`. */
+export const script = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
+
+/**
+ * What a `batched` description sends through: the commands of one connection, as promises, for
+ * the loop that sends a batch (an Effect per item was measured to cost the batching its gain). A
+ * rejection is typed by the client as its commands' failures are.
+ */
+export interface Commands {
+  readonly command: (args: ReadonlyArray<string>) => Promise<Reply>
+  readonly get: (key: string) => Promise<string | null>
+  readonly mget: (keys: ReadonlyArray<string>) => Promise<ReadonlyArray<string | null>>
+  readonly runScript: (script: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) => Promise<Reply>
 }
 
 /** How `RedisClient.batched` sends a coalesced command. */
-export type Batched<I, R, O = R, E = never> = Batcher.Batched<I, R, O, E>
+export interface Batched<I, R, O = R, E = never> {
+  /** Names the command in errors. */
+  readonly command: string
+  /** Most items in one `many` call (bounds the request, the reply and the server's time on it). */
+  readonly maxBatch: number
+  /** One item alone (a batch of one, and each item again after an error reply to its batch). */
+  readonly one: (redis: Commands, item: I) => Promise<R>
+  /** Several items: one reply per item, in order; an `Error` (a nested error reply) fails only its item. */
+  readonly many: (redis: Commands, items: Array<I>) => Promise<ReadonlyArray<R | Error>>
+  /**
+   * The caller's outcome from its item's reply, computed in the loop that hands a batch out rather
+   * than by each resumed fiber, where decoding task metas was measured slower. A throw is a defect
+   * of that caller alone.
+   */
+  readonly outcome: (reply: R, item: I) => Either.Either<O, E>
+}
 
 /**
  * Most keys in one MGET, coalesced `get`s and `getMany` alike (bounds the request and the reply;
@@ -100,6 +177,9 @@ export type Batched<I, R, O = R, E = never> = Batcher.Batched<I, R, O, E>
  * `RedisResultBackend`), where the latency of the one call is what counts.
  */
 export const MGET_CHUNK = 1024
+
+/** A `mget` of fewer than twice this many keys goes as one MGET. */
+const MGET_MIN_PART = 256
 
 export const RedisClient: Context.Tag<RedisClient, RedisClient> = Context.GenericTag<RedisClient>(
   "@effect-celery/redis/RedisClient"
@@ -155,6 +235,8 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
     const connections = yield* Connection.make(options)
     const batched = Batcher.make(connections)
 
+    const { execute } = connections
+
     const getWith = <O, E>(outcome: (value: string | null, key: string) => Either.Either<O, E>) =>
       batched<string, string | null, O, E>({
         command: "GET",
@@ -165,16 +247,48 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       })
     const get = getWith(Either.right)
 
+    const mget = (keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> => {
+      const keyList = keys as Array<string>
+      if (keyList.length === 0) return Effect.succeed([])
+      if (keyList.length < 2 * MGET_MIN_PART) return execute("MGET", (c) => c.mGet(keyList))
+      const parts = Math.max(2, Math.ceil(keyList.length / MGET_CHUNK))
+      const size = Math.ceil(keyList.length / parts)
+      return execute("MGET", (c) => {
+        const replies: Array<Promise<ReadonlyArray<string | null>>> = []
+        for (let i = 0; i < keyList.length; i += size) replies.push(c.mGet(keyList.slice(i, i + size)))
+        // concat, not flat(): flat() is far slower on arrays this long.
+        return Promise.all(replies).then((got) => ([] as Array<string | null>).concat(...got))
+      })
+    }
+
+    const driver: Driver.Driver = { execute, connect: options.connector }
+
     return RedisClient.of({
       [TypeId]: TypeId,
       uri: options.uri,
       db: options.db,
       healthCheckInterval: options.healthCheckInterval === undefined ? undefined : Duration.decode(options.healthCheckInterval),
-      execute: connections.execute,
+      command: (args) => execute(args[0] ?? "", (c) => c.sendCommand<Reply>([...args])),
+      commands: (list) =>
+        list.length === 0
+          ? Effect.succeed([])
+          : execute(list[0]?.[0] ?? "", (c) => Promise.all(list.map((args) => c.sendCommand<Reply>([...args])))),
       get,
       getWith,
-      batched,
-      connect: options.connector
+      mget,
+      del: (keys) => (keys.length === 0 ? Effect.succeed(0) : execute("DEL", (c) => c.del([...keys]))),
+      incrBy: (key, increment) => execute("INCRBY", (c) => c.incrBy(key, increment)),
+      publish: (channel, message) => execute("PUBLISH", (c) => c.publish(channel, message)),
+      runScript: (script, keys, args) => execute("EVALSHA", (c) => Driver.runScript(c, script, keys, args)),
+      batched: (spec) =>
+        batched({
+          command: spec.command,
+          maxBatch: spec.maxBatch,
+          one: (c, item) => spec.one(Driver.commandsOf(c), item),
+          many: (c, items) => spec.many(Driver.commandsOf(c), items),
+          outcome: spec.outcome
+        }),
+      [Driver.DriverId]: driver
     })
   }).pipe(Effect.annotateLogs({ package: "@effect-celery/redis", module: "RedisClient" }))
 

@@ -54,7 +54,7 @@ import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as TaskState from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as Scripts from "./internal/scripts.js"
-import { MGET_CHUNK, type NodeRedis, RedisClient } from "./RedisClient.js"
+import { type Commands, RedisClient } from "./RedisClient.js"
 
 /**
  * Most stores in one script call. Small enough that 100 callers make several batches the server
@@ -62,9 +62,6 @@ import { MGET_CHUNK, type NodeRedis, RedisClient } from "./RedisClient.js"
  * other clients wait behind one atomic batch (about 10 µs of server time per store).
  */
 const STORE_BATCH = 32
-
-/** A read of fewer than twice this many keys goes as one MGET (see `mgetAll`). */
-const MGET_MIN_PART = 256
 
 /** The store script's replies, one per key: 1 written, 0 skipped, or an error reply. */
 const storeReplies = (reply: unknown): ReadonlyArray<number | Error> => {
@@ -161,14 +158,14 @@ export const make = (
      */
     const storeScript = (guard: boolean) => {
       const flags = [ttl, guard ? "1" : "0"]
-      const many = (c: NodeRedis, items: Array<readonly [string, string]>) => {
+      const many = (c: Commands, items: Array<readonly [string, string]>) => {
         const keyList: Array<string> = []
         const args = flags.slice()
         for (const [key, value] of items) {
           keyList.push(key)
           args.push(value)
         }
-        return Scripts.run(c, Scripts.store, keyList, args).then(storeReplies)
+        return c.runScript(Scripts.store, keyList, args).then(storeReplies)
       }
       return client.batched<readonly [string, string], number>({
         command: "EVALSHA",
@@ -183,26 +180,7 @@ export const make = (
     const setValue = (key: string, value: string, guard: boolean) =>
       (guard ? guardedStore : plainStore)([key, value]).pipe(retryWrite)
 
-    /**
-     * MGET of any number of keys, in order. A long list goes as two or more MGETs pipelined in one
-     * write: the server answers the first part while it still reads the second, and the client
-     * decodes one reply while the next arrives. Measured on 1,000 ready results, alternating call
-     * by call in one process: `getAll` +4–6%, drained `getMany` +3–7% over one MGET (four parts
-     * gained nothing over two). One `execute` for all the parts: no fiber per part.
-     */
-    const mgetAll = (keyList: Array<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> => {
-      if (keyList.length < 2 * MGET_MIN_PART) return client.execute("MGET", (c) => c.mGet(keyList))
-      const parts = Math.max(2, Math.ceil(keyList.length / MGET_CHUNK))
-      const size = Math.ceil(keyList.length / parts)
-      return client.execute("MGET", (c) => {
-        const replies: Array<Promise<ReadonlyArray<string | null>>> = []
-        for (let i = 0; i < keyList.length; i += size) replies.push(c.mGet(keyList.slice(i, i + size)))
-        // concat, not flat(): flat() is far slower on arrays this long.
-        return Promise.all(replies).then((got) => ([] as Array<string | null>).concat(...got))
-      })
-    }
-
-    const del = (key: string) => client.execute("DEL", (c) => c.del(key)).pipe(Effect.asVoid)
+    const del = (key: string) => client.del([key]).pipe(Effect.asVoid)
 
     // ---- task metas ---------------------------------------------------------------------------
 
@@ -245,7 +223,7 @@ export const make = (
 
     /** One read of `ids` (MGET in chunks), decoded in order. */
     const readDecoded = (ids: ReadonlyArray<string>) =>
-      Effect.map(retryAlways(mgetAll(ids.map(keys.task))), (raws) => {
+      Effect.map(retryAlways(client.mget(ids.map(keys.task))), (raws) => {
         const decoded: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
         for (let i = 0; i < ids.length; i++) decoded.push(decodeTask(ids[i]!, raws[i] ?? null))
         return decoded
@@ -417,11 +395,13 @@ export const make = (
         yield* setValue(keys.group(groupId), value, false)
       }).pipe(retryAlways)
 
+    // A plain GET, not the coalesced `client.get`: MGET would read a key holding a non-string as
+    // missing where Celery's GET fails with WRONGTYPE.
     const restoreGroup: ResultBackend["restoreGroup"] = (groupId) =>
-      client.execute("GET", (c) => c.get(keys.group(groupId))).pipe(
+      client.command(["GET", keys.group(groupId)]).pipe(
         retryAlways,
         Effect.flatMap((raw) =>
-          raw === null ? Effect.succeedNone : Either.map(Meta.decodeGroupMeta(groupId, raw), Option.some)
+          typeof raw === "string" ? Either.map(Meta.decodeGroupMeta(groupId, raw), Option.some) : Effect.succeedNone
         )
       )
 
@@ -434,7 +414,7 @@ export const make = (
 
     // Celery sends INCRBY unretried: a retry after a lost reply could count the part twice.
     const addToChord: ResultBackend["addToChord"] = (groupId) =>
-      client.execute("INCRBY", (c) => c.incrBy(keys.chordCounter(groupId), 1)).pipe(Effect.asVoid)
+      client.incrBy(keys.chordCounter(groupId), 1).pipe(Effect.asVoid)
 
     /** The chord failed: record it on the body (as `chord_error_from_stack`) and fail. */
     const chordFailed = (part: ChordPart, message: string) =>
@@ -459,7 +439,7 @@ export const make = (
           return yield* chordFailed(part, `Dependency ${failed.taskId} raised ${PyJson.repr(failed.result)}`)
         }
         const { chordCounter, chordJoin, chordSize } = keys
-        yield* client.execute("DEL", (c) => c.del([chordJoin(part.groupId), chordCounter(part.groupId), chordSize(part.groupId)])).pipe(
+        yield* client.del([chordJoin(part.groupId), chordCounter(part.groupId), chordSize(part.groupId)]).pipe(
           retryWrite,
           // The chord is complete whatever happens to the cleanup (the keys still expire).
           Effect.catchAll((error) =>
@@ -480,7 +460,7 @@ export const make = (
         const chordKeys = [keys.chordJoin(part.groupId), keys.chordCounter(part.groupId), keys.chordSize(part.groupId)]
         // Not retried, as Celery: after a lost reply a retried ZADD would find its member present and
         // never complete the chord.
-        const reply = yield* client.execute("EVALSHA", (c) => Scripts.run(c, Scripts.chordPart, chordKeys, [member, score, ttl]))
+        const reply = yield* client.runScript(Scripts.chordPart, chordKeys, [member, score, ttl])
         const parsed = parseChordReply(reply)
         if (parsed === undefined) {
           return yield* new CommandError({ command: "EVALSHA", message: `unexpected chord script reply: ${String(reply)}` })

@@ -14,7 +14,7 @@ export const build = <E>(
 ): Effect.Effect<RedisClient.RedisClient, E | ConnectionError | CommandError, Scope.Scope> =>
   Layer.build(layer).pipe(
     Effect.map((ctx) => ctx.unsafeMap.get(RedisClient.RedisClient.key) as RedisClient.RedisClient),
-    Effect.tap((client) => client.execute("PING", (c) => c.ping()))
+    Effect.tap((client) => client.command(["PING"]))
   )
 
 /** The typed error of a failed Exit; the test fails on a success or a defect. */

@@ -3,6 +3,7 @@ import { Cause, ConfigProvider, Context, Effect, Either, Exit, Fiber, FiberId, L
 import { createClient } from "redis"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { RedisClient } from "@effect-celery/redis"
+import { driverOf } from "../src/internal/driver.js"
 import { freePort, redisServer } from "../../../test-support/RedisServer.js"
 import { build, failure, failureOf } from "./Expect.js"
 
@@ -36,7 +37,7 @@ const idsNamed = (c: ReturnType<typeof createClient>, name: string) =>
  */
 const killInFlight = (client: RedisClient.RedisClient, direct: ReturnType<typeof createClient>, name: string) =>
   Effect.gen(function* () {
-    const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop(`${name}-list`, 0))))
+    const blocked = yield* Effect.fork(Effect.exit(client.command(["BLPOP", `${name}-list`, "0"])))
     yield* clientsNamed(direct, name).pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
     const ids = yield* idsNamed(direct, name)
     assert.lengthOf(ids, 1)
@@ -45,23 +46,23 @@ const killInFlight = (client: RedisClient.RedisClient, direct: ReturnType<typeof
   })
 
 describe("RedisClient", () => {
-  it.scopedLive("connects over TCP and runs commands through execute", () =>
+  it.scopedLive("connects over TCP and runs commands", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
       const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-      const pong = yield* client.execute("PING", (c) => c.ping())
+      const pong = yield* client.command(["PING"])
       assert.strictEqual(pong, "PONG")
       assert.strictEqual(client.db, 0)
       assert.strictEqual(client.uri, `redis://127.0.0.1:${server.port}/0`)
-      yield* client.execute("SET", (c) => c.set("rc-tcp-k", "v"))
-      assert.strictEqual(yield* client.execute("GET", (c) => c.get("rc-tcp-k")), "v")
+      yield* client.command(["SET", "rc-tcp-k", "v"])
+      assert.strictEqual(yield* client.command(["GET", "rc-tcp-k"]), "v")
     }))
 
   it.scopedLive("connects over a unix socket", () =>
     Effect.gen(function* () {
       const server = yield* redisServer({ unixSocket: true })
       const client = yield* build(RedisClient.layer({ path: server.socketPath!, db: 2 }))
-      yield* client.execute("SET", (c) => c.set("rc-unix-k", "u"))
+      yield* client.command(["SET", "rc-unix-k", "u"])
       const direct = yield* admin({ path: server.socketPath! })
       yield* Effect.promise(() => direct.select(2))
       assert.strictEqual(yield* Effect.promise(() => direct.get("rc-unix-k")), "u")
@@ -83,11 +84,11 @@ describe("RedisClient", () => {
       const server = yield* redisServer()
       const one = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, db: 1 }))
       const three = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, db: 3 }))
-      yield* one.execute("SET", (c) => c.set("rc-db-k", "one"))
-      assert.isNull(yield* three.execute("GET", (c) => c.get("rc-db-k")))
-      yield* three.execute("SET", (c) => c.set("rc-db-k", "three"))
-      assert.strictEqual(yield* one.execute("GET", (c) => c.get("rc-db-k")), "one")
-      assert.strictEqual(yield* three.execute("GET", (c) => c.get("rc-db-k")), "three")
+      yield* one.command(["SET", "rc-db-k", "one"])
+      assert.isNull(yield* three.command(["GET", "rc-db-k"]))
+      yield* three.command(["SET", "rc-db-k", "three"])
+      assert.strictEqual(yield* one.command(["GET", "rc-db-k"]), "one")
+      assert.strictEqual(yield* three.command(["GET", "rc-db-k"]), "three")
       assert.strictEqual(three.db, 3)
     }))
 
@@ -99,7 +100,7 @@ describe("RedisClient", () => {
       const client = yield* build(
         RedisClient.layer({ host: "127.0.0.1", port: server.port, username: "celery", password: Redacted.make("s3cret") })
       )
-      assert.strictEqual(yield* client.execute("ACL WHOAMI", (c) => c.sendCommand<string>(["ACL", "WHOAMI"])), "celery")
+      assert.strictEqual(yield* client.command(["ACL", "WHOAMI"]), "celery")
       assert.strictEqual(client.uri, `redis://celery:**@127.0.0.1:${server.port}/0`)
 
       const wrong = yield* failureOf(
@@ -117,16 +118,16 @@ describe("RedisClient", () => {
     Effect.gen(function* () {
       const server = yield* redisServer()
       const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-cmd" }))
-      yield* client.execute("SET", (c) => c.set("rc-cmd-str", "x"))
-      const error = yield* failureOf(client.execute("LPUSH", (c) => c.lPush("rc-cmd-str", "y")))
+      yield* client.command(["SET", "rc-cmd-str", "x"])
+      const error = yield* failureOf(client.command(["LPUSH", "rc-cmd-str", "y"]))
       assert.strictEqual(error._tag, "CommandError")
       assert.include(error.message, "WRONGTYPE")
       // A function that throws synchronously is a CommandError too, never a defect.
-      const thrown = yield* failureOf(client.execute("BAD", () => { throw new TypeError("bad args") }))
+      const thrown = yield* failureOf(driverOf(client).execute("BAD", () => { throw new TypeError("bad args") }))
       assert.strictEqual(thrown._tag, "CommandError")
       const direct = yield* admin({ port: server.port })
       assert.lengthOf(yield* clientsNamed(direct, "rc-cmd"), 1)
-      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.strictEqual(yield* client.command(["PING"]), "PONG")
       assert.lengthOf(yield* clientsNamed(direct, "rc-cmd"), 1)
     }))
 
@@ -138,7 +139,7 @@ describe("RedisClient", () => {
       const error = yield* killInFlight(client, direct, "rc-kill")
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "Closed")
-      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.strictEqual(yield* client.command(["PING"]), "PONG")
       assert.lengthOf(yield* clientsNamed(direct, "rc-kill"), 1)
     }))
 
@@ -149,13 +150,13 @@ describe("RedisClient", () => {
       const server = yield* redisServer()
       const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-disc" }))
       const direct = yield* admin({ port: server.port })
-      const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop("rc-disc-list", 0))))
+      const blocked = yield* Effect.fork(Effect.exit(client.command(["BLPOP", "rc-disc-list", "0"])))
       yield* clientsNamed(direct, "rc-disc").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
-      yield* client.execute("DISCONNECT", (c) => c.disconnect())
+      yield* driverOf(client).execute("DISCONNECT", (c) => c.disconnect())
       const error = failure(yield* blocked.await.pipe(Effect.flatten))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual(error.reason, "Closed")
-      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.strictEqual(yield* client.command(["PING"]), "PONG")
     }))
 
   it.scopedLive("an idle connection killed by the server is replaced without crashing", () =>
@@ -167,9 +168,9 @@ describe("RedisClient", () => {
       assert.lengthOf(ids, 1)
       yield* Effect.promise(() => direct.sendCommand(["CLIENT", "KILL", "ID", ids[0]!]))
       // The next call either saw the socket close already (and reconnected first) or fails once.
-      const first = yield* Effect.exit(client.execute("PING", (c) => c.ping()))
+      const first = yield* Effect.exit(client.command(["PING"]))
       if (Exit.isFailure(first)) assert.instanceOf(failure(first), ConnectionError)
-      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.strictEqual(yield* client.command(["PING"]), "PONG")
       const after = yield* clientsNamed(direct, "rc-idle")
       assert.lengthOf(after, 1)
       assert.notInclude(after[0]!, `id=${ids[0]!} `)
@@ -182,7 +183,7 @@ describe("RedisClient", () => {
       const direct = yield* admin({ port: server.port })
       // After this the client holds no connection, so all 50 callers go through the reconnect.
       yield* killInFlight(client, direct, "rc-many")
-      const results = yield* Effect.all(Array.from({ length: 50 }, () => client.execute("PING", (c) => c.ping())), {
+      const results = yield* Effect.all(Array.from({ length: 50 }, () => client.command(["PING"])), {
         concurrency: "unbounded"
       })
       assert.deepStrictEqual(new Set(results), new Set(["PONG"]))
@@ -196,8 +197,8 @@ describe("RedisClient", () => {
       yield* Effect.scoped(
         Effect.gen(function* () {
           const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-close" }))
-          yield* client.execute("PING", (c) => c.ping())
-          const sub = yield* client.connect
+          yield* client.command(["PING"])
+          const sub = yield* driverOf(client).connect
           yield* Effect.promise(() => sub.subscribe("rc-close-chan", () => {}))
           assert.lengthOf(yield* clientsNamed(direct, "rc-close"), 2)
         })
@@ -209,7 +210,7 @@ describe("RedisClient", () => {
     Effect.gen(function* () {
       const server = yield* redisServer()
       const client = yield* Effect.scoped(build(RedisClient.layer({ host: "127.0.0.1", port: server.port })))
-      const error = yield* failureOf(client.execute("PING", (c) => c.ping()))
+      const error = yield* failureOf(client.command(["PING"]))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "Shutdown")
     }))
@@ -224,7 +225,7 @@ describe("RedisClient", () => {
       // The server stops answering: a frozen process, as a hung host would be.
       process.kill(pid, "SIGSTOP")
       const started = Date.now()
-      const error = yield* failureOf(client.execute("GET", (c) => c.get("rc-timeout-k")))
+      const error = yield* failureOf(client.command(["GET", "rc-timeout-k"]))
       const elapsed = Date.now() - started
       yield* resume
       assert.instanceOf(error, ConnectionError)
@@ -232,7 +233,7 @@ describe("RedisClient", () => {
       assert.isAtLeast(elapsed, 250)
       assert.isBelow(elapsed, 5000)
       const direct = yield* admin({ port: server.port })
-      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.strictEqual(yield* client.command(["PING"]), "PONG")
       assert.lengthOf(yield* clientsNamed(direct, "rc-timeout"), 1)
     }))
 
@@ -248,7 +249,7 @@ describe("RedisClient", () => {
           (ctx) => Context.get(ctx, RedisClient.RedisClient)
         )
         // A command that gets no reply until the connection goes: BLPOP on an empty list.
-        const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop("rc-testclock-list", 0))))
+        const blocked = yield* Effect.fork(Effect.exit(client.command(["BLPOP", "rc-testclock-list", "0"])))
         yield* clientsNamed(direct, "rc-testclock").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
         yield* TestClock.adjust("59 seconds")
         assert.isNull(blocked.unsafePoll())
@@ -268,12 +269,12 @@ describe("RedisClient", () => {
       const socket = yield* build(RedisClient.layerUrl(`redis+socket://${server.socketPath!}?virtual_host=5`))
       assert.strictEqual(socket.db, 5)
       assert.strictEqual(socket.uri, `socket://${server.socketPath!}`)
-      yield* socket.execute("SET", (c) => c.set("rc-url-k", "socket"))
+      yield* socket.command(["SET", "rc-url-k", "socket"])
 
       const tcp = yield* build(RedisClient.layerUrl(Redacted.make(`redis://celery-url:p%40ss%3Aw@127.0.0.1:${server.port}/5`)))
       assert.strictEqual(tcp.uri, `redis://celery-url:**@127.0.0.1:${server.port}/5`)
-      assert.strictEqual(yield* tcp.execute("GET", (c) => c.get("rc-url-k")), "socket")
-      assert.strictEqual(yield* tcp.execute("ACL WHOAMI", (c) => c.sendCommand<string>(["ACL", "WHOAMI"])), "celery-url")
+      assert.strictEqual(yield* tcp.command(["GET", "rc-url-k"]), "socket")
+      assert.strictEqual(yield* tcp.command(["ACL", "WHOAMI"]), "celery-url")
 
       const env = ConfigProvider.fromMap(
         new Map([
@@ -285,7 +286,7 @@ describe("RedisClient", () => {
         ])
       )
       const fromEnv = yield* build(RedisClient.layerConfig()).pipe(Effect.withConfigProvider(env))
-      assert.strictEqual(yield* fromEnv.execute("GET", (c) => c.get("rc-url-k")), "socket")
+      assert.strictEqual(yield* fromEnv.command(["GET", "rc-url-k"]), "socket")
       assert.lengthOf(yield* clientsNamed(direct, "rc-from-env"), 1)
 
       const missing = yield* failureOf(build(RedisClient.layerConfig()).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
@@ -307,11 +308,11 @@ describe("RedisClient", () => {
       const direct = yield* admin({ port: replica.port })
       const before = yield* idsNamed(direct, "rc-ro")
       yield* Effect.promise(() => direct.sendCommand(["REPLICAOF", "127.0.0.1", String(master.port)]))
-      const error = yield* failureOf(client.execute("SET", (c) => c.set("rc-ro-k", "v")))
+      const error = yield* failureOf(client.command(["SET", "rc-ro-k", "v"]))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error).reason, "ReadOnly")
       // Reads still work, on a new connection (the old one was dropped).
-      assert.isNull(yield* client.execute("GET", (c) => c.get("rc-ro-k")))
+      assert.isNull(yield* client.command(["GET", "rc-ro-k"]))
       const after = yield* idsNamed(direct, "rc-ro")
       assert.lengthOf(after, 1)
       assert.notDeepEqual(after, before)
@@ -327,7 +328,7 @@ describe("RedisClient", () => {
       const script = Effect.promise(() => looper.sendCommand(["EVAL", "while true do end", "0"]).catch((e: unknown) => e))
       yield* Effect.forkScoped(script)
       // Readiness: the server answers BUSY once the script has run past the threshold.
-      const result = yield* client.execute("GET", (c) => c.get("rc-busy-k")).pipe(
+      const result = yield* client.command(["GET", "rc-busy-k"]).pipe(
         Effect.either,
         Effect.repeat({ until: (r) => Either.isLeft(r) && r.left._tag === "ConnectionError" && r.left.reason === "Busy" })
       )
@@ -335,7 +336,7 @@ describe("RedisClient", () => {
       const killer = yield* admin({ port: server.port })
       yield* Effect.promise(() => killer.sendCommand(["SCRIPT", "KILL"]))
       // The script stops at its next interrupt check; until then the server may still say BUSY.
-      const value = yield* client.execute("GET", (c) => c.get("rc-busy-k")).pipe(
+      const value = yield* client.command(["GET", "rc-busy-k"]).pipe(
         Effect.retry({ while: (e) => e._tag === "ConnectionError" && e.reason === "Busy" })
       )
       assert.isNull(value)
@@ -351,7 +352,7 @@ describe("RedisClient", () => {
       // Open a client first, so there is something to close while the server is frozen.
       const scope = yield* Scope.make()
       const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port })).pipe(Scope.extend(scope))
-      assert.strictEqual(yield* client.execute("PING", (c) => c.ping()), "PONG")
+      assert.strictEqual(yield* client.command(["PING"]), "PONG")
       // Frozen: the kernel still completes TCP handshakes, nothing answers.
       process.kill(pid, "SIGSTOP")
       let started = Date.now()
@@ -441,7 +442,7 @@ describe("RedisClient", () => {
           command: "GET",
           maxBatch: 10,
           one: (c, key) => c.get(key),
-          many: (c, keys) => c.mGet(keys),
+          many: (c, keys) => c.mget(keys),
           outcome: (raw, key) => {
             if (raw === "boom") throw new Error(`cannot read ${key}`)
             return Number.isNaN(Number(raw)) ? Either.left(`${key} holds ${raw}`) : Either.right(Number(raw))
@@ -469,11 +470,11 @@ describe("RedisClient", () => {
           maxBatch: 10,
           one: (c, key) => {
             sent.push(key)
-            return c.set(key, "1")
+            return c.command(["SET", key, "1"]) as Promise<string | null>
           },
           many: (c, keys) => {
             sent.push(...keys)
-            return c.mSet(keys.map((k): [string, string] => [k, "1"])).then(() => keys.map(() => "OK"))
+            return c.command(["MSET", ...keys.flatMap((k) => [k, "1"])]).then(() => keys.map(() => "OK"))
           },
           outcome: Either.right
         })
@@ -554,7 +555,7 @@ describe("RedisClient", () => {
         const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-get-kill" }))
         const direct = yield* admin({ port: server.port })
         yield* Effect.promise(() => direct.mSet(["rc-get-a", "a", "rc-get-b", "b"]))
-        const blocked = yield* Effect.fork(Effect.exit(client.execute("BLPOP", (c) => c.blPop("rc-get-kill-list", 0))))
+        const blocked = yield* Effect.fork(Effect.exit(client.command(["BLPOP", "rc-get-kill-list", "0"])))
         yield* clientsNamed(direct, "rc-get-kill").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
         const gets = yield* Effect.fork(
           Effect.all([client.get("rc-get-a"), client.get("rc-get-b")].map(Effect.exit), { concurrency: "unbounded" })
@@ -575,14 +576,14 @@ describe("RedisClient", () => {
         const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port, clientName: "rc-get-int" }))
         const direct = yield* admin({ port: server.port })
         yield* Effect.promise(() => direct.mSet(["rc-get-1", "1", "rc-get-2", "2", "rc-get-3", "3"]))
-        const blocked = yield* Effect.fork(client.execute("BLPOP", (c) => c.blPop("rc-get-int-list", 0)))
+        const blocked = yield* Effect.fork(client.command(["BLPOP", "rc-get-int-list", "0"]))
         yield* clientsNamed(direct, "rc-get-int").pipe(Effect.repeat({ until: (lines) => lines.some((l) => l.includes("cmd=blpop")) }))
         const fibers = yield* Effect.forEach(["rc-get-1", "rc-get-2", "rc-get-3"], (k) => Effect.fork(client.get(k)))
         yield* queuedBehindBlock(direct, "rc-get-int")
         const interrupted = yield* Fiber.interrupt(fibers[1]!)
         assert.isTrue(Exit.isInterrupted(interrupted))
         yield* Effect.promise(() => direct.lPush("rc-get-int-list", "go"))
-        assert.deepStrictEqual(yield* Fiber.join(blocked), { key: "rc-get-int-list", element: "go" })
+        assert.deepStrictEqual(yield* Fiber.join(blocked), ["rc-get-int-list", "go"])
         assert.strictEqual(yield* Fiber.join(fibers[0]!), "1")
         assert.strictEqual(yield* Fiber.join(fibers[2]!), "3")
       }))
@@ -594,6 +595,76 @@ describe("RedisClient", () => {
         const error = yield* failureOf(client.get("k"))
         assert.instanceOf(error, ConnectionError)
         assert.strictEqual((error).reason, "Shutdown")
+      }))
+  })
+
+  describe("typed operations", () => {
+    const commandCalls = (c: ReturnType<typeof createClient>) =>
+      Effect.promise(() => c.info("commandstats")).pipe(
+        Effect.map((info) => {
+          const calls: Record<string, number> = {}
+          for (const m of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) calls[m[1]!] = Number(m[2])
+          return calls
+        })
+      )
+
+    it.scopedLive("mget, del, incrBy, publish and commands answer as the commands they name", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        yield* Effect.promise(() => direct.mSet(["rc-op-1", "one", "rc-op-3", "three"]))
+        yield* Effect.promise(() => direct.lPush("rc-op-list", "x"))
+        // A missing key and a key holding a list both read as null, as MGET reads them.
+        assert.deepStrictEqual(yield* client.mget(["rc-op-1", "rc-op-2", "rc-op-3", "rc-op-list"]), ["one", null, "three", null])
+        assert.deepStrictEqual(yield* client.mget([]), [])
+        assert.strictEqual(yield* client.del([]), 0)
+        assert.strictEqual(yield* client.incrBy("rc-op-n", 5), 5)
+        assert.strictEqual(yield* client.incrBy("rc-op-n", -2), 3)
+        assert.strictEqual(yield* client.publish("rc-op-chan", "hello"), 0)
+        assert.strictEqual(yield* client.del(["rc-op-1", "rc-op-2", "rc-op-n"]), 2)
+        assert.deepStrictEqual(
+          yield* client.commands([["MULTI"], ["SET", "rc-op-m", "v"], ["GET", "rc-op-m"], ["EXEC"]]),
+          ["OK", "QUEUED", "QUEUED", ["OK", "v"]]
+        )
+        assert.deepStrictEqual(yield* client.commands([]), [])
+        const error = yield* failureOf(client.commands([["GET", "rc-op-m"], ["LPUSH", "rc-op-m", "y"]]))
+        assert.strictEqual(error._tag, "CommandError")
+        assert.include(error.message, "WRONGTYPE")
+      }))
+
+    it.scopedLive("mget of a long list: in order, as two MGETs sent together", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        const n = 1500
+        yield* Effect.promise(() => direct.mSet(Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === 0).flatMap((i) => [`rc-long-${i}`, `v${i}`])))
+        yield* Effect.promise(() => direct.configResetStat())
+        const values = yield* client.mget(Array.from({ length: n }, (_, i) => `rc-long-${i}`))
+        assert.lengthOf(values, n)
+        values.forEach((v, i) => assert.strictEqual(v, i % 2 === 0 ? `v${i}` : null))
+        assert.strictEqual((yield* commandCalls(direct)).mget, 2)
+      }))
+
+    it.scopedLive("runScript: a server that does not know the script has it loaded and run; a nested error reply is an Error in place", () =>
+      Effect.gen(function* () {
+        const server = yield* redisServer()
+        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+        const direct = yield* admin({ port: server.port })
+        const script = RedisClient.script("return {KEYS[1], ARGV[1], redis.pcall('INCR', KEYS[2])}")
+        yield* Effect.promise(() => direct.set("rc-script-s", "not a number"))
+        for (let run = 0; run < 2; run++) {
+          // The first run meets NOSCRIPT, the second finds it loaded.
+          const reply = yield* client.runScript(script, ["rc-script-k", "rc-script-s"], ["a"])
+          assert.isTrue(Array.isArray(reply))
+          const [key, arg, nested] = reply as ReadonlyArray<unknown>
+          assert.deepStrictEqual([key, arg], ["rc-script-k", "a"])
+          assert.instanceOf(nested, Error)
+        }
+        assert.deepStrictEqual(yield* Effect.promise(() => direct.scriptExists(script.sha)), [true])
+        const error = yield* failureOf(client.runScript(RedisClient.script("return redis.call('INCR', KEYS[1])"), ["rc-script-s"], []))
+        assert.strictEqual(error._tag, "CommandError")
       }))
   })
 })

@@ -5,6 +5,7 @@ import * as Keys from "@effect-celery/core/Keys"
 import * as Meta from "@effect-celery/core/Meta"
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as RedisClient from "@effect-celery/redis/RedisClient"
+import { driverOf } from "../src/internal/driver.js"
 import * as RedisResultConsumer from "@effect-celery/redis/RedisResultConsumer"
 import { redisServer } from "../../../test-support/RedisServer.js"
 import type { RedisServer } from "../../../test-support/RedisServer.js"
@@ -29,13 +30,13 @@ const encode = (taskId: string, state: string, result: unknown = null) =>
 /** What a worker does: SET + PUBLISH in one transaction (spec §4.1), on any key layout. */
 const storeRaw = (key: string, raw: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>
-    redis.execute("MULTI", (c) => c.multi().set(key, raw).publish(key, raw).exec()))
+    redis.commands([["MULTI"], ["SET", key, raw], ["PUBLISH", key, raw], ["EXEC"]]))
 
 const store = (taskId: string, state: string, result: unknown = null) =>
   storeRaw(Keys.standard.task(taskId), encode(taskId, state, result))
 
 const command = (...args: Array<string>) =>
-  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.execute(args[0]!, (c) => c.sendCommand(args)))
+  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.command(args))
 
 const numsub = (taskId: string, layout: Keys.KeyLayout = Keys.standard) =>
   Effect.map(command("PUBSUB", "NUMSUB", layout.task(taskId)), (reply) => Number((reply as Array<unknown>)[1]))
@@ -259,7 +260,7 @@ describe("RedisResultConsumer", () => {
         const K = 400
         // A worker of its own, writing in pipelined bursts so several writes land inside one
         // watch's subscribe → read → barrier window.
-        const worker = yield* Effect.flatMap(RedisClient.RedisClient, (redis) => redis.connect)
+        const worker = yield* Effect.flatMap(RedisClient.RedisClient, (redis) => driverOf(redis).connect)
         const key = Keys.standard.task(id)
         const write = (i: number) => {
           const raw = encode(id, i > K ? "SUCCESS" : "PROGRESS", i)

@@ -41,7 +41,7 @@ describe("retryable server states", () => {
       // Our client sees the state as a retryable ConnectionError("Busy"), not a command failure.
       let busy: ConnectionError | CommandError | undefined
       while (busy === undefined) {
-        const exit = yield* Effect.exit(client.execute("PING", (c) => c.ping()))
+        const exit = yield* Effect.exit(client.command(["PING"]))
         if (Exit.isFailure(exit)) {
           const error = failure(exit)
           if (error._tag === "CommandError" || error.reason === "Busy") busy = error
@@ -99,7 +99,7 @@ describe("retryable server states", () => {
       // Fails with CUSTOMBUSY on its first two calls, then answers the attempt count.
       const script = "local n = redis.call('INCR', KEYS[1]) if n <= 2 then return redis.error_reply('CUSTOMBUSY not yet') end return n"
       const evalOnce = (client: RedisClient.RedisClient) =>
-        client.execute("EVAL", (c) => c.eval(script, { keys: [key] }))
+        client.command(["EVAL", script, "1", key])
       const plain = yield* servicesAt(server.url)
       const refused = yield* failureOf(evalOnce(plain.client))
       assert.instanceOf(refused, CommandError)

@@ -2,6 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Logger } from "effect"
 import { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { RedisClient, RedisUrl } from "@effect-celery/redis"
+import { driverOf } from "../src/internal/driver.js"
 import type { RedisServer, TlsFiles } from "../../../test-support/RedisServer.js"
 import { makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
 import { build, failureOf } from "./Expect.js"
@@ -20,7 +21,7 @@ const capturingWarnings = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return [value, warnings] as const
   })
 
-const ping = (client: RedisClient.RedisClient) => client.execute("PING", (c) => c.ping())
+const ping = (client: RedisClient.RedisClient) => client.command(["PING"])
 
 /** One set of certificates and two TLS servers for the whole file (openssl key generation is slow). */
 class TlsEnv extends Context.Tag("test/TlsEnv")<TlsEnv, {
@@ -121,11 +122,11 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       const base = `rediss://127.0.0.1:${server.port}/1?ssl_cert_reqs=required&ssl_ca_certs=${q(files.ca)}`
       const client = yield* build(RedisClient.layerUrl(`${base}&ssl_certfile=${q(files.clientCert)}&ssl_keyfile=${q(files.clientKey)}`))
       assert.strictEqual(yield* ping(client), "PONG")
-      yield* client.execute("SET", (c) => c.set("tls-client-cert", "1"))
-      assert.strictEqual(yield* client.execute("GET", (c) => c.get("tls-client-cert")), "1")
+      yield* client.command(["SET", "tls-client-cert", "1"])
+      assert.strictEqual(yield* client.command(["GET", "tls-client-cert"]), "1")
       assert.strictEqual(client.db, 1)
       // A dedicated connection gets the same TLS options.
-      const sub = yield* client.connect
+      const sub = yield* driverOf(client).connect
       assert.strictEqual(yield* Effect.promise(() => sub.ping()), "PONG")
 
       const anonymous = yield* failureOf(build(RedisClient.layerUrl(base)))

@@ -32,14 +32,14 @@ const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}
 const storeRaw = (taskId: string, raw: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) => {
     const key = Keys.standard.task(taskId)
-    return redis.execute("MULTI", (c) => c.multi().set(key, raw).publish(key, raw).exec())
+    return redis.commands([["MULTI"], ["SET", key, raw], ["PUBLISH", key, raw], ["EXEC"]])
   })
 
 const store = (taskId: string, state: string, result: unknown = null) =>
   storeRaw(taskId, Meta.encodeTaskMeta(Meta.make({ taskId, state, result, now: Date.now(), dateStyle: "offset" })))
 
 const command = (...args: Array<string>) =>
-  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.execute(args[0]!, (c) => c.sendCommand(args)))
+  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.command(args))
 
 const numsub = (taskId: string) =>
   Effect.map(command("PUBSUB", "NUMSUB", Keys.standard.task(taskId)), (reply) => Number((reply as Array<unknown>)[1]))

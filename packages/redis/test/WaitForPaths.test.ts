@@ -64,12 +64,12 @@ const store = (taskId: string, state: string, result: unknown = null) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) => {
     const key = Keys.standard.task(taskId)
     const raw = Meta.encodeTaskMeta(Meta.make({ taskId, state, result, now: Date.now(), dateStyle: "offset" }))
-    return redis.execute("MULTI", (c) => c.multi().set(key, raw).publish(key, raw).exec())
+    return redis.commands([["MULTI"], ["SET", key, raw], ["PUBLISH", key, raw], ["EXEC"]])
   })
 
 const numsub = (taskId: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>
-    redis.execute("PUBSUB", (c) => c.sendCommand(["PUBSUB", "NUMSUB", Keys.standard.task(taskId)]))).pipe(
+    redis.command(["PUBSUB", "NUMSUB", Keys.standard.task(taskId)])).pipe(
       Effect.map((reply) => Number((reply as Array<unknown>)[1]))
     )
 

@@ -24,12 +24,12 @@ const hooks = (options: BackendOptions) =>
       const keys = Keys.make(options.keys ?? {})
       return {
         keys,
-        writeRaw: (key, value) => client.execute("SET", (c) => c.set(key, value)),
-        readRaw: (key) => client.execute("GET", (c) => c.get(key)).pipe(Effect.map(Option.fromNullable)),
-        ttl: (key) => client.execute("TTL", (c) => c.ttl(key)).pipe(Effect.map((t) => (t >= 0 ? Option.some(t) : Option.none()))),
+        writeRaw: (key, value) => client.command(["SET", key, value]),
+        readRaw: (key) => client.get(key).pipe(Effect.map(Option.fromNullable)),
+        ttl: (key) => client.command(["TTL", key]).pipe(Effect.map((t) => (typeof t === "number" && t >= 0 ? Option.some(t) : Option.none()))),
         elapse: (duration) => Effect.sleep(duration),
         subscriberCount: (taskId) =>
-          client.execute("PUBSUB", (c) => c.pubSubNumSub(keys.task(taskId))).pipe(Effect.map((r) => r[keys.task(taskId)] ?? 0))
+          client.command(["PUBSUB", "NUMSUB", keys.task(taskId)]).pipe(Effect.map((r) => (Array.isArray(r) ? Number(r[1]) : 0)))
       } satisfies Conformance.Hooks
     })
   )

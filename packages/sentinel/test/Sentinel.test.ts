@@ -127,8 +127,8 @@ describe.concurrent("Sentinel", () => {
             const sentinel = yield* Sentinel.Sentinel
             assert.strictEqual(client.db, 2)
             assert.strictEqual(client.uri, sentinel.uri)
-            yield* client.execute("SET", (c) => c.set(key, "v"))
-            return yield* client.execute("GET", (c) => c.get(key))
+            yield* client.command(["SET", key, "v"])
+            return yield* client.command(["GET", key])
           }).pipe(Effect.provide(Sentinel.layerUrl(topo.url.replace(/;/g, "/2;") + "/2", { masterName: topo.masterName })))
           assert.strictEqual(value, "v")
           const stored = yield* topo.nodeCommand(topo.nodes[0]!.port, ["EVAL", "redis.call('SELECT', 2) return redis.call('GET', KEYS[1])", "1", key])
@@ -245,8 +245,8 @@ describe.concurrent("Sentinel", () => {
         const url = topo.sentinels.map((s, i) => `sentinel://${i === 0 ? ":data-pw@" : ""}127.0.0.1:${s.port}/1`).join(";")
         const value = yield* Effect.gen(function* () {
           const client = yield* RedisClient.RedisClient
-          yield* client.execute("SET", (c) => c.set(key, "secure"))
-          return yield* client.execute("GET", (c) => c.get(key))
+          yield* client.command(["SET", key, "secure"])
+          return yield* client.command(["GET", key])
         }).pipe(
           Effect.provide(Sentinel.layerUrl(url, {
             masterName: topo.masterName,

@@ -6,16 +6,7 @@
  * bytes, PUBLISH on the key's own channel), so Python readers, writers and subscribers on the same
  * keys see no difference.
  */
-import { createHash } from "node:crypto"
-import { ErrorReply } from "redis"
-import type { NodeRedis } from "../RedisClient.js"
-
-export interface Script {
-  readonly source: string
-  readonly sha: string
-}
-
-const make = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
+import { script as make } from "../RedisClient.js"
 
 /**
  * `set(key, value)` with Celery's store guard, atomically, for one or many keys (the stores that
@@ -114,25 +105,3 @@ if count == total and added == 1 then
 end
 return {count, 0}
 `)
-
-const isNoScript = (cause: unknown): boolean => cause instanceof ErrorReply && cause.message.startsWith("NOSCRIPT")
-
-/**
- * EVALSHA, and on NOSCRIPT (a fresh or flushed server) load the script and run it once more.
- * Runs inside `RedisClient.execute`, which maps any rejection to a typed error.
- */
-export const run = async (
-  client: NodeRedis,
-  script: Script,
-  keys: ReadonlyArray<string>,
-  args: ReadonlyArray<string>
-): Promise<unknown> => {
-  const options = { keys: [...keys], arguments: [...args] }
-  try {
-    return await client.evalSha(script.sha, options)
-  } catch (cause) {
-    if (!isNoScript(cause)) throw cause
-    await client.scriptLoad(script.source)
-    return await client.evalSha(script.sha, options)
-  }
-}

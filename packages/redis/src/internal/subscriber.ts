@@ -41,6 +41,7 @@ import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import { RedisClient } from "../RedisClient.js"
 import type * as Deadlines from "./deadlines.js"
+import { driverOf } from "./driver.js"
 import { classify } from "./errors.js"
 import * as PubSub from "./pubsub.js"
 import { RouteTable } from "./routeTable.js"
@@ -210,7 +211,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       })
 
     const mget = (keys: ReadonlyArray<string>, into: Map<string, string>) =>
-      Effect.map(redis.execute("MGET", (client) => client.mGet(keys as Array<string>)), (values) => {
+      Effect.map(redis.mget(keys), (values) => {
         for (let i = 0; i < keys.length; i++) {
           const v = values[i]
           if (v !== null && v !== undefined) into.set(keys[i]!, v)
@@ -219,7 +220,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function*() {
       const scope = yield* Scope.fork(connections, ExecutionStrategy.sequential)
-      const client = yield* Scope.extend(redis.connect, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+      const client = yield* Scope.extend(driverOf(redis).connect, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
       const onLoss = () => {
         if (c.dead) return
         c.dead = true
