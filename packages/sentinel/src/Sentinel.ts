@@ -13,6 +13,10 @@
  * - A background fiber subscribed to a sentinel's `+switch-master` channel (moving to another
  *   sentinel when its sentinel goes away) closes every connection the connector made to a node that
  *   is no longer the master, so the command and subscriber connections both re-connect.
+ * - Metrics (`effect/Metric`, recorded whatever the backend's `metrics` option says: they move only
+ *   on connects, failovers and watcher changes): {@link masterSwitches}, {@link masterConnections},
+ *   {@link watcherSubscribed}, each tagged `celery.sentinel.master` and the metric labels in
+ *   effect where the layer is built.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -21,7 +25,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
@@ -131,13 +138,43 @@ export interface Sentinel {
    * closed with the scope, or earlier when the master switches away from it.
    */
   readonly connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
-  /** Connections made by `connect` that are still open. */
-  readonly connections: () => number
-  /** The sentinel the `+switch-master` watcher is subscribed on, if any. */
-  readonly watching: () => Address | undefined
-  /** How many `+switch-master` events for this master the watcher has seen. */
-  readonly switches: () => number
 }
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+/** Metric label keys of the Sentinel metrics. */
+export const MetricAttr = {
+  /** The monitored master's name (`master_name`): on every Sentinel metric. */
+  master: "celery.sentinel.master",
+  /** The sentinel's host, on {@link watcherSubscribed}. */
+  serverAddress: "server.address",
+  /** The sentinel's port (as a string), on {@link watcherSubscribed}. */
+  serverPort: "server.port"
+} as const
+
+/**
+ * `+switch-master` events for this master that the watcher has seen: one per failover (each
+ * closes the connections to the old master). Tagged `celery.sentinel.master`.
+ */
+export const masterSwitches: Metric.Metric.Counter<number> = Metric.counter("celery.sentinel.switches", {
+  description: "Sentinel +switch-master events seen for the master",
+  incremental: true
+})
+
+/** Connections to the master made by the connector and still open. Tagged `celery.sentinel.master`. */
+export const masterConnections: Metric.Metric.Gauge<number> = Metric.gauge("celery.sentinel.connections", {
+  description: "Open connections to the Sentinel master"
+})
+
+/**
+ * Watchers subscribed to `+switch-master` on a sentinel: 1 on the sentinel the watcher listens to
+ * (tagged `server.address`, `server.port` and `celery.sentinel.master`), 0 once it has moved on.
+ * No 1 anywhere means a failover is only noticed when a connection to the old master fails.
+ */
+export const watcherSubscribed: Metric.Metric.Gauge<number> = Metric.gauge("celery.sentinel.watching", {
+  description: "Sentinel +switch-master subscriptions, by sentinel"
+})
 
 export const Sentinel: Context.Tag<Sentinel, Sentinel> = Context.GenericTag<Sentinel>("@effect-celery/sentinel/Sentinel")
 
@@ -250,8 +287,27 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     const order: Array<Address> = [...config.sentinels]
     /** Connections made by `connect`, with the master address each one was made to. */
     const tracked = new Map<NodeRedis, Address>()
-    let watching: Address | undefined
-    let switches = 0
+
+    // Metric labels: the master's name, then those in effect here (`Effect.tagMetrics` around the
+    // layer), which the callbacks of node-redis below cannot read from a fiber.
+    const extraLabels = yield* FiberRef.get(FiberRef.currentMetricLabels)
+    const masterLabels = [MetricLabel.make(MetricAttr.master, masterName), ...extraLabels]
+    const sentinelLabels = (sentinel: Address) => [
+      MetricLabel.make(MetricAttr.master, masterName),
+      MetricLabel.make(MetricAttr.serverAddress, sentinel.host),
+      MetricLabel.make(MetricAttr.serverPort, String(sentinel.port)),
+      ...extraLabels
+    ]
+    /** The connections counted in `masterConnections`, so each is counted down once. */
+    const counted = new Set<NodeRedis>()
+    const countOpen = (client: NodeRedis) => {
+      if (!client.isOpen || counted.has(client)) return
+      counted.add(client)
+      masterConnections.unsafeModify(1, masterLabels)
+    }
+    const countClosed = (client: NodeRedis) => {
+      if (counted.delete(client)) masterConnections.unsafeModify(-1, masterLabels)
+    }
 
     const ask = (sentinel: Address): Effect.Effect<MasterState, string> =>
       Effect.scoped(
@@ -298,7 +354,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
         reason: "MasterNotFound",
         message: `No master found for '${masterName}' : ${reasons.join("; ")}`
       })
-    }).pipe(Effect.withSpan("Sentinel.discover", { kind: "client", captureStackTrace: false, attributes: { "db.system.name": "redis", "redis.sentinel.master": masterName } }))
+    }).pipe(Effect.withSpan("Sentinel.discover", { kind: "client", captureStackTrace: false, attributes: { "db.system.name": "redis", [MetricAttr.master]: masterName } }))
 
     const verifyRole = (client: NodeRedis, address: Address): Effect.Effect<void, ConnectionError> => {
       const target = formatAddress(address)
@@ -327,6 +383,8 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
         const address = yield* restore(discover)
         const target = formatAddress(address)
         const client = yield* RedisConnection.create(at(dataOptions, address), { target, connectTimeout: dataConnectTimeout })
+        // node-redis emits "end" however the socket is closed (a switch, the scope, QUIT).
+        client.on("end", () => countClosed(client))
         // Tracked from the start, so a switch during the connect closes it too.
         tracked.set(client, address)
         const opened = yield* Effect.exit(
@@ -337,7 +395,13 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           RedisConnection.destroy(client)
           return yield* Effect.failCause(opened.cause)
         }
-        yield* Effect.addFinalizer(() => RedisConnection.release(client).pipe(Effect.ensuring(Effect.sync(() => tracked.delete(client)))))
+        countOpen(client)
+        yield* Effect.addFinalizer(() =>
+          RedisConnection.release(client).pipe(Effect.ensuring(Effect.sync(() => {
+            tracked.delete(client)
+            countClosed(client)
+          })))
+        )
         return client
       })
     )
@@ -362,13 +426,15 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       if (parts.length !== 5 || parts[0] !== masterName) return
       const port = Number(parts[4])
       if (!Number.isInteger(port)) return
-      switches++
+      masterSwitches.unsafeUpdate(1, masterLabels)
       closeStale({ host: parts[3] ?? "", port }, `+switch-master ${message}`)
     }
 
     /** Subscribe on one sentinel; succeeds when that subscription ends, fails if it cannot start. */
-    const watchOn = (sentinel: Address) =>
-      Effect.scoped(
+    const watchOn = (sentinel: Address) => {
+      const labels = sentinelLabels(sentinel)
+      let subscribed = false
+      return Effect.scoped(
         Effect.gen(function* () {
           const target = formatAddress(sentinel)
           const ended = yield* Deferred.make<void>()
@@ -391,7 +457,8 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
             duration: replyTimeout,
             onTimeout: () => new ConnectionError({ reason: "Timeout", message: `${target}: SUBSCRIBE timed out` })
           }))
-          watching = sentinel
+          subscribed = true
+          watcherSubscribed.unsafeModify(1, labels)
           yield* Effect.logDebug(`Sentinel: watching +switch-master on ${formatAddress(sentinel)}`)
           // A switch may have happened while no sentinel was watched: catch up once.
           const state = yield* Effect.either(ask(sentinel))
@@ -401,7 +468,10 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           yield* Deferred.await(ended)
           yield* Effect.logDebug(`Sentinel: lost the +switch-master subscription on ${formatAddress(sentinel)}`)
         })
-      ).pipe(Effect.ensuring(Effect.sync(() => { watching = undefined })))
+      ).pipe(Effect.ensuring(Effect.sync(() => {
+        if (subscribed) watcherSubscribed.unsafeModify(-1, labels)
+      })))
+    }
 
     const watcher = Effect.gen(function* () {
       while (true) {
@@ -431,14 +501,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       db,
       sentinels: () => [...order],
       discover,
-      connect,
-      connections: () => {
-        let open = 0
-        for (const client of tracked.keys()) if (client.isOpen) open++
-        return open
-      },
-      watching: () => watching,
-      switches: () => switches
+      connect
     } satisfies Sentinel
   })
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { ResultBackend, RetryPolicy } from "@effect-celery/core"
 import { RedisClient, RedisUrl } from "@effect-celery/redis"
 import { Sentinel, SentinelBackend } from "@effect-celery/sentinel"
@@ -8,6 +8,7 @@ import { pythonJson } from "../../../test-support/Python.js"
 import { freePort, makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
 import type { SentinelTopology } from "../../../test-support/Sentinel.js"
 import { sentinelTopology } from "../../../test-support/Sentinel.js"
+import * as Metrics from "./Metrics.js"
 
 const Topology = Context.GenericTag<SentinelTopology>("test/SentinelTopology")
 
@@ -41,24 +42,25 @@ describe.concurrent("Sentinel", () => {
   layer(Layer.scoped(Topology, sentinelTopology()), { excludeTestServices: true, timeout: "60 seconds" })(
     "discovery and connector (plain topology)",
     (it) => {
-      it.scoped("discovers the master, connects to it (ROLE master, db selected) and tracks the connection", () =>
+      it.scoped("discovers the master, connects to it (ROLE master, db selected) and counts the connection while it is open", () =>
         Effect.gen(function* () {
           const topo = yield* Topology
           const sentinel = yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: topo.masterName, db: 3 })
           const address = yield* sentinel.discover
           assert.deepStrictEqual(address, { host: "127.0.0.1", port: topo.nodes[0]!.port })
+          assert.strictEqual(yield* Metrics.connections(topo.masterName), 0)
           const info = yield* Effect.scoped(
             Effect.gen(function* () {
               const client = yield* sentinel.connect
-              assert.strictEqual(sentinel.connections(), 1)
+              assert.strictEqual(yield* Metrics.connections(topo.masterName), 1)
               const role = yield* Effect.promise(() => client.sendCommand<Array<unknown>>(["ROLE"]))
               assert.strictEqual(role[0], "master")
               return yield* Effect.promise(() => client.sendCommand<string>(["CLIENT", "INFO"]))
             })
           )
           assert.include(info, " db=3 ")
-          assert.strictEqual(sentinel.connections(), 0)
-        }))
+          assert.strictEqual(yield* Metrics.connections(topo.masterName), 0)
+        }).pipe(Metrics.isolated))
 
       it.scoped("skips a dead sentinel and swaps the one that answered to the front (redis-py)", () =>
         Effect.gen(function* () {
@@ -181,17 +183,15 @@ describe.concurrent("Sentinel", () => {
       it.scoped("the watcher subscribes to +switch-master on the first live sentinel", () =>
         Effect.gen(function* () {
           const topo = yield* Topology
-          const sentinel = yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: topo.masterName })
-          // The watcher reports where it is subscribed; wait for it without sleeping blindly.
-          const watching = yield* Effect.suspend(() => {
-            const w = sentinel.watching()
-            return w === undefined ? Effect.fail("not yet" as const) : Effect.succeed(w)
-          }).pipe(Effect.retry({ times: 100, schedule: Schedule.spaced("50 millis") }))
-          assert.deepStrictEqual(watching, sentinelsOf(topo)[0])
+          const [first, ...others] = sentinelsOf(topo)
+          yield* makeSentinel({ sentinels: sentinelsOf(topo), masterName: topo.masterName })
+          // The watcher's gauge says where it is subscribed; wait for it without sleeping blindly.
+          yield* Metrics.until(Effect.map(Metrics.watchingOn(topo.masterName, first!), (n) => n === 1), "watching the first sentinel")
+          for (const other of others) assert.strictEqual(yield* Metrics.watchingOn(topo.masterName, other), 0)
           // Sentinels have no PUBSUB command; CLIENT LIST shows the subscribed connection.
           const clients = String(yield* topo.sentinelCommand(0, ["CLIENT", "LIST"]))
           assert.match(clients, / sub=1 .*cmd=subscribe/)
-        }))
+        }).pipe(Metrics.isolated))
     }
   )
 
@@ -294,7 +294,7 @@ describe.concurrent("Sentinel", () => {
         assert.strictEqual((yield* badData.discover).port, topo.nodes[0]!.port)
         const e3 = yield* Effect.flip(Effect.scoped(badData.connect))
         assert.strictEqual(e3.reason, "Tls")
-        assert.strictEqual(badData.connections(), 0)
-      }))
+        assert.strictEqual(yield* Metrics.connections(topo.masterName), 0, "a refused connection is not counted open")
+      }).pipe(Metrics.isolated))
   })
 })
