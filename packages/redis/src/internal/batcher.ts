@@ -1,7 +1,11 @@
 /**
- * Cross-fiber batching over the shared command connection: the items that fibers submit in the
- * same tick go out as one command (at most `maxBatch` items each), and each caller is resumed with
- * the outcome of its own reply. `RedisClient.get` and the backend's stores are built on it.
+ * Cross-fiber batching over a command connection: the items that fibers submit in the same tick go
+ * out as one command (at most `maxBatch` items each), and each caller is resumed with the outcome
+ * of its own reply. `RedisClient.get` and the backend's stores are built on it.
+ *
+ * It knows the connection only through `Link`, so any connection manager can drive it (the single
+ * connection of `connection.ts`, or one per node of a cluster): `C` is the manager's connection,
+ * `H` what a spec's `one` / `many` are handed to send with.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -10,19 +14,18 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import type { CommandError, ConnectionError } from "@effect-celery/core/Errors"
-import type { NodeRedis } from "../RedisConnection.js"
-import type { Connection, Connections } from "./connection.js"
+import type { Failure } from "./connection.js"
 
-/** How `RedisClient.batched` sends a coalesced command. */
-export interface Batched<I, R, O = R, E = never> {
+/** How a coalesced command is sent (`RedisClient.batched` adapts its public description to this). */
+export interface Batched<I, R, O = R, E = never, H = unknown> {
   /** Names the command in errors. */
   readonly command: string
   /** Most items in one `many` call (bounds the request, the reply and the server's time on it). */
   readonly maxBatch: number
   /** One item alone (a batch of one, and each item again after an error reply to its batch). */
-  readonly one: (client: NodeRedis, item: I) => Promise<R>
+  readonly one: (handle: H, item: I) => Promise<R>
   /** Several items: one reply per item, in order; an `Error` (a nested error reply) fails only its item. */
-  readonly many: (client: NodeRedis, items: Array<I>) => Promise<ReadonlyArray<R | Error>>
+  readonly many: (handle: H, items: Array<I>) => Promise<ReadonlyArray<R | Error>>
   /**
    * The caller's outcome from its item's reply, computed in the loop that hands a batch out rather
    * than by each resumed fiber, where decoding task metas was measured slower. A throw is a defect
@@ -34,13 +37,31 @@ export interface Batched<I, R, O = R, E = never> {
 /** Coalesced batches below twice this size go as one command (each command costs tens of µs of client CPU). */
 const MIN_HALF_BATCH = 16
 
+/** What the batcher needs of a connection manager (`connection.ts`'s `Connections` is one). */
+export interface Link<C, H> {
+  /** A connection ready to send on now, or undefined (each item then goes through `execute`). */
+  readonly live: () => C | undefined
+  /** Send one command on `conn`; exactly one of `onSuccess` / `onFailure` is called, once. */
+  readonly send: <A>(
+    conn: C,
+    command: string,
+    f: (handle: H) => Promise<A>,
+    onSuccess: (a: A) => void,
+    onFailure: (failure: Effect.Effect<never, ConnectionError | CommandError>, isCommandError: boolean) => void
+  ) => void
+  /** Types a failure of `command` on `conn` (a nested error reply of one item, say). */
+  readonly failWith: (conn: C, command: string, cause: unknown) => Failure
+  /** One command, connecting first if needed. */
+  readonly execute: <A>(command: string, f: (handle: H) => Promise<A>) => Effect.Effect<A, ConnectionError | CommandError>
+}
+
 /** A client's batcher: `batched` specs share one delivery schedule (see below). */
-export type Batcher = <I, R, O = R, E = never>(
-  spec: Batched<I, R, O, E>
+export type Batcher<H> = <I, R, O = R, E = never>(
+  spec: Batched<I, R, O, E, H>
 ) => (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
 
 /** The batcher over a client's connections. */
-export const make = (connections: Connections): Batcher => {
+export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
   const { execute, failWith, send } = connections
   // One node-redis command costs several µs of client CPU whatever its size (an MGET key about a
   // fifth of a GET). Callers park in `Effect.async`; one microtask after the first item of a
@@ -70,7 +91,7 @@ export const make = (connections: Connections): Batcher => {
     f()
   }
   const batched = <I, R, O = R, E = never>(
-    spec: Batched<I, R, O, E>
+    spec: Batched<I, R, O, E, H>
   ): ((item: I) => Effect.Effect<O, E | ConnectionError | CommandError>) => {
     type Resume = (effect: Effect.Effect<O, E | ConnectionError | CommandError>) => void
     let items: Array<I> = []
@@ -90,7 +111,7 @@ export const make = (connections: Connections): Batcher => {
     const alone = (item: I): Effect.Effect<O, E | ConnectionError | CommandError> =>
       Effect.flatMap(execute(spec.command, (c) => spec.one(c, item)), (reply) => outcomeOf(reply, item))
 
-    const sendBatch = (conn: Connection, batch: Array<I>, waiting: ReadonlyArray<Resume>): void => {
+    const sendBatch = (conn: C, batch: Array<I>, waiting: ReadonlyArray<Resume>): void => {
       if (batch.length === 1) {
         const item = batch[0]!
         const resume = waiting[0]!
@@ -136,8 +157,8 @@ export const make = (connections: Connections): Batcher => {
       if (kept === 0) return
       batch.length = kept
       waiting.length = kept
-      const conn = connections.current()
-      if (conn === undefined || !conn.client.isReady) {
+      const conn = connections.live()
+      if (conn === undefined) {
         // No live connection: each caller takes the reconnecting path.
         for (let i = 0; i < waiting.length; i++) waiting[i]!(alone(batch[i]!))
         return

@@ -5,7 +5,7 @@
  * driver: it counts the command in flight for the watchdog and types its failure.
  *
  * Nothing is retried here (callers apply the retry policy), and nothing here batches: the
- * batcher (`batcher.ts`) and `RedisClient.make` build on `current`, `acquire` and `send`.
+ * batcher (`batcher.ts`) and `RedisClient.make` build on `live`, `send` and `execute`.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -50,10 +50,8 @@ export interface Failure {
 
 /** The shared command connection, as the client and its batcher use it. */
 export interface Connections {
-  /** The live connection if there is one (it may have died since: check `client.isReady`). */
-  readonly current: () => Connection | undefined
-  /** The live connection, or a new one (a single connect in flight, shared by all callers). */
-  readonly acquire: Effect.Effect<Connection, ConnectionError>
+  /** The connection if it is open and ready to send on now. */
+  readonly live: () => Connection | undefined
   /** Types a failure of `command` on `conn`; a connection-level one drops `conn`. */
   readonly failWith: (conn: Connection, command: string, cause: unknown) => Failure
   /** Send one command; exactly one of `onSuccess` / `onFailure` is called, once. */
@@ -263,5 +261,7 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       })
     )
 
-    return { current: () => current, acquire, failWith, send, execute }
+    const live = () => (current !== undefined && current.client.isReady ? current : undefined)
+
+    return { live, failWith, send, execute }
   })

@@ -15,6 +15,7 @@ import { ErrorReply } from "redis"
 import type { Commands, RedisClient, Reply, Script } from "../RedisClient.js"
 import type { NodeRedis } from "../RedisConnection.js"
 
+/** The key of a `RedisClient`'s `Driver`. */
 export const DriverId: unique symbol = Symbol.for("@effect-celery/redis/RedisClient/Driver")
 export type DriverId = typeof DriverId
 
