@@ -17,7 +17,7 @@ import * as Stream from "effect/Stream"
 import type { Clock } from "effect/Clock"
 import * as BackendOptions from "./BackendOptions.js"
 import type { BackendError, DecodeError } from "./Errors.js"
-import { BackendStoreError, ChordError, CommandError, RemoteException, TaskFailedError, TimeoutError } from "./Errors.js"
+import { BackendStoreError, ChordError, CommandError, type ImproperlyConfigured, RemoteException, TaskFailedError, TimeoutError } from "./Errors.js"
 import * as Keys from "./Keys.js"
 import * as MarkAs from "./MarkAs.js"
 import * as Meta from "./Meta.js"
@@ -128,14 +128,15 @@ const pySeconds = (millis: number): string => PyJson.formatFloat(millis / 1000)
 /**
  * Build one in-memory backend. All state lives in this closure: every `make` (and so every built
  * layer) is an independent keyspace. The clock is captured here, so expiry and timeouts run on the
- * clock of the fiber that built it.
+ * clock of the fiber that built it. An out-of-range `expires` fails with `ImproperlyConfigured`
+ * (see `BackendOptions.expiresSeconds`).
  */
-export const make = (options: BackendOptions.BackendOptions = {}): Effect.Effect<Memory> =>
-  Effect.map(Effect.clock, (clock) => makeWithClock(options, clock))
+export const make = (options: BackendOptions.BackendOptions = {}): Effect.Effect<Memory, ImproperlyConfigured> =>
+  Effect.flatMap(BackendOptions.expiresSeconds(options), (ttlSeconds) =>
+    Effect.map(Effect.clock, (clock) => makeWithClock(options, ttlSeconds, clock)))
 
-const makeWithClock = (options: BackendOptions.BackendOptions, clock: Clock): Memory => {
+const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: number | undefined, clock: Clock): Memory => {
   const keys = Keys.make(options.keys ?? {})
-  const ttlSeconds = BackendOptions.expiresSeconds(options)
   const dateStyle = options.dateStyle ?? "offset"
   const ordered = options.chordOrdered ?? true
   const resultExtended = options.resultExtended ?? false
@@ -578,7 +579,7 @@ const target: Telemetry.Target = { system: "memory" }
  */
 export const layer = (
   options: BackendOptions.BackendOptions = {}
-): Layer.Layer<ResultBackend | ResultConsumer | MemoryStore> =>
+): Layer.Layer<ResultBackend | ResultConsumer | MemoryStore, ImproperlyConfigured> =>
   Layer.effectContext(
     Effect.map(make(options), (memory) =>
       Context.make(ResultBackend, Telemetry.instrumentBackend(memory.backend, target, options)).pipe(

@@ -29,7 +29,7 @@ export interface Options extends BackendOptions {
 export const layerWithClient = <A, E, R>(
   client: Layer.Layer<RedisClient.RedisClient | A, E, R>,
   options: BackendOptions = {}
-): Layer.Layer<Services | A, E, R> =>
+): Layer.Layer<Services | A, E | ImproperlyConfigured, R> =>
   RedisResultBackend.layer(options).pipe(
     Layer.provideMerge(RedisResultConsumer.layer(options)),
     Layer.provideMerge(client)
@@ -76,7 +76,7 @@ export const envConfig: Config.Config<LayerConfig> = Config.map(
  * ```ts
  * RedisBackend.layerConfig({
  *   url: Config.redacted("RESULT_BACKEND_URL"),
- *   expires: Config.duration("RESULT_EXPIRES").pipe(Config.withDefault(Duration.days(1))),
+ *   expires: BackendOptions.expiresConfig("RESULT_EXPIRES").pipe(Config.withDefault(Duration.days(1))),
  *   resultExtended: Config.boolean("RESULT_EXTENDED").pipe(Config.withDefault(false))
  * })
  * ```

@@ -30,6 +30,7 @@ import {
   CommandError,
   type ConnectionError,
   type DecodeError,
+  type ImproperlyConfigured,
   isTransient,
   RemoteException,
   type RetryLimitExceeded,
@@ -122,15 +123,17 @@ const parseChordReply = (reply: unknown): ChordReply | undefined => {
 /**
  * Build the backend. Requires the Redis connection (`RedisClient`) and the Pub/Sub consumer
  * (`ResultConsumer`) that `getMany` and `waitFor` wait through. It holds no resource of its own.
+ * An out-of-range `expires` fails with `ImproperlyConfigured` (see `BackendOptions.expiresSeconds`).
  */
 export const make = (
   options: BackendOptions.BackendOptions = {}
-): Effect.Effect<ResultBackend, never, RedisClient | ResultConsumer> =>
+): Effect.Effect<ResultBackend, ImproperlyConfigured, RedisClient | ResultConsumer> =>
   Effect.gen(function* () {
     const client = yield* RedisClient
     const consumer = yield* ResultConsumer
     const keys = Keys.make(options.keys ?? {})
-    const ttl = String(BackendOptions.expiresSeconds(options) ?? 0)
+    // An out-of-range `result_expires` fails here, when the layer is built, rather than at every store.
+    const ttl = String((yield* BackendOptions.expiresSeconds(options)) ?? 0)
     const maxValueSize = options.maxValueSize ?? BackendOptions.MAX_STR_VALUE_SIZE
     const dateStyle = options.dateStyle ?? "offset"
     const ordered = options.chordOrdered ?? true
@@ -507,7 +510,9 @@ export const make = (
   })
 
 /** The backend as a layer over a `RedisClient` and a `ResultConsumer`. */
-export const layer = (options: BackendOptions.BackendOptions = {}): Layer.Layer<ResultBackend, never, RedisClient | ResultConsumer> =>
+export const layer = (
+  options: BackendOptions.BackendOptions = {}
+): Layer.Layer<ResultBackend, ImproperlyConfigured, RedisClient | ResultConsumer> =>
   Layer.effect(
     ResultBackend,
     Effect.zipWith(make(options), RedisClient, (backend, client) =>

@@ -24,9 +24,10 @@
  *   { live: true })
  * ```
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it as vitestIt, layer } from "@effect/vitest"
 import type { Vitest } from "@effect/vitest"
 import { randomUUID } from "node:crypto"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -34,12 +35,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestServices from "effect/TestServices"
-import type { BackendOptions } from "../BackendOptions.js"
+import { type BackendOptions, MAX_EXPIRES_SECONDS } from "../BackendOptions.js"
 import type { DecodeError } from "../Errors.js"
 import { RemoteException } from "../Errors.js"
 import type { KeyLayout } from "../Keys.js"
@@ -249,6 +250,19 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
       chordTests(it, h)
     })
     block("expires: 2 seconds", { expires: Duration.seconds(2) }, (it) => expiryTests(it, h))
+    ;(live ? vitestIt.scopedLive : vitestIt.scoped)("expires out of range: building the backend fails with ImproperlyConfigured", () =>
+      Effect.gen(function* () {
+        const cases: ReadonlyArray<Duration.DurationInput> = [-1000, "-2 seconds", NaN, Duration.seconds(MAX_EXPIRES_SECONDS + 2)]
+        for (const expires of cases) {
+          const exit = yield* h.within(Effect.exit(Layer.build(makeLayer({ expires }))), "building the layer")
+          assert.isTrue(Exit.isFailure(exit), `expires ${String(expires)} was accepted`)
+          if (Exit.isFailure(exit)) {
+            const error = Option.getOrUndefined(Cause.failureOption(exit.cause)) as { _tag?: string; message?: string } | undefined
+            assert.strictEqual(error?._tag, "ImproperlyConfigured", Cause.pretty(exit.cause))
+            assert.include(error?.message, "result_expires out of range")
+          }
+        }
+      }), Duration.toMillis(Duration.sum(limit, Duration.seconds(20))))
     block("expires: null, maxValueSize: 1024", { expires: null, maxValueSize: 1024 }, (it) => noExpiryTests(it))
     block("result_extended", { resultExtended: true }, (it) => extendedTests(it))
     block("result_chord_ordered: false", { chordOrdered: false }, (it) => unorderedChordTests(it))
