@@ -75,10 +75,6 @@ export const ttls = (keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<n
 /** `TTL` of one key (-1 without expiry, -2 when missing). */
 export const ttl = (key: string): Effect.Effect<number, AdminError, RedisClient> => Effect.map(send(["TTL", key]), asNumber)
 
-/** `EXISTS`. */
-export const exists = (key: string): Effect.Effect<boolean, AdminError, RedisClient> =>
-  Effect.map(send(["EXISTS", key]), (r) => asNumber(r) > 0)
-
 /** `TYPE` ("string", "zset", "list", "none"…). */
 export const type = (key: string): Effect.Effect<string, AdminError, RedisClient> =>
   Effect.map(send(["TYPE", key]), (r) => asString(r) ?? "none")

@@ -1,6 +1,6 @@
 /**
  * `effect-celery result …`: one task's result at a time, through the library's `ResultBackend`
- * and `ResultConsumer` (get, wait, watch, forget), plus `exists` and `inspect`, which read the key
+ * and `ResultConsumer` (get, wait, watch, forget, exists), plus `inspect`, which reads the key
  * itself (`Admin`).
  */
 import * as Args from "@effect/cli/Args"
@@ -136,11 +136,11 @@ const watch = Command.make(
 )
 
 const forget = Command.make("forget", { ...Connection.options, ids, json }, (args) =>
-  withBackend(args, (resolved) =>
+  withBackend(args, () =>
     Effect.gen(function* () {
       const backend = yield* ResultBackend
       for (const id of args.ids) {
-        const stored = yield* Admin.exists(resolved.keys.task(id))
+        const stored = yield* backend.exists(id)
         yield* backend.forget(id)
         yield* Console.log(
           args.json
@@ -155,9 +155,9 @@ const forget = Command.make("forget", { ...Connection.options, ids, json }, (arg
   )).pipe(Command.withDescription("Delete the stored results (AsyncResult.forget)."))
 
 const exists = Command.make("exists", { ...Connection.options, id: oneId, json }, (args) =>
-  withBackend(args, (resolved) =>
+  withBackend(args, () =>
     Effect.gen(function* () {
-      const stored = yield* Admin.exists(resolved.keys.task(args.id))
+      const stored = yield* (yield* ResultBackend).exists(args.id)
       yield* Console.log(
         args.json
           ? Render.jsonObject([["task_id", JSON.stringify(args.id)], ["exists", String(stored)]])

@@ -388,6 +388,8 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
 
   const forget: ResultBackendShape["forget"] = (taskId) => Effect.sync(() => void remove(keys.task(taskId)))
 
+  const exists: ResultBackendShape["exists"] = (taskId) => Effect.sync(() => lookup(keys.task(taskId)) !== undefined)
+
   // ---- groups --------------------------------------------------------------------------------
 
   const saveGroup: ResultBackendShape["saveGroup"] = (groupId, results) =>
@@ -560,6 +562,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
     getAll: getAllVia(getMany),
     waitFor,
     forget,
+    exists,
     saveGroup,
     restoreGroup,
     deleteGroup,

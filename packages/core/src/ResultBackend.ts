@@ -170,6 +170,14 @@ export interface ResultBackend {
   ) => Effect.Effect<TaskMeta, TaskFailedError | TimeoutError | BackendError | DecodeError>
   /** Delete the stored meta. */
   readonly forget: (taskId: string) => Effect.Effect<void, BackendError>
+  /**
+   * Whether a result is stored for the task (Celery 5.7's `AsyncResult.exists()`, the backend's
+   * `task_result_exists`): `get` reads a missing key as PENDING, so this is what tells a task that
+   * is waiting (or whose result expired or was forgotten) from one that reported PENDING-free
+   * states. Any stored value counts, whatever its state, even one that cannot be decoded. Redis:
+   * `EXISTS` on the task's meta key; not retried unless `alwaysRetry`, like every read.
+   */
+  readonly exists: (taskId: string) => Effect.Effect<boolean, BackendError>
 
   /** `GroupResult.save`: store the group's members. */
   readonly saveGroup: (

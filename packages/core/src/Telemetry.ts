@@ -35,6 +35,7 @@ export const SpanName = {
   getAll: "celery.result.get_all",
   wait: "celery.result.wait",
   forget: "celery.result.forget",
+  exists: "celery.result.exists",
   watch: "celery.result.watch",
   saveGroup: "celery.group.save",
   restoreGroup: "celery.group.restore",
@@ -418,6 +419,7 @@ export const instrumentBackend = (backend: ResultBackend, target: Target, option
         options?.link === undefined ? undefined : [{ _tag: "SpanLink", span: options.link, attributes: { "celery.link": "publish" } }]
       ),
     forget: (taskId) => i.effect(SpanName.forget, task(taskId), backend.forget(taskId)),
+    exists: (taskId) => i.effect(SpanName.exists, task(taskId), backend.exists(taskId)),
     saveGroup: (groupId, results) =>
       i.effect(SpanName.saveGroup, { [Attr.groupId]: groupId, [Attr.taskCount]: results.length }, backend.saveGroup(groupId, results)),
     restoreGroup: (groupId) => i.effect(SpanName.restoreGroup, { [Attr.groupId]: groupId }, backend.restoreGroup(groupId)),

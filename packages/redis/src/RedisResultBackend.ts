@@ -382,6 +382,12 @@ export const make = (
 
     const forget: ResultBackend["forget"] = (taskId) => retryAlways(del(keys.task(taskId)))
 
+    const exists: ResultBackend["exists"] = (taskId) =>
+      client.command(["EXISTS", keys.task(taskId)]).pipe(
+        retryAlways,
+        Effect.map((reply) => typeof reply === "number" && reply > 0)
+      )
+
     // ---- groups -------------------------------------------------------------------------------
 
     const saveGroup: ResultBackend["saveGroup"] = (groupId, results) =>
@@ -499,6 +505,7 @@ export const make = (
       getAll,
       waitFor,
       forget,
+      exists,
       saveGroup,
       restoreGroup,
       deleteGroup,

@@ -468,6 +468,28 @@ const guardTests = (it: It): void => {
       assert.strictEqual((yield* backend.get(taskId)).result, 2)
     }))
 
+  it.effect("exists: false for an unknown id (which get reads as PENDING), true once anything is stored, false after forget", () =>
+    Effect.gen(function* () {
+      const { backend, hooks } = yield* services
+      const taskId = id("exists")
+      assert.isFalse(yield* backend.exists(taskId))
+      assert.strictEqual((yield* backend.get(taskId)).status, "PENDING")
+      yield* backend.store(taskId, "PENDING", null)
+      assert.isTrue(yield* backend.exists(taskId), "a stored PENDING exists")
+      yield* backend.markAsDone(taskId, 1)
+      assert.isTrue(yield* backend.exists(taskId))
+      yield* backend.forget(taskId)
+      assert.isFalse(yield* backend.exists(taskId))
+      // Any value at the key counts, even one that is not a meta.
+      const corrupt = id("exists-corrupt")
+      yield* hooks.writeRaw(hooks.keys.task(corrupt), "not json")
+      assert.isTrue(yield* backend.exists(corrupt))
+      // The task key only: a group of that id is not a task result.
+      const gid = id("exists-group")
+      yield* backend.saveGroup(gid, [taskId])
+      assert.isFalse(yield* backend.exists(gid))
+    }))
+
   it.effect("a missing task reads as PENDING with a null result", () =>
     Effect.gen(function* () {
       const { backend } = yield* services
@@ -1008,9 +1030,11 @@ const expiryTests = (it: It, h: Helpers): void => {
       assert.isAtMost(ttl, 2)
       yield* hooks.elapse(Duration.millis(900))
       assert.isTrue(Option.isSome(yield* hooks.readRaw(hooks.keys.task(taskId))), "still there before the TTL")
+      assert.isTrue(yield* backend.exists(taskId))
       yield* hooks.elapse(Duration.millis(1600))
       yield* h.eventually(Effect.map(hooks.readRaw(hooks.keys.task(taskId)), Option.isNone), "the result to expire")
       assert.strictEqual((yield* backend.get(taskId)).status, "PENDING")
+      assert.isFalse(yield* backend.exists(taskId), "an expired result does not exist")
       assert.isTrue(Option.isNone(yield* backend.restoreGroup(groupId)), "the group expired too")
     }))
 }
@@ -1137,6 +1161,10 @@ const prefixTests = (it: It, h: Helpers): void => {
       assert.strictEqual((yield* h.within(Fiber.join(waiting), "waitFor")).result, "prefixed")
       assert.isTrue(Option.isSome(yield* hooks.readRaw(`conformance_celery-task-meta-${taskId}`)))
       assert.isTrue(Option.isNone(yield* hooks.readRaw(`celery-task-meta-${taskId}`)), "nothing unprefixed")
+      assert.isTrue(yield* backend.exists(taskId))
+      const unprefixed = id("unprefixed")
+      yield* hooks.writeRaw(`celery-task-meta-${unprefixed}`, "{}")
+      assert.isFalse(yield* backend.exists(unprefixed), "exists looks under the prefix only")
 
       yield* backend.markAsStarted(watched, { pid: 1, hostname: "h" })
       const events = yield* h.tap(consumer.watch([watched]))

@@ -65,6 +65,25 @@ layer(
     })
   )
 
+  it.scoped("exists: true for a task the worker stored, false for an id nothing was stored under", () =>
+    Effect.gen(function* () {
+      const env = yield* InteropEnv.InteropEnv
+      const backend = yield* ResultBackend
+      const id = uid("exists")
+      const unknown = uid("unknown")
+      assert.isFalse(yield* backend.exists(id), "before it is sent")
+      yield* env.python.call("send", { task: "interop.add", args: [1, 2], task_id: id })
+      const meta = yield* backend.waitFor(id, { timeout: "10 seconds" })
+      assert.strictEqual(meta.result, 3)
+      assert.isTrue(yield* backend.exists(id))
+      assert.isFalse(yield* backend.exists(unknown))
+      // Both read as PENDING through get: exists is what tells them apart.
+      assert.strictEqual((yield* backend.get(unknown)).status, "PENDING")
+      // Python's AsyncResult.forget() removes it: exists follows.
+      yield* env.python.call("forget", { task_id: id })
+      assert.isFalse(yield* backend.exists(id))
+    }))
+
   it.scoped("nested, unicode, big-integer and float results decode exactly (watch and waitFor)", () =>
     Effect.gen(function* () {
       const env = yield* InteropEnv.InteropEnv

@@ -184,6 +184,11 @@ def op_read_raw(_req, params):
     return {"state": meta["status"], **describe(meta["result"]), "task_id": meta.get("task_id")}
 
 
+def op_forget(_req, params):
+    AsyncResult(params["task_id"], app=app).forget()
+    return None
+
+
 def op_restore_group(_req, params):
     res = GroupResult.restore(params["gid"], app=app)
     if res is None:
