@@ -21,8 +21,9 @@ export interface WatchOptions {
   /**
    * When the stream ends (done, failed or interrupted), release its subscriptions in the
    * background instead of waiting for the server to acknowledge them, so the end is never held by
-   * a frozen server. Default false: the end waits (bounded) until nothing is left subscribed. A
-   * consumer with nothing to acknowledge (the in-memory one) ignores it.
+   * a frozen server. Default false: a watch that ends by itself (every task ready) waits (bounded)
+   * until nothing is left subscribed; one cut short (interrupted, failed, no longer pulled) never
+   * waits. A consumer with nothing to acknowledge (the in-memory one) ignores it.
    */
   readonly detach?: boolean | undefined
 }

@@ -14,8 +14,11 @@
  * A task is done at its ready state (SUCCESS, FAILURE, REVOKED): its channel is UNSUBSCRIBEd when
  * no other watch holds it, and the stream ends once every task is done. With `follow` nothing is
  * ever done: every change of every task is emitted until the stream is interrupted. When the stream
- * ends, fails or is interrupted, everything it held is released, and the finalizer waits (bounded)
- * for the server's UNSUBSCRIBE acknowledgement, so `PUBSUB NUMSUB` shows no leftovers afterwards.
+ * ends, fails or is interrupted, everything it held is released. A watch that ended by itself (every
+ * task ready, so the server was answering) waits, at most `releaseTimeout`, for the server's
+ * UNSUBSCRIBE acknowledgement, so `PUBSUB NUMSUB` shows no leftovers afterwards; one cut short
+ * (interrupted, timed out, failed, or no longer pulled, as by `Stream.take`) releases in the
+ * background and ends at once, so a frozen server never holds it.
  *
  * Better than Celery: one connection and one listener for every watch, channel ref-counting (no
  * leaked subscriptions, #5320/#4824), a dead subscriber noticed at once (not at the next
@@ -84,7 +87,10 @@ export interface ConsumerTuning {
   readonly subscribeChunk?: number | undefined
   /** Keys per MGET command. Default 1000. */
   readonly mgetChunk?: number | undefined
-  /** How long a finished watch waits for its UNSUBSCRIBE acknowledgement. Default 5 s. */
+  /**
+   * How long a watch that ended by itself (every task ready) waits for its UNSUBSCRIBE
+   * acknowledgement. Default 5 s. A watch cut short, and `waitFor`, never wait for it.
+   */
   readonly releaseTimeout?: Duration.DurationInput | undefined
   /**
    * While something is watched and the connection is quiet, PING it this often to notice a
@@ -109,6 +115,8 @@ class Watch implements Subscriber.Sink {
   private out: Array<Item> | undefined
   private remaining: number
   closed = false
+  /** Ended by itself: every task reached its ready state. */
+  finished = false
 
   constructor(
     private keys: ReadonlyArray<string>,
@@ -202,6 +210,7 @@ class Watch implements Subscriber.Sink {
       this.push(item)
       if (--this.remaining === 0) {
         this.closed = true
+        this.finished = true
         this.flush()
         this.emit.end()
       }
@@ -276,14 +285,13 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
   }
 
   /**
-   * Interrupted: deliver nothing more, release the channel and wait (at most `releaseTimeout`) for
-   * the acknowledgement, so the channel is released by the time the interruption completes. Use
-   * `waitFor`'s own `timeout` rather than an outer one: it never waits for the acknowledgement.
+   * Interrupted: deliver nothing more and release the channel in the background, as a timeout
+   * does: the interruption never waits for the UNSUBSCRIBE acknowledgement.
    */
-  readonly cancel: Effect.Effect<void> = Effect.suspend(() => {
+  readonly cancel: Effect.Effect<void> = Effect.sync(() => {
     this.settled = true
     this.deadlines.remove(this)
-    return this.subscriber.remove(this)
+    this.subscriber.detach(this)
   })
 
   private consider(raw: string): void {
@@ -351,7 +359,7 @@ export const make = (
           (w) =>
             Effect.suspend(() => {
               w.closed = true
-              if (watchOptions?.detach !== true) return subscriber.remove(w)
+              if (w.finished && watchOptions?.detach !== true) return subscriber.remove(w)
               subscriber.detach(w)
               return Effect.void
             })

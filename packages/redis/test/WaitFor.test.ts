@@ -69,14 +69,14 @@ describe("waitFor over RedisResultConsumer", () => {
         yield* until(Effect.map(numsub(id), (n) => n === 0))
       }))
 
-    it.effect("interrupted: the channel is released by the time the interruption completes", () =>
+    it.effect("interrupted: the channel is released in the background (the interruption does not wait for it)", () =>
       Effect.gen(function*() {
         const backend = yield* ResultBackend
         const id = uid("interrupt")
         const fiber = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
         yield* until(Effect.map(numsub(id), (n) => n === 1))
         yield* Fiber.interrupt(fiber)
-        assert.strictEqual(yield* numsub(id), 0)
+        yield* until(Effect.map(numsub(id), (n) => n === 0))
       }))
 
     it.effect("timeouts fork no fiber per wait; each wait times out at its own deadline, in order", () =>

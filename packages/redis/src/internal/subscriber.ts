@@ -72,7 +72,10 @@ export interface Subscriber {
   readonly add: (sink: Sink) => number
   /** Stop routing `channel` to `sink`; UNSUBSCRIBE it (in the background) when nobody else needs it. */
   readonly release: (sink: Sink, channel: string) => void
-  /** Release everything the sink holds and wait (bounded) until the server has acknowledged it. */
+  /**
+   * Release everything the sink holds and wait, at most `releaseTimeout` (also inside a finalizer),
+   * until the server has acknowledged it.
+   */
   readonly remove: (sink: Sink) => Effect.Effect<void>
   /** Release everything the sink holds without waiting: the UNSUBSCRIBE goes out in the background. */
   readonly detach: (sink: Sink) => void
@@ -250,6 +253,24 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       })
 
     /**
+     * `self`, a reply awaited on `c`, within `healthCheckTimeout`; past it `c` is destroyed and the
+     * step fails (the driver reconnects and resyncs). A connection gone silent (no FIN, no RST)
+     * would otherwise hold the driver, and every watch after it, forever.
+     */
+    const replyWithin = <A>(c: Connection, what: string, self: Effect.Effect<A, ConnectionError | CommandError>) =>
+      self.pipe(
+        Effect.timeoutFail({
+          duration: options.healthCheckTimeout,
+          onTimeout: () =>
+            new ConnectionError({
+              reason: "Timeout",
+              message: `${what} on the subscriber connection within ${Duration.format(options.healthCheckTimeout)}`
+            })
+        }),
+        Effect.tapErrorTag("ConnectionError", (error) => Effect.sync(() => error.reason === "Timeout" && c.pubsub.destroy()))
+      )
+
+    /**
      * SUBSCRIBE what `c` lacks among `channels`, MGET them all (a chunk right after its SUBSCRIBE
      * ack), then PING `c` as the barrier, then end the sinks' sync.
      */
@@ -272,19 +293,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         for (const keys of chunksOf(present, options.mgetChunk)) steps.push(mget(keys, values))
         // One chunk (the usual case) runs in this fiber; several run side by side.
         yield* steps.length === 1 ? steps[0]! : Effect.all(steps, { concurrency: "unbounded", discard: true })
-        // The barrier is also a liveness check: a connection gone silent during a sync (no FIN,
-        // no RST) would otherwise hold the driver, and every watch, forever.
-        yield* call("PING", c.pubsub.ping).pipe(
-          Effect.timeoutFail({
-            duration: options.healthCheckTimeout,
-            onTimeout: () =>
-              new ConnectionError({
-                reason: "Timeout",
-                message: `PING: no PONG on the subscriber connection within ${Duration.format(options.healthCheckTimeout)}`
-              })
-          }),
-          Effect.tapErrorTag("ConnectionError", (error) => Effect.sync(() => error.reason === "Timeout" && c.pubsub.destroy()))
-        )
+        // The barrier is also a liveness check.
+        yield* replyWithin(c, "PING: no PONG", call("PING", c.pubsub.ping))
         for (const sink of batch) {
           if (!table.has(sink)) continue
           try {
@@ -314,7 +324,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * Incremental work on a live connection: releases, then first syncs of new sinks. The
      * UNSUBSCRIBE goes out without waiting for its acknowledgement before the sync's SUBSCRIBE
      * (their channels never overlap: a released channel is one nobody routes), so a watch that
-     * starts as another ends does not wait a round trip more.
+     * starts as another ends does not wait a round trip more. The acknowledgement is awaited last,
+     * within `healthCheckTimeout` (`replyWithin`): it settles the releases `remove` waits on.
      */
     const takeUnsubscribes = (c: Connection) => {
       const known = c.pubsub.subscribed()
@@ -329,7 +340,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
           const { channels: gone, target } = unsubscribes
           const sent = yield* Effect.forEach(chunksOf(gone, options.subscribeChunk), (chunk) => unsubscribe(c, chunk))
           released = Effect.zipRight(
-            Effect.forEach(sent, (acknowledged) => acknowledged, { discard: true }),
+            replyWithin(c, "UNSUBSCRIBE: no acknowledgement", Effect.forEach(sent, (acknowledged) => acknowledged, { discard: true })),
             Effect.sync(() => table.settleReleases(target))
           )
         }
@@ -491,7 +502,9 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
           if (table.releasesSettled()) return Effect.void
           const done = Deferred.unsafeMake<void>(FiberId.none)
           table.whenReleased(() => Deferred.unsafeDone(done, Exit.void))
-          return Deferred.await(done).pipe(Effect.timeout(options.releaseTimeout), Effect.ignore)
+          // Interruptible: `remove` runs in finalizers, where an uninterruptible wait would outlast
+          // its timeout until the acknowledgement came (never, from a frozen server).
+          return Deferred.await(done).pipe(Effect.interruptible, Effect.timeout(options.releaseTimeout), Effect.ignore)
         })
     }
   })
