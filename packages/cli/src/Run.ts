@@ -50,6 +50,9 @@ export const describe = (
   switch (tag) {
     case "ImproperlyConfigured":
       return { line: `ImproperlyConfigured${at}: ${oneLine(message, where.secret)}`, code: ExitCode.USAGE }
+    // An empty task or group id given on the command line: a bad argument.
+    case "InvalidIdError":
+      return { line: `InvalidIdError: ${oneLine(message, where.secret)}`, code: ExitCode.USAGE }
     case "ConnectionError":
       return {
         line: `ConnectionError(${String(field(error, "reason"))})${at}: ${oneLine(message, where.secret)}`,

@@ -246,6 +246,17 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.isNull(yield* redis((r) => r.get(task(id))))
     }))
 
+  it.effect("an empty task id is a bad argument: Celery's message, exit 2, nothing read", () =>
+    Effect.gen(function* () {
+      for (const args of [["result", "get", ""], ["result", "exists", ""], ["result", "forget", ""]]) {
+        const run = yield* runCli(args)
+        assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
+        // Celery's message, its whitespace collapsed as every error line is.
+        assert.include(run.stderr, "InvalidIdError: task_id must not be empty. Got instead.")
+        assert.strictEqual(run.stdout, "")
+      }
+    }))
+
   it.effect("result inspect --json: the raw bytes as stored, the decoded meta, key, channel, TTL", () =>
     Effect.gen(function* () {
       const id = uid("inspect")

@@ -94,6 +94,21 @@ export class ChordError extends Schema.TaggedError<ChordError>("@effect-celery/c
   message: Schema.String
 }) {}
 
+/**
+ * An empty task or group id, refused before anything is sent: Celery (≥ 5.5) raises
+ * `ValueError('task_id must not be empty. Got  instead.')` (or `group_id`) from the same place,
+ * `get_key_for_task` / `get_key_for_group`. An empty id would otherwise read and write the bare
+ * prefix key (`celery-task-meta-`), shared by every such call.
+ */
+export class InvalidIdError extends Schema.TaggedError<InvalidIdError>("@effect-celery/core/InvalidIdError")(
+  "InvalidIdError",
+  {
+    /** Which id: `task_id` or `group_id`, as Celery names it. */
+    field: Schema.Literal("task_id", "group_id"),
+    message: Schema.String
+  }
+) {}
+
 /** The remote exception, as Celery stores it: `{"exc_type", "exc_message": [args…], "exc_module"}`. */
 export class RemoteException extends Schema.Class<RemoteException>("@effect-celery/core/RemoteException")({
   /** `type(exc).__qualname__`, e.g. `"ValueError"` or `"Outer.Inner"`. */

@@ -16,7 +16,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { Clock } from "effect/Clock"
 import * as BackendOptions from "./BackendOptions.js"
-import type { BackendError, DecodeError } from "./Errors.js"
+import type { BackendError, DecodeError, InvalidIdError } from "./Errors.js"
 import { BackendStoreError, ChordError, CommandError, type ImproperlyConfigured, RemoteException, TaskFailedError, TimeoutError } from "./Errors.js"
 import * as Keys from "./Keys.js"
 import * as MarkAs from "./MarkAs.js"
@@ -28,6 +28,7 @@ import type { ResultConsumer as ResultConsumerShape, WatchOptions } from "./Resu
 import { ResultConsumer, TypeId as ResultConsumerTypeId } from "./ResultConsumer.js"
 import * as TaskState from "./TaskState.js"
 import * as Telemetry from "./Telemetry.js"
+import * as TaskIds from "./TaskIds.js"
 
 // ---------------------------------------------------------------------------------------------
 // MemoryStore: raw access to the keyspace
@@ -433,7 +434,10 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
     })
 
   /** The chord failed: store Celery's ChordError on the body (when known), then fail the caller. */
-  const chordFailed = (part: ChordPart, message: string): Effect.Effect<never, ChordError | BackendStoreError | BackendError> =>
+  const chordFailed = (
+    part: ChordPart,
+    message: string
+  ): Effect.Effect<never, ChordError | BackendStoreError | BackendError | InvalidIdError> =>
     Effect.zipRight(
       part.bodyTaskId === undefined
         ? Effect.void
@@ -483,7 +487,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
   }
 
   const onChordPartReturn: ResultBackendShape["onChordPartReturn"] = (part, state, result) =>
-    Effect.suspend((): Effect.Effect<ChordProgress, BackendError | BackendStoreError | ChordError | DecodeError> => {
+    Effect.suspend((): Effect.Effect<ChordProgress, BackendError | BackendStoreError | ChordError | DecodeError | InvalidIdError> => {
       const { groupId, taskId } = part
       if (groupId === "" || taskId === "") return Effect.succeed({ _tag: "Pending", ready: 0 })
       const recorded = recordPart(part, Meta.encodeChordMember(taskId, state, result))
@@ -585,8 +589,8 @@ export const layer = (
 ): Layer.Layer<ResultBackend | ResultConsumer | MemoryStore, ImproperlyConfigured> =>
   Layer.effectContext(
     Effect.map(make(options), (memory) =>
-      Context.make(ResultBackend, Telemetry.instrumentBackend(memory.backend, target, options)).pipe(
-        Context.add(ResultConsumer, Telemetry.instrumentConsumer(memory.consumer, target, options)),
+      Context.make(ResultBackend, Telemetry.instrumentBackend(TaskIds.validateBackend(memory.backend), target, options)).pipe(
+        Context.add(ResultConsumer, Telemetry.instrumentConsumer(TaskIds.validateConsumer(memory.consumer), target, options)),
         Context.add(MemoryStore, memory.store)
       )
     )

@@ -14,6 +14,7 @@ import type {
   BackendStoreError,
   ChordError,
   DecodeError,
+  InvalidIdError,
   RemoteException,
   TaskFailedError,
   TimeoutError
@@ -96,6 +97,11 @@ export type ChordProgress =
 /** Revocation reasons Celery writes as the `TaskRevokedError` argument. */
 export type RevokeReason = "revoked" | "terminated" | "expired"
 
+/**
+ * Every operation refuses an empty task id (or group id) with `InvalidIdError`, Celery's
+ * `ValueError('task_id must not be empty. …')`, before touching the store; any other id is used
+ * as given.
+ */
 export interface ResultBackend {
   readonly [TypeId]: TypeId
 
@@ -109,36 +115,36 @@ export interface ResultBackend {
     state: TaskState,
     result: unknown,
     options?: StoreOptions
-  ) => Effect.Effect<void, BackendError | BackendStoreError>
+  ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
   /** STARTED with `{"pid", "hostname"}` as `task_track_started` writes it. */
   readonly markAsStarted: (
     taskId: string,
     info?: { readonly pid: number; readonly hostname: string },
     options?: StoreOptions
-  ) => Effect.Effect<void, BackendError | BackendStoreError>
+  ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
   readonly markAsDone: (
     taskId: string,
     result: unknown,
     options?: StoreOptions
-  ) => Effect.Effect<void, BackendError | BackendStoreError>
+  ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
   readonly markAsFailure: (
     taskId: string,
     exception: RemoteException,
     options?: StoreOptions
-  ) => Effect.Effect<void, BackendError | BackendStoreError>
+  ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
   readonly markAsRetry: (
     taskId: string,
     exception: RemoteException,
     options?: StoreOptions
-  ) => Effect.Effect<void, BackendError | BackendStoreError>
+  ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
   readonly markAsRevoked: (
     taskId: string,
     reason?: RevokeReason,
     options?: StoreOptions
-  ) => Effect.Effect<void, BackendError | BackendStoreError>
+  ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
 
   /** The stored meta; a missing key reads as PENDING with a null result. */
-  readonly get: (taskId: string) => Effect.Effect<TaskMeta, BackendError | DecodeError>
+  readonly get: (taskId: string) => Effect.Effect<TaskMeta, BackendError | DecodeError | InvalidIdError>
   /**
    * Each result as soon as it is ready (SUCCESS, FAILURE, REVOKED), in the order they become ready
    * (ids ready at the first read come in the order asked). A value that cannot be decoded is
@@ -147,7 +153,7 @@ export interface ResultBackend {
   readonly getMany: (
     taskIds: Iterable<string>,
     options?: GetManyOptions
-  ) => Stream.Stream<Either.Either<TaskMeta, DecodeError>, BackendError | TimeoutError>
+  ) => Stream.Stream<Either.Either<TaskMeta, DecodeError>, BackendError | TimeoutError | InvalidIdError>
   /**
    * Every result once all are ready, as one array in the order asked, an entry per id given (an id
    * given twice has two): `getMany` collected, as Celery's `ResultSet.join_native` gathers
@@ -159,7 +165,7 @@ export interface ResultBackend {
   readonly getAll: (
     taskIds: Iterable<string>,
     options?: GetManyOptions
-  ) => Effect.Effect<ReadonlyArray<Either.Either<TaskMeta, DecodeError>>, BackendError | TimeoutError>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<TaskMeta, DecodeError>>, BackendError | TimeoutError | InvalidIdError>
   /**
    * Wait until the task is ready. SUCCESS → its meta; FAILURE/REVOKED → `TaskFailedError` with the
    * remote exception.
@@ -167,9 +173,9 @@ export interface ResultBackend {
   readonly waitFor: (
     taskId: string,
     options?: WaitOptions
-  ) => Effect.Effect<TaskMeta, TaskFailedError | TimeoutError | BackendError | DecodeError>
+  ) => Effect.Effect<TaskMeta, TaskFailedError | TimeoutError | BackendError | DecodeError | InvalidIdError>
   /** Delete the stored meta. */
-  readonly forget: (taskId: string) => Effect.Effect<void, BackendError>
+  readonly forget: (taskId: string) => Effect.Effect<void, BackendError | InvalidIdError>
   /**
    * Whether a result is stored for the task (Celery 5.7's `AsyncResult.exists()`, the backend's
    * `task_result_exists`): `get` reads a missing key as PENDING, so this is what tells a task that
@@ -177,21 +183,21 @@ export interface ResultBackend {
    * states. Any stored value counts, whatever its state, even one that cannot be decoded. Redis:
    * `EXISTS` on the task's meta key; not retried unless `alwaysRetry`, like every read.
    */
-  readonly exists: (taskId: string) => Effect.Effect<boolean, BackendError>
+  readonly exists: (taskId: string) => Effect.Effect<boolean, BackendError | InvalidIdError>
 
   /** `GroupResult.save`: store the group's members. */
   readonly saveGroup: (
     groupId: string,
     results: ReadonlyArray<string | ResultRef>
-  ) => Effect.Effect<void, BackendError | BackendStoreError>
+  ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
   /** `GroupResult.restore`: none when missing. */
-  readonly restoreGroup: (groupId: string) => Effect.Effect<Option.Option<GroupMeta>, BackendError | DecodeError>
-  readonly deleteGroup: (groupId: string) => Effect.Effect<void, BackendError>
+  readonly restoreGroup: (groupId: string) => Effect.Effect<Option.Option<GroupMeta>, BackendError | DecodeError | InvalidIdError>
+  readonly deleteGroup: (groupId: string) => Effect.Effect<void, BackendError | InvalidIdError>
 
   /** `set_chord_size`: the number of header parts (`.s`). */
-  readonly setChordSize: (groupId: string, size: number) => Effect.Effect<void, BackendError>
+  readonly setChordSize: (groupId: string, size: number) => Effect.Effect<void, BackendError | InvalidIdError>
   /** `add_to_chord`: one more part expected (`INCRBY .t 1`). */
-  readonly addToChord: (groupId: string) => Effect.Effect<void, BackendError>
+  readonly addToChord: (groupId: string) => Effect.Effect<void, BackendError | InvalidIdError>
   /**
    * `on_chord_part_return`: record a header part's final state. The part that completes the chord
    * gets `Complete` with the header results in order (exactly once), and the chord keys are
@@ -202,7 +208,7 @@ export interface ResultBackend {
     part: ChordPart,
     state: TaskState,
     result: unknown
-  ) => Effect.Effect<ChordProgress, BackendError | BackendStoreError | ChordError | DecodeError>
+  ) => Effect.Effect<ChordProgress, BackendError | BackendStoreError | ChordError | DecodeError | InvalidIdError>
 }
 
 export const ResultBackend: Context.Tag<ResultBackend, ResultBackend> = Context.GenericTag<ResultBackend>(

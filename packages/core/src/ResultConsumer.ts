@@ -6,7 +6,7 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import type * as Stream from "effect/Stream"
-import type { BackendError, DecodeError } from "./Errors.js"
+import type { BackendError, DecodeError, InvalidIdError } from "./Errors.js"
 import type { TaskMeta } from "./Meta.js"
 
 export const TypeId: unique symbol = Symbol.for("@effect-celery/core/ResultConsumer")
@@ -41,12 +41,13 @@ export interface ResultConsumer {
    * (if any), then each state stored later. A task's stream ends on its ready state (SUCCESS,
    * FAILURE, REVOKED); the whole stream ends when every watched task is ready, unless `follow`.
    * The subscription lives exactly as long as the stream. A value that cannot be decoded is
-   * emitted as a `Left` without stopping the others.
+   * emitted as a `Left` without stopping the others. An empty id fails the stream with
+   * `InvalidIdError` before anything is subscribed.
    */
   readonly watch: (
     taskIds: Iterable<string>,
     options?: WatchOptions
-  ) => Stream.Stream<Either.Either<TaskMeta, DecodeError>, BackendError>
+  ) => Stream.Stream<Either.Either<TaskMeta, DecodeError>, BackendError | InvalidIdError>
   /**
    * Optional fast path for `ResultBackend.waitFor`: the first state of `taskId` that is ready or
    * does not decode (a `Left`), with `watch([taskId])`'s guarantees (a state stored before the call
@@ -58,7 +59,7 @@ export interface ResultConsumer {
   readonly waitReady?: <E = never>(
     taskId: string,
     timeout?: WaitReadyTimeout<E>
-  ) => Effect.Effect<Either.Either<TaskMeta, DecodeError>, BackendError | E>
+  ) => Effect.Effect<Either.Either<TaskMeta, DecodeError>, BackendError | InvalidIdError | E>
 }
 
 export const ResultConsumer: Context.Tag<ResultConsumer, ResultConsumer> = Context.GenericTag<ResultConsumer>(

@@ -54,6 +54,7 @@ import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as TaskState from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
+import * as TaskIds from "@effect-celery/core/TaskIds"
 import * as Scripts from "./internal/scripts.js"
 import { type Commands, RedisClient } from "./RedisClient.js"
 
@@ -523,5 +524,5 @@ export const layer = (
   Layer.effect(
     ResultBackend,
     Effect.zipWith(make(options), RedisClient, (backend, client) =>
-      Telemetry.instrumentBackend(backend, Telemetry.targetFromUri(client.uri, client.db), options))
+      Telemetry.instrumentBackend(TaskIds.validateBackend(backend), Telemetry.targetFromUri(client.uri, client.db), options))
   )

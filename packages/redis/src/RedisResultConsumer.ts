@@ -63,6 +63,7 @@ import type { WaitReadyTimeout, WatchOptions } from "@effect-celery/core/ResultC
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { isReady } from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
+import * as TaskIds from "@effect-celery/core/TaskIds"
 import * as Deadlines from "./internal/deadlines.js"
 import * as Subscriber from "./internal/subscriber.js"
 import { RedisClient as RedisClientTag } from "./RedisClient.js"
@@ -388,5 +389,5 @@ export const layer = (
   Layer.scoped(
     ResultConsumer,
     Effect.zipWith(make(options, tuning), RedisClientTag, (consumer, client) =>
-      Telemetry.instrumentConsumer(consumer, Telemetry.targetFromUri(client.uri, client.db), options))
+      Telemetry.instrumentConsumer(TaskIds.validateConsumer(consumer), Telemetry.targetFromUri(client.uri, client.db), options))
   )

@@ -248,6 +248,7 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
       corruptTests(it, h)
       groupTests(it)
       chordTests(it, h)
+      idTests(it, h)
     })
     block("expires: 2 seconds", { expires: Duration.seconds(2) }, (it) => expiryTests(it, h))
     ;(live ? vitestIt.scopedLive : vitestIt.scoped)("expires out of range: building the backend fails with ImproperlyConfigured", () =>
@@ -1011,6 +1012,90 @@ const chordTests = (it: It, h: Helpers): void => {
       const report = part(backend, groupId)
       const progress = yield* Effect.forEach([0, 1, 2], (i) => report(id(`t${i}`), i, "SUCCESS", i))
       assert.deepStrictEqual(progress.map((p) => p._tag), ["Pending", "Pending", "Pending"])
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task and group ids
+// ---------------------------------------------------------------------------------------------
+
+const EMPTY_TASK_ID = "task_id must not be empty. Got  instead."
+const EMPTY_GROUP_ID = "group_id must not be empty. Got  instead."
+
+const idTests = (it: It, h: Helpers): void => {
+  it.scoped("an empty task or group id fails every operation with InvalidIdError (Celery's message), nothing touched", () =>
+    Effect.gen(function* () {
+      const { backend, consumer, hooks } = yield* services
+      const valid = id("valid")
+      const expectInvalid = <A, E>(what: string, self: Effect.Effect<A, E>, message = EMPTY_TASK_ID) =>
+        Effect.map(h.within(Effect.flip(self), what), (error) => {
+          assert.strictEqual((error as { _tag?: unknown })._tag, "InvalidIdError", what)
+          assert.strictEqual((error as { message?: unknown }).message, message, what)
+        })
+      const failure = exc("ValueError", ["x"], "builtins")
+      yield* expectInvalid("store", backend.store("", "SUCCESS", 1))
+      yield* expectInvalid("markAsStarted", backend.markAsStarted(""))
+      yield* expectInvalid("markAsDone", backend.markAsDone("", 1))
+      yield* expectInvalid("markAsFailure", backend.markAsFailure("", failure))
+      yield* expectInvalid("markAsRetry", backend.markAsRetry("", failure))
+      yield* expectInvalid("markAsRevoked", backend.markAsRevoked(""))
+      yield* expectInvalid("get", backend.get(""))
+      yield* expectInvalid("getMany", Stream.runCollect(backend.getMany([valid, ""], { timeout: "1 second" })))
+      yield* expectInvalid("getAll", backend.getAll([valid, ""], { timeout: "1 second" }))
+      // No timeout: it must fail at once rather than wait.
+      yield* expectInvalid("waitFor", backend.waitFor(""))
+      yield* expectInvalid("watch", Stream.runCollect(consumer.watch([valid, ""])))
+      yield* expectInvalid("forget", backend.forget(""))
+      yield* expectInvalid("exists", backend.exists(""))
+      yield* expectInvalid("saveGroup", backend.saveGroup("", [valid]), EMPTY_GROUP_ID)
+      yield* expectInvalid("restoreGroup", backend.restoreGroup(""), EMPTY_GROUP_ID)
+      yield* expectInvalid("deleteGroup", backend.deleteGroup(""), EMPTY_GROUP_ID)
+      yield* expectInvalid("setChordSize", backend.setChordSize("", 1), EMPTY_GROUP_ID)
+      yield* expectInvalid("addToChord", backend.addToChord(""), EMPTY_GROUP_ID)
+      const groupId = id("chord")
+      yield* expectInvalid("onChordPartReturn (group)", backend.onChordPartReturn({ groupId: "", taskId: valid }, "SUCCESS", 1), EMPTY_GROUP_ID)
+      yield* expectInvalid("onChordPartReturn (task)", backend.onChordPartReturn({ groupId, taskId: "" }, "SUCCESS", 1))
+      yield* expectInvalid(
+        "onChordPartReturn (body)",
+        backend.onChordPartReturn({ groupId, taskId: valid, bodyTaskId: "" }, "SUCCESS", 1)
+      )
+      // Nothing reached the store: not the bare prefix keys, not the valid id of a refused batch.
+      assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.task(""))))
+      assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.group(""))))
+      assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.chordJoin(groupId))))
+      assert.isFalse(yield* backend.exists(valid))
+      yield* h.noSubscriptions([valid, ""])
+    }))
+
+  it.scoped("any other id is used as given: spaces, unicode, colons, glob characters, a long id", () =>
+    Effect.gen(function* () {
+      const { backend, consumer, hooks } = yield* services
+      const u = randomUUID()
+      const ids = [` ${u} `, `caf\u00e9 \u{1F600} ${u}`, `a:b:${u}`, `*?[x]-${u}`, `${u}-${"x".repeat(2000)}`, `0`]
+        .map((taskId) => (taskId === "0" ? `0${u}` : taskId))
+      for (const [i, taskId] of ids.entries()) {
+        assert.isFalse(yield* backend.exists(taskId))
+        yield* backend.markAsDone(taskId, i)
+        assert.isTrue(Option.isSome(yield* hooks.readRaw(hooks.keys.task(taskId))), "the key is the id as given")
+        const meta = yield* backend.get(taskId)
+        assert.strictEqual(meta.taskId, taskId)
+        assert.strictEqual(meta.result, i)
+        assert.isTrue(yield* backend.exists(taskId))
+      }
+      const all = yield* h.within(backend.getAll(ids), "getAll")
+      assert.deepStrictEqual(all.map((e) => metaOf(e).result), ids.map((_, i) => i))
+      // A glob id is a channel name, not a pattern: a watch of it sees only its own results.
+      const glob = `*-${u}`
+      const other = `x-${u}`
+      const events = yield* h.tap(consumer.watch([glob]))
+      yield* h.listening(glob)
+      yield* backend.markAsDone(other, "other")
+      yield* backend.markAsDone(glob, "glob")
+      const seen = metaOf(yield* events.next("the glob id's result"))
+      assert.strictEqual(seen.taskId, glob)
+      assert.strictEqual(seen.result, "glob")
+      yield* events.done
+      assert.strictEqual((yield* h.within(backend.waitFor(glob), "waitFor")).result, "glob")
     }))
 }
 
