@@ -6,6 +6,11 @@
  *
  * - `reconnectStrategy: false` and `disableOfflineQueue: true`: node-redis never reconnects or
  *   queues by itself, because `RedisClient` owns reconnection and callers own retries.
+ * - `CLIENT SETINFO LIB-NAME node-redis(effect-celery_v<version>)` and `LIB-VER <node-redis
+ *   version>` (node-redis' own, with this library as the suffix Redis documents for higher-level
+ *   libraries, `jedis(redis-om-spring_v1.0.0)`): pipelined with AUTH, CLIENT SETNAME and SELECT in
+ *   the connect's one write, so no round trip is added; an error reply (Redis before 7.2, an ACL
+ *   without `+client|setinfo`) is dropped by node-redis without a log line or a failed connect.
  * - An `error` listener is attached before anything can fail (logged at debug through the caller's
  *   runtime): node-redis rethrows unhandled `error` events, which would crash the process.
  * - The connect (socket, TLS, AUTH, SELECT, CLIENT SETNAME) is interruptible and bounded; a failed
@@ -27,6 +32,15 @@ import type { NodeRedisOptions } from "./RedisConfig.js"
 
 /** A node-redis v4 client as `createClient()` returns it. */
 export type NodeRedis = ReturnType<typeof createClient>
+
+/**
+ * This library's version, announced in `CLIENT SETINFO LIB-NAME` (kept equal to the package's
+ * version by a test).
+ */
+export const LIB_VERSION = "0.2.0"
+
+/** The suffix node-redis puts in parentheses after its own name in `CLIENT SETINFO LIB-NAME`. */
+export const CLIENT_INFO_TAG = `effect-celery_v${LIB_VERSION}`
 
 /** Default bound on a connect when neither the options nor the caller give one. */
 export const DEFAULT_CONNECT_TIMEOUT: Duration.Duration = Duration.seconds(5)
@@ -63,6 +77,7 @@ export const targetOfOptions = (options: NodeRedisOptions): string => {
 
 /** `options` with what this project forces on every node-redis client. */
 export const forcedOptions = (options: NodeRedisOptions, connectTimeout: Duration.Duration): NodeRedisOptions => ({
+  clientInfoTag: CLIENT_INFO_TAG,
   ...options,
   disableOfflineQueue: true,
   socket: {

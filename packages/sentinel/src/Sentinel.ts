@@ -228,14 +228,20 @@ const seconds = (what: string, value: number | undefined) =>
       ? Effect.succeed(Duration.millis(value * 1000))
       : Effect.fail(new ImproperlyConfigured({ message: `sentinel_kwargs.${what} must be a positive number of seconds, got ${value}` }))
 
-/**
- * Prepared options aimed at one node. redis-py sends no CLIENT SETINFO: keep the handshake to
- * AUTH/SELECT (and sentinels 7.0 reject it).
- */
+/** Prepared options aimed at one node. */
 const at = (options: RedisConfig.NodeRedisOptions, address: Address): RedisConfig.NodeRedisOptions => ({
   ...options,
-  disableClientInfo: true,
   socket: { ...options.socket, host: address.host, port: address.port }
+})
+
+/**
+ * Options aimed at one sentinel: no CLIENT SETINFO on these short discovery and watcher
+ * connections, as before (the master connections announce this library like every `RedisClient`
+ * connection; see `RedisConnection`).
+ */
+const atSentinel = (options: RedisConfig.NodeRedisOptions, address: Address): RedisConfig.NodeRedisOptions => ({
+  ...at(options, address),
+  disableClientInfo: true
 })
 
 const redact = (value: Redacted.Redacted | string | undefined) =>
@@ -315,7 +321,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           const target = formatAddress(sentinel)
           // Connect failures name the target already.
           const client = yield* Effect.mapError(
-            RedisConnection.connector(at(sentinelOptions, sentinel), { target, connectTimeout: sentinelConnectTimeout }),
+            RedisConnection.connector(atSentinel(sentinelOptions, sentinel), { target, connectTimeout: sentinelConnectTimeout }),
             (e) => e.message
           )
           const reply = yield* RedisConnection.command(client, target, ["SENTINEL", "MASTER", masterName], replyTimeout).pipe(
@@ -439,7 +445,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           const target = formatAddress(sentinel)
           const ended = yield* Deferred.make<void>()
           const client: NodeRedis = yield* Effect.acquireRelease(
-            RedisConnection.create(at(sentinelOptions, sentinel), {
+            RedisConnection.create(atSentinel(sentinelOptions, sentinel), {
               target,
               connectTimeout: sentinelConnectTimeout,
               onError: () => {
