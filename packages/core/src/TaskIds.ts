@@ -23,8 +23,8 @@ export const invalid = (field: IdField, id: unknown): InvalidIdError | undefined
     ? undefined
     : new InvalidIdError({
       field,
-      // Python's f-string shows '' as nothing and None as `None`.
-      message: `${field} must not be empty. Got ${id === undefined || id === null ? "None" : String(id)} instead.`
+      // Python's f-string shows '' as nothing and None as `None`; other non-strings by their type.
+      message: `${field} must not be empty. Got ${id === undefined || id === null ? "None" : typeof id === "string" ? id : typeof id} instead.`
     })
 
 /** The first invalid id of `ids`, if any. */
