@@ -135,10 +135,20 @@ export type Reply = string | number | null | Error | ReadonlyArray<Reply>
 export interface Script {
   readonly source: string
   readonly sha: string
+  /**
+   * Set when the script treats its keys one by one: after `perKey` shared arguments, KEYS[i] goes
+   * with ARGV[perKey + i], and the reply is an array of one entry per key. A cluster client then
+   * splits a call whose keys span hash slots into one call per slot (`RedisClusterBackend`).
+   */
+  readonly perKey?: number | undefined
 }
 
-/** A `Script` for `source`. */
-export const script = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
+/** A `Script` for `source` (`perKey`: see `Script.perKey`). */
+export const script = (source: string, perKey?: number): Script => ({
+  source,
+  sha: createHash("sha1").update(source).digest("hex"),
+  ...(perKey !== undefined ? { perKey } : {})
+})
 
 /**
  * What a `batched` description sends through: the commands of one connection, as promises, for

@@ -21,6 +21,9 @@ import { script as make } from "../RedisClient.js"
  * nesting), and only when that fails falls back to a pattern anchored at the start of the object:
  * Celery always writes `status` first, and the anchor means a "SUCCESS" inside the result never
  * counts.
+ *
+ * Per key (`perKey` 2: TTL and guard shared, then one value per key), so a cluster client splits a
+ * call whose keys span slots into one call per slot.
  */
 export const store = make(`
 local ttl = tonumber(ARGV[1])
@@ -55,7 +58,7 @@ end
 local out = {}
 for i, key in ipairs(KEYS) do out[i] = one(key, ARGV[i + 2]) end
 return out
-`)
+`, 2)
 
 /**
  * `on_chord_part_return` in one step: record the part, count, read `.t` and `.s`, refresh the

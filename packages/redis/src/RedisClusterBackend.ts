@@ -1,0 +1,389 @@
+/**
+ * The result backend and the Pub/Sub consumer on a Redis Cluster (node-redis v4's
+ * `createCluster`), providing the same `ResultBackend` and `ResultConsumer` services as
+ * `RedisBackend`, in one of two layouts:
+ *
+ * - `"single-slot"` (the default, Celery-interoperable): `keys.globalKeyprefix` carries a hash tag,
+ *   e.g. `{celery}:`, so every key of the backend hashes to one slot: every operation, chords
+ *   included, runs as on one server (the same scripts, MGETs and chord keys). Python Celery ≥ 5.3
+ *   with `result_backend_transport_options={'global_keyprefix': '{celery}:'}` reads and writes the
+ *   same keys. This buys failover (a replica promoted when the slot's master dies) and managed
+ *   cluster-mode Redis/Valkey compatibility, not load spreading: one master serves all of it.
+ * - `"spread"`: Celery's plain key names, spread over every slot and master. Stores of one tick are
+ *   batched per slot (the store script once per slot), `getAll`/`getMany` read with one MGET per
+ *   slot sent to every shard at once and reassembled in the asked order. Chords need their three
+ *   keys in one slot: `setChordSize`, `addToChord` and `onChordPartReturn` fail with a
+ *   `CommandError` (`command: "CHORD"`, see `isChordRejected`) in this layout. Group results
+ *   (`saveGroup`, `restoreGroup`, `deleteGroup`) are one key each and work.
+ *
+ * Both layouts: commands are routed by their key's slot; MOVED and ASK are followed by node-redis;
+ * a command that meets a dead master fails as a lost connection (retried under the retry policy)
+ * and the slot map is read again from the root nodes; while a failover is in progress the
+ * cluster answers CLUSTERDOWN, retried the same way.
+ *
+ * Pub/Sub: classic SUBSCRIBE on one node (Python Celery PUBLISHes, and a classic PUBLISH reaches
+ * every node of the cluster). The subscriber connects to a root node (the next one when that
+ * fails), and resyncs every watch (re-SUBSCRIBE, then read the keys) after it reconnects and after
+ * every topology change: the cluster's `cluster_current_epoch` is polled every
+ * `topologyCheckInterval` (1 s by default) while something is watched, and a change (a failover,
+ * a slot handover) replaces the subscriber connection, so a publication lost with a dead master is
+ * made up by the read.
+ *
+ * Not supported on a cluster: a database other than 0, `socketTimeout` (a command waits for its
+ * node's reply or connection loss), unix sockets.
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import type { BackendOptions } from "@effect-celery/core/BackendOptions"
+import { CommandError, type ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
+import * as Keys from "@effect-celery/core/Keys"
+import { ResultBackend } from "@effect-celery/core/ResultBackend"
+import type { ResultConsumer } from "@effect-celery/core/ResultConsumer"
+import * as Batcher from "./internal/batcher.js"
+import * as Cluster from "./internal/cluster.js"
+import * as Driver from "./internal/driver.js"
+import { classify, connectError } from "./internal/errors.js"
+import * as RedisClient from "./RedisClient.js"
+import * as RedisConfig from "./RedisConfig.js"
+import type { NodeRedis } from "./RedisConnection.js"
+import * as RedisConnection from "./RedisConnection.js"
+import * as RedisResultBackend from "./RedisResultBackend.js"
+import * as RedisResultConsumer from "./RedisResultConsumer.js"
+import * as RedisUrl from "./RedisUrl.js"
+
+export type Services = ResultBackend | ResultConsumer | RedisClient.RedisClient
+
+/** Where the keys live: all in one slot (hash-tagged prefix), or spread over every slot. */
+export type Layout = "single-slot" | "spread"
+
+/** A cluster node to read the slot map from: `{ host, port }` or `"host:port"`. */
+export type RootNode = Cluster.RootNode | string
+
+/**
+ * The cluster connection: root nodes (any reachable few; the rest is discovered) and what every
+ * node connection uses (ACL user, password, TLS, timeouts), as in `RedisConfig`.
+ */
+export interface ClusterConfig extends Omit<RedisConfig.RedisConfig, "host" | "port" | "path" | "db" | "socketTimeout"> {
+  readonly rootNodes: ReadonlyArray<RootNode>
+  /**
+   * While something is watched, how often the cluster's epoch is read to notice a topology change
+   * (then the subscriber resyncs). Default 1 s.
+   */
+  readonly topologyCheckInterval?: Duration.DurationInput | undefined
+}
+
+export interface Options extends BackendOptions {
+  /** Default `"single-slot"`, which needs a hash-tagged `keys.globalKeyprefix` such as `{celery}:`. */
+  readonly layout?: Layout | undefined
+}
+
+const DEFAULT_TOPOLOGY_CHECK = Duration.seconds(1)
+
+// ---------------------------------------------------------------------------------------------
+// layouts
+// ---------------------------------------------------------------------------------------------
+
+/** The hash tag of a prefix (`celery` of `{celery}:`): the first `{…}` with something inside, if complete. */
+export const hashTagOf = (prefix: string): string | undefined => {
+  const open = prefix.indexOf("{")
+  if (open === -1) return undefined
+  const close = prefix.indexOf("}", open + 1)
+  return close > open + 1 ? prefix.slice(open + 1, close) : undefined
+}
+
+/** The layout's requirement on the key prefix, checked when the layer is built. */
+export const checkLayout = (layout: Layout, keys: Keys.KeyLayoutOptions | undefined): Effect.Effect<void, ImproperlyConfigured> => {
+  const prefix = Keys.globalPrefix(keys ?? {})
+  const tag = hashTagOf(prefix)
+  if (layout === "single-slot" && tag === undefined) {
+    return Effect.fail(new ImproperlyConfigured({
+      message: `The single-slot cluster layout needs a hash-tagged global_keyprefix such as "{celery}:" (got ${JSON.stringify(prefix)}); ` +
+        `set keys.globalKeyprefix, or choose layout "spread"`
+    }))
+  }
+  if (layout === "spread" && tag !== undefined) {
+    return Effect.fail(new ImproperlyConfigured({
+      message: `The global_keyprefix ${JSON.stringify(prefix)} puts every key in one slot: choose layout "single-slot"`
+    }))
+  }
+  return Effect.void
+}
+
+/** The message of a chord operation rejected by the spread layout. */
+export const CHORD_REJECTED =
+  "Chords need their keys in one hash slot: use the single-slot cluster layout (a hash-tagged global_keyprefix such as \"{celery}:\")"
+
+/** Whether `error` is a chord operation rejected by the spread layout. */
+export const isChordRejected = (error: unknown): error is CommandError =>
+  error instanceof CommandError && error.command === "CHORD" && error.message === CHORD_REJECTED
+
+const rejectChords = (backend: ResultBackend): ResultBackend => {
+  const rejected = Effect.fail(new CommandError({ command: "CHORD", message: CHORD_REJECTED }))
+  return { ...backend, setChordSize: () => rejected, addToChord: () => rejected, onChordPartReturn: () => rejected }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the client
+// ---------------------------------------------------------------------------------------------
+
+const rootNodeOf = (node: RootNode): Either.Either<Cluster.RootNode, ImproperlyConfigured> => {
+  if (typeof node !== "string") return Either.right(node)
+  const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(node.trim())
+  if (match === null || match[1] === "") return Either.left(new ImproperlyConfigured({ message: `Not a cluster node: ${JSON.stringify(node)}` }))
+  return Either.right({ host: match[1]!, port: match[2] === undefined ? 6379 : Number(match[2]) })
+}
+
+const addressOf = (node: Cluster.RootNode) => `${node.host.includes(":") ? `[${node.host}]` : node.host}:${node.port}`
+
+/**
+ * A `RedisClient` over the cluster: commands routed by slot (see the module doc), the subscriber's
+ * connections to one node at a time with a topology watch. Lazy like `RedisClient.make` unless
+ * `failFast`.
+ */
+export const makeClient = (
+  config: ClusterConfig
+): Effect.Effect<RedisClient.RedisClient, ConnectionError | ImproperlyConfigured, Scope.Scope> =>
+  Effect.gen(function* () {
+    const rootNodes: Array<Cluster.RootNode> = []
+    for (const node of config.rootNodes) rootNodes.push(yield* rootNodeOf(node))
+    if (rootNodes.length === 0) return yield* new ImproperlyConfigured({ message: "A cluster needs at least one root node" })
+    const first = rootNodes[0]!
+    const nodeConfig: RedisConfig.RedisConfig = { ...config, host: first.host, port: first.port }
+    const clientOptions = yield* RedisConfig.clientOptions(nodeConfig)
+    const connectTimeout = Duration.millis(RedisConfig.connectTimeoutMillis(nodeConfig))
+    const uri = config.uri ?? `redis://${rootNodes.map(addressOf).join(",")}`
+    const connections = yield* Cluster.make({
+      rootNodes,
+      defaults: RedisConnection.forcedOptions(clientOptions, connectTimeout),
+      uri,
+      connectTimeout,
+      closeTimeout: RedisConnection.DEFAULT_CLOSE_TIMEOUT,
+      failFast: config.failFast,
+      additionalConnectionErrors: config.additionalConnectionErrors
+    })
+    const batched = Batcher.make(connections)
+    const { execute } = connections
+    const topologyEvery = Duration.decode(config.topologyCheckInterval ?? DEFAULT_TOPOLOGY_CHECK)
+
+    const getWith = <O, E>(outcome: (value: string | null, key: string) => Either.Either<O, E>) =>
+      batched<string, string | null, O, E>({
+        command: "GET",
+        maxBatch: RedisClient.MGET_CHUNK,
+        one: (c, key) => c.get(key),
+        many: (c, keys) => c.mget(keys),
+        outcome
+      })
+
+    const mget = (keys: ReadonlyArray<string>) => {
+      if (keys.length === 0) return Effect.succeed([])
+      return execute("MGET", (c) => {
+        if (keys.length <= RedisClient.MGET_CHUNK) return c.mget(keys)
+        const parts: Array<Promise<ReadonlyArray<string | null>>> = []
+        for (let i = 0; i < keys.length; i += RedisClient.MGET_CHUNK) parts.push(c.mget(keys.slice(i, i + RedisClient.MGET_CHUNK)))
+        return Promise.all(parts).then((got) => ([] as Array<string | null>).concat(...got))
+      })
+    }
+
+    // The cluster's epoch as last seen: a higher one is a topology change.
+    let epoch = -1
+    const readEpoch = Effect.flatMap(connections.acquire, (conn) =>
+      Effect.tryPromise({ try: () => Cluster.currentEpoch(conn.cluster), catch: (cause) => classify("CLUSTER INFO", cause) }).pipe(
+        Effect.tapError((error) => (error._tag === "ConnectionError" ? connections.drop(conn) : Effect.void))
+      ))
+
+    /**
+     * A dedicated connection for SUBSCRIBE to one node: the root nodes in turn from a rotating start,
+     * the first that connects. While it is open the cluster's epoch is polled; a higher epoch (a
+     * failover, a slot handover) closes it, so the subscriber reconnects and resyncs every watch.
+     */
+    let nextRoot = 0
+    const connectOne = (node: Cluster.RootNode) =>
+      RedisConnection.connector({ ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } } as typeof clientOptions, {
+        target: addressOf(node),
+        connectTimeout
+      })
+    const subscriberConnect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.gen(function* () {
+      const start = nextRoot++ % rootNodes.length
+      let last: ConnectionError | undefined
+      for (let i = 0; i < rootNodes.length; i++) {
+        const node = rootNodes[(start + i) % rootNodes.length]!
+        const scope = yield* Scope.make()
+        const attempt = yield* Effect.either(Scope.extend(connectOne(node), scope))
+        if (Either.isLeft(attempt)) {
+          yield* Scope.close(scope, Exit.void)
+          last = attempt.left
+          continue
+        }
+        const client = attempt.right
+        yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+        // The epoch now, then a watch on it for as long as the connection is open.
+        const seen = yield* Effect.either(readEpoch)
+        if (Either.isRight(seen)) epoch = Math.max(epoch, seen.right)
+        const poll = Effect.gen(function* () {
+          while (client.isOpen) {
+            yield* Effect.sleep(topologyEvery)
+            const now = yield* Effect.either(readEpoch)
+            if (Either.isRight(now) && now.right > epoch) {
+              epoch = now.right
+              yield* Effect.logInfo(`Cluster topology changed (epoch ${now.right}): resyncing the subscriber`)
+              // The command side reads the slot map again too.
+              const conn = connections.live()
+              if (conn !== undefined) yield* connections.drop(conn)
+              RedisConnection.destroy(client)
+              return
+            }
+          }
+        })
+        yield* Effect.forkScoped(Effect.interruptible(poll))
+        return client
+      }
+      return yield* Effect.fail(last ?? connectError(uri, new Error("no root node")))
+    })
+
+    const driver: Driver.Driver = {
+      // Raw access (tests): one master's node client.
+      execute: (command, f) =>
+        Effect.flatMap(connections.acquire, (conn) =>
+          Effect.tryPromise({
+            try: async () => f((await conn.cluster.nodeClient(conn.cluster.getRandomNode())) as unknown as NodeRedis),
+            catch: (cause) => classify(command, cause)
+          })),
+      connect: subscriberConnect
+    }
+
+    return RedisClient.RedisClient.of({
+      [RedisClient.TypeId]: RedisClient.TypeId,
+      uri,
+      db: 0,
+      healthCheckInterval: config.healthCheckInterval === undefined ? undefined : Duration.decode(config.healthCheckInterval),
+      command: (args) => execute(args[0] ?? "", (c) => c.command(args)),
+      commands: (list) =>
+        list.length === 0 ? Effect.succeed([]) : execute(list[0]?.[0] ?? "", (c) => Promise.all(list.map((args) => c.command(args)))),
+      get: getWith(Either.right),
+      getWith,
+      mget,
+      del: (keys) =>
+        keys.length === 0 ? Effect.succeed(0) : Effect.flatMap(connections.acquire, (conn) =>
+          execute("DEL", () => Cluster.del(conn.cluster, keys))),
+      incrBy: (key, increment) => execute("INCRBY", (c) => c.command(["INCRBY", key, String(increment)]) as Promise<number>),
+      publish: (channel, message) => execute("PUBLISH", (c) => c.command(["PUBLISH", channel, message]) as Promise<number>),
+      runScript: (script, keys, args) => execute("EVALSHA", (c) => c.runScript(script, keys, args)),
+      batched: (spec) => batched(spec),
+      [Driver.DriverId]: driver
+    })
+  }).pipe(Effect.annotateLogs({ package: "@effect-celery/redis", module: "RedisClusterBackend" }))
+
+/** The cluster `RedisClient` alone. */
+export const layerClient = (
+  config: ClusterConfig
+): Layer.Layer<RedisClient.RedisClient, ConnectionError | ImproperlyConfigured> => Layer.scoped(RedisClient.RedisClient, makeClient(config))
+
+// ---------------------------------------------------------------------------------------------
+// layers
+// ---------------------------------------------------------------------------------------------
+
+/** The backend and the consumer in `options.layout` over a given cluster client layer. */
+export const layerWithClient = <A, E, R>(
+  client: Layer.Layer<RedisClient.RedisClient | A, E, R>,
+  options: Options = {}
+): Layer.Layer<Services | A, E | ImproperlyConfigured, R> => {
+  const layout = options.layout ?? "single-slot"
+  const backend = Layer.effect(
+    ResultBackend,
+    Effect.zipRight(
+      checkLayout(layout, options.keys),
+      Effect.map(RedisResultBackend.make(options), (b) => (layout === "spread" ? rejectChords(b) : b))
+    )
+  )
+  return backend.pipe(
+    Layer.provideMerge(RedisResultConsumer.layer(options)),
+    Layer.provideMerge(client)
+  )
+}
+
+/** From a `ClusterConfig` (root nodes, ACL, TLS, timeouts). */
+export const layer = (
+  config: ClusterConfig,
+  options: Options = {}
+): Layer.Layer<Services, ConnectionError | ImproperlyConfigured> => layerWithClient(layerClient(config), options)
+
+/**
+ * The `ClusterConfig` of a Celery-style URL naming several nodes, comma-separated in the host part:
+ * `redis://[user:password@]host1:port1,host2:port2,…[/0][?query]` (`rediss://` for TLS). Each is a
+ * root node; the query and options are parsed as Celery parses a `result_backend` URL
+ * (`RedisUrl.parse`, with the first node as its host). A database other than 0 is refused.
+ */
+export const configOfUrl = (
+  url: string | Redacted.Redacted,
+  options: RedisUrl.UrlOptions = {}
+): Effect.Effect<ClusterConfig, ImproperlyConfigured> =>
+  Effect.gen(function* () {
+    const text = Redacted.isRedacted(url) ? Redacted.value(url) : url
+    const match = /^(rediss?):\/\/(?:([^@/?#]*)@)?([^/?#]*)(.*)$/.exec(text)
+    if (match === null) {
+      return yield* new ImproperlyConfigured({ message: "A cluster URL is redis://host1:port1,host2:port2,… (or rediss://)" })
+    }
+    const [, scheme, userinfo, hosts, rest] = match
+    const nodes: Array<Cluster.RootNode> = []
+    for (const host of hosts!.split(",").filter((h) => h.trim() !== "")) nodes.push(yield* rootNodeOf(host))
+    if (nodes.length === 0) return yield* new ImproperlyConfigured({ message: "A cluster URL names no node" })
+    const single = `${scheme}://${userinfo !== undefined ? `${userinfo}@` : ""}${addressOf(nodes[0]!)}${rest}`
+    const config = yield* RedisUrl.toConfig(single, options)
+    if (RedisConfig.dbOf(config) !== 0) {
+      return yield* new ImproperlyConfigured({ message: `A Redis Cluster has only database 0 (the URL selects ${RedisConfig.dbOf(config)})` })
+    }
+    const { db: _db, host: _host, path: _path, port: _port, socketTimeout: _socketTimeout, uri: single1, ...common } = config
+    const uri = (single1 ?? single).replace(addressOf(nodes[0]!), nodes.map(addressOf).join(","))
+    return { ...common, rootNodes: nodes, uri } satisfies ClusterConfig
+  })
+
+/** From a Celery-style URL with several nodes (see `configOfUrl`). */
+export const layerUrl = (
+  url: string | Redacted.Redacted,
+  options: Options & { readonly connection?: RedisUrl.UrlOptions | undefined } = {}
+): Layer.Layer<Services, ConnectionError | ImproperlyConfigured> =>
+  layerWithClient(
+    Layer.unwrapEffect(Effect.map(configOfUrl(url, options.connection ?? {}), layerClient)),
+    options
+  )
+
+/** Everything `layerConfig` reads. */
+export interface LayerConfig extends Options {
+  /** The cluster URL, nodes comma-separated (see `configOfUrl`). */
+  readonly url: Redacted.Redacted
+  /** Celery's `redis_*` settings that are not in the URL. */
+  readonly connection?: RedisUrl.UrlOptions | undefined
+}
+
+/**
+ * The default of `layerConfig`: `CELERY_RESULT_BACKEND` (nodes comma-separated) and the
+ * `CELERY_REDIS_*` variables as `RedisClient.urlConfig` reads them; `CELERY_RESULT_KEYPREFIX` the
+ * `global_keyprefix` (e.g. `{celery}:`) and `CELERY_REDIS_CLUSTER_LAYOUT` the layout
+ * (`single-slot`, the default, or `spread`).
+ */
+export const envConfig: Config.Config<LayerConfig> = Config.map(
+  Config.all({
+    base: RedisClient.urlConfig,
+    prefix: Config.option(Config.string("CELERY_RESULT_KEYPREFIX")),
+    layout: Config.literal("single-slot", "spread")("CELERY_REDIS_CLUSTER_LAYOUT").pipe(Config.withDefault("single-slot" as const))
+  }),
+  ({ base, layout, prefix }): LayerConfig => ({
+    url: base.url,
+    connection: base.options,
+    layout,
+    ...(prefix._tag === "Some" ? { keys: { globalKeyprefix: prefix.value } } : {})
+  })
+)
+
+/** From `effect/Config`, as `RedisBackend.layerConfig` (without an argument: `envConfig`). */
+export const layerConfig = (
+  config: Config.Config.Wrap<LayerConfig> = envConfig
+): Layer.Layer<Services, ConnectionError | ImproperlyConfigured | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), ({ url, ...options }) => layerUrl(url, options)))

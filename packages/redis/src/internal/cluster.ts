@@ -1,0 +1,374 @@
+/**
+ * The command side of a `RedisClient` over a Redis Cluster (node-redis v4's `createCluster`), for
+ * `RedisClusterBackend`:
+ *
+ * - `Connections`: one node-redis cluster object (a connection per master, slot map from `CLUSTER
+ *   SLOTS`) opened on first use, replaced after a connection-level failure, closed with the scope.
+ *   node-redis follows MOVED and ASK by itself (re-reading the slot map on MOVED) but never
+ *   notices a dead master: its node clients do not reconnect (`reconnectStrategy: false`, forced
+ *   here as on every client of this package), so a command to a killed master fails as a lost
+ *   connection, and the whole cluster object is dropped and discovered again from the root nodes
+ *   on the next call (retried under the policy: while the failover is in progress the discovery
+ *   fails or the cluster answers CLUSTERDOWN). It drives the shared batcher through its `Link`.
+ * - `commandsOf`: `RedisClient.Commands` over the cluster. node-redis routes a command, a script
+ *   and an MGET by its FIRST key only, so anything with keys in several slots is split here: MGET
+ *   and DEL by slot (one command per slot, all sent at once, replies reassembled in order), a
+ *   `perKey` script (the store script) by slot in the same way. Other multi-key calls go to the
+ *   first key's node as they are, where the server refuses keys of several slots with CROSSSLOT.
+ * - `topology`: the cluster's `cluster_current_epoch`, which every failover (and slot handover)
+ *   increases: the subscriber side polls it to resync after a topology change.
+ *
+ * @internal
+ */
+import calculateSlot from "cluster-key-slot"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import type { CommandError } from "@effect-celery/core/Errors"
+import { ConnectionError } from "@effect-celery/core/Errors"
+import { createCluster, ErrorReply } from "redis"
+import type { Commands, Reply, Script } from "../RedisClient.js"
+import type { NodeRedisOptions } from "../RedisConfig.js"
+import type { Link } from "./batcher.js"
+import type { Failure } from "./connection.js"
+import { classify, connectError, messageOf, mustDrop } from "./errors.js"
+
+/** A node-redis cluster as `createCluster()` returns it. */
+export type NodeRedisCluster = ReturnType<typeof createCluster>
+
+/** A root node: where the slot map is first read from. */
+export interface RootNode {
+  readonly host: string
+  readonly port: number
+}
+
+/** The slot of a key (CRC16 of the key, or of its `{hash tag}`), 0–16383. */
+export const slotOf = (key: string): number => calculateSlot(key)
+
+export interface Options {
+  readonly rootNodes: ReadonlyArray<RootNode>
+  /** Options of every node client (TLS, AUTH, timeouts), with this package's forced ones. */
+  readonly defaults: NodeRedisOptions
+  readonly uri: string
+  readonly connectTimeout: Duration.Duration
+  readonly closeTimeout: Duration.Duration
+  readonly failFast?: boolean | undefined
+  readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
+}
+
+/** One open cluster object. */
+export interface Connection {
+  readonly cluster: NodeRedisCluster
+  readonly commands: Commands
+  readonly scope: Scope.CloseableScope
+  dropped: boolean
+}
+
+/** The command connection manager over a cluster, as the batcher and the client use it. */
+export interface Connections extends Link<Connection, Commands> {
+  /** The cluster object, connecting first if needed. */
+  readonly acquire: Effect.Effect<Connection, ConnectionError>
+  /** Forget `conn` and close it in the background: the next call discovers the cluster again. */
+  readonly drop: (conn: Connection) => Effect.Effect<void>
+}
+
+/** Close every node client node-redis knows of, then the cluster itself; never fails, bounded. */
+const closeCluster = (cluster: NodeRedisCluster, timeout: Duration.Duration): Effect.Effect<void> =>
+  Effect.promise(() =>
+    cluster.isOpen ? cluster.quit().catch(() => undefined) : Promise.resolve(undefined)
+  ).pipe(
+    Effect.interruptible,
+    Effect.timeoutOption(timeout),
+    Effect.zipRight(Effect.sync(() => {
+      // A failed discovery can leave node clients the cluster no longer lists as shards.
+      for (const node of cluster.nodeByAddress.values()) {
+        const client = node.client
+        if (client !== undefined && !(client instanceof Promise) && client.isOpen) client.disconnect().catch(() => {})
+      }
+      if (cluster.isOpen) cluster.disconnect().catch(() => {})
+    }))
+  )
+
+/** Open a cluster object (slot map read, a connection to every master) within the connect timeout. */
+const connectCluster = (options: Options): Effect.Effect<NodeRedisCluster, ConnectionError, Scope.Scope> =>
+  Effect.flatMap(Effect.runtime<never>(), (runtime) => {
+    const runSync = Runtime.runSync(runtime)
+    return Effect.acquireRelease(
+      Effect.async<NodeRedisCluster, ConnectionError>((resume) => {
+        let cluster: NodeRedisCluster
+        try {
+          cluster = createCluster({
+            rootNodes: options.rootNodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+            defaults: options.defaults,
+            // Reads go to masters: a replica may not have a write acknowledged a moment ago.
+            useReplicas: false
+          })
+        } catch (cause) {
+          resume(Effect.fail(connectError(options.uri, cause)))
+          return
+        }
+        // node-redis rethrows an unhandled `error` event (a node's socket error) as a crash.
+        cluster.on("error", (cause: unknown) => {
+          try {
+            runSync(Effect.logDebug(`node-redis cluster ${options.uri}: ${messageOf(cause)}`))
+          } catch {
+            // logging must never turn a socket event into a crash
+          }
+        })
+        let settled = false
+        cluster.connect().then(
+          () => {
+            settled = true
+            resume(Effect.succeed(cluster))
+          },
+          (cause: unknown) => {
+            settled = true
+            resume(Effect.zipRight(closeCluster(cluster, options.closeTimeout), Effect.fail(connectError(options.uri, cause))))
+          }
+        )
+        return Effect.suspend(() => (settled ? Effect.void : closeCluster(cluster, Duration.zero)))
+      }).pipe(
+        Effect.interruptible,
+        Effect.timeoutFail({
+          duration: options.connectTimeout,
+          onTimeout: () =>
+            new ConnectionError({ reason: "Timeout", message: `Timeout connecting to ${options.uri} (${Duration.format(options.connectTimeout)})` })
+        })
+      ),
+      (cluster) => closeCluster(cluster, options.closeTimeout)
+    )
+  })
+
+/**
+ * The manager, in the layer's scope: connects on the first call (or now, with `failFast`), one
+ * connect in flight for all callers, and on close refuses new connections before the open one is
+ * closed. The same shape as the single-server manager (`connection.ts`), over a cluster object.
+ */
+export const make = (options: Options): Effect.Effect<Connections, ConnectionError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const layerScope = yield* Effect.scope
+    const clock = yield* Effect.clock
+    const additional = options.additionalConnectionErrors
+    let current: Connection | undefined
+    let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
+    let closed = false
+
+    const closedError = () => new ConnectionError({ reason: "Shutdown", message: `RedisClusterBackend ${options.uri} is closed` })
+
+    const drop = (conn: Connection): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (current === conn) current = undefined
+        if (conn.dropped) return Effect.void
+        conn.dropped = true
+        return Effect.asVoid(Effect.forkIn(Scope.close(conn.scope, Exit.void), layerScope))
+      })
+
+    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
+      if (closed) return yield* Effect.fail(closedError())
+      const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
+      const cluster = yield* connectCluster(options).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
+      return { cluster, commands: commandsOf(cluster), scope, dropped: false }
+    }).pipe(
+      Effect.withSpan("RedisClient.connect", {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { "db.system.name": "redis", "server.address": options.uri, "db.namespace": "0" }
+      })
+    )
+
+    const acquire: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(
+      Deferred.make<Connection, ConnectionError>(),
+      (fresh) =>
+        Effect.suspend(() => {
+          if (closed) return Effect.fail(closedError())
+          if (current !== undefined) {
+            if (current.cluster.isOpen) return Effect.succeed(current)
+            return Effect.zipRight(drop(current), acquire)
+          }
+          if (connecting !== undefined) return Deferred.await(connecting)
+          connecting = fresh
+          const complete = (exit: Exit.Exit<Connection, ConnectionError>) =>
+            Effect.suspend(() => {
+              connecting = undefined
+              if (Exit.isSuccess(exit)) {
+                if (closed) return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
+                current = exit.value
+                return Deferred.succeed(fresh, exit.value)
+              }
+              return Exit.isInterrupted(exit) ? Deferred.fail(fresh, closedError()) : Deferred.done(fresh, exit)
+            })
+          // The connect belongs to the client, not to the caller: an interrupted caller does not
+          // abandon the other waiters.
+          return Effect.zipRight(
+            Effect.forkIn(Effect.withClock(Effect.onExit(open, complete), clock), layerScope),
+            Deferred.await(fresh)
+          )
+        })
+    )
+
+    const failWith = (conn: Connection, command: string, cause: unknown): Failure => {
+      const error = classify(command, cause, additional)
+      return {
+        effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
+        isCommandError: error._tag === "CommandError"
+      }
+    }
+
+    const send = <A>(
+      conn: Connection,
+      command: string,
+      f: (commands: Commands) => Promise<A>,
+      onSuccess: (a: A) => void,
+      onFailure: (failure: Effect.Effect<never, ConnectionError | CommandError>, isCommandError: boolean) => void
+    ): void => {
+      const fail = (cause: unknown) => {
+        const failure = failWith(conn, command, cause)
+        onFailure(failure.effect, failure.isCommandError)
+      }
+      let promise: Promise<A>
+      try {
+        promise = Promise.resolve(f(conn.commands))
+      } catch (cause) {
+        fail(cause)
+        return
+      }
+      promise.then(onSuccess, fail)
+    }
+
+    const execute = <A>(command: string, f: (commands: Commands) => Promise<A>): Effect.Effect<A, ConnectionError | CommandError> =>
+      Effect.async<A, ConnectionError | CommandError>((resume) => {
+        const run = (conn: Connection, k: typeof resume) => send(conn, command, f, (a) => k(Effect.succeed(a)), k)
+        const conn = current
+        if (conn !== undefined && conn.cluster.isOpen) run(conn, resume)
+        else resume(Effect.flatMap(acquire, (fresh) => Effect.async<A, ConnectionError | CommandError>((k) => run(fresh, k))))
+      })
+
+    if (options.failFast === true) yield* acquire
+
+    // Added last so it runs first on close: no new connection starts while we shut down.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        current = undefined
+      })
+    )
+
+    const live = () => (current !== undefined && current.cluster.isOpen ? current : undefined)
+    return { live, failWith, send, execute, acquire, drop }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// commands over a cluster, split by slot
+// ---------------------------------------------------------------------------------------------
+
+/** Commands with no key: node-redis sends them to any node. */
+const KEYLESS: ReadonlySet<string> = new Set([
+  "PING", "INFO", "TIME", "ECHO", "CLIENT", "CONFIG", "SCRIPT", "CLUSTER", "PUBSUB", "DBSIZE",
+  "FLUSHALL", "FLUSHDB", "COMMAND", "ROLE", "LASTSAVE", "MEMORY", "SLOWLOG", "LATENCY", "ACL", "WAIT"
+])
+
+/** The key node-redis routes `args` by (for EVAL/EVALSHA the first of its keys), if any. */
+export const firstKeyOf = (args: ReadonlyArray<string>): string | undefined => {
+  const name = (args[0] ?? "").toUpperCase()
+  if (name === "EVAL" || name === "EVALSHA" || name === "EVAL_RO" || name === "EVALSHA_RO") {
+    return Number(args[2]) > 0 ? args[3] : undefined
+  }
+  return KEYLESS.has(name) ? undefined : args[1]
+}
+
+/** The indices of `keys` by slot, in first-seen order (a single group when they share one). */
+export const groupBySlot = (keys: ReadonlyArray<string>): Array<Array<number>> => {
+  if (keys.length === 0) return []
+  const first = slotOf(keys[0]!)
+  let i = 1
+  while (i < keys.length && slotOf(keys[i]!) === first) i++
+  if (i === keys.length) return [Array.from(keys, (_, j) => j)]
+  const bySlot = new Map<number, Array<number>>()
+  for (let j = 0; j < keys.length; j++) {
+    const slot = slotOf(keys[j]!)
+    const group = bySlot.get(slot)
+    if (group === undefined) bySlot.set(slot, [j])
+    else group.push(j)
+  }
+  return Array.from(bySlot.values())
+}
+
+const isNoScript = (cause: unknown): boolean => cause instanceof ErrorReply && cause.message.startsWith("NOSCRIPT")
+
+/**
+ * `Commands` over a cluster. Each call is routed by its first key; MGET, DEL and `perKey` scripts
+ * whose keys span slots are split into one call per slot, sent at once, their replies put back in
+ * the asked order.
+ */
+export const commandsOf = (cluster: NodeRedisCluster): Commands => {
+  const send = <A = Reply>(key: string | undefined, args: ReadonlyArray<string>): Promise<A> =>
+    cluster.sendCommand(key, false, [...args]) as Promise<A>
+
+  /** EVALSHA on the keys' node; on NOSCRIPT (a fresh or promoted node) EVAL, which also caches it. */
+  const evalOn = async (script: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): Promise<Reply> => {
+    const tail = [String(keys.length), ...keys, ...args]
+    try {
+      return await send(keys[0], ["EVALSHA", script.sha, ...tail])
+    } catch (cause) {
+      if (!isNoScript(cause)) throw cause
+      return send(keys[0], ["EVAL", script.source, ...tail])
+    }
+  }
+
+  const mget = async (keys: ReadonlyArray<string>): Promise<ReadonlyArray<string | null>> => {
+    const groups = groupBySlot(keys)
+    if (groups.length <= 1) return keys.length === 0 ? [] : send(keys[0], ["MGET", ...keys])
+    const out = new Array<string | null>(keys.length)
+    await Promise.all(groups.map((group) => {
+      if (group.length === 1) {
+        const at = group[0]!
+        return send<string | null>(keys[at], ["GET", keys[at]!]).then((v) => {
+          out[at] = v
+        })
+      }
+      return send<ReadonlyArray<string | null>>(keys[group[0]!], ["MGET", ...group.map((i) => keys[i]!)]).then((values) => {
+        for (let j = 0; j < group.length; j++) out[group[j]!] = values[j] ?? null
+      })
+    }))
+    return out
+  }
+
+  const runScript = async (script: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): Promise<Reply> => {
+    const perKey = script.perKey
+    const groups = perKey === undefined ? [] : groupBySlot(keys)
+    if (perKey === undefined || groups.length <= 1) return evalOn(script, keys, args)
+    // KEYS[i] pairs with ARGV[perKey + i] and the reply has one entry per key: one call per slot.
+    const shared = args.slice(0, perKey)
+    const out = new Array<Reply>(keys.length)
+    await Promise.all(groups.map((group) =>
+      evalOn(script, group.map((i) => keys[i]!), [...shared, ...group.map((i) => args[perKey + i]!)]).then((reply) => {
+        if (!Array.isArray(reply)) throw new Error(`unexpected reply of a per-key script: ${String(reply)}`)
+        for (let j = 0; j < group.length; j++) out[group[j]!] = (reply as ReadonlyArray<Reply>)[j] ?? null
+      })
+    ))
+    return out
+  }
+
+  return {
+    command: (args) => send(firstKeyOf(args), args),
+    get: (key) => send<string | null>(key, ["GET", key]),
+    mget,
+    runScript
+  }
+}
+
+/** `DEL keys…` over a cluster: one DEL per slot, the counts summed. */
+export const del = (cluster: NodeRedisCluster, keys: ReadonlyArray<string>): Promise<number> =>
+  Promise.all(groupBySlot(keys).map((group) => cluster.sendCommand(keys[group[0]!], false, ["DEL", ...group.map((i) => keys[i]!)]) as Promise<number>))
+    .then((counts) => counts.reduce((a, b) => a + b, 0))
+
+/** `cluster_current_epoch` as one node sees it (it grows with every failover and slot handover). */
+export const currentEpoch = (cluster: NodeRedisCluster): Promise<number> =>
+  (cluster.sendCommand(undefined, true, ["CLUSTER", "INFO"]) as Promise<string>).then((info) => {
+    const match = /cluster_current_epoch:(\d+)/.exec(info)
+    return match === null ? -1 : Number(match[1])
+  })
