@@ -46,6 +46,8 @@ import { CommandError, type ConnectionError, ImproperlyConfigured } from "@effec
 import * as Keys from "@effect-celery/core/Keys"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import type { ResultConsumer } from "@effect-celery/core/ResultConsumer"
+import * as TaskIds from "@effect-celery/core/TaskIds"
+import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as Batcher from "./internal/batcher.js"
 import * as Cluster from "./internal/cluster.js"
 import * as Driver from "./internal/driver.js"
@@ -205,7 +207,7 @@ export const makeClient = (
      */
     let nextRoot = 0
     const connectOne = (node: Cluster.RootNode) =>
-      RedisConnection.connector({ ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } } as typeof clientOptions, {
+      RedisConnection.connector({ ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } }, {
         target: addressOf(node),
         connectTimeout
       })
@@ -252,7 +254,7 @@ export const makeClient = (
       execute: (command, f) =>
         Effect.flatMap(connections.acquire, (conn) =>
           Effect.tryPromise({
-            try: async () => f((await conn.cluster.nodeClient(conn.cluster.getRandomNode())) as unknown as NodeRedis),
+            try: async () => f(await conn.cluster.nodeClient(conn.cluster.getRandomNode())),
             catch: (cause) => classify(command, cause)
           })),
       connect: subscriberConnect
@@ -295,11 +297,19 @@ export const layerWithClient = <A, E, R>(
   options: Options = {}
 ): Layer.Layer<Services | A, E | ImproperlyConfigured, R> => {
   const layout = options.layout ?? "single-slot"
+  // As `RedisResultBackend.layer` (ids validated, spans and metrics, which name the first root
+  // node as the server), with the layout's check and rejections.
   const backend = Layer.effect(
     ResultBackend,
     Effect.zipRight(
       checkLayout(layout, options.keys),
-      Effect.map(RedisResultBackend.make(options), (b) => (layout === "spread" ? rejectChords(b) : b))
+      Effect.zipWith(RedisResultBackend.make(options), RedisClient.RedisClient, (b, client) =>
+        Telemetry.instrumentBackend(
+          // Ids are validated first: an empty group id is an InvalidIdError in every layout.
+          TaskIds.validateBackend(layout === "spread" ? rejectChords(b) : b),
+          Telemetry.targetFromUri(client.uri.split(",")[0] ?? client.uri, client.db),
+          options
+        ))
     )
   )
   return backend.pipe(

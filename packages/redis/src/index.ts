@@ -1,5 +1,6 @@
 export * as RedisBackend from "./RedisBackend.js"
 export * as RedisClient from "./RedisClient.js"
+export * as RedisClusterBackend from "./RedisClusterBackend.js"
 export * as RedisConfig from "./RedisConfig.js"
 export * as RedisResultBackend from "./RedisResultBackend.js"
 export * as RedisResultConsumer from "./RedisResultConsumer.js"

@@ -43,7 +43,7 @@ import * as TestServices from "effect/TestServices"
 import { type BackendOptions, MAX_EXPIRES_SECONDS } from "../BackendOptions.js"
 import type { DecodeError } from "../Errors.js"
 import { RemoteException } from "../Errors.js"
-import type { KeyLayout } from "../Keys.js"
+import { globalPrefix, type KeyLayout } from "../Keys.js"
 import type { ResultRef, TaskMeta } from "../Meta.js"
 import { itemTaskId as idOf, ResultBackend } from "../ResultBackend.js"
 import type { ChordProgress, ResultBackend as ResultBackendShape } from "../ResultBackend.js"
@@ -78,6 +78,17 @@ export interface SuiteConfig {
   readonly live?: boolean | undefined
   /** Bound of every wait in a test, and of building a layer. Default 10 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * The `global_keyprefix` of the prefix block. Default "conformance"; a Redis Cluster's single-slot
+   * layout needs a hash-tagged one such as "{conformance}:".
+   */
+  readonly globalKeyprefix?: string | undefined
+  /**
+   * Set for a backend that refuses chords (a Redis Cluster's spread layout): the chord cases are
+   * replaced by one asserting that `setChordSize`, `addToChord` and `onChordPartReturn` each fail
+   * with an error this accepts, and the other cases leave out their chord steps.
+   */
+  readonly chordsRejected?: ((error: unknown) => boolean) | undefined
 }
 
 /** What a backend layer under test provides: both services and the suite's `Hooks`. */
@@ -236,9 +247,12 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
       body
     )
 
+  const rejected = config.chordsRejected
+  const chords = rejected === undefined
+  const prefix = config.globalKeyprefix ?? "conformance"
   describe(name, () => {
     block("default options", {}, (it) => {
-      metaTests(it)
+      metaTests(it, chords)
       guardTests(it)
       readTests(it, h)
       getManyTests(it, h)
@@ -247,7 +261,8 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
       watchTests(it, h)
       corruptTests(it, h)
       groupTests(it)
-      chordTests(it, h)
+      if (rejected === undefined) chordTests(it, h)
+      else chordsRejectedTests(it, rejected)
       idTests(it, h)
     })
     block("expires: 2 seconds", { expires: Duration.seconds(2) }, (it) => expiryTests(it, h))
@@ -264,10 +279,10 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
           }
         }
       }), Duration.toMillis(Duration.sum(limit, Duration.seconds(20))))
-    block("expires: null, maxValueSize: 1024", { expires: null, maxValueSize: 1024 }, (it) => noExpiryTests(it))
+    block("expires: null, maxValueSize: 1024", { expires: null, maxValueSize: 1024 }, (it) => noExpiryTests(it, chords))
     block("result_extended", { resultExtended: true }, (it) => extendedTests(it))
-    block("result_chord_ordered: false", { chordOrdered: false }, (it) => unorderedChordTests(it))
-    block("global_keyprefix", { keys: { globalKeyprefix: "conformance" } }, (it) => prefixTests(it, h))
+    if (chords) block("result_chord_ordered: false", { chordOrdered: false }, (it) => unorderedChordTests(it))
+    block("global_keyprefix", { keys: { globalKeyprefix: prefix } }, (it) => prefixTests(it, h, globalPrefix({ globalKeyprefix: prefix }), chords))
   })
   // Spans and metrics, kept in their own module (TelemetryConformance.ts).
   describe(`${name}: telemetry`, () => {
@@ -280,7 +295,7 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
 // Meta round trips and bytes
 // ---------------------------------------------------------------------------------------------
 
-const metaTests = (it: It): void => {
+const metaTests = (it: It, chords: boolean): void => {
   it.effect("round trip of every built-in state and a custom one", () =>
     Effect.gen(function* () {
       const { backend } = yield* services
@@ -407,9 +422,12 @@ const metaTests = (it: It): void => {
       const [taskId, groupId] = ["t", "g"].map(id)
       yield* backend.store(taskId!, "SUCCESS", 1)
       yield* backend.saveGroup(groupId!, [taskId!])
-      yield* backend.setChordSize(groupId!, 2)
-      yield* part(backend, groupId!)(taskId!, 0, "SUCCESS", 1)
-      for (const key of [hooks.keys.task(taskId!), hooks.keys.group(groupId!), hooks.keys.chordSize(groupId!), hooks.keys.chordJoin(groupId!)]) {
+      if (chords) {
+        yield* backend.setChordSize(groupId!, 2)
+        yield* part(backend, groupId!)(taskId!, 0, "SUCCESS", 1)
+      }
+      const chordKeys = chords ? [hooks.keys.chordSize(groupId!), hooks.keys.chordJoin(groupId!)] : []
+      for (const key of [hooks.keys.task(taskId!), hooks.keys.group(groupId!), ...chordKeys]) {
         const ttl = yield* hooks.ttl(key)
         assert.isTrue(Option.isSome(ttl), `${key} has a TTL`)
         assert.isAbove(Option.getOrThrow(ttl), 86400 - 60, key)
@@ -1124,17 +1142,20 @@ const expiryTests = (it: It, h: Helpers): void => {
     }))
 }
 
-const noExpiryTests = (it: It): void => {
+const noExpiryTests = (it: It, chords: boolean): void => {
   it.effect("expires: null stores without a TTL", () =>
     Effect.gen(function* () {
       const { backend, hooks } = yield* services
       const [taskId, groupId] = ["t", "g"].map(id) as [string, string]
       yield* backend.markAsDone(taskId, 1)
       yield* backend.saveGroup(groupId, [taskId])
-      yield* backend.setChordSize(groupId, 2)
-      yield* part(backend, groupId)(taskId, 0, "SUCCESS", 1)
+      if (chords) {
+        yield* backend.setChordSize(groupId, 2)
+        yield* part(backend, groupId)(taskId, 0, "SUCCESS", 1)
+      }
       assert.isTrue(Option.isSome(yield* hooks.readRaw(hooks.keys.task(taskId))))
-      for (const key of [hooks.keys.task(taskId), hooks.keys.group(groupId), hooks.keys.chordSize(groupId), hooks.keys.chordJoin(groupId)]) {
+      const chordKeys = chords ? [hooks.keys.chordSize(groupId), hooks.keys.chordJoin(groupId)] : []
+      for (const key of [hooks.keys.task(taskId), hooks.keys.group(groupId), ...chordKeys]) {
         assert.isTrue(Option.isNone(yield* hooks.ttl(key)), `${key} has no TTL`)
       }
     }))
@@ -1234,17 +1255,17 @@ const unorderedChordTests = (it: It): void => {
     }))
 }
 
-const prefixTests = (it: It, h: Helpers): void => {
+const prefixTests = (it: It, h: Helpers, p: string, chords: boolean): void => {
   it.scoped("global_keyprefix prefixes task, group and chord keys and the channels", () =>
     Effect.gen(function* () {
       const { backend, consumer, hooks } = yield* services
       const [taskId, groupId, watched] = ["t", "g", "w"].map(id) as [string, string, string]
-      assert.strictEqual(hooks.keys.task(taskId), `conformance_celery-task-meta-${taskId}`)
+      assert.strictEqual(hooks.keys.task(taskId), `${p}celery-task-meta-${taskId}`)
       const waiting = yield* Effect.fork(backend.waitFor(taskId))
       yield* h.listening(taskId)
       yield* backend.markAsDone(taskId, "prefixed")
       assert.strictEqual((yield* h.within(Fiber.join(waiting), "waitFor")).result, "prefixed")
-      assert.isTrue(Option.isSome(yield* hooks.readRaw(`conformance_celery-task-meta-${taskId}`)))
+      assert.isTrue(Option.isSome(yield* hooks.readRaw(`${p}celery-task-meta-${taskId}`)))
       assert.isTrue(Option.isNone(yield* hooks.readRaw(`celery-task-meta-${taskId}`)), "nothing unprefixed")
       assert.isTrue(yield* backend.exists(taskId))
       const unprefixed = id("unprefixed")
@@ -1259,11 +1280,30 @@ const prefixTests = (it: It, h: Helpers): void => {
       yield* events.done
 
       yield* backend.saveGroup(groupId, [taskId])
-      assert.isTrue(Option.isSome(yield* hooks.readRaw(`conformance_celery-taskset-meta-${groupId}`)))
+      assert.isTrue(Option.isSome(yield* hooks.readRaw(`${p}celery-taskset-meta-${groupId}`)))
+      if (!chords) return
       yield* backend.setChordSize(groupId, 2)
       yield* backend.addToChord(groupId)
-      assert.deepStrictEqual(yield* hooks.readRaw(`conformance_celery-taskset-meta-${groupId}.s`), Option.some("2"))
-      assert.deepStrictEqual(yield* hooks.readRaw(`conformance_celery-taskset-meta-${groupId}.t`), Option.some("1"))
+      assert.deepStrictEqual(yield* hooks.readRaw(`${p}celery-taskset-meta-${groupId}.s`), Option.some("2"))
+      assert.deepStrictEqual(yield* hooks.readRaw(`${p}celery-taskset-meta-${groupId}.t`), Option.some("1"))
       assert.isTrue(Option.isNone(yield* hooks.readRaw(`celery-taskset-meta-${groupId}.s`)))
+    }))
+}
+
+/** A backend that refuses chords: every chord operation fails, as `rejected` expects, and writes nothing. */
+const chordsRejectedTests = (it: It, rejected: (error: unknown) => boolean): void => {
+  it.effect("chords are rejected with the backend's typed error, and nothing is written", () =>
+    Effect.gen(function* () {
+      const { backend, hooks } = yield* services
+      const [groupId, taskId] = ["chord", "part"].map(id) as [string, string]
+      const failures = [
+        yield* Effect.flip(backend.setChordSize(groupId, 2)),
+        yield* Effect.flip(backend.addToChord(groupId)),
+        yield* Effect.flip(part(backend, groupId)(taskId, 0, "SUCCESS", 1))
+      ]
+      for (const error of failures) assert.isTrue(rejected(error), `not the rejection: ${String(error)}`)
+      for (const key of [hooks.keys.chordSize(groupId), hooks.keys.chordCounter(groupId), hooks.keys.chordJoin(groupId)]) {
+        assert.isTrue(Option.isNone(yield* hooks.readRaw(key)), `${key} was written`)
+      }
     }))
 }

@@ -306,7 +306,7 @@ const isNoScript = (cause: unknown): boolean => cause instanceof ErrorReply && c
  */
 export const commandsOf = (cluster: NodeRedisCluster): Commands => {
   const send = <A = Reply>(key: string | undefined, args: ReadonlyArray<string>): Promise<A> =>
-    cluster.sendCommand(key, false, [...args]) as Promise<A>
+    cluster.sendCommand<A>(key, false, [...args])
 
   /** EVALSHA on the keys' node; on NOSCRIPT (a fresh or promoted node) EVAL, which also caches it. */
   const evalOn = async (script: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): Promise<Reply> => {
@@ -363,12 +363,12 @@ export const commandsOf = (cluster: NodeRedisCluster): Commands => {
 
 /** `DEL keys…` over a cluster: one DEL per slot, the counts summed. */
 export const del = (cluster: NodeRedisCluster, keys: ReadonlyArray<string>): Promise<number> =>
-  Promise.all(groupBySlot(keys).map((group) => cluster.sendCommand(keys[group[0]!], false, ["DEL", ...group.map((i) => keys[i]!)]) as Promise<number>))
+  Promise.all(groupBySlot(keys).map((group) => cluster.sendCommand<number>(keys[group[0]!], false, ["DEL", ...group.map((i) => keys[i]!)])))
     .then((counts) => counts.reduce((a, b) => a + b, 0))
 
 /** `cluster_current_epoch` as one node sees it (it grows with every failover and slot handover). */
 export const currentEpoch = (cluster: NodeRedisCluster): Promise<number> =>
-  (cluster.sendCommand(undefined, true, ["CLUSTER", "INFO"]) as Promise<string>).then((info) => {
+  cluster.sendCommand<string>(undefined, true, ["CLUSTER", "INFO"]).then((info) => {
     const match = /cluster_current_epoch:(\d+)/.exec(info)
     return match === null ? -1 : Number(match[1])
   })

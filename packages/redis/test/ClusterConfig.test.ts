@@ -1,0 +1,55 @@
+/**
+ * `RedisClusterBackend`'s configuration without a server: the URL with several nodes, the layout
+ * checks, the slot grouping that splits MGETs and store scripts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import * as RedisClusterBackend from "@effect-celery/redis/RedisClusterBackend"
+import { groupBySlot, slotOf } from "../src/internal/cluster.js"
+
+describe("RedisClusterBackend configuration", () => {
+  it.effect("a URL names several root nodes, comma-separated, with one set of credentials and options", () =>
+    Effect.gen(function* () {
+      const config = yield* RedisClusterBackend.configOfUrl("redis://app:s3cret@127.0.0.1:7000,127.0.0.1:7001,[::1]:7002?socket_connect_timeout=2")
+      assert.deepStrictEqual(config.rootNodes, [{ host: "127.0.0.1", port: 7000 }, { host: "127.0.0.1", port: 7001 }, { host: "::1", port: 7002 }])
+      assert.strictEqual(config.username, "app")
+      assert.strictEqual(Redacted.value(config.password!), "s3cret")
+      assert.strictEqual(config.connectTimeout, 2000)
+      assert.notInclude(config.uri, "s3cret")
+      assert.include(config.uri, "127.0.0.1:7000,127.0.0.1:7001,[::1]:7002")
+    }))
+
+  it.effect("a database other than 0, or no node, is ImproperlyConfigured", () =>
+    Effect.gen(function* () {
+      for (const url of ["redis://127.0.0.1:7000,127.0.0.1:7001/3", "redis://", "http://127.0.0.1:7000"]) {
+        const error = yield* Effect.flip(RedisClusterBackend.configOfUrl(url))
+        assert.strictEqual(error._tag, "ImproperlyConfigured", url)
+      }
+    }))
+
+  it.effect("the single-slot layout needs a hash-tagged prefix; the spread layout refuses one", () =>
+    Effect.gen(function* () {
+      yield* RedisClusterBackend.checkLayout("single-slot", { globalKeyprefix: "{celery}:" })
+      yield* RedisClusterBackend.checkLayout("spread", undefined)
+      yield* RedisClusterBackend.checkLayout("spread", { globalKeyprefix: "myapp" })
+      for (const keys of [undefined, { globalKeyprefix: "celery:" }, { globalKeyprefix: "{}:" }, { globalKeyprefix: "{celery:" }]) {
+        const error = yield* Effect.flip(RedisClusterBackend.checkLayout("single-slot", keys))
+        assert.strictEqual(error._tag, "ImproperlyConfigured")
+        assert.include(error.message, "hash-tagged")
+      }
+      const error = yield* Effect.flip(RedisClusterBackend.checkLayout("spread", { globalKeyprefix: "{celery}:" }))
+      assert.include(error.message, "single-slot")
+    }))
+
+  it("keys group by slot in first-seen order; hash-tagged keys are one group", () => {
+    const tagged = ["{celery}:celery-task-meta-a", "{celery}:celery-task-meta-b", "{celery}:celery-taskset-meta-g.j"]
+    assert.deepStrictEqual(groupBySlot(tagged), [[0, 1, 2]])
+    assert.strictEqual(slotOf("{celery}:x"), slotOf("celery"))
+    const plain = Array.from({ length: 200 }, (_, i) => `celery-task-meta-${i}`)
+    const groups = groupBySlot([...plain, plain[0]!])
+    assert.isAbove(groups.length, 150)
+    assert.deepStrictEqual(groups.flat().sort((a, b) => a - b), Array.from({ length: 201 }, (_, i) => i))
+    for (const group of groups) for (const i of group) assert.strictEqual(slotOf([...plain, plain[0]!][i]!), slotOf([...plain, plain[0]!][group[0]!]!))
+    assert.deepStrictEqual(groups[0], [0, 200])
+  })
+})
