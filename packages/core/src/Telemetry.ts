@@ -68,6 +68,10 @@ export const Attr = {
 export const EventName = {
   /** A `watch` delivered a state; attributes: task id and state. */
   delivered: "celery.result.delivered",
+  /** A `watch`'s subscriber connection was lost; its states are buffered until the resync. */
+  subscriberReconnect: "celery.subscriber.reconnect",
+  /** A `watch` was resynced after `subscriberReconnect`: its channels re-subscribed, keys re-read. */
+  subscriberResync: "celery.subscriber.resync",
 } as const
 
 // ---------------------------------------------------------------------------------------------

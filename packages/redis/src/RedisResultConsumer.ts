@@ -30,7 +30,8 @@
  * bytes it last emitted, so a final state written while disconnected is delivered exactly once.
  * States written and overwritten while disconnected are not seen (Pub/Sub keeps nothing). When the
  * policy gives up, every active watch fails with `RetryLimitExceeded` (Celery's
- * `E_RETRY_LIMIT_EXCEEDED` message) and the next watch starts over.
+ * `E_RETRY_LIMIT_EXCEEDED` message) and the next watch starts over. A traced watch's span records the
+ * loss (`celery.subscriber.reconnect`) and the resync (`celery.subscriber.resync`) as events.
  *
  * `waitFor` (RedisResultBackend) takes a shortcut with the same semantics (`waitReady`): the same
  * subscribe → read → wait for one task, but the waiter's fiber is resumed by the message itself
@@ -46,13 +47,16 @@
  * state, the bytes last emitted.
  */
 import type * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import type { BackendError, DecodeError } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
@@ -118,15 +122,31 @@ class Watch implements Subscriber.Sink {
   closed = false
   /** Ended by itself: every task reached its ready state. */
   finished = false
+  /** A `lost` awaits its `resynced`. */
+  private reconnecting = false
 
   constructor(
     private keys: ReadonlyArray<string>,
     private readonly prefixLength: number,
     private readonly follow: boolean,
     private readonly emit: Out,
-    private readonly subscriber: Subscriber.Subscriber
+    private readonly subscriber: Subscriber.Subscriber,
+    /** Records an event on the watch's span, when it has one. */
+    private readonly event: ((name: string) => void) | undefined
   ) {
     this.remaining = keys.length
+  }
+
+  lost(): void {
+    if (this.event === undefined) return
+    this.reconnecting = true
+    this.event(Telemetry.EventName.subscriberReconnect)
+  }
+
+  resynced(): void {
+    if (!this.reconnecting) return
+    this.reconnecting = false
+    this.event?.(Telemetry.EventName.subscriberResync)
   }
 
   /** The keys once each (`Subscriber.add` found duplicates). */
@@ -314,6 +334,17 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
   }
 }
 
+/**
+ * Where a watch records its subscriber events (reconnect, resync): its own span, which
+ * `Telemetry.instrumentConsumer` makes the stream's parent; never a caller's span (none when
+ * tracing is off or under Effect's default tracer).
+ */
+const watchEvents = (parent: Option.Option<Tracer.AnySpan>, clock: Clock.Clock): ((name: string) => void) | undefined => {
+  if (parent._tag === "None" || parent.value._tag !== "Span" || parent.value.name !== Telemetry.SpanName.watch) return undefined
+  const span = parent.value
+  return (name) => span.event(name, clock.unsafeCurrentTimeNanos())
+}
+
 /** The consumer over the `RedisClient` in context; its subscriber connection lives in the scope. */
 export const make = (
   options: BackendOptions = {},
@@ -342,12 +373,12 @@ export const make = (
     const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
       Stream.asyncPush<Item, BackendError>((emit) =>
         Effect.acquireRelease(
-          Effect.sync(() => {
+          Effect.zipWith(Effect.serviceOption(Tracer.ParentSpan), Effect.clock, (parent, clock) => {
             // Duplicates are found by the subscriber's routing rather than a Set here: one pass
             // over the keys instead of two.
             const keys = Array.from(taskIds, layout.task)
             const follow = watchOptions?.follow === true
-            const w = new Watch(keys, prefixLength, follow, emit, subscriber)
+            const w = new Watch(keys, prefixLength, follow, emit, subscriber, watchEvents(parent, clock))
             if (keys.length === 0) {
               // Nothing to wait for, with or without `follow` (as the in-memory consumer).
               w.closed = true

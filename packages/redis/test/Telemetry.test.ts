@@ -80,7 +80,7 @@ describe("Telemetry on Redis", () => {
     }).pipe(Effect.provide(rec.layer))
   }, 30_000)
 
-  it.scopedLive("watch across a killed subscriber: one span for the subscription, reconnect and resync counted, states delivered as events", () => {
+  it.scopedLive("watch across a killed subscriber: one span for the subscription, reconnect and resync counted and on the span as events, states delivered as events", () => {
     const rec = SpanRecorder.make()
     return Effect.gen(function* () {
       const server = yield* redisServer()
@@ -110,6 +110,15 @@ describe("Telemetry on Redis", () => {
       assert.strictEqual(span!.attributes.get("celery.task.count"), 2)
       const delivered = rec.events(span!).filter((e) => e.name === Telemetry.EventName.delivered)
       assert.deepStrictEqual(delivered.map((e) => e.attributes["celery.task.state"]), ["SUCCESS", "SUCCESS"])
+      // The reconnect shows in the trace: the loss, then the resync, before the last state (the
+      // second task's, stored after the kill, delivered by the resync or after it).
+      const subscriber = rec.events(span!).filter((e) =>
+        e.name === Telemetry.EventName.subscriberReconnect || e.name === Telemetry.EventName.subscriberResync)
+      assert.isAtLeast(subscriber.length, 2)
+      assert.strictEqual(subscriber[0]!.name, Telemetry.EventName.subscriberReconnect)
+      assert.strictEqual(subscriber.at(-1)!.name, Telemetry.EventName.subscriberResync)
+      for (let i = 1; i < subscriber.length; i++) assert.notStrictEqual(subscriber[i]!.name, subscriber[i - 1]!.name, "reconnect and resync alternate")
+      assert.isTrue(subscriber.at(-1)!.time <= delivered.at(-1)!.time, "resynced before the last state is delivered")
       // The subscriber released both channels once the watch ended.
       yield* until(() => true)
       const channelsAfter = (yield* Metric.value(Telemetry.subscribedChannels)).value

@@ -64,6 +64,11 @@ export class RouteTable<S extends Routed> {
     return this.sinks.has(sink)
   }
 
+  /** Every sink present, in the order added. */
+  allSinks(): Array<S> {
+    return Array.from(this.sinks)
+  }
+
   /** Every routed channel (for a resync). */
   channels(): Array<string> {
     return Array.from(this.routes.keys())

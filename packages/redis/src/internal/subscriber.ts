@@ -61,6 +61,10 @@ export interface Sink {
   readonly endSync: (values: ReadonlyMap<string, string>) => void
   /** The subscription failed for good: end the sink's stream with this cause. */
   readonly fail: (cause: Cause.Cause<BackendError>) => void
+  /** The connection was lost while the sink was held: a resync follows (or `fail`, at a give-up). */
+  readonly lost?: () => void
+  /** The resync after `lost` is complete: the sink was synced on a new connection. */
+  readonly resynced?: () => void
 }
 
 export interface Subscriber {
@@ -317,6 +321,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       if (resyncing) {
         resyncing = false
         Telemetry.subscriberResyncs.unsafeUpdate(1, [])
+        for (const sink of batch) if (table.has(sink)) sink.resynced?.()
       }
     })
 
@@ -394,6 +399,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     const lostWhileWatched = () => {
       resyncing = true
       Telemetry.subscriberReconnects.unsafeUpdate(1, [])
+      for (const sink of table.allSinks()) sink.lost?.()
     }
 
     const hasWork = () =>
