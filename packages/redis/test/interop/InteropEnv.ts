@@ -39,6 +39,8 @@ export interface InteropEnvOptions {
   readonly worker: false | { readonly resultExtended: boolean; readonly chordOrdered?: boolean }
   /** The Celery the worker and the Python client run; default "5.2.6". */
   readonly celery?: CeleryVersion
+  /** `result_backend_transport_options.global_keyprefix` of the worker and the client (≥ 5.3). */
+  readonly globalKeyprefix?: string
 }
 
 const rawClient = (url: string) =>
@@ -67,6 +69,7 @@ export const make = (options: InteropEnvOptions) =>
       celeryVersion: options.celery ?? "5.2.6",
       brokerUrl: `${server.url}/1`,
       backendUrl,
+      ...(options.globalKeyprefix === undefined ? {} : { env: { CELERY_TEST_GLOBAL_KEYPREFIX: options.globalKeyprefix } }),
       ...(options.worker === false
         ? {}
         : { resultExtended: options.worker.resultExtended, chordOrdered: options.worker.chordOrdered ?? true })
@@ -115,15 +118,18 @@ export const rawGet = (raw: RawRedis, key: string) =>
 
 /**
  * Start watching `ids` in the background and return once every channel is subscribed on the
- * server, so that nothing stored afterwards can be missed. The returned effect collects the
+ * server (under `keys`, default unprefixed), so that nothing stored afterwards can be missed. The returned effect collects the
  * stream (every item must decode) and fails instead of hanging when it does not end in time.
  */
-export const startWatch = (ids: ReadonlyArray<string>, options?: { readonly timeoutMillis?: number }) =>
+export const startWatch = (
+  ids: ReadonlyArray<string>,
+  options?: { readonly timeoutMillis?: number; readonly keys?: Keys.KeyLayout }
+) =>
   Effect.gen(function* () {
     const env = yield* InteropEnv
     const consumer = yield* ResultConsumer
     const fiber = yield* consumer.watch(ids).pipe(Stream.runCollect, Effect.forkScoped)
-    for (const id of ids) yield* awaitSubscribers(env.raw, Keys.standard.task(id))
+    for (const id of ids) yield* awaitSubscribers(env.raw, (options?.keys ?? Keys.standard).task(id))
     return Fiber.join(fiber).pipe(
       Effect.timeoutFail({
         duration: options?.timeoutMillis ?? 20_000,

@@ -184,6 +184,20 @@ def op_read_raw(_req, params):
     return {"state": meta["status"], **describe(meta["result"]), "task_id": meta.get("task_id")}
 
 
+def op_keys(_req, params):
+    """The keys this Celery computes for a task and a group (global_keyprefix applied)."""
+    def text(key):
+        return key.decode() if isinstance(key, bytes) else key
+    gid = params["gid"]
+    return {
+        "task": text(backend.get_key_for_task(params["task_id"])),
+        "group": text(backend.get_key_for_group(gid)),
+        "chord_join": text(backend.get_key_for_group(gid, ".j")),
+        "chord_counter": text(backend.get_key_for_group(gid, ".t")),
+        "chord_size": text(backend.get_key_for_group(gid, ".s")),
+    }
+
+
 def op_forget(_req, params):
     AsyncResult(params["task_id"], app=app).forget()
     return None

@@ -21,6 +21,9 @@ app.conf.update(
     result_extended=_flag("CELERY_TEST_RESULT_EXTENDED", "0"),
     result_backend_transport_options={
         "result_chord_ordered": _flag("CELERY_TEST_CHORD_ORDERED", "1"),
+        # Celery >= 5.3 (ignored by 5.2.6); unset means no prefix.
+        **({"global_keyprefix": os.environ["CELERY_TEST_GLOBAL_KEYPREFIX"]}
+           if os.environ.get("CELERY_TEST_GLOBAL_KEYPREFIX") else {}),
     },
     task_serializer="json",
     result_serializer="json",
