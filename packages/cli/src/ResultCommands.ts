@@ -93,7 +93,7 @@ const wait = Command.make("wait", { ...Connection.options, ids, json, timeout },
         Effect.catchTag("TimeoutError", (error) =>
           Effect.as(
             Console.error(
-              `effect-celery: TimeoutError: ${error.message}; not ready: ${
+              `effect-celery: TimeoutError: ${error.celeryMessage}; not ready: ${
                 args.ids.filter((id) => !states.has(id)).join(", ")
               }`
             ),

@@ -78,15 +78,80 @@ export class DecodeError extends Schema.TaggedError<DecodeError>("@effect-celery
   }
 ) {}
 
-/** Celery's `TimeoutError('The operation timed out.')`. */
+/** How many task ids a `TimeoutError` keeps (and shows) at most; `taskCount` has the total. */
+export const TIMEOUT_TASK_IDS_SHOWN = 10
+
+/**
+ * Celery's `TimeoutError`, with what was waited for. `celeryMessage` is Celery's exact text: "The
+ * operation timed out." (`waitFor`, as `AsyncResult.get`) or "Operation timed out (<seconds>)"
+ * (`getMany` / `getAll`, as `get_many`, the timeout as a Python float). `message` is that text
+ * followed by the tasks not ready and the time waited, so a logged or printed error says what:
+ *
+ * ```text
+ * The operation timed out. Task 5f0c… not ready after 3.002 s.
+ * Operation timed out (1.0): 2 of 3 tasks not ready after 1.001 s: a, b.
+ * Operation timed out (1.0): 990 of 1000 tasks not ready after 1.004 s: t0, t1, …, t9 and 980 more.
+ * ```
+ *
+ * Make one with `timeoutError`.
+ */
 export class TimeoutError extends Schema.TaggedError<TimeoutError>("@effect-celery/core/TimeoutError")(
   "TimeoutError",
   {
-    message: Schema.String,
+    /** Celery's message text, unchanged (what Celery's `TimeoutError` prints). */
+    celeryMessage: Schema.String,
     /** The timeout in milliseconds. */
-    timeoutMillis: Schema.Number
+    timeoutMillis: Schema.Number,
+    /** The tasks still not ready when it timed out: all of them, or the first `TIMEOUT_TASK_IDS_SHOWN`. */
+    taskIds: Schema.Array(Schema.String),
+    /** How many tasks were still not ready (`taskIds` may hold fewer). */
+    taskCount: Schema.Number,
+    /** How long the operation waited, in milliseconds, by the `Clock` it ran on. */
+    elapsedMillis: Schema.Number
   }
-) {}
+) {
+  override get message(): string {
+    const waited = `after ${formatSeconds(this.elapsedMillis)} s`
+    if (this.taskCount === 1 && this.taskIds.length === 1 && this.celeryMessage.endsWith(".")) {
+      return `${this.celeryMessage} Task ${this.taskIds[0]} not ready ${waited}.`
+    }
+    const more = this.taskCount > this.taskIds.length ? ` and ${this.taskCount - this.taskIds.length} more` : ""
+    const which = this.taskIds.length > 0 ? `: ${this.taskIds.join(", ")}${more}` : ""
+    const tasks = `${this.taskCount} task${this.taskCount === 1 ? "" : "s"} not ready`
+    return `${this.celeryMessage.replace(/\.$/, "")}: ${tasks} ${waited}${which}.`
+  }
+}
+
+/** Milliseconds as seconds with up to three decimals: 3002 → "3.002", 1000 → "1". */
+const formatSeconds = (millis: number): string => String(Math.round(millis) / 1000)
+
+/**
+ * A `TimeoutError` for `pending` (the tasks not ready yet, in asked order; only the first
+ * `TIMEOUT_TASK_IDS_SHOWN` are kept), after `elapsedMillis` of a `timeoutMillis` wait.
+ */
+export const timeoutError = (options: {
+  readonly celeryMessage: string
+  readonly timeoutMillis: number
+  readonly pending: Iterable<string>
+  readonly elapsedMillis: number
+}): TimeoutError => {
+  const taskIds: Array<string> = []
+  let taskCount = 0
+  for (const id of options.pending) {
+    if (taskCount < TIMEOUT_TASK_IDS_SHOWN) taskIds.push(id)
+    taskCount++
+  }
+  return new TimeoutError({
+    celeryMessage: options.celeryMessage,
+    timeoutMillis: options.timeoutMillis,
+    taskIds,
+    taskCount,
+    elapsedMillis: options.elapsedMillis
+  })
+}
+
+/** Celery's `AsyncResult.get` timeout text. */
+export const E_TIMED_OUT = "The operation timed out."
 
 /** Celery's `ChordError`: a header part failed, or the join could not be done. */
 export class ChordError extends Schema.TaggedError<ChordError>("@effect-celery/core/ChordError")("ChordError", {

@@ -16,14 +16,23 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { Clock } from "effect/Clock"
 import * as BackendOptions from "./BackendOptions.js"
-import type { BackendError, DecodeError, InvalidIdError } from "./Errors.js"
-import { BackendStoreError, ChordError, CommandError, type ImproperlyConfigured, RemoteException, TaskFailedError, TimeoutError } from "./Errors.js"
+import type { BackendError, DecodeError, InvalidIdError, TimeoutError } from "./Errors.js"
+import {
+  BackendStoreError,
+  ChordError,
+  CommandError,
+  E_TIMED_OUT,
+  type ImproperlyConfigured,
+  RemoteException,
+  TaskFailedError,
+  timeoutError
+} from "./Errors.js"
 import * as Keys from "./Keys.js"
 import * as MarkAs from "./MarkAs.js"
 import * as Meta from "./Meta.js"
 import * as PyJson from "./PyJson.js"
 import type { ChordPart, ChordProgress, ResultBackend as ResultBackendShape } from "./ResultBackend.js"
-import { getAllVia, ResultBackend, TypeId as ResultBackendTypeId } from "./ResultBackend.js"
+import { getAllVia, itemTaskId, ResultBackend, TypeId as ResultBackendTypeId } from "./ResultBackend.js"
 import type { ResultConsumer as ResultConsumerShape, WatchOptions } from "./ResultConsumer.js"
 import { ResultConsumer, TypeId as ResultConsumerTypeId } from "./ResultConsumer.js"
 import * as TaskState from "./TaskState.js"
@@ -334,16 +343,26 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
     )
 
   const getMany: ResultBackendShape["getMany"] = (taskIds, getOptions = {}) => {
-    const results = follow(taskIds, { follow: false, getMany: true })
-    if (getOptions.timeout === undefined) return results
-    const millis = Duration.toMillis(Duration.decode(getOptions.timeout))
-    return results.pipe(
-      Stream.interruptWhen(
-        Effect.flatMap(clock.sleep(Duration.millis(millis)), () =>
-          Effect.fail(new TimeoutError({ message: `Operation timed out (${pySeconds(millis)})`, timeoutMillis: millis }))
+    const timeout = getOptions.timeout
+    if (timeout === undefined) return follow(taskIds, { follow: false, getMany: true })
+    const millis = Duration.toMillis(Duration.decode(timeout))
+    // Per run: the tasks not delivered yet, for the TimeoutError.
+    return Stream.suspend(() => {
+      const pending = new Set(unique(taskIds))
+      const start = now()
+      return follow(pending, { follow: false, getMany: true }).pipe(
+        Stream.tap((item) => Effect.sync(() => pending.delete(itemTaskId(item)))),
+        Stream.interruptWhen(
+          Effect.flatMap(clock.sleep(Duration.millis(millis)), () =>
+            Effect.fail(timeoutError({
+              celeryMessage: `Operation timed out (${pySeconds(millis)})`,
+              timeoutMillis: millis,
+              pending,
+              elapsedMillis: now() - start
+            })))
         )
       )
-    )
+    })
   }
 
   const waitFor: ResultBackendShape["waitFor"] = (taskId, waitOptions = {}) =>
@@ -367,7 +386,7 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
         const awaited =
           waitOptions.timeout === undefined
             ? Deferred.await(ready)
-            : timeoutOn(Deferred.await(ready), Duration.toMillis(Duration.decode(waitOptions.timeout)))
+            : timeoutOn(Deferred.await(ready), taskId, Duration.toMillis(Duration.decode(waitOptions.timeout)))
         const meta = yield* Effect.flatten(awaited)
         if (meta.status === TaskState.SUCCESS) return meta
         return yield* new TaskFailedError({
@@ -379,13 +398,16 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
       })
     )
 
-  const timeoutOn = <A, E>(self: Effect.Effect<A, E>, millis: number): Effect.Effect<A, E | TimeoutError> =>
-    Effect.raceFirst(
-      self,
-      Effect.flatMap(clock.sleep(Duration.millis(millis)), () =>
-        Effect.fail(new TimeoutError({ message: "The operation timed out.", timeoutMillis: millis }))
+  const timeoutOn = <A, E>(self: Effect.Effect<A, E>, taskId: string, millis: number): Effect.Effect<A, E | TimeoutError> =>
+    Effect.suspend(() => {
+      const start = now()
+      return Effect.raceFirst(
+        self,
+        Effect.flatMap(clock.sleep(Duration.millis(millis)), () =>
+          Effect.fail(timeoutError({ celeryMessage: E_TIMED_OUT, timeoutMillis: millis, pending: [taskId], elapsedMillis: now() - start }))
+        )
       )
-    )
+    })
 
   const forget: ResultBackendShape["forget"] = (taskId) => Effect.sync(() => void remove(keys.task(taskId)))
 

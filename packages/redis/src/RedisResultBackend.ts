@@ -17,6 +17,7 @@
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -35,7 +36,10 @@ import {
   RemoteException,
   type RetryLimitExceeded,
   TaskFailedError,
-  TimeoutError
+  type BackendError,
+  type TimeoutError,
+  E_TIMED_OUT,
+  timeoutError
 } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
 import * as MarkAs from "@effect-celery/core/MarkAs"
@@ -96,6 +100,11 @@ const replayFirst = <A, E, R, E1 extends E>(first: E1, self: Effect.Effect<A, E,
 }
 
 const annotations = { package: "@effect-celery/redis", module: "RedisResultBackend" } as const
+
+/** Where `getAll` keeps the ids still missing, for its `TimeoutError`. */
+interface PendingTrack {
+  pending: () => Iterable<string>
+}
 
 /** `Operation timed out (<timeout>)` shows the timeout in seconds as a Python float. */
 const secondsText = (millis: number): string => PyJson.formatFloat(millis / 1000)
@@ -257,12 +266,23 @@ export const make = (
       )
     }
 
-    const manyTimeout = (timeout: Duration.DurationInput) => {
+    /**
+     * Celery's get_many timeout for one run, started now on the caller's clock: `pending()` is
+     * what is still missing when it fires.
+     */
+    const manyTimeout = (timeout: Duration.DurationInput, clock: Clock.Clock, pending: () => Iterable<string>) => {
       const duration = Duration.decode(timeout)
       const millis = Duration.toMillis(duration)
+      const start = clock.unsafeCurrentTimeMillis()
       return {
         duration,
-        onTimeout: () => new TimeoutError({ message: `Operation timed out (${secondsText(millis)})`, timeoutMillis: millis })
+        onTimeout: () =>
+          timeoutError({
+            celeryMessage: `Operation timed out (${secondsText(millis)})`,
+            timeoutMillis: millis,
+            pending: pending(),
+            elapsedMillis: clock.unsafeCurrentTimeMillis() - start
+          })
       }
     }
 
@@ -272,6 +292,25 @@ export const make = (
      * Celery compatibility and ignored.
      */
     const getMany: ResultBackend["getMany"] = (taskIds, getOptions?: GetManyOptions) => {
+      const timeout = getOptions?.timeout
+      if (timeout === undefined) return manyStream(taskIds)
+      // Per run: the ids not delivered yet (every item getMany emits is settled), for the error.
+      return Stream.unwrap(Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const pending = new Set(taskIds)
+          const { duration, onTimeout } = manyTimeout(timeout, clock, () => pending)
+          return manyStream(pending).pipe(
+            Stream.mapChunks((chunk) => {
+              for (const item of chunk) pending.delete(itemTaskId(item))
+              return chunk
+            }),
+            Stream.interruptWhen(Effect.zipRight(Effect.sleep(duration), Effect.suspend(() => Effect.fail(onTimeout()))))
+          )
+        })
+      ))
+    }
+
+    const manyStream = (taskIds: Iterable<string>): Stream.Stream<Either.Either<Meta.TaskMeta, DecodeError>, BackendError> => {
       // A channel that writes the ready ones as one chunk: `Stream.unwrap` and per-element emits
       // were measured to cost more than decoding the thousand values.
       const stream = Stream.fromChannel(Channel.unwrap(Effect.suspend(() => {
@@ -295,9 +334,7 @@ export const make = (
           return Channel.zipRight(ready, Stream.toChannel(settleLater(remaining)))
         })
       })))
-      if (getOptions?.timeout === undefined) return stream
-      const { duration, onTimeout } = manyTimeout(getOptions.timeout)
-      return stream.pipe(Stream.interruptWhen(Effect.zipRight(Effect.sleep(duration), Effect.fail(onTimeout()))))
+      return stream
     }
 
     /**
@@ -308,7 +345,21 @@ export const make = (
      * repeated id read twice: deduplicating them first costs more than the rare repeat.
      */
     const getAll: ResultBackend["getAll"] = (taskIds, getOptions?: GetManyOptions) => {
-      const all = Effect.suspend(() => {
+      const timeout = getOptions?.timeout
+      if (timeout === undefined) return readAll(taskIds, undefined)
+      return Effect.clockWith((clock) =>
+        Effect.suspend(() => {
+          // What is still missing, for the TimeoutError: every id until the first read is back.
+          const asked = Array.from(taskIds)
+          const track: PendingTrack = { pending: () => new Set(asked) }
+          return Effect.timeoutFail(readAll(asked, track), manyTimeout(timeout, clock, () => track.pending()))
+        })
+      )
+    }
+
+    /** `getAll`'s read; `track.pending` is kept to the ids still missing. */
+    const readAll = (taskIds: Iterable<string>, track: PendingTrack | undefined) =>
+      Effect.suspend(() => {
         const asked = Array.from(taskIds)
         if (asked.length === 0) return Effect.succeed([])
         return Effect.flatMap(readDecoded(asked), (decoded) => {
@@ -325,20 +376,21 @@ export const make = (
           }
           if (places === undefined) return Effect.succeed(decoded)
           const waiting = places
+          if (track !== undefined) track.pending = () => waiting.keys()
           return settleLater(Array.from(waiting.keys())).pipe(
             Stream.runForEach((item) =>
               Effect.sync(() => {
-                const at = waiting.get(itemTaskId(item))!
+                const id = itemTaskId(item)
+                const at = waiting.get(id)!
                 if (typeof at === "number") decoded[at] = item
                 else for (const i of at) decoded[i] = item
+                if (track !== undefined) waiting.delete(id)
               })
             ),
             Effect.as(decoded)
           )
         })
       })
-      return getOptions?.timeout === undefined ? all : Effect.timeoutFail(all, manyTimeout(getOptions.timeout))
-    }
 
     const settle = (meta: Meta.TaskMeta): Effect.Effect<Meta.TaskMeta, TaskFailedError> => {
       if (meta.status === TaskState.SUCCESS) return Effect.succeed(meta)
@@ -353,10 +405,26 @@ export const make = (
       )
     }
 
-    const waitFor: ResultBackend["waitFor"] = (taskId, waitOptions?: WaitOptions) => {
-      const timeout = waitOptions?.timeout === undefined ? undefined : Duration.decode(waitOptions.timeout)
-      const onTimeout = () =>
-        new TimeoutError({ message: "The operation timed out.", timeoutMillis: timeout === undefined ? 0 : Duration.toMillis(timeout) })
+    const waitFor: ResultBackend["waitFor"] = (taskId, waitOptions?: WaitOptions) =>
+      waitOptions?.timeout === undefined
+        ? waitForUntil(taskId, undefined, undefined)
+        : Effect.clockWith((clock) => {
+          const timeout = Duration.decode(waitOptions.timeout!)
+          const start = clock.unsafeCurrentTimeMillis()
+          return waitForUntil(taskId, timeout, () =>
+            timeoutError({
+              celeryMessage: E_TIMED_OUT,
+              timeoutMillis: Duration.toMillis(timeout),
+              pending: [taskId],
+              elapsedMillis: clock.unsafeCurrentTimeMillis() - start
+            }))
+        })
+
+    const waitForUntil = (
+      taskId: string,
+      timeout: Duration.Duration | undefined,
+      onTimeout: (() => TimeoutError) | undefined
+    ): Effect.Effect<Meta.TaskMeta, TaskFailedError | TimeoutError | BackendError | DecodeError> => {
       const settleItem = (item: Either.Either<Meta.TaskMeta, DecodeError>): Effect.Effect<Meta.TaskMeta, TaskFailedError | DecodeError> =>
         Either.isLeft(item) ? Effect.fail(item.left) : settle(item.right)
       // A consumer with `waitReady` (this package's) resumes the waiter from the message itself and
@@ -364,7 +432,7 @@ export const make = (
       // `watch` stream. Either way: subscribe → read → wait.
       const waitReady = consumer.waitReady
       if (waitReady !== undefined) {
-        return Effect.flatMap(waitReady(taskId, timeout === undefined ? undefined : { duration: timeout, onTimeout }), settleItem)
+        return Effect.flatMap(waitReady(taskId, timeout === undefined || onTimeout === undefined ? undefined : { duration: timeout, onTimeout }), settleItem)
       }
       const once = consumer.watch([taskId]).pipe(
         Stream.filter((item) => Either.isLeft(item) || TaskState.isReady(item.right.status)),
@@ -377,7 +445,7 @@ export const make = (
             onSome: settleItem
           })
         )
-      if (timeout === undefined) return loop
+      if (timeout === undefined || onTimeout === undefined) return loop
       return loop.pipe(Effect.timeoutFail({ duration: timeout, onTimeout }))
     }
 

@@ -99,6 +99,13 @@ describe("timeouts while the server is frozen or dead", () => {
       const first = yield* Fiber.join(before)
       assert.instanceOf(first.error, TimeoutError)
       within(first.millis, 3000, "waitFor 3 s")
+      // The errors say what was missing and how long they waited, measured by the backend itself.
+      if (first.error instanceof TimeoutError && allResult.error instanceof TimeoutError) {
+        within(first.error.elapsedMillis, 3000, "waitFor 3 s (elapsedMillis)")
+        assert.strictEqual(first.error.taskCount, 1)
+        within(allResult.error.elapsedMillis, 1500, "getAll 1.5 s (elapsedMillis)")
+        assert.deepStrictEqual(allResult.error.taskIds.length, 2, "nothing was read during the freeze: both ids missing")
+      }
       // Still frozen: the store is pending; it completes after SIGCONT.
       assert.isNull(store.unsafePoll(), "the store waits for the server")
       yield* Effect.sleep(Math.max(0, 4000 - (Date.now() - frozenAt)))
@@ -111,7 +118,8 @@ describe("timeouts while the server is frozen or dead", () => {
       yield* backend.markAsDone(next, 1)
       assert.strictEqual((yield* backend.waitFor(next, { timeout: "5 seconds" })).result, 1)
       console.log(
-        `freeze 4 s: waitFor 3 s → TimeoutError at ${first.millis} ms; 10 × waitFor 1.5 s → ` +
+        `freeze 4 s: waitFor 3 s → TimeoutError at ${first.millis} ms ` +
+          `(elapsedMillis ${first.error instanceof TimeoutError ? first.error.elapsedMillis : "?"}); 10 × waitFor 1.5 s → ` +
           `${Math.min(...(yield* Effect.forEach(waits, (w) => Effect.map(Fiber.join(w), (r) => r.millis))))}–` +
           `${Math.max(...(yield* Effect.forEach(waits, (w) => Effect.map(Fiber.join(w), (r) => r.millis))))} ms; ` +
           `getAll 1.5 s → ${allResult.millis} ms; getMany 1.5 s → ${manyResult.millis} ms; store issued during the freeze done ${storedAt} ms after it began`

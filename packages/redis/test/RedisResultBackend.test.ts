@@ -607,7 +607,7 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const b = yield* backend()
       const error = failure(yield* Effect.exit(b.waitFor(uid("wait-never"), { timeout: "200 millis" })))
       assert.instanceOf(error, TimeoutError)
-      assert.strictEqual(error.message, "The operation timed out.")
+      assert.strictEqual(error.celeryMessage, "The operation timed out.")
     }))
 
   it.scoped("getMany: ready ones first in asked order, the rest as they come, corrupt ones as Left", () =>
@@ -685,7 +685,7 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const b = yield* backend()
       const error = failure(yield* Effect.exit(Stream.runDrain(b.getMany([uid("gm-never")], { timeout: "300 millis" }))))
       assert.instanceOf(error, TimeoutError)
-      assert.strictEqual(error.message, "Operation timed out (0.3)")
+      assert.strictEqual(error.celeryMessage, "Operation timed out (0.3)")
     }))
 
   it.effect("layer provides the ResultBackend tag", () =>

@@ -41,7 +41,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestServices from "effect/TestServices"
 import { type BackendOptions, MAX_EXPIRES_SECONDS } from "../BackendOptions.js"
-import type { DecodeError } from "../Errors.js"
+import type { BackendError, DecodeError, TimeoutError } from "../Errors.js"
 import { RemoteException } from "../Errors.js"
 import { globalPrefix, type KeyLayout } from "../Keys.js"
 import type { ResultRef, TaskMeta } from "../Meta.js"
@@ -209,10 +209,23 @@ const makeHelpers = (limit: Duration.Duration) => {
       }
     })
 
-  return { within, eventually, tap, elapseUntilDone, listening, noSubscriptions }
+  return { limit, within, eventually, tap, elapseUntilDone, listening, noSubscriptions }
 }
 
 type Helpers = ReturnType<typeof makeHelpers>
+
+/**
+ * A TimeoutError names what was missing (`taskIds`, at most ten, and `taskCount`) and how long it
+ * waited: at least its timeout (less a timer's millisecond of slack), at most the suite's limit more.
+ */
+const timedOutOn = (error: TimeoutError, taskIds: ReadonlyArray<string>, taskCount: number, limit: Duration.Duration): void => {
+  assert.deepStrictEqual(error.taskIds, taskIds)
+  assert.strictEqual(error.taskCount, taskCount)
+  assert.isAtLeast(error.elapsedMillis, error.timeoutMillis - 2, "waited the whole timeout")
+  assert.isAtMost(error.elapsedMillis, error.timeoutMillis + Duration.toMillis(limit), "and not much longer")
+  for (const taskId of taskIds) assert.include(error.message, taskId)
+  assert.isTrue(error.message.startsWith(error.celeryMessage.replace(/\.$/, "")), error.message)
+}
 
 const services = Effect.all({ backend: ResultBackend, consumer: ResultConsumer, hooks: Hooks })
 
@@ -588,8 +601,9 @@ const getManyTests = (it: It, h: Helpers): void => {
       const failure = yield* Fiber.join(fiber).pipe(Effect.flip)
       assert.strictEqual(failure._tag, "TimeoutError")
       if (failure._tag === "TimeoutError") {
-        assert.match(failure.message, /^Operation timed out \(/)
+        assert.strictEqual(failure.celeryMessage, "Operation timed out (1.0)")
         assert.strictEqual(failure.timeoutMillis, 1000)
+        timedOutOn(failure, [never], 1, h.limit)
       }
     }))
 }
@@ -653,10 +667,34 @@ const getAllTests = (it: It, h: Helpers): void => {
       const failure = yield* Fiber.join(fiber).pipe(Effect.flip)
       assert.strictEqual(failure._tag, "TimeoutError")
       if (failure._tag === "TimeoutError") {
-        assert.strictEqual(failure.message, "Operation timed out (1.0)")
+        assert.strictEqual(failure.celeryMessage, "Operation timed out (1.0)")
         assert.strictEqual(failure.timeoutMillis, 1000)
+        timedOutOn(failure, [never], 1, h.limit)
+        assert.match(failure.message, new RegExp(`^Operation timed out \\(1\\.0\\): 1 task not ready after \\d+(\\.\\d+)? s: ${never}\\.$`))
       }
       yield* h.noSubscriptions([never])
+    }))
+
+  it.effect("getAll and getMany of many missing tasks: TimeoutError keeps the count and the first ten, in asked order", () =>
+    Effect.gen(function* () {
+      const { backend } = yield* services
+      const ids = Array.from({ length: 25 }, (_, i) => id(`many${i}`))
+      const ready = new Set([ids[0]!, ids[3]!, ids[24]!])
+      yield* Effect.forEach(ready, (taskId) => backend.markAsDone(taskId, 1), { discard: true })
+      const missing = ids.filter((taskId) => !ready.has(taskId))
+      const all = yield* Effect.fork(backend.getAll(ids, { timeout: Duration.millis(500) }))
+      const many = yield* Effect.fork(Stream.runDrain(backend.getMany(ids, { timeout: Duration.millis(500) })))
+      const fibers: ReadonlyArray<Fiber.Fiber<unknown, BackendError | TimeoutError>> = [all, many]
+      for (const fiber of fibers) {
+        yield* h.elapseUntilDone(fiber, Duration.millis(500))
+        const failure = yield* Effect.flip(Fiber.join(fiber))
+        assert.strictEqual(failure._tag, "TimeoutError")
+        if (failure._tag !== "TimeoutError") continue
+        assert.strictEqual(failure.celeryMessage, "Operation timed out (0.5)")
+        timedOutOn(failure, missing.slice(0, 10), 22, h.limit)
+        assert.include(failure.message, `: 22 tasks not ready after `)
+        assert.include(failure.message, `${missing.slice(0, 10).join(", ")} and 12 more.`)
+      }
     }))
 }
 
@@ -725,7 +763,11 @@ const waitForTests = (it: It, h: Helpers): void => {
       assert.isTrue(Exit.isFailure(exit), "waitFor gave up")
       const error = yield* Effect.flip(Fiber.join(fiber))
       assert.strictEqual(error._tag, "TimeoutError")
-      assert.strictEqual(error.message, "The operation timed out.")
+      if (error._tag !== "TimeoutError") return
+      assert.strictEqual(error.celeryMessage, "The operation timed out.")
+      assert.strictEqual(error.timeoutMillis, 1000)
+      timedOutOn(error, [taskId], 1, h.limit)
+      assert.match(error.message, new RegExp(`^The operation timed out\\. Task ${taskId} not ready after \\d+(\\.\\d+)? s\\.$`))
       yield* h.noSubscriptions([taskId])
     }))
 }
