@@ -36,7 +36,6 @@ import {
   RemoteException,
   type RetryLimitExceeded,
   TaskFailedError,
-  type BackendError,
   type TimeoutError,
   E_TIMED_OUT,
   timeoutError
@@ -310,7 +309,7 @@ export const make = (
       ))
     }
 
-    const manyStream = (taskIds: Iterable<string>): Stream.Stream<Either.Either<Meta.TaskMeta, DecodeError>, BackendError> => {
+    const manyStream = (taskIds: Iterable<string>) => {
       // A channel that writes the ready ones as one chunk: `Stream.unwrap` and per-element emits
       // were measured to cost more than decoding the thousand values.
       const stream = Stream.fromChannel(Channel.unwrap(Effect.suspend(() => {
@@ -424,7 +423,7 @@ export const make = (
       taskId: string,
       timeout: Duration.Duration | undefined,
       onTimeout: (() => TimeoutError) | undefined
-    ): Effect.Effect<Meta.TaskMeta, TaskFailedError | TimeoutError | BackendError | DecodeError> => {
+    ): ReturnType<ResultBackend["waitFor"]> => {
       const settleItem = (item: Either.Either<Meta.TaskMeta, DecodeError>): Effect.Effect<Meta.TaskMeta, TaskFailedError | DecodeError> =>
         Either.isLeft(item) ? Effect.fail(item.left) : settle(item.right)
       // A consumer with `waitReady` (this package's) resumes the waiter from the message itself and

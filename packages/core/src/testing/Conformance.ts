@@ -41,7 +41,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestServices from "effect/TestServices"
 import { type BackendOptions, MAX_EXPIRES_SECONDS } from "../BackendOptions.js"
-import type { BackendError, DecodeError, TimeoutError } from "../Errors.js"
+import type { DecodeError, TimeoutError } from "../Errors.js"
 import { RemoteException } from "../Errors.js"
 import { globalPrefix, type KeyLayout } from "../Keys.js"
 import type { ResultRef, TaskMeta } from "../Meta.js"
@@ -684,7 +684,7 @@ const getAllTests = (it: It, h: Helpers): void => {
       const missing = ids.filter((taskId) => !ready.has(taskId))
       const all = yield* Effect.fork(backend.getAll(ids, { timeout: Duration.millis(500) }))
       const many = yield* Effect.fork(Stream.runDrain(backend.getMany(ids, { timeout: Duration.millis(500) })))
-      const fibers: ReadonlyArray<Fiber.Fiber<unknown, BackendError | TimeoutError>> = [all, many]
+      const fibers: ReadonlyArray<Fiber.Fiber<unknown, Effect.Effect.Error<ReturnType<ResultBackendShape["getAll"]>>>> = [all, many]
       for (const fiber of fibers) {
         yield* h.elapseUntilDone(fiber, Duration.millis(500))
         const failure = yield* Effect.flip(Fiber.join(fiber))
