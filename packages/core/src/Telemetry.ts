@@ -222,7 +222,9 @@ export const targetFromUri = (uri: string, db: number): Target => {
   const first = uri.split(";")[0] ?? uri
   try {
     const url = new URL(first)
-    if (url.protocol.startsWith("redis+socket") || url.protocol.startsWith("unix")) {
+    // A unix socket (`RedisClient.uri` shows one as Celery does, `socket:///path`): its path is
+    // the address, with no port.
+    if (url.protocol === "socket:" || url.protocol.startsWith("redis+socket") || url.protocol.startsWith("unix")) {
       return { system: "redis", address: url.pathname, namespace: db }
     }
     const port = url.port === "" ? 6379 : Number(url.port)

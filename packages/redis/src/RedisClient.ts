@@ -33,6 +33,7 @@ import type { CommandError, ConnectionError, ImproperlyConfigured } from "@effec
 import * as Batcher from "./internal/batcher.js"
 import * as Connection from "./internal/connection.js"
 import * as Driver from "./internal/driver.js"
+import type * as RedisConnection from "./RedisConnection.js"
 import type { NodeRedis } from "./RedisConnection.js"
 import { connector } from "./RedisConnection.js"
 import * as RedisConfig from "./RedisConfig.js"
@@ -208,6 +209,13 @@ export interface MakeOptions {
   readonly uri: string
   readonly db: number
   /**
+   * Where `connector` connects, for the `RedisClient.connect` span's `server.address` and
+   * `server.port` (a unix socket: its path, no port), known even when the connect fails. Leave it
+   * out when the connector finds its server itself (Sentinel): the span then carries the server of
+   * the connection made, and nothing when none is made.
+   */
+  readonly server?: RedisConnection.Server | undefined
+  /**
    * `socket_timeout`: when commands are in flight and no reply arrives for this long, the command
    * connection is destroyed and its pending commands fail with `ConnectionError("Timeout")`.
    * Default: none.
@@ -320,6 +328,7 @@ export const fromConfig = (
       }),
       uri: RedisConfig.displayUri(config),
       db: RedisConfig.dbOf(config),
+      server: RedisConfig.serverOf(config),
       failFast: config.failFast,
       additionalConnectionErrors: config.additionalConnectionErrors,
       ...(healthCheck !== undefined ? { healthCheckInterval: Duration.millis(healthCheck) } : {}),

@@ -133,6 +133,10 @@ export const dbOf = (config: RedisConfig): number => config.db ?? 0
 export const targetOf = (config: RedisConfig): string =>
   config.path !== undefined ? config.path : `${formatHost(config.host ?? "localhost")}:${config.port ?? 6379}`
 
+/** Where `config` points, as OpenTelemetry's `server.address` / `server.port` (a unix socket: its path, no port). */
+export const serverOf = (config: RedisConfig): { readonly address: string; readonly port?: number | undefined } =>
+  config.path !== undefined ? { address: config.path } : { address: config.host ?? "localhost", port: config.port ?? 6379 }
+
 const formatHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
 
 /** Celery's `as_uri()` for a config given field by field: password masked, no query. */

@@ -75,6 +75,23 @@ export const targetOfOptions = (options: NodeRedisOptions): string => {
   return `${host.includes(":") ? `[${host}]` : host}:${port}`
 }
 
+/** Where a connection goes, as OpenTelemetry's `server.address` / `server.port` name it. */
+export interface Server {
+  /** The host name or IP address as configured (no brackets), or a unix socket's path. */
+  readonly address: string
+  /** The TCP port; none for a unix socket. */
+  readonly port?: number | undefined
+}
+
+/** The `Server` of node-redis options (a unix socket: its path, no port). */
+export const serverOfOptions = (options: NodeRedisOptions | undefined): Server => {
+  const socket = options?.socket
+  if (socket !== undefined && "path" in socket && typeof socket.path === "string") return { address: socket.path }
+  const host = socket !== undefined && "host" in socket && typeof socket.host === "string" ? socket.host : "localhost"
+  const port = socket !== undefined && "port" in socket && typeof socket.port === "number" ? socket.port : 6379
+  return { address: host, port }
+}
+
 /** `options` with what this project forces on every node-redis client. */
 export const forcedOptions = (options: NodeRedisOptions, connectTimeout: Duration.Duration): NodeRedisOptions => ({
   clientInfoTag: CLIENT_INFO_TAG,

@@ -16,8 +16,8 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { CommandError } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
-import type { NodeRedis } from "../RedisConnection.js"
-import { destroy } from "../RedisConnection.js"
+import type { NodeRedis, Server } from "../RedisConnection.js"
+import { destroy, serverOfOptions } from "../RedisConnection.js"
 import { classify, connectError, mustDrop, safeCause, SocketTimeout } from "./errors.js"
 
 /** What the manager needs of `RedisClient.MakeOptions` (documented there). */
@@ -25,6 +25,7 @@ export interface Options {
   readonly connector: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
   readonly uri: string
   readonly db: number
+  readonly server?: Server | undefined
   readonly socketTimeout?: Duration.DurationInput | undefined
   readonly failFast?: boolean | undefined
   readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
@@ -65,6 +66,10 @@ export interface Connections {
   /** One command on the live connection (connecting first if needed), errors typed. */
   readonly execute: <A>(command: string, f: (client: NodeRedis) => Promise<A>) => Effect.Effect<A, ConnectionError | CommandError>
 }
+
+/** OpenTelemetry's `server.address` and `server.port` (none for a unix socket, whose path is the address). */
+const serverAttributes = (server: Server): Record<string, string | number> =>
+  server.port !== undefined ? { "server.address": server.address, "server.port": server.port } : { "server.address": server.address }
 
 /**
  * The manager over a connector, in the layer's scope: connects on the first call (or now, with
@@ -131,6 +136,10 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         }),
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
+      // Where the connector went: the same as `options.server` for a fixed server, the master
+      // it found under Sentinel.
+      const server = serverOfOptions(client.options)
+      yield* Effect.annotateCurrentSpan(serverAttributes(server))
       const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }
       if (timeoutMillis !== undefined && timeoutMillis > 0) {
         yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
@@ -140,7 +149,11 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       Effect.withSpan("RedisClient.connect", {
         kind: "client",
         captureStackTrace: false,
-        attributes: { "db.system.name": "redis", "server.address": options.uri, "db.namespace": String(options.db) }
+        attributes: {
+          "db.system.name": "redis",
+          "db.namespace": String(options.db),
+          ...(options.server !== undefined ? serverAttributes(options.server) : {})
+        }
       })
     )
 
