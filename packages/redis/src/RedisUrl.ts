@@ -16,9 +16,10 @@
  *   value wins, and every query key overrides the defaults. Invalid values fail with Python's own
  *   message (`could not convert string to float: 'abc'`).
  * - SSL: a `rediss://` URL (or `redis_backend_use_ssl`) needs `ssl_cert_reqs` in
- *   CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE|required|optional|none (or 2/1/0); SSL parameters with
- *   `redis://` are an error (5.2.6 also counts `redis_backend_use_ssl`); OPTIONAL / NONE carry
- *   Celery's warnings, logged by `toConfig`.
+ *   CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE|required|optional|none (or 2/1/0); SSL parameters in a
+ *   `redis://` URL's query are an error; `redis_backend_use_ssl` (`useSsl`) with a `redis://` URL
+ *   makes the connection TLS, as Celery 5.7 does (#10313; 5.2–5.6 refused it with the
+ *   scheme-mismatch error); OPTIONAL / NONE carry Celery's warnings, logged by `toConfig`.
  *
  * `parse` never throws: every failure is an `ImproperlyConfigured` whose message is Python's.
  * Options the client cannot use (`max_connections`, `retry_on_timeout`, `retry_on_error`, unknown
@@ -77,7 +78,10 @@ export interface ParsedUrl {
 
 /** Celery settings that are not in the URL (`redis_*`), used as `_params_from_url` defaults. */
 export interface UrlOptions {
-  /** `redis_backend_use_ssl`: merged verbatim (`ssl_cert_reqs`, `ssl_ca_certs`, `ssl_certfile`, …). */
+  /**
+   * `redis_backend_use_ssl`: merged verbatim (`ssl_cert_reqs`, `ssl_ca_certs`, `ssl_certfile`, …);
+   * a non-empty one makes the connection TLS with a `redis://` URL as with `rediss://` (Celery 5.7).
+   */
   readonly useSsl?: Readonly<Record<string, unknown>> | undefined
   /** `redis_host` (default "localhost"). */
   readonly host?: string | undefined
@@ -213,8 +217,13 @@ const parseUnsafe = (url: string, options: UrlOptions): ParsedUrl => {
   } else {
     conn.set("db", parts.path ?? null)
   }
+  // SSL parameters in a redis:// URL's query are the scheme-mismatch error. Those given by
+  // `redis_backend_use_ssl` make the connection TLS whatever the scheme, as Celery 5.7 does (#10313)
+  // and as the broker always did with `broker_use_ssl`; 5.2–5.6 refused them too.
   if (parts.scheme === "redis") {
-    if (SSL_KEYS.some((k) => conn.has(k) || query.has(k))) raise(E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
+    if (SSL_KEYS.some((k) => query.has(k) || (connectionClass !== "SSLConnection" && conn.has(k)))) {
+      raise(E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
+    }
   }
   if (parts.scheme === "rediss") {
     connectionClass = "SSLConnection"

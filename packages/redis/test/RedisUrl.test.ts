@@ -106,7 +106,7 @@ const VECTORS: ReadonlyArray<Case> = [
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=" },
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=%2Fvar%2Fssl%2Fmyca.pem&ssl_certfile=%2Fvar%2Fssl%2Fredis-server-cert.pem&ssl_keyfile=%2Fvar%2Fssl%2Fprivate%2Fworker-key.pem" },
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=%252Fdouble%252Fencoded.pem" },
-  { url: "redis://:bosco@vandelay.com:123//1", options: { useSsl } },
+  // redis:// with redis_backend_use_ssl: Celery 5.7's rule (#10313), not 5.2.6's; see below.
   { url: "rediss://:bosco@vandelay.com:123//1", options: { useSsl } },
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_NONE", options: { useSsl } },
   { url: "redis://vandelay.com:123//1?ssl_cert_reqs=CERT_REQUIRED" },
@@ -278,13 +278,32 @@ describe("RedisUrl", () => {
       assert.isTrue(Either.isLeft(RedisUrl.parse("valkeyx://h/0")))
     }))
 
+  it.effect("redis:// with redis_backend_use_ssl is TLS, as Celery 5.7 reads it (#10313): rediss://'s parameters, the URL's scheme", () =>
+    Effect.gen(function* () {
+      const plain = yield* RedisUrl.parse("redis://:bosco@vandelay.com:123//1", { useSsl })
+      const tls = yield* RedisUrl.parse("rediss://:bosco@vandelay.com:123//1", { useSsl })
+      assert.strictEqual(plain.connectionClass, "SSLConnection")
+      assert.strictEqual(plain.certReqs, "required")
+      assert.deepStrictEqual(plain.connparams, tls.connparams)
+      assert.deepStrictEqual(plain.warnings, tls.warnings)
+      assert.strictEqual(plain.uri.slice(0, 8), "redis://")
+      // The same checks as any SSL connection: ssl_cert_reqs required, and its warnings.
+      assert.isTrue(Either.isLeft(RedisUrl.parse("redis://h/0", { useSsl: { ssl_ca_certs: "/x" } })))
+      const none = yield* RedisUrl.parse("valkey://h/0", { useSsl: { ssl_cert_reqs: "none" } })
+      assert.strictEqual(none.connectionClass, "SSLConnection")
+      assert.deepStrictEqual(none.warnings, [RedisUrl.W_REDIS_SSL_CERT_NONE])
+      // An empty redis_backend_use_ssl is falsy in Celery: plain TCP.
+      assert.strictEqual((yield* RedisUrl.parse("redis://h/0", { useSsl: {} })).connectionClass, "Connection")
+    }))
+
   it.effect("failures carry Python's and Celery's messages", () =>
     Effect.gen(function* () {
       const message = (url: string, options?: RedisUrl.UrlOptions) =>
         Either.match(RedisUrl.parse(url, options), { onLeft: (e) => { assert.instanceOf(e, ImproperlyConfigured); return e.message }, onRight: () => "ok" })
       assert.strictEqual(message("rediss://h:6380/0"), RedisUrl.E_REDIS_SSL_CERT_REQS_MISSING_INVALID)
       assert.strictEqual(message("redis://h/0?ssl_cert_reqs=required"), RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
-      assert.strictEqual(message("redis://h/0", { useSsl: { ssl_cert_reqs: "required" } }), RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
+      // Still the mismatch when the query has SSL parameters, with redis_backend_use_ssl or without.
+      assert.strictEqual(message("redis://h/0?ssl_ca_certs=%2Fx", { useSsl: { ssl_cert_reqs: "required" } }), RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
       assert.strictEqual(message("redis://h/abc"), "invalid literal for int() with base 10: 'abc'")
       assert.strictEqual(message("redis://h//"), "invalid literal for int() with base 10: ''")
       assert.strictEqual(message("redis://h?socket_timeout=abc"), "could not convert string to float: 'abc'")

@@ -1,11 +1,12 @@
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Logger } from "effect"
+import { Context, Effect, Fiber, Layer, Logger } from "effect"
 import { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
-import { RedisClient, RedisUrl } from "@effect-celery/redis"
+import { ResultBackend } from "@effect-celery/core/ResultBackend"
+import { RedisBackend, RedisClient, RedisUrl } from "@effect-celery/redis"
 import { driverOf } from "../src/internal/driver.js"
 import type { RedisServer, TlsFiles } from "../../../test-support/RedisServer.js"
 import { makeTlsFiles, redisServer } from "../../../test-support/RedisServer.js"
-import { build, failureOf } from "./Expect.js"
+import { build, failureOf, uid } from "./Expect.js"
 
 const q = encodeURIComponent
 
@@ -133,6 +134,31 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       assert.instanceOf(anonymous, ConnectionError)
     }))
 
+  it.scoped("redis:// with redis_backend_use_ssl connects over TLS (Celery 5.7, #10313): verified against the CA, stores and waits", () =>
+    Effect.gen(function* () {
+      const { files, server } = yield* TlsEnv
+      const url = `redis://127.0.0.1:${server.port}/0`
+      const useSsl = { ssl_cert_reqs: "required", ssl_ca_certs: files.ca }
+      const [client, warnings] = yield* capturingWarnings(build(RedisClient.layerUrl(url, { useSsl })))
+      assert.strictEqual(yield* ping(client), "PONG")
+      assert.deepStrictEqual(warnings, [])
+      assert.strictEqual(client.uri, url, "the URL as given")
+
+      // The handshake really happens: an untrusted CA is a rejected TLS handshake.
+      const wrong = yield* failureOf(build(RedisClient.layerUrl(url, { useSsl: { ...useSsl, ssl_ca_certs: files.otherCa } })))
+      assert.instanceOf(wrong, ConnectionError)
+      assert.strictEqual(wrong.reason, "Tls")
+
+      // The backend and its Pub/Sub consumer, both over TLS.
+      const services = yield* Layer.build(RedisBackend.layerUrl(url, { connection: { useSsl } }))
+      const backend = Context.get(services, ResultBackend)
+      const id = uid("tls-use-ssl")
+      const waiting = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+      yield* backend.markAsDone(id, { over: "tls" })
+      assert.deepStrictEqual((yield* Fiber.join(waiting)).result, { over: "tls" })
+      assert.isTrue(yield* backend.exists(id))
+    }))
+
   it.scoped("configuration errors fail the layer with Celery's messages", () =>
     Effect.gen(function* () {
       const { files } = yield* TlsEnv
@@ -147,7 +173,10 @@ layer(TlsEnv.layer, { excludeTestServices: true, timeout: "60 seconds" })("TLS",
       assert.instanceOf(mismatch, ImproperlyConfigured)
       assert.strictEqual(mismatch.message, RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
 
-      const viaUseSsl = yield* failureOf(build(RedisClient.layerUrl("redis://127.0.0.1:1/0", { useSsl: { ssl_cert_reqs: "required" } })))
+      // With redis_backend_use_ssl too: the URL's own SSL parameters are still the mismatch.
+      const viaUseSsl = yield* failureOf(
+        build(RedisClient.layerUrl(`redis://127.0.0.1:1/0?ssl_ca_certs=${q(files.ca)}`, { useSsl: { ssl_cert_reqs: "required" } }))
+      )
       assert.strictEqual(viaUseSsl.message, RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
 
       const unreadable = yield* failureOf(
