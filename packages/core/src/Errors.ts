@@ -160,7 +160,7 @@ export class ChordError extends Schema.TaggedError<ChordError>("@effect-celery/c
 }) {}
 
 /**
- * An empty task or group id, refused before anything is sent: Celery (≥ 5.5) raises
+ * An empty task or group id, refused before anything is sent: Celery 5.6 raises
  * `ValueError('task_id must not be empty. Got  instead.')` (or `group_id`) from the same place,
  * `get_key_for_task` / `get_key_for_group`. An empty id would otherwise read and write the bare
  * prefix key (`celery-task-meta-`), shared by every such call.

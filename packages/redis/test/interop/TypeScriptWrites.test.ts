@@ -174,6 +174,24 @@ layer(InteropEnv.fullLayer({ worker: false, celery: version }, { dateStyle: Inte
     })
   )
 
+  it.scoped("an empty task id: refused with the message Celery 5.6 raises (5.2.6 stores it under the bare prefix)", () =>
+    Effect.gen(function* () {
+      const env = yield* InteropEnv.InteropEnv
+      const backend = yield* ResultBackend
+      const ours = yield* Effect.flip(backend.markAsDone("", 1))
+      assert.strictEqual(ours._tag, "InvalidIdError")
+      const python = yield* Effect.either(env.python.call("store", { task_id: "", result_py: "1", state: "SUCCESS" }))
+      if (version === "5.2.6") {
+        assert.isTrue(python._tag === "Right", "5.2.6 has no check")
+        assert.isNotNull(yield* InteropEnv.rawGet(env.raw, "celery-task-meta-"))
+        yield* Effect.promise(() => env.raw.del("celery-task-meta-"))
+      } else {
+        assert.isTrue(python._tag === "Left")
+        if (python._tag === "Left") assert.include(python.left.message, `ValueError(${PyJson.repr(ours.message)})`)
+        assert.isNull(yield* InteropEnv.rawGet(env.raw, "celery-task-meta-"))
+      }
+    }))
+
   it.scoped("a group saved by TypeScript restores in Python (GroupResult.restore) and joins", () =>
     Effect.gen(function* () {
       const env = yield* InteropEnv.InteropEnv
