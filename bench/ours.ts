@@ -12,13 +12,15 @@ import { Deferred, Effect, Either, Exit, Scope, Stream } from "effect"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
 import { createClient } from "redis"
-import { GETMANY_WARM_UP, memory as memoryNow, monoMs, percentile, untilChannels, warmUp } from "./util.js"
+import { allocatedPerOp, commandsSince, GETMANY_WARM_UP, memory as memoryNow, monoMs, percentile, resetStats, untilChannels, warmUp } from "./util.js"
 
 const memory = Effect.promise(memoryNow)
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
-const [fig, url, nText] = process.argv.slice(2) as [string, string, string]
+const [fig, url, nText, paramText] = process.argv.slice(2) as [string, string, string, string | undefined]
 const n = Number(nText)
+/** The figure's second knob, when it has one: callers in flight, other tasks watched, calls timed. */
+const param = paramText === undefined ? undefined : Number(paramText)
 
 const raw = async () => {
   const c = createClient({ url })
@@ -62,19 +64,21 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
   store: Effect.gen(function* () {
     const backend = yield* ResultBackend.ResultBackend
     const warm = Array.from({ length: warmUp(n) }, () => randomUUID())
-    yield* callers(100, warm.length, (i) => backend.markAsDone(warm[i]!, { x: i }))
+    const k = param ?? 100
+    yield* callers(k, warm.length, (i) => backend.markAsDone(warm[i]!, { x: i }))
     const ids = Array.from({ length: n }, () => randomUUID())
     const t = performance.now()
-    yield* callers(100, n, (i) => backend.markAsDone(ids[i]!, { x: i }))
+    yield* callers(k, n, (i) => backend.markAsDone(ids[i]!, { x: i }))
     return { ops: n / ((performance.now() - t) / 1000) }
   }),
   get: Effect.gen(function* () {
     const backend = yield* ResultBackend.ResultBackend
     const ids = Array.from({ length: n }, () => randomUUID())
     yield* Effect.forEach(ids, (id, i) => backend.markAsDone(id, { x: i }), { concurrency: 100, discard: true })
-    yield* callers(100, warmUp(n), (i) => backend.get(ids[i]!))
+    const k = param ?? 100
+    yield* callers(k, warmUp(n), (i) => backend.get(ids[i]!))
     const t = performance.now()
-    yield* callers(100, n, (i) => backend.get(ids[i]!))
+    yield* callers(k, n, (i) => backend.get(ids[i]!))
     return { ops: n / ((performance.now() - t) / 1000) }
   }),
   getmany: Effect.gen(function* () {
@@ -107,6 +111,13 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
   wakeup: Effect.gen(function* () {
     const backend = yield* ResultBackend.ResultBackend
     const probe = yield* Effect.promise(raw)
+    // `param` other tasks watched all along (never written): the routing and the subscriber hold them.
+    const others = param ?? 0
+    if (others > 0) {
+      const consumer = yield* ResultConsumer.ResultConsumer
+      yield* consumer.watch(Array.from({ length: others }, () => randomUUID())).pipe(Stream.runDrain, Effect.forkScoped)
+      yield* Effect.promise(() => untilChannels(probe, (k) => k >= others))
+    }
     const producer = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, "0"], {
       stdio: ["pipe", "inherit", "inherit"]
     })
@@ -130,7 +141,7 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     producer.stdin.end()
     yield* Effect.promise(() => probe.quit())
     return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
-  }),
+  }).pipe(Effect.scoped),
   fanin: Effect.gen(function* () {
     const consumer = yield* ResultConsumer.ResultConsumer
     const probe = yield* Effect.promise(raw)
@@ -197,6 +208,82 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
       subscribe_per_s: n / subS,
       resync_s: resyncS
     }
+  }).pipe(Effect.scoped),
+  /** `getAll` of `n` ready ids, `param` calls one after another: ms per call (median). */
+  getall: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    const ids = Array.from({ length: n }, () => randomUUID())
+    yield* Effect.forEach(ids, (id, i) => backend.markAsDone(id, { x: i }), { concurrency: 100, discard: true })
+    const calls = param ?? 100
+    const ms: Array<number> = []
+    for (let r = 0; r < 2 * calls; r++) {
+      const t = performance.now()
+      const got = yield* backend.getAll(ids)
+      if (got.length !== n) return yield* Effect.die(`getAll returned ${got.length}`)
+      if (r >= calls) ms.push(performance.now() - t)
+    }
+    return { ms: percentile(ms, 0.5) }
+  }),
+  /**
+   * `waitFor` of a task already finished, one call after another: latency, and the commands the
+   * server counted per call (INFO commandstats; the background UNSUBSCRIBE included).
+   */
+  waitdone: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    const probe = yield* Effect.promise(raw)
+    const ids = Array.from({ length: 2 * n }, () => randomUUID())
+    yield* Effect.forEach(ids, (id, i) => backend.markAsDone(id, { x: i }), { concurrency: 100, discard: true })
+    for (let i = n; i < 2 * n; i++) yield* backend.waitFor(ids[i]!, { timeout: "10 seconds" })
+    yield* Effect.promise(() => untilChannels(probe, (k) => k === 0))
+    yield* Effect.promise(() => resetStats(probe))
+    // Calls alternate between a `timeout` (the issue's case: the read bounded by it) and none.
+    const lat: Array<number> = []
+    const latNoTimeout: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const t = performance.now()
+      yield* (i % 2 === 0 ? backend.waitFor(ids[i]!, { timeout: "10 seconds" }) : backend.waitFor(ids[i]!))
+      ;(i % 2 === 0 ? lat : latNoTimeout).push(performance.now() - t)
+    }
+    yield* Effect.promise(() => untilChannels(probe, (k) => k === 0))
+    const commands = yield* Effect.promise(() => commandsSince(probe))
+    yield* Effect.promise(() => probe.quit())
+    return {
+      p50: percentile(lat, 0.5),
+      p99: percentile(lat, 0.99),
+      p50_no_timeout: percentile(latNoTimeout, 0.5),
+      commands: commands / n
+    }
+  }),
+  /** V8 heap bytes allocated per store, 100 in flight, batches of `n` (see `allocatedPerOp`). */
+  storealloc: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    const batch = (size: number) => {
+      const ids = Array.from({ length: size }, () => randomUUID())
+      return callers(100, size, (i) => backend.markAsDone(ids[i]!, { x: i }))
+    }
+    yield* batch(20 * n)
+    return yield* Effect.promise(() => allocatedPerOp(n, (size) => Effect.runPromise(batch(size))))
+  }),
+  /**
+   * The process's first watch of `n` tasks: memory per task, subscribe rate (cold), then the
+   * subscriber connection killed and the time until every channel is subscribed again.
+   */
+  watchcurve: Effect.gen(function* () {
+    const consumer = yield* ResultConsumer.ResultConsumer
+    const probe = yield* Effect.promise(raw)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const mem0 = yield* memory
+    const t0 = performance.now()
+    yield* consumer.watch(ids).pipe(Stream.runDrain, Effect.forkScoped)
+    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
+    const subS = (performance.now() - t0) / 1000
+    const mem1 = yield* memory
+    yield* Effect.promise(() => probe.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))
+    const t1 = performance.now()
+    yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
+    const resyncS = (performance.now() - t1) / 1000
+    yield* Effect.promise(() => probe.quit())
+    return { rss_per_task: (mem1.rss - mem0.rss) / n, heap_per_task: (mem1.heap - mem0.heap) / n, subscribe_per_s: n / subS, resync_s: resyncS }
   }).pipe(Effect.scoped)
 }
 

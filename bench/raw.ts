@@ -9,7 +9,7 @@ import { createClient } from "redis"
 import { fileURLToPath } from "node:url"
 // The same Lua source our store sends (the script text only; nothing else of the library runs here).
 import { store as storeScript } from "../packages/redis/src/internal/scripts.js"
-import { GETMANY_WARM_UP, inFlight, memory, metaJson, monoMs, percentile, untilChannels, warmUp } from "./util.js"
+import { allocatedPerOp, commandsSince, GETMANY_WARM_UP, inFlight, memory, metaJson, monoMs, percentile, resetStats, untilChannels, warmUp } from "./util.js"
 
 type Client = ReturnType<typeof createClient>
 
@@ -55,6 +55,9 @@ const scriptStorer = (c: Client) => {
     })
 }
 
+/** The figure's second knob, when it has one: callers in flight, other tasks watched, calls timed. */
+const param = process.argv[5] === undefined ? undefined : Number(process.argv[5])
+
 const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
   async store(url, n) {
     const c = await connect(url)
@@ -71,11 +74,12 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const c = await connect(url)
     await c.scriptLoad(storeScript.source)
     const store = scriptStorer(c)
+    const k = param ?? 100
     const warm = Array.from({ length: warmUp(n) }, () => randomUUID())
-    await inFlight(100, warm.length, (i) => store(warm[i]!, metaJson(warm[i]!, { x: i })))
+    await inFlight(k, warm.length, (i) => store(warm[i]!, metaJson(warm[i]!, { x: i })))
     const ids = Array.from({ length: n }, () => randomUUID())
     const t = performance.now()
-    await inFlight(100, n, (i) => store(ids[i]!, metaJson(ids[i]!, { x: i })))
+    await inFlight(k, n, (i) => store(ids[i]!, metaJson(ids[i]!, { x: i })))
     const s = (performance.now() - t) / 1000
     await c.quit()
     return { ops_script: n / s }
@@ -88,9 +92,10 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
       const v = await c.get(key(ids[i]!))
       if (v !== null) JSON.parse(v)
     }
-    await inFlight(100, warmUp(n), read)
+    const k = param ?? 100
+    await inFlight(k, warmUp(n), read)
     const t = performance.now()
-    await inFlight(100, n, read)
+    await inFlight(k, n, read)
     const s = (performance.now() - t) / 1000
     await c.quit()
     return { ops: n / s }
@@ -113,6 +118,18 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
   },
   async wakeup(url, n) {
     const sub = await connect(url)
+    // `param` other channels subscribed all along (never written), 1,000 a command.
+    const others = param ?? 0
+    if (others > 0) {
+      const probe = await connect(url)
+      const pending: Array<Promise<void>> = []
+      for (let i = 0; i < others; i += 1000) {
+        pending.push(sub.subscribe(Array.from({ length: Math.min(1000, others - i) }, () => key(randomUUID())), () => {}))
+      }
+      await Promise.all(pending)
+      await untilChannels(probe, (k) => k >= others)
+      await probe.quit()
+    }
     const producer = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, String(n)], {
       stdio: ["pipe", "inherit", "inherit"]
     })
@@ -200,6 +217,82 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     const subS = await watchAll(Array.from({ length: n }, () => randomUUID()))
     await Promise.all([probe.quit(), sub.quit(), cmd.quit()])
     return { subscribe_sync_first_per_s: n / firstS, subscribe_sync_per_s: n / subS }
+  },
+  /** MGET of `n` keys + JSON.parse, `param` calls one after another: ms per call (median). */
+  async getall(url, n) {
+    const c = await connect(url)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    await inFlight(100, n, (i) => c.setEx(key(ids[i]!), 86400, metaJson(ids[i]!, { x: i })))
+    const calls = param ?? 100
+    const ms: Array<number> = []
+    for (let r = 0; r < 2 * calls; r++) {
+      const t = performance.now()
+      for (const v of await c.mGet(ids.map(key))) if (v !== null) JSON.parse(v)
+      if (r >= calls) ms.push(performance.now() - t)
+    }
+    await c.quit()
+    return { ms: percentile(ms, 0.5) }
+  },
+  /** A finished task read as Celery's `get` does: GET + JSON.parse, one after another. */
+  async waitdone(url, n) {
+    const c = await connect(url)
+    const probe = await connect(url)
+    const ids = Array.from({ length: 2 * n }, () => randomUUID())
+    await inFlight(100, ids.length, (i) => c.setEx(key(ids[i]!), 86400, metaJson(ids[i]!, { x: i })))
+    const read = async (id: string) => {
+      const v = await c.get(key(id))
+      if (v !== null) JSON.parse(v)
+    }
+    for (let i = n; i < 2 * n; i++) await read(ids[i]!)
+    await resetStats(probe)
+    const lat: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const t = performance.now()
+      await read(ids[i]!)
+      lat.push(performance.now() - t)
+    }
+    const commands = await commandsSince(probe)
+    await Promise.all([c.quit(), probe.quit()])
+    return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), commands: commands / n }
+  },
+  /** V8 heap bytes allocated per store of our script, 100 in flight (see `allocatedPerOp`). */
+  async storealloc(url, n) {
+    const c = await connect(url)
+    await c.scriptLoad(storeScript.source)
+    const store = scriptStorer(c)
+    const batch = (size: number) => {
+      const ids = Array.from({ length: size }, () => randomUUID())
+      return inFlight(100, size, (i) => store(ids[i]!, metaJson(ids[i]!, { x: i })))
+    }
+    await batch(20 * n)
+    const r = await allocatedPerOp(n, batch)
+    await c.quit()
+    return r
+  },
+  /**
+   * node-redis' plain subscribe of `n` channels, 1,000 a command, all sent at once, in a fresh
+   * process: memory per channel and rate; then the subscriber killed and node-redis' own
+   * resubscription timed.
+   */
+  async watchcurve(url, n) {
+    const sub = await connect(url)
+    const probe = await connect(url)
+    const listener = (message: string) => void JSON.parse(message)
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const mem0 = await memory()
+    const t0 = performance.now()
+    const pending: Array<Promise<void>> = []
+    for (let i = 0; i < n; i += 1000) pending.push(sub.subscribe(ids.slice(i, i + 1000).map(key), listener))
+    await Promise.all(pending)
+    await untilChannels(probe, (k) => k >= n)
+    const subS = (performance.now() - t0) / 1000
+    const mem1 = await memory()
+    await probe.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"])
+    const t1 = performance.now()
+    await untilChannels(probe, (k) => k >= n)
+    const resyncS = (performance.now() - t1) / 1000
+    await Promise.all([probe.quit(), sub.quit()])
+    return { rss_per_task: (mem1.rss - mem0.rss) / n, heap_per_task: (mem1.heap - mem0.heap) / n, subscribe_per_s: n / subS, resync_s: resyncS }
   },
   async wakeup_producer(url) {
     const c = await connect(url)

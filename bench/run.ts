@@ -173,7 +173,11 @@ const main = async () => {
   const machine = `${Os.cpus()[0]?.model ?? "cpu"} × ${cpus}, ${(Os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${execFileSync("redis-server", ["--version"]).toString().trim().split(" ").slice(0, 3).join(" ")}`
   if (!smoke) {
     const md = `# Benchmark results\n\nLatest full run of \`npm run bench${reps === 3 ? "" : ` -- --reps ${reps}`}\` (${new Date().toISOString().slice(0, 10)}), ${reps} reps, median (min–max).\n\nMachine: ${machine}. ${pin ? "redis-server pinned to CPU 0, clients to CPU 1 (taskset)." : "Not pinned."}\nCelery figures: Celery 5.2.6 / kombu 5.2.4 / redis-py 4.3.4 on the system python3, same server, same run.\nRatios: ours ÷ the other in the same rep, median (min–max) over reps; for rates higher is better, for times and bytes lower is better.\n\n${table}\n`
-    Fs.writeFileSync(Path.join(here, "RESULTS.md"), md)
+    // The sections after the table (## headings: targets, curves, telemetry, design notes) are kept.
+    const file = Path.join(here, "RESULTS.md")
+    const prev = Fs.existsSync(file) ? Fs.readFileSync(file, "utf8") : ""
+    const rest = prev.indexOf("\n## ")
+    Fs.writeFileSync(file, rest < 0 ? md : `${md}${prev.slice(rest)}`)
   }
 }
 

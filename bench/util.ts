@@ -5,6 +5,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
+import * as V8 from "node:v8"
 
 /** CLOCK_MONOTONIC in milliseconds, the same clock as Python's time.monotonic(). */
 export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6
@@ -100,4 +101,47 @@ export const startRedis = async (options: { readonly pinCpu?: string | undefined
       Fs.rmSync(dir, { recursive: true, force: true })
     }
   }
+}
+
+/** CONFIG RESETSTAT: commandstats count from here. */
+export const resetStats = async (probe: { readonly sendCommand: (args: Array<string>) => Promise<unknown> }): Promise<void> => {
+  await probe.sendCommand(["CONFIG", "RESETSTAT"])
+}
+
+/** Commands the server ran since `resetStats`, the probe's own INFO and CONFIG left out. */
+export const commandsSince = async (probe: { readonly info: (section: string) => Promise<string> }): Promise<number> => {
+  let calls = 0
+  for (const m of (await probe.info("commandstats")).matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g)) {
+    if (m[1] !== "info" && m[1] !== "config") calls += Number(m[2])
+  }
+  return calls
+}
+
+/**
+ * V8 heap bytes allocated per operation: batches of `size` operations between two reads of the
+ * heap in use, keeping only batches during which no collection ran (the young generation must be
+ * large enough: run with --max-semi-space-size=64 or more). Median of the clean batches; NaN when
+ * none was clean. Buffers outside the heap (node-redis' write buffers) are in `external_per_op`.
+ */
+export const allocatedPerOp = async (
+  size: number,
+  run: (size: number) => Promise<unknown>
+): Promise<{ readonly bytes_per_op: number; readonly external_per_op: number; readonly clean_batches: number }> => {
+  const heap: Array<number> = []
+  const external: Array<number> = []
+  for (let b = 0; b < 12; b++) {
+    globalThis.gc?.()
+    const profiler = new V8.GCProfiler()
+    const m0 = process.memoryUsage()
+    profiler.start()
+    await run(size)
+    const m1 = process.memoryUsage()
+    const gcs = profiler.stop().statistics.length
+    if (gcs === 0) {
+      heap.push((m1.heapUsed - m0.heapUsed) / size)
+      external.push((m1.external - m0.external) / size)
+    }
+  }
+  const med = (xs: Array<number>) => (xs.length === 0 ? Number.NaN : percentile(xs, 0.5))
+  return { bytes_per_op: med(heap), external_per_op: med(external), clean_batches: heap.length }
 }
