@@ -36,7 +36,7 @@ import {
   RemoteException,
   type RetryLimitExceeded,
   TaskFailedError,
-  type TimeoutError,
+  TimeoutError,
   E_TIMED_OUT,
   timeoutError
 } from "@effect-celery/core/Errors"
@@ -428,10 +428,36 @@ export const make = (
         Either.isLeft(item) ? Effect.fail(item.left) : settle(item.right)
       // A consumer with `waitReady` (this package's) resumes the waiter from the message itself and
       // does not hold it for the UNSUBSCRIBE acknowledgement; any other consumer goes through its
-      // `watch` stream. Either way: subscribe → read → wait.
+      // `watch` stream. Either way: subscribe → read → wait (this package's path reads once first).
       const waitReady = consumer.waitReady
       if (waitReady !== undefined) {
-        return Effect.flatMap(waitReady(taskId, timeout === undefined || onTimeout === undefined ? undefined : { duration: timeout, onTimeout }), settleItem)
+        // A task already finished is answered by one GET (the coalesced `get`) instead of the wait's
+        // SUBSCRIBE, MGET and PING (three round trips, then an UNSUBSCRIBE); see bench/RESULTS.md.
+        // A task not ready yet, or a read that fails, goes on to the wait, which reads again once
+        // subscribed, so nothing stored in between is missed and faults are handled as before.
+        // The read counts against the timeout; the wait gets what is left of it.
+        const key = keys.task(taskId)
+        return Effect.clockWith((clock) => {
+          const start = clock.unsafeCurrentTimeMillis()
+          const wait = Effect.suspend(() =>
+            Effect.flatMap(
+              waitReady(taskId, timeout === undefined || onTimeout === undefined ? undefined : {
+                duration: Duration.millis(Math.max(0, Duration.toMillis(timeout) - (clock.unsafeCurrentTimeMillis() - start))),
+                onTimeout
+              }),
+              settleItem
+            ))
+          const read = client.get(key)
+          const bounded = timeout === undefined || onTimeout === undefined ? read : Effect.timeoutFail(read, { duration: timeout, onTimeout })
+          return Effect.matchEffect(bounded, {
+            onFailure: (e) => (e instanceof TimeoutError ? Effect.fail(e) : wait),
+            onSuccess: (raw) => {
+              if (raw === null) return wait
+              const item = decodeTask(taskId, raw)
+              return isSettled(item) ? settleItem(item) : wait
+            }
+          })
+        })
       }
       const once = consumer.watch([taskId]).pipe(
         Stream.filter((item) => Either.isLeft(item) || TaskState.isReady(item.right.status)),
