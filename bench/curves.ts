@@ -110,7 +110,6 @@ const allocFlags = ["--max-semi-space-size=64"]
 // Smoke: the figures the curves do not already run.
 const targetJobs: Array<Job> = S ? [
   { id: "t_alloc", ours: ["storealloc", 100], raw: ["storealloc", 100], flags: allocFlags },
-  { id: "t_getmany", ours: ["getmany", 2], raw: ["getmany", 2] },
   { id: "t_waitdone", ours: ["waitdone", 20], raw: ["waitdone", 20] }
 ] : [
   { id: "t_store", ours: ["store", S ? 300 : 50_000, 100], raw: ["store_script", S ? 300 : 50_000, 100] },
