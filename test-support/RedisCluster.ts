@@ -93,8 +93,9 @@ const parseNodes = (text: string): ReadonlyArray<SlotRange> => {
   for (const fields of lines) {
     const flags = fields[2]!.split(",")
     if (!flags.includes("master") || flags.includes("fail")) continue
+    // A replica suspected down ("fail?") is left out too: it may never be able to take over.
     const replicas = lines
-      .filter((r) => r[3] === fields[0] && !r[2]!.split(",").includes("fail"))
+      .filter((r) => r[3] === fields[0] && !r[2]!.split(",").some((f) => f === "fail" || f === "fail?"))
       .map((r) => portOf(r[1]!))
     for (const range of fields.slice(8)) {
       if (range.startsWith("[")) continue // a slot being migrated or imported

@@ -40,7 +40,7 @@ const failover = (layout: RedisClusterBackend.Layout) =>
       const slot = prefix === undefined ? undefined : slotOf(prefix)
       const ranges = yield* c.slots
       const master = slot === undefined
-        ? ranges.find((r) => r.replicas.length > 0)!.master
+        ? ranges.find((r) => r.replicas.some((port) => c.node(port).process.isRunning()))!.master
         : yield* c.masterOf(slot)
 
       // The watch: every item, by task id.
@@ -109,6 +109,42 @@ const failover = (layout: RedisClusterBackend.Layout) =>
 describe.sequential("RedisClusterBackend under faults", () => {
   it.scopedLive("single slot: the slot's master SIGKILLed during 10k stores and a 10k-task watch: replica promoted, nothing acknowledged lost, each final state once", () =>
     failover("single-slot"), 180_000)
+  it.scopedLive("the subscriber's node SIGKILLed during a fan-in of 5k results: the resync delivers every one", () =>
+    Effect.gen(function* () {
+      const c = yield* cluster
+      yield* c.waitHealthy()
+      const prefix = "{celery}:"
+      // The subscriber connects to the first root node: a replica, so that killing it takes no
+      // slot down (the cluster is shared with the other cases).
+      const replica = (yield* c.slots).flatMap((r) => r.replicas)[0]!
+      const rootNodes = [{ host: "127.0.0.1", port: replica }, ...c.rootNodes.filter((n) => n.port !== replica)]
+      const services = yield* Layer.build(
+        RedisClusterBackend.layer({ rootNodes }, { keys: { globalKeyprefix: prefix }, layout: "single-slot" })
+      )
+      const backend = Context.get(services, ResultBackend)
+      const ids = Array.from({ length: 5000 }, (_, i) => `fanin-${i}-${randomUUID()}`)
+      const waiting = yield* backend.getAll(ids, { timeout: "60 seconds" }).pipe(Effect.fork)
+      // The node the consumer subscribed on: the one that counts a subscriber on the last channel.
+      const channel = `${prefix}celery-task-meta-${ids[ids.length - 1]}`
+      let subscriberNode: number | undefined
+      while (subscriberNode === undefined) {
+        for (const node of c.nodes.filter((n) => n.process.isRunning())) {
+          const reply = yield* c.cli(node.port, ["PUBSUB", "NUMSUB", channel])
+          if (reply.trim().split("\n").pop() === "1") subscriberNode = node.port
+        }
+        if (subscriberNode === undefined) yield* Effect.sleep(10)
+      }
+      yield* Effect.forEach(ids.slice(0, 2500), (id, i) => backend.markAsDone(id, i), { concurrency: 64, discard: true })
+      yield* c.kill(subscriberNode)
+      const killedAt = performance.now()
+      yield* Effect.forEach(ids.slice(2500), (id, i) => backend.markAsDone(id, 2500 + i), { concurrency: 64, discard: true })
+      assert.strictEqual(subscriberNode, replica, "the subscriber was on the first root node")
+      const metas = yield* Fiber.join(waiting)
+      const done = performance.now() - killedAt
+      const ok = metas.filter((m) => Either.isRight(m) && m.right.status === "SUCCESS").length
+      yield* Effect.log(`subscriber node ${subscriberNode} killed mid fan-in: ${ok} of ${ids.length} delivered, the last ${Math.round(done)} ms after the kill`)
+      assert.strictEqual(ok, ids.length)
+    }), 180_000)
   it.scopedLive("spread keys: a master SIGKILLed during 10k stores and a 10k-task watch: replica promoted, nothing acknowledged lost, each final state once", () =>
     failover("spread"), 180_000)
 })

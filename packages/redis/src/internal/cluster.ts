@@ -176,7 +176,12 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       Effect.withSpan("RedisClient.connect", {
         kind: "client",
         captureStackTrace: false,
-        attributes: { "db.system.name": "redis", "server.address": options.uri, "db.namespace": "0" }
+        // The cluster is named by its first root node (the slot map may come from another).
+        attributes: {
+          "db.system.name": "redis",
+          "db.namespace": "0",
+          ...(options.rootNodes[0] !== undefined ? { "server.address": options.rootNodes[0].host, "server.port": options.rootNodes[0].port } : {})
+        }
       })
     )
 
