@@ -321,11 +321,14 @@ export const fromConfig = (
   Effect.flatMap(RedisConfig.clientOptions(config), (clientOptions) => {
     const socketTimeout = RedisConfig.socketTimeoutMillis(config)
     const healthCheck = RedisConfig.healthCheckMillis(config)
+    const target = RedisConfig.targetOf(config)
+    const connectorOptions = { target, connectTimeout: Duration.millis(RedisConfig.connectTimeoutMillis(config)) }
+    const provider = config.credentialProvider
     return make({
-      connector: connector(clientOptions, {
-        target: RedisConfig.targetOf(config),
-        connectTimeout: Duration.millis(RedisConfig.connectTimeoutMillis(config))
-      }),
+      // A credential provider is asked again for every connection (reconnects included).
+      connector: provider === undefined
+        ? connector(clientOptions, connectorOptions)
+        : Effect.flatMap(RedisConfig.withCredentials(clientOptions, provider, target), (o) => connector(o, connectorOptions)),
       uri: RedisConfig.displayUri(config),
       db: RedisConfig.dbOf(config),
       server: RedisConfig.serverOf(config),

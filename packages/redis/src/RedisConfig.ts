@@ -19,7 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { readFile } from "node:fs/promises"
 import * as Tls from "node:tls"
-import { ImproperlyConfigured } from "@effect-celery/core/Errors"
+import { ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import type { createClient } from "redis"
 
 /** The node-redis options `createClient` accepts. */
@@ -87,7 +87,52 @@ export interface RedisConfig {
    * MASTERDOWN, TRYAGAIN and CLUSTERDOWN (Celery 5.7's `additional_connection_errors`).
    */
   readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
+  /**
+   * Celery 5.6's `redis_backend_credential_provider`: run before every connection is opened (the
+   * first, and every reconnect, command and Pub/Sub connections alike), so a rotating token (cloud
+   * IAM auth) is fetched afresh; its username/password replace `username`/`password`, as Celery
+   * drops those. The password stays `Redacted` and is never logged or shown in `uri`. A failure
+   * fails that connect: a `ConnectionError` as given (`"Auth"` is not retried), anything else as
+   * `ConnectionError("Connect")`, retried under the retry policy like an unreachable server.
+   */
+  readonly credentialProvider?: CredentialProvider | undefined
 }
+
+/** What a credential provider yields (redis-py's `CredentialProvider.get_credentials()`). */
+export interface Credentials {
+  /** The ACL user; none for the `default` user (plain `AUTH <password>`). */
+  readonly username?: string | undefined
+  readonly password: Redacted.Redacted
+}
+
+/** Asked for credentials before every connection (see `RedisConfig.credentialProvider`). */
+export type CredentialProvider = Effect.Effect<Credentials, unknown>
+
+/**
+ * Run the provider for one connection: its credentials in `options` (in place of any
+ * username/password there), its failure as a `ConnectionError` naming `target` but not the cause's
+ * text, which may carry what the provider was given.
+ */
+export const withCredentials = (
+  options: NodeRedisOptions,
+  provider: CredentialProvider,
+  target: string
+): Effect.Effect<NodeRedisOptions, ConnectionError> =>
+  provider.pipe(
+    Effect.mapError((cause) =>
+      cause instanceof ConnectionError
+        ? cause
+        : new ConnectionError({ reason: "Connect", message: `${target}: the credential provider failed`, cause })
+    ),
+    Effect.map(({ password, username }) => {
+      const { password: _password, username: _username, ...rest } = options
+      return {
+        ...rest,
+        ...(username !== undefined && username !== "" ? { username } : {}),
+        password: Redacted.value(password)
+      }
+    })
+  )
 
 export const DEFAULT_SOCKET_TIMEOUT: Duration.Duration = Duration.seconds(120)
 export const DEFAULT_CONNECT_TIMEOUT: Duration.Duration = Duration.seconds(5)

@@ -33,7 +33,7 @@ import * as Redacted from "effect/Redacted"
 import { ImproperlyConfigured } from "@effect-celery/core/Errors"
 import { reprString } from "@effect-celery/core/PyJson"
 import { PyError, pyFloat, pyInt, raise, stripChars, toBool, unquote, urlToParts, sanitize } from "./PyUrl.js"
-import type { CertReqs, RedisConfig } from "./RedisConfig.js"
+import type { CertReqs, CredentialProvider, RedisConfig } from "./RedisConfig.js"
 import {
   certReqsOf,
   DEFAULT_SOCKET_TIMEOUT,
@@ -119,6 +119,11 @@ export interface UrlOptions {
    * CLUSTERDOWN, always retried).
    */
   readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
+  /**
+   * Celery 5.6's `redis_backend_credential_provider`: an Effect yielding the username/password,
+   * run before every connection (see `RedisConfig.credentialProvider`); replaces the URL's.
+   */
+  readonly credentialProvider?: CredentialProvider | undefined
 }
 
 /** Celery's `redis_socket_timeout` default, in its unit (seconds). */
@@ -349,6 +354,7 @@ export const configOf = (parsed: ParsedUrl, options: UrlOptions = {}): RedisConf
     ...(healthCheck !== undefined ? { healthCheckInterval: healthCheck } : {}),
     ...(options.failFast !== undefined ? { failFast: options.failFast } : {}),
     ...(options.additionalConnectionErrors !== undefined ? { additionalConnectionErrors: options.additionalConnectionErrors } : {}),
+    ...(options.credentialProvider !== undefined ? { credentialProvider: options.credentialProvider } : {}),
     uri: parsed.uri
   }
 }
