@@ -37,4 +37,32 @@ describe("Sentinel master connections", () => {
       }).pipe(Effect.withTracer(rec.tracer))
     })
   })
+
+  layer(Layer.scoped(Topology, sentinelTopology({ password: "data-pw", sentinelPassword: "sentinel-pw" })), {
+    excludeTestServices: true,
+    timeout: "60 seconds"
+  })("ACL topology (passwords on the data nodes and on the sentinels)", (it) => {
+    it.scoped("the sentinel:// URL's user and password authenticate to the master (Celery ≥ 5.6.1); sentinel_kwargs only to the sentinels", () =>
+      Effect.gen(function* () {
+        const topo = yield* Topology
+        const master = yield* topo.masterAddress
+        yield* topo.nodeCommand(master.port, ["ACL", "SETUSER", "celery-acl", "on", ">acl-pw", "~*", "&*", "+@all"])
+        const withUser = (userinfo: string) => topo.url.replace("sentinel://", `sentinel://${userinfo}@`)
+        const options = { masterName: topo.masterName, sentinelKwargs: { password: "sentinel-pw" } }
+
+        const client = yield* clientOf(Sentinel.layerUrl(withUser("celery-acl:acl-pw"), options))
+        assert.strictEqual(yield* client.command(["ACL", "WHOAMI"]), "celery-acl")
+
+        // A wrong password for the ACL user is refused by the master, not retried.
+        const wrong = yield* Effect.flip(clientOf(Sentinel.layerUrl(withUser("celery-acl:nope"), options)))
+        assert.strictEqual(wrong._tag, "ConnectionError")
+        assert.strictEqual((wrong as { readonly reason?: unknown }).reason, "Auth")
+
+        // No credentials in the URL: the sentinels' password is not tried on the master, though the
+        // master would take it (added to its default user here).
+        yield* topo.nodeCommand(master.port, ["ACL", "SETUSER", "default", ">sentinel-pw"])
+        const none = yield* Effect.flip(clientOf(Sentinel.layerUrl(topo.url, options)))
+        assert.strictEqual((none as { readonly reason?: unknown }).reason, "Auth")
+      }))
+  })
 })
