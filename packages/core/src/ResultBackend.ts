@@ -143,12 +143,17 @@ export interface ResultBackend {
     options?: StoreOptions
   ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
 
-  /** The stored meta; a missing key reads as PENDING with a null result. */
+  /**
+   * The stored meta; a missing key reads as PENDING with a null result. A value that is not a
+   * Celery meta (corrupt bytes, or a key holding a non-string such as a hash) fails with
+   * `DecodeError` naming the task.
+   */
   readonly get: (taskId: string) => Effect.Effect<TaskMeta, BackendError | DecodeError | InvalidIdError>
   /**
    * Each result as soon as it is ready (SUCCESS, FAILURE, REVOKED), in the order they become ready
-   * (ids ready at the first read come in the order asked). A value that cannot be decoded is
-   * emitted as a `Left` and counts as resolved, so it never holds up the others.
+   * (ids ready at the first read come in the order asked). A value that cannot be decoded (a key
+   * holding a non-string too) is emitted as a `Left` and counts as resolved, so it never holds up
+   * the others.
    */
   readonly getMany: (
     taskIds: Iterable<string>,
@@ -168,7 +173,8 @@ export interface ResultBackend {
   ) => Effect.Effect<ReadonlyArray<Either.Either<TaskMeta, DecodeError>>, BackendError | TimeoutError | InvalidIdError>
   /**
    * Wait until the task is ready. SUCCESS → its meta; FAILURE/REVOKED → `TaskFailedError` with the
-   * remote exception.
+   * remote exception; a value that cannot be decoded (a key holding a non-string too) →
+   * `DecodeError` naming the task, at once.
    */
   readonly waitFor: (
     taskId: string,

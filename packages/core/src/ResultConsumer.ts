@@ -40,8 +40,9 @@ export interface ResultConsumer {
    * Every state change of the watched tasks, in order per task: first the current stored state
    * (if any), then each state stored later. A task's stream ends on its ready state (SUCCESS,
    * FAILURE, REVOKED); the whole stream ends when every watched task is ready, unless `follow`.
-   * The subscription lives exactly as long as the stream. A value that cannot be decoded is
-   * emitted as a `Left` without stopping the others. An empty id fails the stream with
+   * The subscription lives exactly as long as the stream. A value that cannot be decoded (a key
+   * holding a non-string too, reported once) is emitted as a `Left` without stopping the others;
+   * the task is still followed until a ready state. An empty id fails the stream with
    * `InvalidIdError` before anything is subscribed.
    */
   readonly watch: (

@@ -59,6 +59,7 @@ import * as TaskState from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as TaskIds from "@effect-celery/core/TaskIds"
 import * as Scripts from "./internal/scripts.js"
+import * as WrongType from "./internal/wrongType.js"
 import { type Commands, RedisClient } from "./RedisClient.js"
 
 /**
@@ -99,6 +100,9 @@ const replayFirst = <A, E, R, E1 extends E>(first: E1, self: Effect.Effect<A, E,
 }
 
 const annotations = { package: "@effect-celery/redis", module: "RedisResultBackend" } as const
+
+/** A `get` whose key read as missing (nil): pending, unless the key holds a non-string. */
+const MISSING = Symbol("missing")
 
 /** Where `getAll` keeps the ids still missing, for its `TimeoutError`. */
 interface PendingTrack {
@@ -229,17 +233,52 @@ export const make = (
 
     // Celery's GET, through the client's coalescing: the gets of one tick share one MGET, and each
     // caller resumes with its meta or its DecodeError, decoded where the batch is handed out.
+    // A key that reads as missing may hold a non-string (MGET's nil, a lone GET's WRONGTYPE):
+    // checked, and then a DecodeError naming the task (`WrongType`).
     const taskIdAt = keys.taskKeyprefix.length
-    const getTask = client.getWith((raw, key) => decodeTask(key.slice(taskIdAt), raw))
-    const get: ResultBackend["get"] = (taskId) => retryAlways(getTask(keys.task(taskId)))
+    const getTask = client.getWith((raw, key): Either.Either<Meta.TaskMeta | typeof MISSING, DecodeError> =>
+      raw === null ? Either.right(MISSING) : decodeTask(key.slice(taskIdAt), raw))
+    const typeOf = WrongType.typeOfBatched(client)
+    const missing = (taskId: string, key: string): Effect.Effect<Meta.TaskMeta, DecodeError | ConnectionError | CommandError> =>
+      Effect.flatMap(typeOf(key), (type) =>
+        type === "" ? Effect.succeed(Meta.pending(taskId)) : Effect.fail(WrongType.wrongType(taskId, key, type)))
+    const get: ResultBackend["get"] = (taskId) => {
+      const key = keys.task(taskId)
+      return retryAlways(getTask(key).pipe(
+        Effect.flatMap((meta) => (meta === MISSING ? missing(taskId, key) : Effect.succeed(meta))),
+        Effect.catchIf(
+          (error): error is CommandError => error._tag === "CommandError" && WrongType.isWrongTypeReply(error),
+          () => missing(taskId, key)
+        )
+      ))
+    }
 
-    /** One read of `ids` (MGET in chunks), decoded in order. */
+    /**
+     * One read of `ids` (MGET in chunks), decoded in order. The keys that read as missing are
+     * checked in one more call: one holding a non-string is that task's `DecodeError`.
+     */
     const readDecoded = (ids: ReadonlyArray<string>) =>
-      Effect.map(retryAlways(client.mget(ids.map(keys.task))), (raws) => {
+      retryAlways(Effect.flatMap(client.mget(ids.map(keys.task)), (raws) => {
         const decoded: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
-        for (let i = 0; i < ids.length; i++) decoded.push(decodeTask(ids[i]!, raws[i] ?? null))
-        return decoded
-      })
+        let absent: Array<number> | undefined
+        for (let i = 0; i < ids.length; i++) {
+          const raw = raws[i] ?? null
+          if (raw === null) (absent ??= []).push(i)
+          decoded.push(decodeTask(ids[i]!, raw))
+        }
+        if (absent === undefined) return Effect.succeed(decoded)
+        const at = absent
+        return Effect.map(WrongType.typesOf(client, at.map((i) => keys.task(ids[i]!))), (types) => {
+          for (let j = 0; j < at.length; j++) {
+            const type = types[j]
+            if (type !== undefined && type !== "") {
+              const id = ids[at[j]!]!
+              decoded[at[j]!] = Either.left(WrongType.wrongType(id, keys.task(id), type))
+            }
+          }
+          return decoded
+        })
+      }))
 
     /** Done for `getMany`: ready, or undecodable (which never holds up the others). */
     const isSettled = (item: Either.Either<Meta.TaskMeta, DecodeError>): boolean =>

@@ -68,12 +68,23 @@ import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { isReady } from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as TaskIds from "@effect-celery/core/TaskIds"
+import * as Runtime from "effect/Runtime"
 import * as Deadlines from "./internal/deadlines.js"
 import * as Subscriber from "./internal/subscriber.js"
+import * as WrongType from "./internal/wrongType.js"
 import { RedisClient as RedisClientTag } from "./RedisClient.js"
 import { RedisClient } from "./RedisClient.js"
 
 type Item = Either.Either<TaskMeta, DecodeError>
+
+/**
+ * Asks whether `key` (read as missing by a sync's MGET) holds a non-string; `k` gets its type, or
+ * "" for a string or no key. The checks of one step go out as one script call.
+ */
+type CheckType = (key: string, k: (type: string) => void) => void
+
+/** What a `Watch` remembers as last emitted for a key holding a non-string (no stored value starts with NUL). */
+const wrongTypeMark = (type: string): string => `\u0000${type}`
 
 /** Where a `Watch` sends its items: a stream's emitter, or a `Waiter`. */
 interface Out {
@@ -132,7 +143,8 @@ class Watch implements Subscriber.Sink {
     private readonly emit: Out,
     private readonly subscriber: Subscriber.Subscriber,
     /** Records an event on the watch's span, when it has one. */
-    private readonly event: ((name: string) => void) | undefined
+    private readonly event: ((name: string) => void) | undefined,
+    private readonly checkType: CheckType
   ) {
     this.remaining = keys.length
   }
@@ -185,11 +197,13 @@ class Watch implements Subscriber.Sink {
       }
     }
     this.out = []
+    let absent: Array<string> | undefined
     for (const channel of this.keys) {
       if (this.closed) return
       if (this.done?.has(channel)) continue
       const value = values.get(channel)
       const messages = byChannel?.get(channel)
+      if (value === undefined && messages === undefined) (absent ??= []).push(channel)
       // A stored value that is also in the buffer was written after the subscription: it is
       // emitted in its place among the messages, after the older ones.
       if (value !== undefined && (messages === undefined || !messages.includes(value))) this.deliver(channel, value)
@@ -201,6 +215,18 @@ class Watch implements Subscriber.Sink {
       }
     }
     this.flush()
+    if (absent !== undefined) {
+      for (const channel of absent) {
+        this.checkType(channel, (type) => {
+          if (type === "" || this.closed || this.done?.has(channel)) return
+          const mark = wrongTypeMark(type)
+          if (this.last.get(channel) === mark) return
+          // As an undecodable value: a Left, and the task is still watched until a ready state.
+          this.last.set(channel, mark)
+          this.push(Either.left(WrongType.wrongType(channel.slice(this.prefixLength), channel, type)))
+        })
+      }
+    }
   }
 
   fail(cause: Cause.Cause<BackendError>): void {
@@ -262,7 +288,8 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     private readonly taskId: string,
     private readonly subscriber: Subscriber.Subscriber,
     private readonly deadlines: Deadlines.Deadlines,
-    private readonly onTimeout: (() => E2) | undefined
+    private readonly onTimeout: (() => E2) | undefined,
+    private readonly checkType: CheckType
   ) {}
 
   /** Subscribe → read → wait; `resume` is the parked fiber's. */
@@ -293,8 +320,12 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     // As a `Watch` merges: the stored value first unless the buffer holds the same bytes.
     const value = values.get(this.key)
     if (value !== undefined && (buffered === undefined || !buffered.includes(value))) this.consider(value)
-    if (buffered === undefined) return
-    for (let i = 0; i < buffered.length && !this.settled; i++) this.consider(buffered[i]!)
+    if (buffered !== undefined) for (let i = 0; i < buffered.length && !this.settled; i++) this.consider(buffered[i]!)
+    if (value === undefined && !this.settled) {
+      this.checkType(this.key, (type) => {
+        if (type !== "") this.settle(Exit.succeed(Either.left(WrongType.wrongType(this.taskId, this.key, type))))
+      })
+    }
   }
 
   fail(cause: Cause.Cause<BackendError>): void {
@@ -370,6 +401,34 @@ export const make = (
       deadlines
     })
 
+    // Keys a sync read as missing, checked for a non-string in one script call per step (forked
+    // once per step, after every sink of the sync has asked). A failed check changes nothing: the
+    // wait goes on, and the next resync checks again.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    let checks: Map<string, Array<(type: string) => void>> | undefined
+    const runChecks = Effect.suspend(() => {
+      const batch = checks!
+      checks = undefined
+      const keys = Array.from(batch.keys())
+      return WrongType.typesOf(redis, keys).pipe(
+        Effect.tap((types) =>
+          Effect.sync(() => {
+            for (let i = 0; i < keys.length; i++) for (const k of batch.get(keys[i]!)!) k(types[i] ?? "")
+          })
+        ),
+        Effect.catchAll((error) => Effect.logDebug(`non-string check of ${keys.length} watched keys failed: ${error.message}`))
+      )
+    })
+    const checkType: CheckType = (key, k) => {
+      if (checks === undefined) {
+        checks = new Map()
+        runFork(Effect.zipRight(Effect.yieldNow(), runChecks))
+      }
+      const list = checks.get(key)
+      if (list === undefined) checks.set(key, [k])
+      else list.push(k)
+    }
+
     const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
       Stream.asyncPush<Item, BackendError>((emit) =>
         Effect.acquireRelease(
@@ -378,7 +437,7 @@ export const make = (
             // over the keys instead of two.
             const keys = Array.from(taskIds, layout.task)
             const follow = watchOptions?.follow === true
-            const w = new Watch(keys, prefixLength, follow, emit, subscriber, watchEvents(parent, clock))
+            const w = new Watch(keys, prefixLength, follow, emit, subscriber, watchEvents(parent, clock), checkType)
             if (keys.length === 0) {
               // Nothing to wait for, with or without `follow` (as the in-memory consumer).
               w.closed = true
@@ -403,7 +462,7 @@ export const make = (
     // is released in the background).
     const waitReady = <E2>(taskId: string, timeout?: WaitReadyTimeout<E2>) =>
       Effect.async<Item, BackendError | E2>((resume) => {
-        const one = new OneTask<E2>(layout.task(taskId), taskId, subscriber, deadlines, timeout?.onTimeout)
+        const one = new OneTask<E2>(layout.task(taskId), taskId, subscriber, deadlines, timeout?.onTimeout, checkType)
         one.start(resume, timeout === undefined ? undefined : Duration.toMillis(timeout.duration))
         return one.cancel
       })

@@ -108,3 +108,18 @@ if count == total and added == 1 then
 end
 return {count, 0}
 `)
+
+/**
+ * Which of KEYS hold something other than a string: one entry per key, "" for a string or no key,
+ * else the key's type ("hash", "list", …). MGET reads such a key as missing; this tells the two
+ * apart. ARGV: one (ignored) entry per key (`perKey` 0), so a cluster client splits a call whose
+ * keys span slots into one call per slot.
+ */
+export const nonString = make(`
+local out = {}
+for i, key in ipairs(KEYS) do
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'string' or t == 'none' then out[i] = '' else out[i] = t end
+end
+return out
+`, 0)
