@@ -328,7 +328,8 @@ export const fromConfig = (
       // A credential provider is asked again for every connection (reconnects included).
       connector: provider === undefined
         ? connector(clientOptions, connectorOptions)
-        : Effect.flatMap(RedisConfig.withCredentials(clientOptions, provider, target), (o) => connector(o, connectorOptions)),
+        : Effect.flatMap(RedisConfig.withCredentials(clientOptions, provider, target, connectorOptions.connectTimeout), (o) =>
+          connector(o, connectorOptions)),
       uri: RedisConfig.displayUri(config),
       db: RedisConfig.dbOf(config),
       server: RedisConfig.serverOf(config),

@@ -14,6 +14,7 @@
  * Files are read with `node:fs` when the options are built (so the package needs no platform
  * layer); an unreadable file is `ImproperlyConfigured`.
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -92,11 +93,15 @@ export interface RedisConfig {
    * first, and every reconnect, command and Pub/Sub connections alike), so a rotating token (cloud
    * IAM auth) is fetched afresh; its username/password replace `username`/`password`, as Celery
    * drops those. The password stays `Redacted` and is never logged or shown in `uri`. A failure
-   * fails that connect: a `ConnectionError` as given (`"Auth"` is not retried), anything else as
-   * `ConnectionError("Connect")`, retried under the retry policy like an unreachable server.
+   * fails that connect: a `ConnectionError` as given (`"Auth"` is not retried), anything else (a
+   * defect too) as `ConnectionError("Connect")`, retried under the retry policy like an unreachable
+   * server. Bounded by `connectTimeout`: a provider that never answers is `ConnectionError("Timeout")`.
    */
   readonly credentialProvider?: CredentialProvider | undefined
 }
+
+export const DEFAULT_SOCKET_TIMEOUT: Duration.Duration = Duration.seconds(120)
+export const DEFAULT_CONNECT_TIMEOUT: Duration.Duration = Duration.seconds(5)
 
 /** What a credential provider yields (redis-py's `CredentialProvider.get_credentials()`). */
 export interface Credentials {
@@ -111,19 +116,32 @@ export type CredentialProvider = Effect.Effect<Credentials, unknown>
 /**
  * Run the provider for one connection: its credentials in `options` (in place of any
  * username/password there), its failure as a `ConnectionError` naming `target` but not the cause's
- * text, which may carry what the provider was given.
+ * text, which may carry what the provider was given. Bounded by `timeout` (the connect timeout:
+ * a provider that never answers is `ConnectionError("Timeout")`), also inside an uninterruptible
+ * region; a defect of the provider is a failure like any other.
  */
 export const withCredentials = (
   options: NodeRedisOptions,
   provider: CredentialProvider,
-  target: string
+  target: string,
+  timeout: Duration.DurationInput = DEFAULT_CONNECT_TIMEOUT
 ): Effect.Effect<NodeRedisOptions, ConnectionError> =>
   provider.pipe(
-    Effect.mapError((cause) =>
-      cause instanceof ConnectionError
-        ? cause
-        : new ConnectionError({ reason: "Connect", message: `${target}: the credential provider failed`, cause })
-    ),
+    Effect.interruptible,
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () =>
+        new ConnectionError({ reason: "Timeout", message: `${target}: the credential provider did not answer within ${Duration.format(timeout)}` })
+    }),
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const error = Cause.squash(cause)
+      return Effect.fail(
+        error instanceof ConnectionError
+          ? error
+          : new ConnectionError({ reason: "Connect", message: `${target}: the credential provider failed`, cause: error })
+      )
+    }),
     Effect.map(({ password, username }) => {
       const { password: _password, username: _username, ...rest } = options
       return {
@@ -134,8 +152,6 @@ export const withCredentials = (
     })
   )
 
-export const DEFAULT_SOCKET_TIMEOUT: Duration.Duration = Duration.seconds(120)
-export const DEFAULT_CONNECT_TIMEOUT: Duration.Duration = Duration.seconds(5)
 
 export const W_REDIS_SSL_CERT_OPTIONAL =
   "\nSetting ssl_cert_reqs=CERT_OPTIONAL when connecting to redis means that celery might not validate the identity of the redis broker when connecting. This leaves you vulnerable to man in the middle attacks.\n"

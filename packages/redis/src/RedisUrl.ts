@@ -122,6 +122,8 @@ export interface UrlOptions {
   /**
    * Celery 5.6's `redis_backend_credential_provider`: an Effect yielding the username/password,
    * run before every connection (see `RedisConfig.credentialProvider`); replaces the URL's.
+   * Celery's `?credential_provider=module.Class` URL form names a Python class: ignored when this
+   * option is given, refused (`ImproperlyConfigured`) otherwise.
    */
   readonly credentialProvider?: CredentialProvider | undefined
 }
@@ -367,4 +369,13 @@ export const toConfig = (
   url: string | Redacted.Redacted,
   options: UrlOptions = {}
 ): Effect.Effect<RedisConfig, ImproperlyConfigured> =>
-  Effect.map(parse(Redacted.isRedacted(url) ? Redacted.value(url) : url, options), (parsed) => configOf(parsed, options))
+  Effect.flatMap(parse(Redacted.isRedacted(url) ? Redacted.value(url) : url, options), (parsed) =>
+    // Celery's `?credential_provider=module.Class` names a Python class: connecting without the
+    // provider it stands for would only fail later, as an Auth error far from the cause.
+    "credential_provider" in parsed.connparams && options.credentialProvider === undefined
+      ? Effect.fail(
+        new ImproperlyConfigured({
+          message: "credential_provider in the URL names a Python class; give the provider as the credentialProvider option"
+        })
+      )
+      : Effect.succeed(configOf(parsed, options)))
