@@ -100,6 +100,12 @@ export interface SentinelOptions {
    * MASTERDOWN, TRYAGAIN and CLUSTERDOWN (Celery 5.7's `additional_connection_errors`).
    */
   readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
+  /**
+   * Celery 5.6's `redis_backend_credential_provider` for the master connections: run before each
+   * one is opened (first connect, reconnects, after a failover), its username/password replacing
+   * the URL's. The sentinels keep `sentinelKwargs`. See `RedisConfig.credentialProvider`.
+   */
+  readonly credentialProvider?: RedisConfig.CredentialProvider | undefined
 }
 
 export interface Config extends SentinelOptions {
@@ -388,7 +394,10 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       Effect.gen(function* () {
         const address = yield* restore(discover)
         const target = formatAddress(address)
-        const client = yield* RedisConnection.create(at(dataOptions, address), { target, connectTimeout: dataConnectTimeout })
+        const provider = config.credentialProvider
+        // A credential provider is asked again for every master connection.
+        const options = provider === undefined ? dataOptions : yield* restore(RedisConfig.withCredentials(dataOptions, provider, target, dataConnectTimeout))
+        const client = yield* RedisConnection.create(at(options, address), { target, connectTimeout: dataConnectTimeout })
         // node-redis emits "end" however the socket is closed (a switch, the scope, QUIT).
         client.on("end", () => countClosed(client))
         // Tracked from the start, so a switch during the connect closes it too.

@@ -1,10 +1,11 @@
 /**
  * The connections to the master: what their `RedisClient.connect` span names, and (ACL topology)
  * the credentials they use, from the `sentinel://` URL as Celery ≥ 5.6.1 passes them, while
- * `sentinel_kwargs` still go to the sentinels alone.
+ * `sentinel_kwargs` still go to the sentinels alone, or from a credential provider asked for
+ * each connection.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Redacted, Ref } from "effect"
 import { SpanRecorder } from "@effect-celery/core/testing"
 import type { RedisClient } from "@effect-celery/redis"
 import { Sentinel } from "@effect-celery/sentinel"
@@ -63,6 +64,35 @@ describe("Sentinel master connections", () => {
         yield* topo.nodeCommand(master.port, ["ACL", "SETUSER", "default", ">sentinel-pw"])
         const none = yield* Effect.flip(clientOf(Sentinel.layerUrl(topo.url, options)))
         assert.strictEqual((none as { readonly reason?: unknown }).reason, "Auth")
+      }))
+
+    it.scoped("a credential provider is asked for each master connection; its credentials replace the URL's", () =>
+      Effect.gen(function* () {
+        const topo = yield* Topology
+        const master = yield* topo.masterAddress
+        yield* topo.nodeCommand(master.port, ["ACL", "SETUSER", "rotating", "on", ">token-1", "~*", "&*", "+@all"])
+        const token = yield* Ref.make("token-1")
+        const asked = yield* Ref.make(0)
+        const credentialProvider = Effect.gen(function* () {
+          yield* Ref.update(asked, (n) => n + 1)
+          return { username: "rotating", password: Redacted.make(yield* Ref.get(token)) }
+        })
+        // The URL's own credentials are wrong: the provider's win.
+        const url = topo.url.replace("sentinel://", "sentinel://celery-acl:nope@")
+        const client = yield* clientOf(
+          Sentinel.layerUrl(url, { masterName: topo.masterName, sentinelKwargs: { password: "sentinel-pw" }, credentialProvider })
+        )
+        assert.strictEqual(yield* client.command(["ACL", "WHOAMI"]), "rotating")
+        assert.strictEqual(yield* Ref.get(asked), 1)
+
+        yield* topo.nodeCommand(master.port, ["ACL", "SETUSER", "rotating", "resetpass", ">token-2"])
+        yield* Ref.set(token, "token-2")
+        yield* topo.nodeCommand(master.port, ["CLIENT", "KILL", "USER", "rotating"])
+        const whoami = yield* client.command(["ACL", "WHOAMI"]).pipe(
+          Effect.retry({ times: 3, while: (e) => e._tag === "ConnectionError" && e.reason !== "Auth" })
+        )
+        assert.strictEqual(whoami, "rotating")
+        assert.strictEqual(yield* Ref.get(asked), 2)
       }))
   })
 })
