@@ -61,6 +61,11 @@ export interface RedisCluster {
   /** SIGKILL the node on `port` and wait for it to exit. */
   readonly kill: (port: number) => Effect.Effect<void>
   /**
+   * `redis-cli --cluster reshard`: move `slots` slots from the master on `from` to the one on `to`,
+   * live (keys migrated with MIGRATE, clients redirected with ASK, then MOVED). Resolves when done.
+   */
+  readonly reshard: (from: number, to: number, slots: number) => Effect.Effect<void, HarnessError>
+  /**
    * Wait until the running nodes are all healthy again: `cluster_state:ok`, every slot served by a
    * running master (after a kill: its replica promoted). Bounded by `timeoutMillis` (default 30 s).
    */
@@ -233,6 +238,16 @@ export const redisCluster = (options: RedisClusterOptions = {}): Effect.Effect<R
         }),
       cli: cliOn,
       kill: (port) => node(port).process.kill,
+      reshard: (from, to, count) =>
+        Effect.gen(function* () {
+          const fromId = (yield* cliOn(from, ["CLUSTER", "MYID"])).trim()
+          const toId = (yield* cliOn(to, ["CLUSTER", "MYID"])).trim()
+          yield* exec("redis-cli", [
+            "--cluster", "reshard", `127.0.0.1:${from}`,
+            "--cluster-from", fromId, "--cluster-to", toId, "--cluster-slots", String(count),
+            "--cluster-yes", "--cluster-pipeline", "100"
+          ], 120_000)
+        }),
       waitHealthy
     } satisfies RedisCluster
   })
