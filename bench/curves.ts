@@ -27,6 +27,10 @@ const reps = smoke ? 1 : Number(args[args.indexOf("--reps") + 1] ?? 3) || 3
 const cpus = Os.cpus().length
 const pin = !smoke && spawnSync("taskset", ["--version"]).status === 0 && cpus >= 2
 const outDir = Path.join(here, "curves")
+/** `--only a,b`: run only the jobs whose id starts with one of these. */
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1]!.split(",") : undefined
+/** `--replay log1,log2`: rebuild the results from earlier runs' stderr instead of measuring. */
+const replay = args.includes("--replay") ? args[args.indexOf("--replay") + 1]!.split(",") : undefined
 
 type Impl = "ours" | "raw"
 type Rec = Record<string, number>
@@ -65,7 +69,20 @@ interface Job {
 
 const runJobs = (jobs: ReadonlyArray<Job>, url: string, flush: () => void): Map<string, Record<Impl, Array<Rec>>> => {
   const out = new Map<string, Record<Impl, Array<Rec>>>()
+  if (replay !== undefined) {
+    // Lines "<id> rep i/n <impl>: <json>", as written below; later logs add to earlier ones.
+    for (const file of replay) {
+      for (const m of Fs.readFileSync(file, "utf8").matchAll(/^(\S+) rep \d+\/\d+ (ours|raw): (\{.*\})$/gm)) {
+        if (!jobs.some((j) => j.id === m[1])) continue
+        const got = out.get(m[1]!) ?? { ours: [], raw: [] }
+        got[m[2] as Impl].push(JSON.parse(m[3]!) as Rec)
+        out.set(m[1]!, got)
+      }
+    }
+    return out
+  }
   for (const job of jobs) {
+    if (only !== undefined && !only.some((p) => job.id.startsWith(p))) continue
     const got: Record<Impl, Array<Rec>> = { ours: [], raw: [] }
     out.set(job.id, got)
     const n = Math.min(reps, job.reps ?? reps)
