@@ -59,6 +59,15 @@ describe("Sentinel master connections", () => {
         assert.strictEqual(wrong._tag, "ConnectionError")
         assert.strictEqual((wrong as { readonly reason?: unknown }).reason, "Auth")
 
+        // Nor do the URL's credentials go to the sentinels: without sentinel_kwargs they get no AUTH
+        // at all (NOAUTH, where the URL's would be WRONGPASS), as Celery passes {}.
+        const noKwargs = yield* Effect.flip(
+          clientOf(Sentinel.layerUrl(withUser("celery-acl:acl-pw"), { masterName: topo.masterName, failFast: true }))
+        )
+        assert.strictEqual((noKwargs as { readonly reason?: unknown }).reason, "MasterNotFound")
+        assert.include(noKwargs.message, "NOAUTH")
+        assert.notInclude(noKwargs.message, "WRONGPASS")
+
         // No credentials in the URL: the sentinels' password is not tried on the master, though the
         // master would take it (added to its default user here).
         yield* topo.nodeCommand(master.port, ["ACL", "SETUSER", "default", ">sentinel-pw"])
