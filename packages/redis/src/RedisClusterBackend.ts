@@ -30,7 +30,7 @@
  * made up by the read.
  *
  * Not supported on a cluster: a database other than 0, `socketTimeout` (a command waits for its
- * node's reply or connection loss), unix sockets.
+ * node's reply or connection loss), unix sockets, a `credentialProvider`.
  */
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -72,7 +72,9 @@ export type RootNode = Cluster.RootNode | string
  * The cluster connection: root nodes (any reachable few; the rest is discovered) and what every
  * node connection uses (ACL user, password, TLS, timeouts), as in `RedisConfig`.
  */
-export interface ClusterConfig extends Omit<RedisConfig.RedisConfig, "host" | "port" | "path" | "db" | "socketTimeout"> {
+export interface ClusterConfig
+  extends Omit<RedisConfig.RedisConfig, "host" | "port" | "path" | "db" | "socketTimeout" | "credentialProvider">
+{
   readonly rootNodes: ReadonlyArray<RootNode>
   /**
    * While something is watched, how often the cluster's epoch is read to notice a topology change
@@ -349,7 +351,19 @@ export const configOfUrl = (
     if (RedisConfig.dbOf(config) !== 0) {
       return yield* new ImproperlyConfigured({ message: `A Redis Cluster has only database 0 (the URL selects ${RedisConfig.dbOf(config)})` })
     }
-    const { db: _db, host: _host, path: _path, port: _port, socketTimeout: _socketTimeout, uri: single1, ...common } = config
+    if (config.credentialProvider !== undefined) {
+      return yield* new ImproperlyConfigured({ message: "A credential provider is not supported on a Redis Cluster yet" })
+    }
+    const {
+      credentialProvider: _credentialProvider,
+      db: _db,
+      host: _host,
+      path: _path,
+      port: _port,
+      socketTimeout: _socketTimeout,
+      uri: single1,
+      ...common
+    } = config
     const uri = (single1 ?? single).replace(addressOf(nodes[0]!), nodes.map(addressOf).join(","))
     return { ...common, rootNodes: nodes, uri } satisfies ClusterConfig
   })

@@ -27,6 +27,14 @@ describe("RedisClusterBackend configuration", () => {
       }
     }))
 
+  it.effect("a credential provider is refused rather than ignored (the cluster's node clients would not ask it)", () =>
+    Effect.gen(function* () {
+      const provider = Effect.succeed({ username: "app", password: Redacted.make("token") })
+      const error = yield* Effect.flip(RedisClusterBackend.configOfUrl("redis://127.0.0.1:7000,127.0.0.1:7001", { credentialProvider: provider }))
+      assert.strictEqual(error._tag, "ImproperlyConfigured")
+      assert.include(error.message, "credential provider")
+    }))
+
   it.effect("the single-slot layout needs a hash-tagged prefix; the spread layout refuses one", () =>
     Effect.gen(function* () {
       yield* RedisClusterBackend.checkLayout("single-slot", { globalKeyprefix: "{celery}:" })
