@@ -321,7 +321,7 @@ export const fromConfig = (
   Effect.flatMap(RedisConfig.clientOptions(config), (clientOptions) => {
     const socketTimeout = RedisConfig.socketTimeoutMillis(config)
     const healthCheck = RedisConfig.healthCheckMillis(config)
-    const target = RedisConfig.targetOf(config)
+    const target = RedisConfig.displayUri(config)
     const connectorOptions = { target, connectTimeout: Duration.millis(RedisConfig.connectTimeoutMillis(config)) }
     const provider = config.credentialProvider
     return make({

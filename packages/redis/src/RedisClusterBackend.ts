@@ -209,8 +209,8 @@ export const makeClient = (
      */
     let nextRoot = 0
     const connectOne = (node: Cluster.RootNode) =>
+      // Named in errors by `RedisConnection.targetOfOptions`, as every server is (Celery's as_uri()).
       RedisConnection.connector({ ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } }, {
-        target: addressOf(node),
         connectTimeout
       })
     const subscriberConnect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.gen(function* () {

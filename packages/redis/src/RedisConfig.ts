@@ -190,25 +190,60 @@ const tlsConfigOf = (config: RedisConfig): TlsConfig | undefined =>
 /** The selected database. */
 export const dbOf = (config: RedisConfig): number => config.db ?? 0
 
-/** `host:port` or the socket path, for messages. */
-export const targetOf = (config: RedisConfig): string =>
-  config.path !== undefined ? config.path : `${formatHost(config.host ?? "localhost")}:${config.port ?? 6379}`
+/** What names a server in a message (see `serverUri`). */
+export interface ServerName {
+  /** "redis", "rediss" or "sentinel"; ignored for a unix socket (`socket://`). */
+  readonly scheme: string
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  /** A unix socket path. */
+  readonly path?: string | undefined
+  readonly username?: string | undefined
+  /** Whether a password is used: shown as `**`, never itself. */
+  readonly password: boolean
+  readonly db?: number | undefined
+}
+
+/**
+ * The one way these packages name a server in messages and log lines: Celery's `as_uri()` (kombu's
+ * `maybe_sanitize_url`), the password masked as `**`, no query: `redis://:**@127.0.0.1:6379/0`,
+ * `rediss://user:**@host:6380/2`, `socket:///run/redis.sock` (Celery shows `redis+socket://` URLs
+ * so), `sentinel://:**@127.0.0.1:26379/0`. An IPv6 host is bracketed.
+ */
+export const serverUri = (name: ServerName): string => {
+  const user = name.username !== undefined && name.username !== "" ? encodeURIComponent(name.username) : ""
+  const auth = user !== "" || name.password ? `${user}${name.password ? ":**" : ""}@` : ""
+  if (name.path !== undefined) return `socket://${auth}${name.path}`
+  const host = name.host ?? "localhost"
+  const db = name.db === undefined ? "" : `/${name.db}`
+  return `${name.scheme}://${auth}${formatHost(host)}:${name.port ?? 6379}${db}`
+}
+
+const formatHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
+
+/** The server of `config` as `serverUri` names it. */
+const serverNameOf = (config: RedisConfig): ServerName => ({
+  scheme: tlsConfigOf(config) !== undefined ? "rediss" : "redis",
+  host: config.host,
+  port: config.port,
+  path: config.path,
+  username: config.username,
+  password: config.password !== undefined,
+  db: dbOf(config)
+})
+
+/**
+ * Celery's `as_uri()` for a config (`config.uri` when given, e.g. the URL it was parsed from,
+ * sanitized): how `RedisClient.uri`, every error message and every log line name the server.
+ */
+export const displayUri = (config: RedisConfig): string => config.uri ?? serverUri(serverNameOf(config))
 
 /** Where `config` points, as OpenTelemetry's `server.address` / `server.port` (a unix socket: its path, no port). */
 export const serverOf = (config: RedisConfig): { readonly address: string; readonly port?: number | undefined } =>
   config.path !== undefined ? { address: config.path } : { address: config.host ?? "localhost", port: config.port ?? 6379 }
 
-const formatHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
-
-/** Celery's `as_uri()` for a config given field by field: password masked, no query. */
-export const displayUri = (config: RedisConfig): string => {
-  if (config.uri !== undefined) return config.uri
-  if (config.path !== undefined) return `socket://${config.path}`
-  const scheme = tlsConfigOf(config) !== undefined ? "rediss" : "redis"
-  const user = config.username !== undefined && config.username !== "" ? encodeURIComponent(config.username) : ""
-  const auth = user !== "" || config.password !== undefined ? `${user}${config.password !== undefined ? ":**" : ""}@` : ""
-  return `${scheme}://${auth}${encodeURIComponent(config.host ?? "localhost")}:${config.port ?? 6379}/${dbOf(config)}`
-}
+/** How messages name the server of `config`: `displayUri` (one format everywhere). */
+export const targetOf = (config: RedisConfig): string => displayUri(config)
 
 /**
  * The longest delay Node's timers take: 2^31−1 ms (about 24.8 days). A longer one (a socket

@@ -28,7 +28,7 @@ import type { CommandError } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { createClient } from "redis"
 import { classify, connectError, messageOf } from "./internal/errors.js"
-import type { NodeRedisOptions } from "./RedisConfig.js"
+import { type NodeRedisOptions, serverUri } from "./RedisConfig.js"
 
 /** A node-redis v4 client as `createClient()` returns it. */
 export type NodeRedis = ReturnType<typeof createClient>
@@ -48,7 +48,7 @@ export const DEFAULT_CONNECT_TIMEOUT: Duration.Duration = Duration.seconds(5)
 export const DEFAULT_CLOSE_TIMEOUT: Duration.Duration = Duration.seconds(1)
 
 export interface ConnectorOptions {
-  /** How the target is named in error messages (`host:port`, socket path, …). */
+  /** How the target is named in error messages (default: `targetOfOptions`, Celery's `as_uri()`). */
   readonly target?: string | undefined
   /** Bound on the whole connect (socket, TLS, AUTH, SELECT). Default: the socket's connectTimeout, else 5 s. */
   readonly connectTimeout?: Duration.DurationInput | undefined
@@ -65,14 +65,26 @@ export interface CreateOptions {
   readonly onError?: ((cause: unknown) => void) | undefined
 }
 
-/** `host:port` (IPv6 bracketed) or the socket path of node-redis options, for messages. */
-export const targetOfOptions = (options: NodeRedisOptions): string => {
+/**
+ * The server of node-redis options as `RedisConfig.serverUri` names it (Celery's `as_uri()`, the
+ * password masked): `redis://:**@127.0.0.1:6379/0`, `socket:///run/redis.sock`; `scheme`
+ * "sentinel" for a sentinel.
+ */
+export const targetOfOptions = (options: NodeRedisOptions, scheme?: string): string => {
   const socket = options.socket
-  if (socket === undefined) return "localhost:6379"
-  if ("path" in socket && typeof socket.path === "string") return socket.path
-  const host = "host" in socket && typeof socket.host === "string" ? socket.host : "localhost"
-  const port = "port" in socket && typeof socket.port === "number" ? socket.port : 6379
-  return `${host.includes(":") ? `[${host}]` : host}:${port}`
+  const path = socket !== undefined && "path" in socket && typeof socket.path === "string" ? socket.path : undefined
+  const host = socket !== undefined && "host" in socket && typeof socket.host === "string" ? socket.host : undefined
+  const port = socket !== undefined && "port" in socket && typeof socket.port === "number" ? socket.port : undefined
+  const tls = socket !== undefined && "tls" in socket && socket.tls === true
+  return serverUri({
+    scheme: scheme ?? (tls ? "rediss" : "redis"),
+    host,
+    port,
+    path,
+    username: options.username,
+    password: options.password !== undefined,
+    db: options.database ?? 0
+  })
 }
 
 /** Where a connection goes, as OpenTelemetry's `server.address` / `server.port` name it. */

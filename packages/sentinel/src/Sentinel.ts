@@ -218,9 +218,13 @@ export const parseMasterState = (reply: unknown): MasterState | undefined => {
 }
 
 /** redis-py `check_master_state`: why this master is not usable, or undefined when it is. */
-export const rejectReason = (state: MasterState, minOtherSentinels: number): string | undefined => {
-  if (!state.isMaster) return `${formatAddress(state)} is not flagged master (flags ${state.flags.join(",")})`
-  if (state.isSdown || state.isOdown) return `master ${formatAddress(state)} is down (flags ${state.flags.join(",")})`
+export const rejectReason = (
+  state: MasterState,
+  minOtherSentinels: number,
+  name: (address: Address) => string = formatAddress
+): string | undefined => {
+  if (!state.isMaster) return `${name(state)} is not flagged master (flags ${state.flags.join(",")})`
+  if (state.isSdown || state.isOdown) return `master ${name(state)} is down (flags ${state.flags.join(",")})`
   if (state.numOtherSentinels < minOtherSentinels) {
     return `sees ${state.numOtherSentinels} other sentinels, fewer than min_other_sentinels=${minOtherSentinels}`
   }
@@ -292,7 +296,10 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       connectTimeout: dataConnectTimeout,
       clientName: config.clientName
     })
-    const uri = config.uri ?? config.sentinels.map((s) => `sentinel://${formatAddress(s)}/`).join(";")
+    // Every message names a node as Celery's as_uri() would (`RedisConfig.serverUri`), password masked.
+    const sentinelName = (a: Address): string => RedisConnection.targetOfOptions({ ...atSentinel(sentinelOptions, a), database: db }, "sentinel")
+    const nodeName = (a: Address): string => RedisConnection.targetOfOptions(at(dataOptions, a))
+    const uri = config.uri ?? config.sentinels.map(sentinelName).join(";")
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runSync(runtime)
 
@@ -324,7 +331,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     const ask = (sentinel: Address): Effect.Effect<MasterState, string> =>
       Effect.scoped(
         Effect.gen(function* () {
-          const target = formatAddress(sentinel)
+          const target = sentinelName(sentinel)
           // Connect failures name the target already.
           const client = yield* Effect.mapError(
             RedisConnection.connector(atSentinel(sentinelOptions, sentinel), { target, connectTimeout: sentinelConnectTimeout }),
@@ -348,9 +355,9 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           reasons.push(result.left)
           continue
         }
-        const rejected = rejectReason(result.right, minOtherSentinels)
+        const rejected = rejectReason(result.right, minOtherSentinels, nodeName)
         if (rejected !== undefined) {
-          reasons.push(`${formatAddress(sentinel)}: ${rejected}`)
+          reasons.push(`${sentinelName(sentinel)}: ${rejected}`)
           continue
         }
         // redis-py swaps the sentinel that answered with the first one.
@@ -369,7 +376,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     }).pipe(Effect.withSpan("Sentinel.discover", { kind: "client", captureStackTrace: false, attributes: { "db.system.name": "redis", [MetricAttr.master]: masterName } }))
 
     const verifyRole = (client: NodeRedis, address: Address): Effect.Effect<void, ConnectionError> => {
-      const target = formatAddress(address)
+      const target = nodeName(address)
       return RedisConnection.command(client, target, ["ROLE"], dataConnectTimeout).pipe(
         Effect.flatMap((reply) => {
           const role = Array.isArray(reply) ? String(reply[0]) : String(reply)
@@ -393,7 +400,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     const connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function* () {
         const address = yield* restore(discover)
-        const target = formatAddress(address)
+        const target = nodeName(address)
         const provider = config.credentialProvider
         // A credential provider is asked again for every master connection.
         const options = provider === undefined ? dataOptions : yield* restore(RedisConfig.withCredentials(dataOptions, provider, target, dataConnectTimeout))
@@ -451,7 +458,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       let subscribed = false
       return Effect.scoped(
         Effect.gen(function* () {
-          const target = formatAddress(sentinel)
+          const target = sentinelName(sentinel)
           const ended = yield* Deferred.make<void>()
           const client: NodeRedis = yield* Effect.acquireRelease(
             RedisConnection.create(atSentinel(sentinelOptions, sentinel), {
@@ -474,14 +481,14 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           }))
           subscribed = true
           watcherSubscribed.unsafeModify(1, labels)
-          yield* Effect.logDebug(`Sentinel: watching +switch-master on ${formatAddress(sentinel)}`)
+          yield* Effect.logDebug(`Sentinel: watching +switch-master on ${sentinelName(sentinel)}`)
           // A switch may have happened while no sentinel was watched: catch up once.
           const state = yield* Effect.either(ask(sentinel))
           if (Either.isRight(state) && rejectReason(state.right, minOtherSentinels) === undefined) {
-            closeStale(state.right, `master of '${masterName}' is ${formatAddress(state.right)}`)
+            closeStale(state.right, `master of '${masterName}' is ${nodeName(state.right)}`)
           }
           yield* Deferred.await(ended)
-          yield* Effect.logDebug(`Sentinel: lost the +switch-master subscription on ${formatAddress(sentinel)}`)
+          yield* Effect.logDebug(`Sentinel: lost the +switch-master subscription on ${sentinelName(sentinel)}`)
         })
       ).pipe(Effect.ensuring(Effect.sync(() => {
         if (subscribed) watcherSubscribed.unsafeModify(-1, labels)
@@ -498,7 +505,7 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
             subscribed = (yield* Clock.currentTimeMillis) - started >= Duration.toMillis(WATCH_RETRY_DELAY)
             break
           }
-          yield* Effect.logDebug(`Sentinel: cannot watch ${formatAddress(sentinel)}: ${result.left.message}`)
+          yield* Effect.logDebug(`Sentinel: cannot watch ${sentinelName(sentinel)}: ${result.left.message}`)
         }
         // Go straight to another sentinel after a long-lived subscription ends; otherwise pause.
         if (!subscribed) yield* Effect.sleep(WATCH_RETRY_DELAY)

@@ -202,7 +202,7 @@ describe.concurrent("Sentinel", () => {
       const started = Date.now()
       const error = yield* Effect.flip(sentinel.discover)
       assert.strictEqual(error.reason, "MasterNotFound")
-      for (const port of ports) assert.include(error.message, `127.0.0.1:${port}: connect ECONNREFUSED`)
+      for (const port of ports) assert.include(error.message, `Error connecting to sentinel://127.0.0.1:${port}/0: connect ECONNREFUSED`)
       const exhausted = yield* Effect.flip(sentinel.discover.pipe(RetryPolicy.retry(shortBudget), quietly))
       assert.strictEqual(exhausted._tag, "RetryLimitExceeded")
       assert.isBelow(Date.now() - started, 3_000)
