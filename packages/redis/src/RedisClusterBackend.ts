@@ -65,8 +65,14 @@ export type Services = ResultBackend | ResultConsumer | RedisClient.RedisClient
 /** Where the keys live: all in one slot (hash-tagged prefix), or spread over every slot. */
 export type Layout = "single-slot" | "spread"
 
+/** A cluster node's address. */
+export interface NodeAddress {
+  readonly host: string
+  readonly port: number
+}
+
 /** A cluster node to read the slot map from: `{ host, port }` or `"host:port"`. */
-export type RootNode = Cluster.RootNode | string
+export type RootNode = NodeAddress | string
 
 /**
  * The cluster connection: root nodes (any reachable few; the rest is discovered) and what every
