@@ -2,7 +2,18 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", ".tmp/**", "scripts/consumer/**", "**/*.js", "**/*.mjs", "**/*.cjs", "**/*.py"] },
+  {
+    ignores: [
+      "**/dist/**",
+      "**/node_modules/**",
+      ".tmp/**",
+      "scripts/consumer/**",
+      "**/*.js",
+      "**/*.mjs",
+      "**/*.cjs",
+      "**/*.py"
+    ]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -20,10 +31,14 @@ export default tseslint.config(
       "require-yield": "off",
       "no-console": "error",
       // A plain it()/test() whose body returns an Effect passes without running it.
-      "no-restricted-syntax": ["error", {
-        selector: "CallExpression[callee.type='Identifier'][callee.name=/^(it|test)$/] > ArrowFunctionExpression > CallExpression[callee.object.name='Effect']",
-        message: "Use it.effect / it.scoped / it.live: a plain it() returning an Effect never runs it."
-      }]
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector:
+            "CallExpression[callee.type='Identifier'][callee.name=/^(it|test)$/] > ArrowFunctionExpression > CallExpression[callee.object.name='Effect']",
+          message: "Use it.effect / it.scoped / it.live: a plain it() returning an Effect never runs it."
+        }
+      ]
     }
   },
   {

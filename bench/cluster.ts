@@ -34,46 +34,55 @@ type Mode = "single" | "single-slot" | "spread"
 const modes: ReadonlyArray<Mode> = ["single", "single-slot", "spread"]
 type Row = { store: number; get: number; getAll: number; wake: number }
 
-const callers = <E>(k: number, count: number, task: (i: number) => Effect.Effect<unknown, E>): Effect.Effect<void, E> => {
+const callers = <E>(
+  k: number,
+  count: number,
+  task: (i: number) => Effect.Effect<unknown, E>
+): Effect.Effect<void, E> => {
   let next = 0
   const caller: Effect.Effect<void, E> = Effect.suspend(() => {
     if (next >= count) return Effect.void
     const i = next++
     return Effect.zipRight(task(i), caller)
   })
-  return Effect.all(Array.from({ length: Math.min(k, count) }, () => caller), { concurrency: "unbounded", discard: true })
+  return Effect.all(
+    Array.from({ length: Math.min(k, count) }, () => caller),
+    { concurrency: "unbounded", discard: true }
+  )
 }
 
 const measure = (layer: Layer.Layer<ResultBackend.ResultBackend, unknown>) =>
-  Effect.scoped(Effect.gen(function* () {
-    const ctx = yield* Layer.build(layer)
-    const backend = Context.get(ctx, ResultBackend.ResultBackend)
-    const ids = Array.from({ length: n }, () => randomUUID())
-    yield* callers(100, 2000, (i) => backend.markAsDone(`warm-${i}`, i))
-    const t0 = performance.now()
-    yield* callers(100, n, (i) => backend.markAsDone(ids[i]!, { i }))
-    const store = n / ((performance.now() - t0) / 1000)
-    const t1 = performance.now()
-    yield* callers(100, n, (i) => backend.get(ids[i]!))
-    const get = n / ((performance.now() - t1) / 1000)
-    const batch = ids.slice(0, GETALL)
-    yield* callers(1, 10, () => backend.getAll(batch))
-    const t2 = performance.now()
-    yield* callers(1, getAlls, () => backend.getAll(batch))
-    const getAll = getAlls / ((performance.now() - t2) / 1000)
-    const lat: Array<number> = []
-    for (let i = 0; i < wakeups; i++) {
-      const id = randomUUID()
-      const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
-      yield* Effect.sleep("1 millis")
-      const t = performance.now()
-      yield* backend.markAsDone(id, i)
-      yield* Fiber.join(waiter)
-      lat.push(performance.now() - t)
-    }
-    lat.sort((a, b) => a - b)
-    return { store, get, getAll, wake: lat[Math.floor(lat.length / 2)]! } satisfies Row
-  }))
+  Effect.scoped(
+    Effect.gen(function* () {
+      const ctx = yield* Layer.build(layer)
+      const backend = Context.get(ctx, ResultBackend.ResultBackend)
+      const ids = Array.from({ length: n }, () => randomUUID())
+      yield* callers(100, 2000, (i) => backend.markAsDone(`warm-${i}`, i))
+      const t0 = performance.now()
+      yield* callers(100, n, (i) => backend.markAsDone(ids[i]!, { i }))
+      const store = n / ((performance.now() - t0) / 1000)
+      const t1 = performance.now()
+      yield* callers(100, n, (i) => backend.get(ids[i]!))
+      const get = n / ((performance.now() - t1) / 1000)
+      const batch = ids.slice(0, GETALL)
+      yield* callers(1, 10, () => backend.getAll(batch))
+      const t2 = performance.now()
+      yield* callers(1, getAlls, () => backend.getAll(batch))
+      const getAll = getAlls / ((performance.now() - t2) / 1000)
+      const lat: Array<number> = []
+      for (let i = 0; i < wakeups; i++) {
+        const id = randomUUID()
+        const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+        yield* Effect.sleep("1 millis")
+        const t = performance.now()
+        yield* backend.markAsDone(id, i)
+        yield* Fiber.join(waiter)
+        lat.push(performance.now() - t)
+      }
+      lat.sort((a, b) => a - b)
+      return { store, get, getAll, wake: lat[Math.floor(lat.length / 2)]! } satisfies Row
+    })
+  )
 
 /** node-redis' cluster client: the spread getAll's wire work (keys stored by the spread run). */
 const rawSpreadGetAll = (rootNodes: ReadonlyArray<{ host: string; port: number }>) =>
@@ -102,15 +111,20 @@ const rawSpreadGetAll = (rootNodes: ReadonlyArray<{ host: string; port: number }
   })
 
 const main = Effect.gen(function* () {
-  const server = yield* Effect.acquireRelease(Effect.promise(() => startRedis()), (s) => Effect.sync(s.stop))
+  const server = yield* Effect.acquireRelease(
+    Effect.promise(() => startRedis()),
+    (s) => Effect.sync(s.stop)
+  )
   const cluster = yield* redisCluster()
   const layerOf = (mode: Mode) =>
     mode === "single"
       ? RedisBackend.layer({ host: "127.0.0.1", port: server.port })
       : RedisClusterBackend.layer(
-        { rootNodes: cluster.rootNodes },
-        mode === "single-slot" ? { layout: "single-slot", keys: { globalKeyprefix: "{celery}:" } } : { layout: "spread" }
-      )
+          { rootNodes: cluster.rootNodes },
+          mode === "single-slot"
+            ? { layout: "single-slot", keys: { globalKeyprefix: "{celery}:" } }
+            : { layout: "spread" }
+        )
   const results: Record<Mode, Array<Row>> = { single: [], "single-slot": [], spread: [] }
   const raw: Array<number> = []
   for (let r = 0; r < reps; r++) {
@@ -133,7 +147,9 @@ const main = Effect.gen(function* () {
   const lines = [
     `| mode | store ops/s | get ops/s | getAll(1,000) calls/s | wake-up p50 ms |`,
     `|---|---|---|---|---|`,
-    ...modes.map((m) => `| ${m} | ${cell(m, "store")} | ${cell(m, "get")} | ${cell(m, "getAll")} | ${cell(m, "wake")} |`),
+    ...modes.map(
+      (m) => `| ${m} | ${cell(m, "store")} | ${cell(m, "get")} | ${cell(m, "getAll")} | ${cell(m, "wake")} |`
+    ),
     `| raw node-redis cluster, spread getAll wire work | | | ${fmt(med(raw))} (${fmt(Math.min(...raw))}–${fmt(Math.max(...raw))}) | |`
   ]
   process.stdout.write(

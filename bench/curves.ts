@@ -36,12 +36,30 @@ type Impl = "ours" | "raw"
 type Rec = Record<string, number>
 const oursEnv = { ...process.env, TSX_TSCONFIG_PATH: Path.join(root, "tsconfig.base.json") }
 
-const runOne = (impl: Impl, fig: string, url: string, n: number, param?: number, flags: ReadonlyArray<string> = []): Rec => {
-  const argv = [...flags, "--expose-gc", "--import", "tsx", Path.join(here, `${impl}.ts`), fig, url, String(n), ...(param === undefined ? [] : [String(param)])]
+const runOne = (
+  impl: Impl,
+  fig: string,
+  url: string,
+  n: number,
+  param?: number,
+  flags: ReadonlyArray<string> = []
+): Rec => {
+  const argv = [
+    ...flags,
+    "--expose-gc",
+    "--import",
+    "tsx",
+    Path.join(here, `${impl}.ts`),
+    fig,
+    url,
+    String(n),
+    ...(param === undefined ? [] : [String(param)])
+  ]
   const [cmd, full] = pin ? ["taskset", ["-c", "1", process.execPath, ...argv]] : [process.execPath, argv]
   const r = spawnSync(cmd, full, { encoding: "utf8", timeout: 600_000, cwd: root, env: oursEnv, maxBuffer: 1 << 24 })
   const last = (r.stdout ?? "").trim().split("\n").pop() ?? ""
-  if (r.status !== 0 || !last.startsWith("{")) throw new Error(`${impl} ${fig} ${n} ${param ?? ""} failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`)
+  if (r.status !== 0 || !last.startsWith("{"))
+    throw new Error(`${impl} ${fig} ${n} ${param ?? ""} failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`)
   return JSON.parse(last) as Rec
 }
 
@@ -52,11 +70,27 @@ const median = (xs: ReadonlyArray<number>) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 const fmt = (x: number) =>
-  !Number.isFinite(x) ? "–" : Math.abs(x) >= 1000 ? Math.round(x).toLocaleString("en-US") : Math.abs(x) >= 10 ? x.toFixed(1) : Math.abs(x) >= 0.1 ? x.toFixed(2) : x.toPrecision(2)
+  !Number.isFinite(x)
+    ? "–"
+    : Math.abs(x) >= 1000
+      ? Math.round(x).toLocaleString("en-US")
+      : Math.abs(x) >= 10
+        ? x.toFixed(1)
+        : Math.abs(x) >= 0.1
+          ? x.toFixed(2)
+          : x.toPrecision(2)
 const cell = (xs: ReadonlyArray<number>) =>
-  xs.length === 0 ? "–" : xs.length === 1 ? fmt(xs[0]!) : `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
+  xs.length === 0
+    ? "–"
+    : xs.length === 1
+      ? fmt(xs[0]!)
+      : `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
 const ratioCell = (xs: ReadonlyArray<number>) =>
-  xs.length === 0 ? "–" : xs.length === 1 ? `${xs[0]!.toFixed(2)}×` : `${median(xs).toFixed(2)}× (${Math.min(...xs).toFixed(2)}×–${Math.max(...xs).toFixed(2)}×)`
+  xs.length === 0
+    ? "–"
+    : xs.length === 1
+      ? `${xs[0]!.toFixed(2)}×`
+      : `${median(xs).toFixed(2)}× (${Math.min(...xs).toFixed(2)}×–${Math.max(...xs).toFixed(2)}×)`
 
 /** One measured point: ours and raw (when raw has one), `reps` times, alternating. */
 interface Job {
@@ -118,30 +152,39 @@ const curveJobs: Array<Job> = [
   ...(S ? [] : inflight.map((k): Job => ({ id: `get@${k}`, ours: ["get", opsAt(k), k], raw: ["get", opsAt(k), k] }))),
   ...idCounts.map((m): Job => ({ id: `getall@${m}`, ours: ["getall", m, callsAt(m)], raw: ["getall", m, callsAt(m)] })),
   // The 1M point takes ~10 s a side: one rep.
-  ...watchSizes.map((w): Job => ({ id: `watch@${w}`, ours: ["watchcurve", w], raw: ["watchcurve", w], reps: w >= 1_000_000 ? 1 : reps })),
+  ...watchSizes.map((w): Job => ({
+    id: `watch@${w}`,
+    ours: ["watchcurve", w],
+    raw: ["watchcurve", w],
+    reps: w >= 1_000_000 ? 1 : reps
+  })),
   ...othersWatched.map((b): Job => ({ id: `wakeup@${b}`, ours: ["wakeup", wakeups, b], raw: ["wakeup", wakeups, b] }))
 ]
 
 // The young generation large enough that batches of 1,000 stores run without a collection.
 const allocFlags = ["--max-semi-space-size=64"]
 // Smoke: the figures the curves do not already run.
-const targetJobs: Array<Job> = S ? [
-  { id: "t_alloc", ours: ["storealloc", 100], raw: ["storealloc", 100], flags: allocFlags },
-  { id: "t_waitdone", ours: ["waitdone", 20], raw: ["waitdone", 20] }
-] : [
-  { id: "t_store", ours: ["store", S ? 300 : 50_000, 100], raw: ["store_script", S ? 300 : 50_000, 100] },
-  { id: "t_alloc", ours: ["storealloc", S ? 100 : 1000], raw: ["storealloc", S ? 100 : 1000], flags: allocFlags },
-  { id: "t_getmany", ours: ["getmany", S ? 2 : 200], raw: ["getmany", S ? 2 : 200] },
-  { id: "t_waitdone", ours: ["waitdone", S ? 20 : 2000], raw: ["waitdone", S ? 20 : 2000] },
-  { id: "t_wakeup", ours: ["wakeup", S ? 5 : 500], raw: ["wakeup", S ? 5 : 500] },
-  { id: "t_sub10k", ours: ["watchcurve", S ? 1000 : 10_000], raw: ["watchcurve", S ? 1000 : 10_000] },
-  { id: "t_watch1m", ours: ["watchcurve", S ? 2000 : 1_000_000] }
-]
+const targetJobs: Array<Job> = S
+  ? [
+      { id: "t_alloc", ours: ["storealloc", 100], raw: ["storealloc", 100], flags: allocFlags },
+      { id: "t_waitdone", ours: ["waitdone", 20], raw: ["waitdone", 20] }
+    ]
+  : [
+      { id: "t_store", ours: ["store", S ? 300 : 50_000, 100], raw: ["store_script", S ? 300 : 50_000, 100] },
+      { id: "t_alloc", ours: ["storealloc", S ? 100 : 1000], raw: ["storealloc", S ? 100 : 1000], flags: allocFlags },
+      { id: "t_getmany", ours: ["getmany", S ? 2 : 200], raw: ["getmany", S ? 2 : 200] },
+      { id: "t_waitdone", ours: ["waitdone", S ? 20 : 2000], raw: ["waitdone", S ? 20 : 2000] },
+      { id: "t_wakeup", ours: ["wakeup", S ? 5 : 500], raw: ["wakeup", S ? 5 : 500] },
+      { id: "t_sub10k", ours: ["watchcurve", S ? 1000 : 10_000], raw: ["watchcurve", S ? 1000 : 10_000] },
+      { id: "t_watch1m", ours: ["watchcurve", S ? 2000 : 1_000_000] }
+    ]
 
 // ---- output -----------------------------------------------------------------------------------
 
-const field = (rs: ReadonlyArray<Rec>, key: string) => rs.map((r) => r[key]).filter((x): x is number => typeof x === "number")
-const paired = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => a.slice(0, Math.min(a.length, b.length)).map((x, i) => x / b[i]!)
+const field = (rs: ReadonlyArray<Rec>, key: string) =>
+  rs.map((r) => r[key]).filter((x): x is number => typeof x === "number")
+const paired = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) =>
+  a.slice(0, Math.min(a.length, b.length)).map((x, i) => x / b[i]!)
 
 const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
   const get = (id: string) => res.get(id) ?? { ours: [], raw: [] }
@@ -154,18 +197,56 @@ const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
   return [
     "| figure | ours | raw node-redis | ours ÷ raw (paired by rep) | target |",
     "|---|---|---|---|---|",
-    row("store, 100 in flight, results/s (raw: our store script, ≤ 32 stores an EVALSHA)", "t_store", "ops", "ops_script", "≥ 0.9×"),
-    row("bytes allocated per store, V8 heap (100 in flight, batches of 1,000 with no GC)", "t_alloc", "bytes_per_op", "bytes_per_op", "≤ 2.5 kB", " B"),
-    row("getMany of 1,000 ready, drained, calls/s (raw: MGET + JSON.parse)", "t_getmany", "stream_ops", "stream_ops", "≥ 0.9×"),
+    row(
+      "store, 100 in flight, results/s (raw: our store script, ≤ 32 stores an EVALSHA)",
+      "t_store",
+      "ops",
+      "ops_script",
+      "≥ 0.9×"
+    ),
+    row(
+      "bytes allocated per store, V8 heap (100 in flight, batches of 1,000 with no GC)",
+      "t_alloc",
+      "bytes_per_op",
+      "bytes_per_op",
+      "≤ 2.5 kB",
+      " B"
+    ),
+    row(
+      "getMany of 1,000 ready, drained, calls/s (raw: MGET + JSON.parse)",
+      "t_getmany",
+      "stream_ops",
+      "stream_ops",
+      "≥ 0.9×"
+    ),
     row("… getAll of the same 1,000, calls/s", "t_getmany", "ops", "ops", ""),
-    row("waitFor on an already finished task, commands per call (raw: GET)", "t_waitdone", "commands", "commands", "1 round trip"),
+    row(
+      "waitFor on an already finished task, commands per call (raw: GET)",
+      "t_waitdone",
+      "commands",
+      "commands",
+      "1 round trip"
+    ),
     row("… latency p50 ms, with a timeout (raw: GET + JSON.parse)", "t_waitdone", "p50", "p50", "≤ 1.2×"),
     row("… latency p50 ms, no timeout given", "t_waitdone", "p50_no_timeout", "p50", ""),
     row("… latency p99 ms", "t_waitdone", "p99", "p99", ""),
     row("wake-up, store called → waiter woke, p50 ms", "t_wakeup", "p50", "p50", ""),
     row("wake-up p99 ms", "t_wakeup", "p99", "p99", "≤ 1.2×"),
-    row("first watch of 10k in a fresh process, channels/s (raw: plain subscribe, 1,000 a command)", "t_sub10k", "subscribe_per_s", "subscribe_per_s", "≥ 1.0×"),
-    row("RSS bytes per watched task at 1,000,000 watched", "t_watch1m", "rss_per_task", "rss_per_task", "≤ 200 B", " B"),
+    row(
+      "first watch of 10k in a fresh process, channels/s (raw: plain subscribe, 1,000 a command)",
+      "t_sub10k",
+      "subscribe_per_s",
+      "subscribe_per_s",
+      "≥ 1.0×"
+    ),
+    row(
+      "RSS bytes per watched task at 1,000,000 watched",
+      "t_watch1m",
+      "rss_per_task",
+      "rss_per_task",
+      "≤ 200 B",
+      " B"
+    ),
     row("… V8 heap bytes per watched task at 1,000,000", "t_watch1m", "heap_per_task", "heap_per_task", "", " B"),
     row("… subscribe channels/s, first watch of 1,000,000", "t_watch1m", "subscribe_per_s", "subscribe_per_s", "")
   ].join("\n")
@@ -173,24 +254,53 @@ const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
 
 const curvesSection = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
   const med = (id: string, impl: Impl, key: string) => median(field(res.get(id)?.[impl] ?? [], key))
-  const line = (name: string, xs: ReadonlyArray<number>, id: (x: number) => string, impl: Impl, key: string, scale = 1, dashed = false): Series =>
-    ({ name, points: xs.map((x) => [x, med(id(x), impl, key) * scale] as const), dashed })
+  const line = (
+    name: string,
+    xs: ReadonlyArray<number>,
+    id: (x: number) => string,
+    impl: Impl,
+    key: string,
+    scale = 1,
+    dashed = false
+  ): Series => ({ name, points: xs.map((x) => [x, med(id(x), impl, key) * scale] as const), dashed })
   const charts: Array<[file: string, caption: string, doc: string]> = []
   const chart = (file: string, caption: string, c: Parameters<typeof svg>[0]) => charts.push([file, caption, svg(c)])
   chart("store.svg", "store throughput by callers in flight", {
-    title: "store (markAsDone) throughput", xLabel: "callers in flight", yLabel: "results/s", logX: true,
-    series: [line("ours", inflight, (k) => `store@${k}`, "ours", "ops"), line("raw node-redis, our store script", inflight, (k) => `store@${k}`, "raw", "ops_script")]
+    title: "store (markAsDone) throughput",
+    xLabel: "callers in flight",
+    yLabel: "results/s",
+    logX: true,
+    series: [
+      line("ours", inflight, (k) => `store@${k}`, "ours", "ops"),
+      line("raw node-redis, our store script", inflight, (k) => `store@${k}`, "raw", "ops_script")
+    ]
   })
   chart("get.svg", "get throughput by callers in flight", {
-    title: "get throughput", xLabel: "callers in flight", yLabel: "reads/s", logX: true,
-    series: [line("ours (get)", inflight, (k) => `get@${k}`, "ours", "ops"), line("raw node-redis (GET + JSON.parse)", inflight, (k) => `get@${k}`, "raw", "ops")]
+    title: "get throughput",
+    xLabel: "callers in flight",
+    yLabel: "reads/s",
+    logX: true,
+    series: [
+      line("ours (get)", inflight, (k) => `get@${k}`, "ours", "ops"),
+      line("raw node-redis (GET + JSON.parse)", inflight, (k) => `get@${k}`, "raw", "ops")
+    ]
   })
   chart("getall.svg", "getAll latency by ids", {
-    title: "getAll of n ready ids, latency per call", xLabel: "ids", yLabel: "ms per call (median)", logX: true, logY: true,
-    series: [line("ours (getAll)", idCounts, (m) => `getall@${m}`, "ours", "ms"), line("raw node-redis (MGET + JSON.parse)", idCounts, (m) => `getall@${m}`, "raw", "ms")]
+    title: "getAll of n ready ids, latency per call",
+    xLabel: "ids",
+    yLabel: "ms per call (median)",
+    logX: true,
+    logY: true,
+    series: [
+      line("ours (getAll)", idCounts, (m) => `getall@${m}`, "ours", "ms"),
+      line("raw node-redis (MGET + JSON.parse)", idCounts, (m) => `getall@${m}`, "raw", "ms")
+    ]
   })
   chart("watch-memory.svg", "memory per watched task by tasks watched", {
-    title: "memory per watched task", xLabel: "tasks watched (first watch, fresh process)", yLabel: "bytes per task", logX: true,
+    title: "memory per watched task",
+    xLabel: "tasks watched (first watch, fresh process)",
+    yLabel: "bytes per task",
+    logX: true,
     series: [
       line("ours RSS", watchSizes, (w) => `watch@${w}`, "ours", "rss_per_task"),
       line("raw subscribe RSS", watchSizes, (w) => `watch@${w}`, "raw", "rss_per_task"),
@@ -199,20 +309,38 @@ const curvesSection = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
     ]
   })
   chart("watch-subscribe.svg", "subscribe rate by tasks watched", {
-    title: "subscribe rate, first watch (cold)", xLabel: "tasks watched", yLabel: "channels/s", logX: true,
-    series: [line("ours (watch: SUBSCRIBE, MGET, PING)", watchSizes, (w) => `watch@${w}`, "ours", "subscribe_per_s"), line("raw node-redis plain subscribe", watchSizes, (w) => `watch@${w}`, "raw", "subscribe_per_s")]
+    title: "subscribe rate, first watch (cold)",
+    xLabel: "tasks watched",
+    yLabel: "channels/s",
+    logX: true,
+    series: [
+      line("ours (watch: SUBSCRIBE, MGET, PING)", watchSizes, (w) => `watch@${w}`, "ours", "subscribe_per_s"),
+      line("raw node-redis plain subscribe", watchSizes, (w) => `watch@${w}`, "raw", "subscribe_per_s")
+    ]
   })
   chart("watch-resync.svg", "resync time by tasks watched", {
-    title: "resync after the subscriber connection is killed", xLabel: "tasks watched", yLabel: "seconds", logX: true, logY: true,
-    series: [line("ours (re-SUBSCRIBE + MGET)", watchSizes, (w) => `watch@${w}`, "ours", "resync_s"), line("raw node-redis resubscribe", watchSizes, (w) => `watch@${w}`, "raw", "resync_s")]
+    title: "resync after the subscriber connection is killed",
+    xLabel: "tasks watched",
+    yLabel: "seconds",
+    logX: true,
+    logY: true,
+    series: [
+      line("ours (re-SUBSCRIBE + MGET)", watchSizes, (w) => `watch@${w}`, "ours", "resync_s"),
+      line("raw node-redis resubscribe", watchSizes, (w) => `watch@${w}`, "raw", "resync_s")
+    ]
   })
   const xb = othersWatched.map((b) => Math.max(b, 1))
   const wk = (b: number) => `wakeup@${b === 1 ? 0 : b}`
   chart("wakeup.svg", "wake-up latency by other tasks watched", {
-    title: "wake-up (store called → waiter woke)", xLabel: "other tasks watched (0 plotted at 1)", yLabel: "ms", logX: true,
+    title: "wake-up (store called → waiter woke)",
+    xLabel: "other tasks watched (0 plotted at 1)",
+    yLabel: "ms",
+    logX: true,
     series: [
-      line("ours p50", xb, wk, "ours", "p50"), line("raw p50", xb, wk, "raw", "p50"),
-      line("ours p99", xb, wk, "ours", "p99", 1, true), line("raw p99", xb, wk, "raw", "p99", 1, true)
+      line("ours p50", xb, wk, "ours", "p50"),
+      line("raw p50", xb, wk, "raw", "p50"),
+      line("ours p99", xb, wk, "ours", "p99", 1, true),
+      line("raw p99", xb, wk, "raw", "p99", 1, true)
     ]
   })
   if (!smoke) {
@@ -220,30 +348,61 @@ const curvesSection = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
     for (const [file, , doc] of charts) Fs.writeFileSync(Path.join(outDir, file), doc)
   }
   // The numbers behind the plots, so a reader can check a point.
-  const table = (head: string, xs: ReadonlyArray<number>, id: (x: number) => string, cols: ReadonlyArray<[string, Impl, string]>) =>
-    [`| ${head} | ${cols.map((c) => c[0]).join(" | ")} |`, `|---|${cols.map(() => "---|").join("")}`,
-      ...xs.map((x) => `| ${short(x)} | ${cols.map(([, impl, key]) => cell(field(res.get(id(x))?.[impl] ?? [], key))).join(" | ")} |`)].join("\n")
+  const table = (
+    head: string,
+    xs: ReadonlyArray<number>,
+    id: (x: number) => string,
+    cols: ReadonlyArray<[string, Impl, string]>
+  ) =>
+    [
+      `| ${head} | ${cols.map((c) => c[0]).join(" | ")} |`,
+      `|---|${cols.map(() => "---|").join("")}`,
+      ...xs.map(
+        (x) =>
+          `| ${short(x)} | ${cols.map(([, impl, key]) => cell(field(res.get(id(x))?.[impl] ?? [], key))).join(" | ")} |`
+      )
+    ].join("\n")
   return [
     `![store](curves/store.svg) ![get](curves/get.svg)`,
     "",
-    table("in flight", inflight, (k) => `store@${k}`, [["ours store/s", "ours", "ops"], ["raw script store/s", "raw", "ops_script"]]),
+    table("in flight", inflight, (k) => `store@${k}`, [
+      ["ours store/s", "ours", "ops"],
+      ["raw script store/s", "raw", "ops_script"]
+    ]),
     "",
-    table("in flight", inflight, (k) => `get@${k}`, [["ours get/s", "ours", "ops"], ["raw GET/s", "raw", "ops"]]),
+    table("in flight", inflight, (k) => `get@${k}`, [
+      ["ours get/s", "ours", "ops"],
+      ["raw GET/s", "raw", "ops"]
+    ]),
     "",
     `![getAll](curves/getall.svg)`,
     "",
-    table("ids", idCounts, (m) => `getall@${m}`, [["ours getAll ms", "ours", "ms"], ["raw MGET ms", "raw", "ms"]]),
+    table("ids", idCounts, (m) => `getall@${m}`, [
+      ["ours getAll ms", "ours", "ms"],
+      ["raw MGET ms", "raw", "ms"]
+    ]),
     "",
     `![memory](curves/watch-memory.svg) ![subscribe](curves/watch-subscribe.svg) ![resync](curves/watch-resync.svg)`,
     "",
     table("watched", watchSizes, (w) => `watch@${w}`, [
-      ["ours RSS B/task", "ours", "rss_per_task"], ["ours heap B/task", "ours", "heap_per_task"], ["ours subscribe/s", "ours", "subscribe_per_s"], ["ours resync s", "ours", "resync_s"],
-      ["raw RSS B/task", "raw", "rss_per_task"], ["raw heap B/task", "raw", "heap_per_task"], ["raw subscribe/s", "raw", "subscribe_per_s"], ["raw resync s", "raw", "resync_s"]
+      ["ours RSS B/task", "ours", "rss_per_task"],
+      ["ours heap B/task", "ours", "heap_per_task"],
+      ["ours subscribe/s", "ours", "subscribe_per_s"],
+      ["ours resync s", "ours", "resync_s"],
+      ["raw RSS B/task", "raw", "rss_per_task"],
+      ["raw heap B/task", "raw", "heap_per_task"],
+      ["raw subscribe/s", "raw", "subscribe_per_s"],
+      ["raw resync s", "raw", "resync_s"]
     ]),
     "",
     `![wake-up](curves/wakeup.svg)`,
     "",
-    table("others watched", othersWatched, (b) => `wakeup@${b}`, [["ours p50 ms", "ours", "p50"], ["ours p99 ms", "ours", "p99"], ["raw p50 ms", "raw", "p50"], ["raw p99 ms", "raw", "p99"]])
+    table("others watched", othersWatched, (b) => `wakeup@${b}`, [
+      ["ours p50 ms", "ours", "p50"],
+      ["ours p99 ms", "ours", "p99"],
+      ["raw p50 ms", "raw", "p50"],
+      ["raw p99 ms", "raw", "p99"]
+    ])
   ].join("\n")
 }
 
@@ -260,7 +419,10 @@ const writeSection = (name: string, body: string) => {
 }
 
 const main = async () => {
-  execFileSync(Path.join(root, "node_modules", ".bin", "tsc"), ["-b", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+  execFileSync(Path.join(root, "node_modules", ".bin", "tsc"), ["-b", "tsconfig.build.json"], {
+    cwd: root,
+    stdio: "inherit"
+  })
   const server = await startRedis({ pinCpu: pin ? "0" : undefined })
   const flush = () => execFileSync("redis-cli", ["-p", String(server.port), "FLUSHALL"])
   const started = Date.now()
@@ -273,14 +435,19 @@ const main = async () => {
       Object.assign(all, Object.fromEntries(res))
       const table = targetsTable(res)
       console.log(table)
-      if (!smoke) writeSection("targets", `Run of \`npm run bench:targets\` (${stamp}); median (min–max) over reps.\n\n${table}`)
+      if (!smoke)
+        writeSection("targets", `Run of \`npm run bench:targets\` (${stamp}); median (min–max) over reps.\n\n${table}`)
     }
     if (doCurves) {
       const res = runJobs(curveJobs, server.url, flush)
       Object.assign(all, Object.fromEntries(res))
       const section = curvesSection(res)
       console.log(section)
-      if (!smoke) writeSection("curves", `Run of \`npm run bench:curves\` (${stamp}; the 1,000,000 point one rep); median (min–max) over reps.\n\n${section}`)
+      if (!smoke)
+        writeSection(
+          "curves",
+          `Run of \`npm run bench:curves\` (${stamp}; the 1,000,000 point one rep); median (min–max) over reps.\n\n${section}`
+        )
     }
     if (!smoke) {
       Fs.mkdirSync(outDir, { recursive: true })

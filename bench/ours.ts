@@ -12,7 +12,17 @@ import { Deferred, Effect, Either, Exit, Scope, Stream } from "effect"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
 import { createClient } from "redis"
-import { allocatedPerOp, commandsSince, GETMANY_WARM_UP, memory as memoryNow, monoMs, percentile, resetStats, untilChannels, warmUp } from "./util.js"
+import {
+  allocatedPerOp,
+  commandsSince,
+  GETMANY_WARM_UP,
+  memory as memoryNow,
+  monoMs,
+  percentile,
+  resetStats,
+  untilChannels,
+  warmUp
+} from "./util.js"
 
 const memory = Effect.promise(memoryNow)
 
@@ -35,14 +45,21 @@ type Services = ResultBackend.ResultBackend | ResultConsumer.ResultConsumer
  * `k` caller fibers, each running `task` for the next index until `n` are done: the same shape as
  * raw's `inFlight` (k async loops), so both sides pay for k callers and not for a fiber per call.
  */
-const callers = <E, R>(k: number, n: number, task: (i: number) => Effect.Effect<unknown, E, R>): Effect.Effect<void, E, R> => {
+const callers = <E, R>(
+  k: number,
+  n: number,
+  task: (i: number) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, E, R> => {
   let next = 0
   const caller: Effect.Effect<void, E, R> = Effect.suspend(() => {
     if (next >= n) return Effect.void
     const i = next++
     return Effect.zipRight(task(i), caller)
   })
-  return Effect.all(Array.from({ length: Math.min(k, n) }, () => caller), { concurrency: "unbounded", discard: true })
+  return Effect.all(
+    Array.from({ length: Math.min(k, n) }, () => caller),
+    { concurrency: "unbounded", discard: true }
+  )
 }
 
 /**
@@ -88,9 +105,11 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     // Both ways of reading them all, call by call in alternating order: `getAll` (the array) and
     // `getMany` drained (the Stream).
     const all = Effect.flatMap(backend.getAll(ids), (got) =>
-      got.length === ids.length ? Effect.void : Effect.die(`getAll returned ${got.length}`))
+      got.length === ids.length ? Effect.void : Effect.die(`getAll returned ${got.length}`)
+    )
     const stream = Effect.flatMap(Stream.runCount(backend.getMany(ids)), (got) =>
-      got === ids.length ? Effect.void : Effect.die(`getMany returned ${got}`))
+      got === ids.length ? Effect.void : Effect.die(`getMany returned ${got}`)
+    )
     for (let r = 0; r < GETMANY_WARM_UP; r++) yield* Effect.zipRight(all, stream)
     let allMs = 0
     let streamMs = 0
@@ -118,9 +137,13 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
       yield* consumer.watch(Array.from({ length: others }, () => randomUUID())).pipe(Stream.runDrain, Effect.forkScoped)
       yield* Effect.promise(() => untilChannels(probe, (k) => k >= others))
     }
-    const producer = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, "0"], {
-      stdio: ["pipe", "inherit", "inherit"]
-    })
+    const producer = spawn(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, "0"],
+      {
+        stdio: ["pipe", "inherit", "inherit"]
+      }
+    )
     const lat: Array<number> = []
     for (let i = 0; i < n + 10; i++) {
       const id = randomUUID()
@@ -152,7 +175,9 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const t = performance.now()
     yield* consumer.watch(ids).pipe(
       Stream.runForEach((e) =>
-        Either.isRight(e) && TaskState.isReady(e.right.status) && ++ready === n ? Deferred.succeed(allReady, monoMs()) : Effect.void
+        Either.isRight(e) && TaskState.isReady(e.right.status) && ++ready === n
+          ? Deferred.succeed(allReady, monoMs())
+          : Effect.void
       ),
       Effect.forkScoped
     )
@@ -241,7 +266,7 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const latNoTimeout: Array<number> = []
     for (let i = 0; i < n; i++) {
       const t = performance.now()
-      yield* (i % 2 === 0 ? backend.waitFor(ids[i]!, { timeout: "10 seconds" }) : backend.waitFor(ids[i]!))
+      yield* i % 2 === 0 ? backend.waitFor(ids[i]!, { timeout: "10 seconds" }) : backend.waitFor(ids[i]!)
       ;(i % 2 === 0 ? lat : latNoTimeout).push(performance.now() - t)
     }
     yield* Effect.promise(() => untilChannels(probe, (k) => k === 0))
@@ -283,7 +308,12 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     yield* Effect.promise(() => untilChannels(probe, (k) => k >= n))
     const resyncS = (performance.now() - t1) / 1000
     yield* Effect.promise(() => probe.quit())
-    return { rss_per_task: (mem1.rss - mem0.rss) / n, heap_per_task: (mem1.heap - mem0.heap) / n, subscribe_per_s: n / subS, resync_s: resyncS }
+    return {
+      rss_per_task: (mem1.rss - mem0.rss) / n,
+      heap_per_task: (mem1.heap - mem0.heap) / n,
+      subscribe_per_s: n / subS,
+      resync_s: resyncS
+    }
   }).pipe(Effect.scoped)
 }
 
@@ -293,14 +323,19 @@ const wakeupProducer = Effect.gen(function* () {
   const lines = Stream.fromAsyncIterable(rl, (e) => e)
   yield* lines.pipe(
     Stream.runForEach((line) =>
-      Effect.sleep("5 millis").pipe(Effect.zipRight(Effect.suspend(() => backend.markAsDone(line.trim(), { t0: monoMs() }))))
+      Effect.sleep("5 millis").pipe(
+        Effect.zipRight(Effect.suspend(() => backend.markAsDone(line.trim(), { t0: monoMs() })))
+      )
     )
   )
 })
 
 const program = fig === "wakeup_producer" ? Effect.as(wakeupProducer, undefined) : figures[fig]!
 const out = await Effect.runPromise(
-  program.pipe(Effect.provide(RedisBackend.layerUrl(url) as Layer.Layer<Services, unknown>), Effect.map((x) => x))
+  program.pipe(
+    Effect.provide(RedisBackend.layerUrl(url) as Layer.Layer<Services, unknown>),
+    Effect.map((x) => x)
+  )
 )
 if (out !== undefined) console.log(JSON.stringify(out))
 

@@ -73,11 +73,16 @@ export const svg = (chart: Chart): string => {
   if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1]
   const f = (v: number, log: boolean) => (log ? Math.log10(v) : v)
   const px = (x: number) => M.left + ((f(x, logX) - f(x0, logX)) / (f(x1, logX) - f(x0, logX))) * (W - M.left - M.right)
-  const py = (y: number) => H - M.bottom - ((f(y, logY) - f(y0, logY)) / (f(y1, logY) - f(y0, logY))) * (H - M.top - M.bottom)
+  const py = (y: number) =>
+    H - M.bottom - ((f(y, logY) - f(y0, logY)) / (f(y1, logY) - f(y0, logY))) * (H - M.top - M.bottom)
   const out: Array<string> = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`
+  )
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`)
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(chart.title)}</text>`)
+  out.push(
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(chart.title)}</text>`
+  )
   for (const t of ticks(y0, y1, logY)) {
     if (t < y0 || t > y1) continue
     const y = py(t).toFixed(1)
@@ -90,14 +95,23 @@ export const svg = (chart: Chart): string => {
     out.push(`<line x1="${x}" x2="${x}" y1="${M.top}" y2="${H - M.bottom}" stroke="#eeeeee"/>`)
     out.push(`<text x="${x}" y="${H - M.bottom + 16}" text-anchor="middle">${short(t)}</text>`)
   }
-  out.push(`<rect x="${M.left}" y="${M.top}" width="${W - M.left - M.right}" height="${H - M.top - M.bottom}" fill="none" stroke="#888"/>`)
-  out.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - M.bottom + 36}" text-anchor="middle">${esc(chart.xLabel)}</text>`)
-  out.push(`<text transform="translate(18 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(chart.yLabel)}</text>`)
+  out.push(
+    `<rect x="${M.left}" y="${M.top}" width="${W - M.left - M.right}" height="${H - M.top - M.bottom}" fill="none" stroke="#888"/>`
+  )
+  out.push(
+    `<text x="${(M.left + W - M.right) / 2}" y="${H - M.bottom + 36}" text-anchor="middle">${esc(chart.xLabel)}</text>`
+  )
+  out.push(
+    `<text transform="translate(18 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(chart.yLabel)}</text>`
+  )
   chart.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!
-    const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`)
+    const p = s.points
+      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
+      .map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`)
     const dash = s.dashed === true ? ` stroke-dasharray="6 4"` : ""
-    if (p.length > 1) out.push(`<polyline points="${p.join(" ")}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`)
+    if (p.length > 1)
+      out.push(`<polyline points="${p.join(" ")}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`)
     for (const q of p) {
       const [cx, cy] = q.split(",")
       out.push(`<circle cx="${cx}" cy="${cy}" r="3.5" fill="${color}"/>`)

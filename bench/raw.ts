@@ -9,7 +9,19 @@ import { createClient } from "redis"
 import { fileURLToPath } from "node:url"
 // The same Lua source our store sends (the script text only; nothing else of the library runs here).
 import { store as storeScript } from "../packages/redis/src/internal/scripts.js"
-import { allocatedPerOp, commandsSince, GETMANY_WARM_UP, inFlight, memory, metaJson, monoMs, percentile, resetStats, untilChannels, warmUp } from "./util.js"
+import {
+  allocatedPerOp,
+  commandsSince,
+  GETMANY_WARM_UP,
+  inFlight,
+  memory,
+  metaJson,
+  monoMs,
+  percentile,
+  resetStats,
+  untilChannels,
+  warmUp
+} from "./util.js"
 
 type Client = ReturnType<typeof createClient>
 
@@ -124,15 +136,24 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
       const probe = await connect(url)
       const pending: Array<Promise<void>> = []
       for (let i = 0; i < others; i += 1000) {
-        pending.push(sub.subscribe(Array.from({ length: Math.min(1000, others - i) }, () => key(randomUUID())), () => {}))
+        pending.push(
+          sub.subscribe(
+            Array.from({ length: Math.min(1000, others - i) }, () => key(randomUUID())),
+            () => {}
+          )
+        )
       }
       await Promise.all(pending)
       await untilChannels(probe, (k) => k >= others)
       await probe.quit()
     }
-    const producer = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, String(n)], {
-      stdio: ["pipe", "inherit", "inherit"]
-    })
+    const producer = spawn(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), "wakeup_producer", url, String(n)],
+      {
+        stdio: ["pipe", "inherit", "inherit"]
+      }
+    )
     const lat: Array<number> = []
     for (let i = 0; i < n + 10; i++) {
       const id = randomUUID()
@@ -201,10 +222,12 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
       const synced: Array<Promise<void>> = []
       for (let i = 0; i < n; i += 1000) {
         const chunk = keys.slice(i, i + 1000)
-        synced.push(sub.subscribe(chunk, listener).then(async () => {
-          const vs = await cmd.mGet(chunk)
-          for (let j = 0; j < chunk.length; j++) if (vs[j] !== null) values.set(chunk[j]!, vs[j]!)
-        }))
+        synced.push(
+          sub.subscribe(chunk, listener).then(async () => {
+            const vs = await cmd.mGet(chunk)
+            for (let j = 0; j < chunk.length; j++) if (vs[j] !== null) values.set(chunk[j]!, vs[j]!)
+          })
+        )
       }
       await Promise.all(synced)
       await sub.ping()
@@ -297,7 +320,11 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     clearTimeout(limit)
     const resyncS = gaveUp ? Number.NaN : (performance.now() - t1) / 1000
     await probe.quit()
-    const out = { rss_per_task: (mem1.rss - mem0.rss) / n, heap_per_task: (mem1.heap - mem0.heap) / n, subscribe_per_s: n / subS }
+    const out = {
+      rss_per_task: (mem1.rss - mem0.rss) / n,
+      heap_per_task: (mem1.heap - mem0.heap) / n,
+      subscribe_per_s: n / subS
+    }
     if (gaveUp) {
       // The subscriber is still reconnecting: its quit would wait for it.
       console.log(JSON.stringify({ ...out, resync_gave_up: 1 }))

@@ -39,52 +39,69 @@ const otelLayer = OtelTracer.layer.pipe(
   Layer.provide(OtelResource.layer({ serviceName: "bench" }))
 )
 
-const callers = <E>(k: number, count: number, task: (i: number) => Effect.Effect<unknown, E>): Effect.Effect<void, E> => {
+const callers = <E>(
+  k: number,
+  count: number,
+  task: (i: number) => Effect.Effect<unknown, E>
+): Effect.Effect<void, E> => {
   let next = 0
   const caller: Effect.Effect<void, E> = Effect.suspend(() => {
     if (next >= count) return Effect.void
     const i = next++
     return Effect.zipRight(task(i), caller)
   })
-  return Effect.all(Array.from({ length: Math.min(k, count) }, () => caller), { concurrency: "unbounded", discard: true })
+  return Effect.all(
+    Array.from({ length: Math.min(k, count) }, () => caller),
+    { concurrency: "unbounded", discard: true }
+  )
 }
 
 const measure = (port: number, mode: Mode) =>
-  Effect.scoped(Effect.gen(function* () {
-    const ctx = yield* Layer.build(RedisBackend.layer({ host: "127.0.0.1", port }, optionsOf(mode)))
-    const backend = Context.get(ctx, ResultBackend.ResultBackend)
-    const ids = Array.from({ length: n }, () => randomUUID())
-    // Warm-up (JIT, connection).
-    yield* callers(100, 2000, (i) => backend.markAsDone(`warm-${i}`, i))
-    const t0 = performance.now()
-    yield* callers(100, n, (i) => backend.markAsDone(ids[i]!, { i }))
-    const storeOps = n / ((performance.now() - t0) / 1000)
-    const t1 = performance.now()
-    yield* callers(100, n, (i) => backend.get(ids[i]!))
-    const getOps = n / ((performance.now() - t1) / 1000)
-    const lat: Array<number> = []
-    for (let i = 0; i < wakeups; i++) {
-      const id = randomUUID()
-      const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
-      // Let the waiter subscribe (its first read comes back PENDING) before storing.
-      yield* Effect.sleep("1 millis")
-      const t = performance.now()
-      yield* backend.markAsDone(id, i)
-      yield* Fiber.join(waiter)
-      lat.push(performance.now() - t)
-    }
-    lat.sort((a, b) => a - b)
-    return { store: storeOps, get: getOps, wake: lat[Math.floor(lat.length / 2)]! }
-  }))
+  Effect.scoped(
+    Effect.gen(function* () {
+      const ctx = yield* Layer.build(RedisBackend.layer({ host: "127.0.0.1", port }, optionsOf(mode)))
+      const backend = Context.get(ctx, ResultBackend.ResultBackend)
+      const ids = Array.from({ length: n }, () => randomUUID())
+      // Warm-up (JIT, connection).
+      yield* callers(100, 2000, (i) => backend.markAsDone(`warm-${i}`, i))
+      const t0 = performance.now()
+      yield* callers(100, n, (i) => backend.markAsDone(ids[i]!, { i }))
+      const storeOps = n / ((performance.now() - t0) / 1000)
+      const t1 = performance.now()
+      yield* callers(100, n, (i) => backend.get(ids[i]!))
+      const getOps = n / ((performance.now() - t1) / 1000)
+      const lat: Array<number> = []
+      for (let i = 0; i < wakeups; i++) {
+        const id = randomUUID()
+        const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+        // Let the waiter subscribe (its first read comes back PENDING) before storing.
+        yield* Effect.sleep("1 millis")
+        const t = performance.now()
+        yield* backend.markAsDone(id, i)
+        yield* Fiber.join(waiter)
+        lat.push(performance.now() - t)
+      }
+      lat.sort((a, b) => a - b)
+      return { store: storeOps, get: getOps, wake: lat[Math.floor(lat.length / 2)]! }
+    })
+  )
 
 const main = Effect.gen(function* () {
-  const server = yield* Effect.acquireRelease(Effect.promise(() => startRedis()), (s) => Effect.sync(s.stop))
-  const results: Record<Mode, Array<{ store: number; get: number; wake: number }>> = { off: [], metrics: [], noop: [], otel: [] }
+  const server = yield* Effect.acquireRelease(
+    Effect.promise(() => startRedis()),
+    (s) => Effect.sync(s.stop)
+  )
+  const results: Record<Mode, Array<{ store: number; get: number; wake: number }>> = {
+    off: [],
+    metrics: [],
+    noop: [],
+    otel: []
+  }
   for (let r = 0; r < reps; r++) {
     for (let k = 0; k < modes.length; k++) {
       const mode = modes[(k + r) % modes.length]!
       const run = measure(server.port, mode)
-      const res = yield* (mode === "otel" ? Effect.provide(run, otelLayer) : run)
+      const res = yield* mode === "otel" ? Effect.provide(run, otelLayer) : run
       yield* Effect.promise(() => provider.forceFlush())
       exporter.reset()
       results[mode].push(res)
@@ -103,7 +120,9 @@ const main = Effect.gen(function* () {
     `|---|---|---|---|`,
     ...modes.map((m) => `| ${m} | ${cell(m, "store")} | ${cell(m, "get")} | ${cell(m, "wake")} |`)
   ]
-  process.stdout.write(`${lines.join("\n")}\n\n${reps} reps, n=${n}, ${wakeups} wake-ups, ${Os.cpus().length} CPUs, node ${process.version}\n`)
+  process.stdout.write(
+    `${lines.join("\n")}\n\n${reps} reps, n=${n}, ${wakeups} wake-ups, ${Os.cpus().length} CPUs, node ${process.version}\n`
+  )
 })
 
 void Effect.runPromiseExit(Effect.scoped(main)).then((exit) => {
@@ -113,4 +132,3 @@ void Effect.runPromiseExit(Effect.scoped(main)).then((exit) => {
   }
   return provider.shutdown()
 })
-

@@ -81,10 +81,26 @@ export const freePort = (): Promise<number> =>
 export const startRedis = async (options: { readonly pinCpu?: string | undefined } = {}) => {
   const port = await freePort()
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-redis-"))
-  const redisArgs = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "", "--maxclients", "10000"]
-  const proc = options.pinCpu !== undefined
-    ? spawn("taskset", ["-c", options.pinCpu, "redis-server", ...redisArgs])
-    : spawn("redis-server", redisArgs)
+  const redisArgs = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+    "--logfile",
+    "",
+    "--maxclients",
+    "10000"
+  ]
+  const proc =
+    options.pinCpu !== undefined
+      ? spawn("taskset", ["-c", options.pinCpu, "redis-server", ...redisArgs])
+      : spawn("redis-server", redisArgs)
   await new Promise<void>((resolve, reject) => {
     let out = ""
     proc.stdout.on("data", (d: Buffer) => {
@@ -104,12 +120,16 @@ export const startRedis = async (options: { readonly pinCpu?: string | undefined
 }
 
 /** CONFIG RESETSTAT: commandstats count from here. */
-export const resetStats = async (probe: { readonly sendCommand: (args: Array<string>) => Promise<unknown> }): Promise<void> => {
+export const resetStats = async (probe: {
+  readonly sendCommand: (args: Array<string>) => Promise<unknown>
+}): Promise<void> => {
   await probe.sendCommand(["CONFIG", "RESETSTAT"])
 }
 
 /** Commands the server ran since `resetStats`, the probe's own INFO and CONFIG left out. */
-export const commandsSince = async (probe: { readonly info: (section: string) => Promise<string> }): Promise<number> => {
+export const commandsSince = async (probe: {
+  readonly info: (section: string) => Promise<string>
+}): Promise<number> => {
   let calls = 0
   for (const m of (await probe.info("commandstats")).matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g)) {
     if (m[1] !== "info" && m[1] !== "config") calls += Number(m[2])

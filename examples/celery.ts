@@ -34,7 +34,11 @@ const program = Effect.gen(function* () {
   for (const id of ids) {
     const outcome = yield* backend.waitFor(id, { timeout: "10 seconds" }).pipe(
       Effect.map((meta) => `result ${id} = ${JSON.stringify(meta.result)}`),
-      Effect.catchTag("TaskFailedError", (e) => Effect.succeed(`failed ${id}: ${e.exception?.excType}: ${(e.exception?.excMessage ?? []).map(String).join(", ")}`))
+      Effect.catchTag("TaskFailedError", (e) =>
+        Effect.succeed(
+          `failed ${id}: ${e.exception?.excType}: ${(e.exception?.excMessage ?? []).map(String).join(", ")}`
+        )
+      )
     )
     process.stdout.write(`${outcome}\n`)
   }

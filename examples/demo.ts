@@ -34,8 +34,14 @@ const worker = (ids: ReadonlyArray<string>) =>
       if (i === ids.length - 1) {
         yield* backend.markAsFailure(
           id,
-          new Errors.RemoteException({ excType: "PaymentError", excMessage: ["card declined", 42], excModule: "billing.tasks" }),
-          { traceback: "Traceback (most recent call last):\n  ...\nbilling.tasks.PaymentError: ('card declined', 42)\n" }
+          new Errors.RemoteException({
+            excType: "PaymentError",
+            excMessage: ["card declined", 42],
+            excModule: "billing.tasks"
+          }),
+          {
+            traceback: "Traceback (most recent call last):\n  ...\nbilling.tasks.PaymentError: ('card declined', 42)\n"
+          }
         )
       } else {
         yield* backend.markAsDone(id, { charged: 10 * (i + 1), currency: "EUR", note: "café" })
@@ -60,7 +66,8 @@ const program = Effect.gen(function* () {
     Stream.runForEach((event) =>
       Either.match(event, {
         onLeft: (e) => Console.log(`  undecodable value for ${e.id}: ${e.message}`),
-        onRight: (meta) => Console.log(`  task ${meta.taskId.slice(-1)}: ${meta.status.padEnd(8)} ${JSON.stringify(meta.result)}`)
+        onRight: (meta) =>
+          Console.log(`  task ${meta.taskId.slice(-1)}: ${meta.status.padEnd(8)} ${JSON.stringify(meta.result)}`)
       }).pipe(Effect.zipRight(++seen === ids.length ? Deferred.succeed(seenStarted, undefined) : Effect.void))
     ),
     Effect.fork
@@ -75,13 +82,19 @@ const program = Effect.gen(function* () {
   yield* Console.log(`waitFor(${ids[2]}) → ${failed._tag}: ${failed.message}`)
 
   const many = yield* backend.getMany(ids, { timeout: "5 seconds" }).pipe(Stream.runCollect)
-  yield* Console.log(`getMany → ${[...many].map(Either.match({ onLeft: (e) => e._tag, onRight: (m) => m.status })).join(", ")}`)
+  yield* Console.log(
+    `getMany → ${[...many].map(Either.match({ onLeft: (e) => e._tag, onRight: (m) => m.status })).join(", ")}`
+  )
   const all = yield* backend.getAll(ids, { timeout: "5 seconds" })
-  yield* Console.log(`getAll → ${all.map(Either.match({ onLeft: (e) => e._tag, onRight: (m) => `${m.taskId}: ${m.status}` })).join(", ")}`)
+  yield* Console.log(
+    `getAll → ${all.map(Either.match({ onLeft: (e) => e._tag, onRight: (m) => `${m.taskId}: ${m.status}` })).join(", ")}`
+  )
 
   yield* backend.saveGroup("demo-group", ids)
   const group = yield* backend.restoreGroup("demo-group")
-  yield* Console.log(`group → ${Option.match(group, { onNone: () => "missing", onSome: (g) => g.results.map((r) => r.id).join(", ") })}`)
+  yield* Console.log(
+    `group → ${Option.match(group, { onNone: () => "missing", onSome: (g) => g.results.map((r) => r.id).join(", ") })}`
+  )
   for (const id of ids) yield* backend.forget(id)
   yield* backend.deleteGroup("demo-group")
 })

@@ -114,9 +114,7 @@ export const celeryWorker = (options: CeleryWorkerOptions): Effect.Effect<Celery
           return Effect.void
         }
         // Bounded (10 s): the spawn finalizer, run next, SIGKILLs a worker that did not stop.
-        return Effect.sleep("20 millis").pipe(
-          Effect.repeat({ while: () => proc.isRunning(), times: 500 })
-        )
+        return Effect.sleep("20 millis").pipe(Effect.repeat({ while: () => proc.isRunning(), times: 500 }))
       })
     )
     return { hostname, process: proc }
@@ -225,7 +223,8 @@ export const pythonClient = (options: PythonClientOptions): Effect.Effect<Python
       })
       Deferred.unsafeDone(p.result, msg["ok"] === true ? Exit.succeed(msg["value"]) : Exit.fail(failure))
       // Events never emitted by a finished request fail instead of hanging.
-      for (const d of p.events.values()) Deferred.unsafeDone(d, Exit.fail(new HarnessError({ message: "request finished without that event" })))
+      for (const d of p.events.values())
+        Deferred.unsafeDone(d, Exit.fail(new HarnessError({ message: "request finished without that event" })))
     }
 
     const child = yield* Effect.acquireRelease(
@@ -257,7 +256,11 @@ export const pythonClient = (options: PythonClientOptions): Effect.Effect<Python
           Deferred.unsafeDone(exited, Exit.void)
         })
         proc.on("exit", (code, signal) => {
-          failAll(new HarnessError({ message: `python client exited (code=${code} signal=${signal}):\n${stderr.slice(-4000)}` }))
+          failAll(
+            new HarnessError({
+              message: `python client exited (code=${code} signal=${signal}):\n${stderr.slice(-4000)}`
+            })
+          )
           Deferred.unsafeDone(exited, Exit.void)
         })
         return proc
@@ -267,7 +270,10 @@ export const pythonClient = (options: PythonClientOptions): Effect.Effect<Python
           if (proc.exitCode !== null || proc.signalCode !== null) return
           proc.stdin.end() // EOF: the client's loop ends and it exits by itself
           // Finalizers are uninterruptible: the wait must be made interruptible for the timeout to work.
-          const gone = yield* Effect.interruptible(Deferred.await(exited)).pipe(Effect.timeout(Duration.seconds(5)), Effect.option)
+          const gone = yield* Effect.interruptible(Deferred.await(exited)).pipe(
+            Effect.timeout(Duration.seconds(5)),
+            Effect.option
+          )
           if (gone._tag === "None") {
             proc.kill("SIGKILL")
             yield* Effect.interruptible(Deferred.await(exited)).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
@@ -282,7 +288,11 @@ export const pythonClient = (options: PythonClientOptions): Effect.Effect<Python
       })
     )
 
-    const start = (op: string, params: Readonly<Record<string, unknown>> = {}, o?: { readonly timeoutMillis?: number }) =>
+    const start = (
+      op: string,
+      params: Readonly<Record<string, unknown>> = {},
+      o?: { readonly timeoutMillis?: number }
+    ) =>
       Effect.suspend(() => {
         if (dead !== undefined) return Effect.fail(dead)
         const id = nextId++
@@ -295,13 +305,15 @@ export const pythonClient = (options: PythonClientOptions): Effect.Effect<Python
             Deferred.await(eventDeferred(p, name)).pipe(
               Effect.timeoutFail({
                 duration: eo?.timeoutMillis ?? timeoutMillis,
-                onTimeout: () => new HarnessError({ message: `python ${op}: no "${name}" event\n${stderr.slice(-2000)}` })
+                onTimeout: () =>
+                  new HarnessError({ message: `python ${op}: no "${name}" event\n${stderr.slice(-2000)}` })
               })
             ),
           result: Deferred.await(p.result).pipe(
             Effect.timeoutFail({
               duration: timeoutMillis,
-              onTimeout: () => new HarnessError({ message: `python ${op}: no answer in ${timeoutMillis} ms\n${stderr.slice(-2000)}` })
+              onTimeout: () =>
+                new HarnessError({ message: `python ${op}: no answer in ${timeoutMillis} ms\n${stderr.slice(-2000)}` })
             })
           )
         }

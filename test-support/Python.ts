@@ -35,7 +35,9 @@ export const celery56Site = (): string => {
   )
   const found = candidates.find((dir) => Fs.existsSync(Path.join(dir, "celery", "__init__.py")))
   if (found === undefined) {
-    throw new Error(`Celery 5.6.3 sources not found (looked in ${candidates.join(", ")}): copy shared/ beside the repository`)
+    throw new Error(
+      `Celery 5.6.3 sources not found (looked in ${candidates.join(", ")}): copy shared/ beside the repository`
+    )
   }
   return found
 }
@@ -126,13 +128,16 @@ const run = (program: PythonProgram, options: PythonRunOptions): Effect.Effect<O
   })
 
 /** Run the program to its end; succeeds with its stdout when it exits 0. Interruption kills it. */
-export const runPython = (program: PythonProgram, options: PythonRunOptions = {}): Effect.Effect<string, HarnessError> =>
-  Effect.map(run(program, options), (o) => o.stdout)
+export const runPython = (
+  program: PythonProgram,
+  options: PythonRunOptions = {}
+): Effect.Effect<string, HarnessError> => Effect.map(run(program, options), (o) => o.stdout)
 
 const parse = (label: string, text: string, stderr: string): Effect.Effect<unknown, HarnessError> =>
   Effect.try({
     try: (): unknown => JSON.parse(text),
-    catch: (cause) => new HarnessError({ message: `${label}: output is not JSON: ${text.slice(0, 2000)}\n${stderr}`, cause })
+    catch: (cause) =>
+      new HarnessError({ message: `${label}: output is not JSON: ${text.slice(0, 2000)}\n${stderr}`, cause })
   })
 
 /**
@@ -164,7 +169,9 @@ export const pythonJsonLines = <A = Record<string, unknown>>(
       const label = labelOf(program, options)
       const lines = o.stdout.split("\n").filter((l) => l !== "")
       if (lines.length !== requests.length) {
-        return Effect.fail(new HarnessError({ message: `${label} answered ${lines.length}/${requests.length} requests\n${o.stderr}` }))
+        return Effect.fail(
+          new HarnessError({ message: `${label} answered ${lines.length}/${requests.length} requests\n${o.stderr}` })
+        )
       }
       return Effect.forEach(lines, (line) => parse(label, line, o.stderr) as Effect.Effect<A, HarnessError>)
     })

@@ -9,7 +9,10 @@ import { createClient } from "redis"
 
 export type RawClient = ReturnType<typeof createClient>
 
-export const rawClient = (server: { readonly host: string; readonly port: number }): Effect.Effect<RawClient, never, Scope.Scope> =>
+export const rawClient = (server: {
+  readonly host: string
+  readonly port: number
+}): Effect.Effect<RawClient, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const c = createClient({ socket: { host: server.host, port: server.port, reconnectStrategy: false } })

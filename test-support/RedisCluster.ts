@@ -84,7 +84,8 @@ const exec = (cmd: string, args: ReadonlyArray<string>, timeoutMillis = 30_000):
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-const cliOn = (port: number, args: ReadonlyArray<string>) => exec("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], 10_000)
+const cliOn = (port: number, args: ReadonlyArray<string>) =>
+  exec("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], 10_000)
 
 /**
  * The slot map from `CLUSTER NODES` (one line per node: id, ip:port@bus, flags, master id, …,
@@ -92,7 +93,10 @@ const cliOn = (port: number, args: ReadonlyArray<string>) => exec("redis-cli", [
  * ranges, and their replicas not flagged `fail`.
  */
 const parseNodes = (text: string): ReadonlyArray<SlotRange> => {
-  const lines = text.split("\n").map((l) => l.trim().split(" ")).filter((f) => f.length >= 8)
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim().split(" "))
+    .filter((f) => f.length >= 8)
   const portOf = (address: string) => Number(address.split("@")[0]!.split(":").pop())
   const ranges: Array<SlotRange> = []
   for (const fields of lines) {
@@ -132,11 +136,15 @@ const until = (
       else last = result.right
       yield* Effect.sleep(Duration.millis(100))
     }
-    return yield* Effect.fail(new HarnessError({ message: `cluster: ${what} not reached in ${timeoutMillis} ms (${last})` }))
+    return yield* Effect.fail(
+      new HarnessError({ message: `cluster: ${what} not reached in ${timeoutMillis} ms (${last})` })
+    )
   })
 
 /** A private cluster on free loopback ports, persisting nothing; every node killed with the scope. */
-export const redisCluster = (options: RedisClusterOptions = {}): Effect.Effect<RedisCluster, HarnessError, Scope.Scope> =>
+export const redisCluster = (
+  options: RedisClusterOptions = {}
+): Effect.Effect<RedisCluster, HarnessError, Scope.Scope> =>
   Effect.gen(function* () {
     const masters = options.masters ?? 3
     const replicas = options.replicasPerMaster ?? 1
@@ -149,19 +157,31 @@ export const redisCluster = (options: RedisClusterOptions = {}): Effect.Effect<R
       const process = yield* spawn({
         command: "redis-server",
         args: [
-          "--bind", "127.0.0.1",
-          "--port", String(port),
-          "--save", "",
-          "--appendonly", "no",
-          "--dir", dir,
-          "--daemonize", "no",
-          "--logfile", "",
-          "--protected-mode", "no",
-          "--cluster-enabled", "yes",
-          "--cluster-config-file", "nodes.conf",
-          "--cluster-node-timeout", String(nodeTimeout),
+          "--bind",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--dir",
+          dir,
+          "--daemonize",
+          "no",
+          "--logfile",
+          "",
+          "--protected-mode",
+          "no",
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-node-timeout",
+          String(nodeTimeout),
           // A replica may take over however stale: the tests kill masters on purpose.
-          "--cluster-replica-validity-factor", "0",
+          "--cluster-replica-validity-factor",
+          "0",
           ...(options.args ?? [])
         ],
         readyLine: "Ready to accept connections",
@@ -169,10 +189,17 @@ export const redisCluster = (options: RedisClusterOptions = {}): Effect.Effect<R
       })
       return { host: "127.0.0.1", port, address: `127.0.0.1:${port}`, dir, process } as const satisfies ClusterNode
     })
-    const nodes = yield* Effect.all(Array.from({ length: count }, () => startNode), { concurrency: "unbounded" })
+    const nodes = yield* Effect.all(
+      Array.from({ length: count }, () => startNode),
+      { concurrency: "unbounded" }
+    )
     const ports = nodes.map((n) => n.port)
 
-    yield* exec("redis-cli", ["--cluster", "create", ...nodes.map((n) => n.address), "--cluster-replicas", String(replicas), "--cluster-yes"], 60_000)
+    yield* exec(
+      "redis-cli",
+      ["--cluster", "create", ...nodes.map((n) => n.address), "--cluster-replicas", String(replicas), "--cluster-yes"],
+      60_000
+    )
 
     const running = () => nodes.filter((n) => n.process.isRunning())
 
@@ -187,9 +214,12 @@ export const redisCluster = (options: RedisClusterOptions = {}): Effect.Effect<R
     const healthyOn = (node: ClusterNode, expectNodes: number): Effect.Effect<string | true, HarnessError> =>
       Effect.gen(function* () {
         const info = yield* cliOn(node.port, ["CLUSTER", "INFO"])
-        if (infoField(info, "cluster_state") !== "ok") return `${node.address} cluster_state:${infoField(info, "cluster_state")}`
-        if (infoField(info, "cluster_slots_ok") !== "16384") return `${node.address} cluster_slots_ok:${infoField(info, "cluster_slots_ok")}`
-        if (Number(infoField(info, "cluster_known_nodes")) < expectNodes) return `${node.address} knows ${infoField(info, "cluster_known_nodes")} nodes`
+        if (infoField(info, "cluster_state") !== "ok")
+          return `${node.address} cluster_state:${infoField(info, "cluster_state")}`
+        if (infoField(info, "cluster_slots_ok") !== "16384")
+          return `${node.address} cluster_slots_ok:${infoField(info, "cluster_slots_ok")}`
+        if (Number(infoField(info, "cluster_known_nodes")) < expectNodes)
+          return `${node.address} knows ${infoField(info, "cluster_known_nodes")} nodes`
         const repl = yield* cliOn(node.port, ["INFO", "replication"])
         if (infoField(repl, "role") === "slave" && infoField(repl, "master_link_status") !== "up") {
           return `${node.address} replica link ${infoField(repl, "master_link_status")}`
@@ -242,11 +272,24 @@ export const redisCluster = (options: RedisClusterOptions = {}): Effect.Effect<R
         Effect.gen(function* () {
           const fromId = (yield* cliOn(from, ["CLUSTER", "MYID"])).trim()
           const toId = (yield* cliOn(to, ["CLUSTER", "MYID"])).trim()
-          yield* exec("redis-cli", [
-            "--cluster", "reshard", `127.0.0.1:${from}`,
-            "--cluster-from", fromId, "--cluster-to", toId, "--cluster-slots", String(count),
-            "--cluster-yes", "--cluster-pipeline", "100"
-          ], 120_000)
+          yield* exec(
+            "redis-cli",
+            [
+              "--cluster",
+              "reshard",
+              `127.0.0.1:${from}`,
+              "--cluster-from",
+              fromId,
+              "--cluster-to",
+              toId,
+              "--cluster-slots",
+              String(count),
+              "--cluster-yes",
+              "--cluster-pipeline",
+              "100"
+            ],
+            120_000
+          )
         }),
       waitHealthy
     } satisfies RedisCluster

@@ -11,7 +11,10 @@ import * as Path from "node:path"
 import type { Scope } from "effect"
 import { Data, Deferred, Effect, Exit } from "effect"
 
-export class HarnessError extends Data.TaggedError("HarnessError")<{ readonly message: string; readonly cause?: unknown }> {}
+export class HarnessError extends Data.TaggedError("HarnessError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
 
 /** A free TCP port on 127.0.0.1 (the OS picks; we release it right away). */
 export const freePort: Effect.Effect<number, HarnessError> = Effect.async<number, HarnessError>((resume) => {
@@ -47,7 +50,10 @@ export interface ServerProcess {
   /** Every stdout line so far (for diagnostics and waiting on log events). */
   readonly output: () => string
   /** Wait until a line containing `text` appears (from now or already seen when `seen`). */
-  readonly waitForLine: (text: string, options?: { readonly timeoutMillis?: number; readonly after?: number }) => Effect.Effect<void, HarnessError>
+  readonly waitForLine: (
+    text: string,
+    options?: { readonly timeoutMillis?: number; readonly after?: number }
+  ) => Effect.Effect<void, HarnessError>
   /** SIGKILL the process and wait for it to exit. */
   readonly kill: Effect.Effect<void>
   /** Start the same command again (same port and files) and wait until ready. */
@@ -81,7 +87,8 @@ export const spawn = (options: ProcessOptions): Effect.Effect<ServerProcess, Har
       }).pipe(
         Effect.timeoutFail({
           duration: o?.timeoutMillis ?? 20_000,
-          onTimeout: () => new HarnessError({ message: `${options.name}: no "${text}" in output:\n${out.slice(-3000)}` })
+          onTimeout: () =>
+            new HarnessError({ message: `${options.name}: no "${text}" in output:\n${out.slice(-3000)}` })
         })
       )
 
@@ -116,7 +123,9 @@ export const spawn = (options: ProcessOptions): Effect.Effect<ServerProcess, Har
       yield* waitForLine(options.readyLine, { after: from, timeoutMillis: options.readyTimeout ?? 20_000 }).pipe(
         Effect.raceFirst(
           Deferred.await(done).pipe(
-            Effect.zipRight(Effect.fail(new HarnessError({ message: `${options.name} exited before ready:\n${out.slice(-3000)}` })))
+            Effect.zipRight(
+              Effect.fail(new HarnessError({ message: `${options.name} exited before ready:\n${out.slice(-3000)}` }))
+            )
           )
         )
       )
@@ -125,7 +134,8 @@ export const spawn = (options: ProcessOptions): Effect.Effect<ServerProcess, Har
     const kill = Effect.suspend(() => {
       const proc = child
       const done = exited
-      if (proc === undefined || done === undefined || proc.exitCode !== null || proc.signalCode !== null) return Effect.void
+      if (proc === undefined || done === undefined || proc.exitCode !== null || proc.signalCode !== null)
+        return Effect.void
       proc.kill("SIGKILL")
       // Bounded: a process stuck in the kernel must not hang the test's scope.
       return Deferred.await(done).pipe(Effect.interruptible, Effect.timeoutOption(10_000), Effect.asVoid)
@@ -150,7 +160,12 @@ export interface RedisServerOptions {
   /** Also listen on a unix socket in the server's directory. */
   readonly unixSocket?: boolean
   /** TLS: serve TLS on the port (plain TCP disabled) with these files. */
-  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string; readonly authClients?: "yes" | "no" | "optional" }
+  readonly tls?: {
+    readonly cert: string
+    readonly key: string
+    readonly ca: string
+    readonly authClients?: "yes" | "no" | "optional"
+  }
 }
 
 export interface RedisServer {
@@ -169,21 +184,45 @@ export const redisServer = (options: RedisServerOptions = {}): Effect.Effect<Red
     const port = yield* freePort
     const socketPath = options.unixSocket ? Path.join(dir, "redis.sock") : undefined
     const args = [
-      "--bind", "127.0.0.1",
-      "--save", "",
-      "--appendonly", "no",
-      "--dir", dir,
-      "--daemonize", "no",
-      "--logfile", "",
-      "--protected-mode", "no",
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      "--daemonize",
+      "no",
+      "--logfile",
+      "",
+      "--protected-mode",
+      "no",
       ...(options.tls
-        ? ["--port", "0", "--tls-port", String(port), "--tls-cert-file", options.tls.cert, "--tls-key-file", options.tls.key,
-           "--tls-ca-cert-file", options.tls.ca, "--tls-auth-clients", options.tls.authClients ?? "no"]
+        ? [
+            "--port",
+            "0",
+            "--tls-port",
+            String(port),
+            "--tls-cert-file",
+            options.tls.cert,
+            "--tls-key-file",
+            options.tls.key,
+            "--tls-ca-cert-file",
+            options.tls.ca,
+            "--tls-auth-clients",
+            options.tls.authClients ?? "no"
+          ]
         : ["--port", String(port)]),
       ...(socketPath ? ["--unixsocket", socketPath, "--unixsocketperm", "700"] : []),
       ...(options.args ?? [])
     ]
-    const process = yield* spawn({ command: "redis-server", args, readyLine: "Ready to accept connections", name: `redis-server:${port}` })
+    const process = yield* spawn({
+      command: "redis-server",
+      args,
+      readyLine: "Ready to accept connections",
+      name: `redis-server:${port}`
+    })
     const scheme = options.tls ? "rediss" : "redis"
     return { host: "127.0.0.1", port, dir, socketPath, url: `${scheme}://127.0.0.1:${port}`, process } as const
   })
@@ -203,7 +242,11 @@ export interface TlsFiles {
 const run = (cmd: string, args: ReadonlyArray<string>, cwd: string) =>
   Effect.async<void, HarnessError>((resume) => {
     ChildProcess.execFile(cmd, [...args], { cwd }, (error, _stdout, stderr) => {
-      resume(error ? Effect.fail(new HarnessError({ message: `${cmd} ${args.join(" ")}: ${stderr}`, cause: error })) : Effect.void)
+      resume(
+        error
+          ? Effect.fail(new HarnessError({ message: `${cmd} ${args.join(" ")}: ${stderr}`, cause: error }))
+          : Effect.void
+      )
     })
   })
 
@@ -213,11 +256,66 @@ export const makeTlsFiles: Effect.Effect<TlsFiles, HarnessError, Scope.Scope> = 
   const ossl = (...args: Array<string>) => run("openssl", args, dir)
   const ext = Path.join(dir, "san.ext")
   Fs.writeFileSync(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-  yield* ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=effect-celery test CA", "-keyout", "ca.key", "-out", "ca.crt")
-  yield* ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other CA", "-keyout", "other.key", "-out", "other.crt")
+  yield* ossl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=effect-celery test CA",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt"
+  )
+  yield* ossl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=other CA",
+    "-keyout",
+    "other.key",
+    "-out",
+    "other.crt"
+  )
   for (const name of ["server", "client"]) {
-    yield* ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name === "server" ? "localhost" : "client"}`, "-keyout", `${name}.key`, "-out", `${name}.csr`)
-    yield* ossl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", `${name}.crt`, "-extfile", ext)
+    yield* ossl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      `/CN=${name === "server" ? "localhost" : "client"}`,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`
+    )
+    yield* ossl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-out",
+      `${name}.crt`,
+      "-extfile",
+      ext
+    )
   }
   const p = (f: string) => Path.join(dir, f)
   return {

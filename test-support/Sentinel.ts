@@ -108,7 +108,8 @@ export const command = (
         if (client.isOpen) await client.disconnect().catch(() => {})
       }
     },
-    catch: (cause) => new HarnessError({ message: `${address.host}:${address.port} ${args.join(" ")}: ${String(cause)}`, cause })
+    catch: (cause) =>
+      new HarnessError({ message: `${address.host}:${address.port} ${args.join(" ")}: ${String(cause)}`, cause })
   }).pipe(
     Effect.timeoutFail({
       duration: Duration.seconds(5),
@@ -134,13 +135,17 @@ const poll = <A>(what: string, timeoutMillis: number, check: Effect.Effect<A | u
       if (Either.isRight(result) && result.right !== undefined) return result.right
       if (Either.isLeft(result)) last = result.left.message
       if (Date.now() > deadline) {
-        return yield* Effect.fail(new HarnessError({ message: `${what}: not reached within ${timeoutMillis} ms ${last}` }))
+        return yield* Effect.fail(
+          new HarnessError({ message: `${what}: not reached within ${timeoutMillis} ms ${last}` })
+        )
       }
       yield* Effect.sleep(Duration.millis(100))
     }
   })
 
-export const sentinelTopology = (options: SentinelTopologyOptions = {}): Effect.Effect<SentinelTopology, HarnessError, Scope.Scope> =>
+export const sentinelTopology = (
+  options: SentinelTopologyOptions = {}
+): Effect.Effect<SentinelTopology, HarnessError, Scope.Scope> =>
   Effect.gen(function* () {
     const masterName = options.masterName ?? "mymaster"
     const tls = options.tls
@@ -148,12 +153,18 @@ export const sentinelTopology = (options: SentinelTopologyOptions = {}): Effect.
     const quorum = options.quorum ?? 2
     // No 5 s wait before the (diskless) full sync, neither now nor after a failover.
     const syncArgs = ["--repl-diskless-sync-delay", "0"]
-    const passwordArgs = options.password !== undefined ? ["--requirepass", options.password, "--masterauth", options.password] : []
+    const passwordArgs =
+      options.password !== undefined ? ["--requirepass", options.password, "--masterauth", options.password] : []
     // The replica (and, after a failover, the demoted master) replicates over TLS with the client certificate.
-    const replicationArgs = tls ? ["--tls-replication", "yes", "--tls-client-cert-file", tls.clientCert, "--tls-client-key-file", tls.clientKey] : []
+    const replicationArgs = tls
+      ? ["--tls-replication", "yes", "--tls-client-cert-file", tls.clientCert, "--tls-client-key-file", tls.clientKey]
+      : []
 
     const serverTls = tls ? { cert: tls.serverCert, key: tls.serverKey, ca: tls.ca } : undefined
-    const master = yield* redisServer({ args: [...syncArgs, ...passwordArgs, ...replicationArgs], ...(serverTls ? { tls: serverTls } : {}) })
+    const master = yield* redisServer({
+      args: [...syncArgs, ...passwordArgs, ...replicationArgs],
+      ...(serverTls ? { tls: serverTls } : {})
+    })
     const replica = yield* redisServer({
       args: [...syncArgs, ...passwordArgs, ...replicationArgs, "--replicaof", "127.0.0.1", String(master.port)],
       ...(serverTls ? { tls: serverTls } : {})
@@ -171,15 +182,19 @@ export const sentinelTopology = (options: SentinelTopologyOptions = {}): Effect.
         `dir ${dir}`,
         'logfile ""',
         ...(tls
-          ? ["port 0", `tls-port ${port}`, ...[
-              `tls-cert-file ${tls.serverCert}`,
-              `tls-key-file ${tls.serverKey}`,
-              `tls-ca-cert-file ${tls.ca}`,
-              `tls-client-cert-file ${tls.clientCert}`,
-              `tls-client-key-file ${tls.clientKey}`,
-              "tls-auth-clients no",
-              "tls-replication yes"
-            ]]
+          ? [
+              "port 0",
+              `tls-port ${port}`,
+              ...[
+                `tls-cert-file ${tls.serverCert}`,
+                `tls-key-file ${tls.serverKey}`,
+                `tls-ca-cert-file ${tls.ca}`,
+                `tls-client-cert-file ${tls.clientCert}`,
+                `tls-client-key-file ${tls.clientKey}`,
+                "tls-auth-clients no",
+                "tls-replication yes"
+              ]
+            ]
           : [`port ${port}`]),
         ...(options.sentinelPassword !== undefined
           ? [`requirepass ${options.sentinelPassword}`, `sentinel sentinel-pass ${options.sentinelPassword}`]
@@ -209,7 +224,8 @@ export const sentinelTopology = (options: SentinelTopologyOptions = {}): Effect.
         ? Effect.fail(new HarnessError({ message: `no sentinel ${index}` }))
         : command(s, args, sentinelOptions)
     }
-    const nodeCommand = (port: number, args: ReadonlyArray<string>) => command({ host: "127.0.0.1", port }, args, nodeOptions)
+    const nodeCommand = (port: number, args: ReadonlyArray<string>) =>
+      command({ host: "127.0.0.1", port }, args, nodeOptions)
     const live = () => sentinels.map((s, i) => [s, i] as const).filter(([s]) => s.process.isRunning())
 
     const masterOf = (index: number) =>
@@ -231,32 +247,45 @@ export const sentinelTopology = (options: SentinelTopologyOptions = {}): Effect.
     const settled = Effect.gen(function* () {
       for (const [, i] of live()) {
         const m = pairs(yield* sentinelCommand(i, ["SENTINEL", "MASTER", masterName]))
-        if (m["flags"] !== "master" || Number(m["num-other-sentinels"]) < live().length - 1 || Number(m["num-slaves"]) < 1) {
+        if (
+          m["flags"] !== "master" ||
+          Number(m["num-other-sentinels"]) < live().length - 1 ||
+          Number(m["num-slaves"]) < 1
+        ) {
           return undefined
         }
         const replicas = yield* sentinelCommand(i, ["SENTINEL", "REPLICAS", masterName])
-        if (!Array.isArray(replicas) || !replicas.some((r) => {
-          const p = pairs(r)
-          return p["flags"] === "slave" && p["master-link-status"] === "ok"
-        })) return undefined
+        if (
+          !Array.isArray(replicas) ||
+          !replicas.some((r) => {
+            const p = pairs(r)
+            return p["flags"] === "slave" && p["master-link-status"] === "ok"
+          })
+        )
+          return undefined
       }
       return true
     })
-    const waitUntilSettled = (timeoutMillis = 20_000) => poll("sentinel topology settled", timeoutMillis, settled).pipe(Effect.asVoid)
+    const waitUntilSettled = (timeoutMillis = 20_000) =>
+      poll("sentinel topology settled", timeoutMillis, settled).pipe(Effect.asVoid)
     yield* waitUntilSettled()
 
     const waitForNewMaster = (oldPort: number, timeoutMillis = 20_000) =>
-      poll(`failover away from ${oldPort}`, timeoutMillis, Effect.gen(function* () {
-        let agreed: Address | undefined
-        for (const [, i] of live()) {
-          const a = yield* masterOf(i)
-          if (a.port === oldPort || (agreed !== undefined && agreed.port !== a.port)) return undefined
-          agreed = a
-        }
-        if (agreed === undefined) return undefined
-        const role = yield* nodeCommand(agreed.port, ["ROLE"])
-        return Array.isArray(role) && role[0] === "master" ? agreed : undefined
-      }))
+      poll(
+        `failover away from ${oldPort}`,
+        timeoutMillis,
+        Effect.gen(function* () {
+          let agreed: Address | undefined
+          for (const [, i] of live()) {
+            const a = yield* masterOf(i)
+            if (a.port === oldPort || (agreed !== undefined && agreed.port !== a.port)) return undefined
+            agreed = a
+          }
+          if (agreed === undefined) return undefined
+          const role = yield* nodeCommand(agreed.port, ["ROLE"])
+          return Array.isArray(role) && role[0] === "master" ? agreed : undefined
+        })
+      )
 
     return {
       masterName,

@@ -28,7 +28,10 @@ export interface TcpProxy {
 const SENT_KEPT = 64 * 1024
 
 /** A proxy on a free loopback port forwarding to `target`; closed (all sockets destroyed) with the scope. */
-export const tcpProxy = (target: { readonly host: string; readonly port: number }): Effect.Effect<TcpProxy, HarnessError, Scope.Scope> =>
+export const tcpProxy = (target: {
+  readonly host: string
+  readonly port: number
+}): Effect.Effect<TcpProxy, HarnessError, Scope.Scope> =>
   Effect.gen(function* () {
     const sockets = new Set<Net.Socket>()
     const connections: Array<ProxiedConnection & { holed: boolean; open: boolean }> = []

@@ -28,17 +28,19 @@ const send = (args: ReadonlyArray<string>): Effect.Effect<Reply, AdminError, Red
  * Many commands in one round trip: `RedisClient.commands` sends them in one write, so the
  * replies come back together (one command's error reply fails the whole call).
  */
-const sendAll = (commands: ReadonlyArray<ReadonlyArray<string>>): Effect.Effect<ReadonlyArray<Reply>, AdminError, RedisClient> =>
+const sendAll = (
+  commands: ReadonlyArray<ReadonlyArray<string>>
+): Effect.Effect<ReadonlyArray<Reply>, AdminError, RedisClient> =>
   Effect.flatMap(RedisClient, (client) => client.commands(commands))
 
 const asString = (r: Reply): string | null =>
   typeof r === "string"
     ? r
     : Buffer.isBuffer(r)
-    ? r.toString("utf8")
-    : typeof r === "number" || typeof r === "bigint"
-    ? String(r)
-    : null
+      ? r.toString("utf8")
+      : typeof r === "number" || typeof r === "bigint"
+        ? String(r)
+        : null
 
 const asNumber = (r: Reply): number => (typeof r === "number" ? r : Number(asString(r) ?? Number.NaN))
 
@@ -62,18 +64,22 @@ export const scan = (pattern: string, count = BATCH): Stream.Stream<ReadonlyArra
   ).pipe(Stream.filter((batch) => batch.length > 0))
 
 /** `MGET` of the keys (a key holding a non-string reads as null). */
-export const mget = (keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string | null>, AdminError, RedisClient> =>
+export const mget = (
+  keys: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<string | null>, AdminError, RedisClient> =>
   keys.length === 0 ? Effect.succeed([]) : Effect.map(send(["MGET", ...keys]), (r) => asArray(r).map(asString))
 
 /** `GET`. */
-export const get = (key: string): Effect.Effect<string | null, AdminError, RedisClient> => Effect.map(send(["GET", key]), asString)
+export const get = (key: string): Effect.Effect<string | null, AdminError, RedisClient> =>
+  Effect.map(send(["GET", key]), asString)
 
 /** `TTL` of each key in seconds: -1 without expiry, -2 when missing. */
 export const ttls = (keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<number>, AdminError, RedisClient> =>
   Effect.map(sendAll(keys.map((k) => ["TTL", k])), (rs) => rs.map(asNumber))
 
 /** `TTL` of one key (-1 without expiry, -2 when missing). */
-export const ttl = (key: string): Effect.Effect<number, AdminError, RedisClient> => Effect.map(send(["TTL", key]), asNumber)
+export const ttl = (key: string): Effect.Effect<number, AdminError, RedisClient> =>
+  Effect.map(send(["TTL", key]), asNumber)
 
 /** `TYPE` ("string", "zset", "list", "none"…). */
 export const type = (key: string): Effect.Effect<string, AdminError, RedisClient> =>
@@ -84,7 +90,9 @@ export const encoding = (key: string): Effect.Effect<string | null, AdminError, 
   Effect.map(send(["OBJECT", "ENCODING", key]), asString)
 
 /** `MEMORY USAGE` of each key in bytes (null when missing). */
-export const memoryUsage = (keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<number | null>, AdminError, RedisClient> =>
+export const memoryUsage = (
+  keys: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<number | null>, AdminError, RedisClient> =>
   Effect.map(sendAll(keys.map((k) => ["MEMORY", "USAGE", k])), (rs) => rs.map((r) => (r === null ? null : asNumber(r))))
 
 /** `INFO <section>` as a map of its `field:value` lines. */
@@ -109,15 +117,18 @@ export const pubsubNumsub = (
   channels.length === 0
     ? Effect.succeed(new Map())
     : Effect.map(send(["PUBSUB", "NUMSUB", ...channels]), (r) => {
-      const flat = asArray(r)
-      const counts = new Map<string, number>()
-      for (let i = 0; i + 1 < flat.length; i += 2) counts.set(asString(flat[i]) ?? "", asNumber(flat[i + 1]))
-      return counts
-    })
+        const flat = asArray(r)
+        const counts = new Map<string, number>()
+        for (let i = 0; i + 1 < flat.length; i += 2) counts.set(asString(flat[i]) ?? "", asNumber(flat[i + 1]))
+        return counts
+      })
 
 /** `EXPIRE key seconds` for each key; how many got the TTL (a key gone meanwhile does not). */
 export const expire = (keys: ReadonlyArray<string>, seconds: number): Effect.Effect<number, AdminError, RedisClient> =>
-  Effect.map(sendAll(keys.map((k) => ["EXPIRE", k, String(seconds)])), (rs) => rs.filter((r) => asNumber(r) === 1).length)
+  Effect.map(
+    sendAll(keys.map((k) => ["EXPIRE", k, String(seconds)])),
+    (rs) => rs.filter((r) => asNumber(r) === 1).length
+  )
 
 /** The members of a chord join key (`.j`): a ZSET in index order, or a LIST in arrival order. */
 export const chordMembers = (key: string): Effect.Effect<ReadonlyArray<string>, AdminError, RedisClient> =>
@@ -125,6 +136,6 @@ export const chordMembers = (key: string): Effect.Effect<ReadonlyArray<string>, 
     t === "zset"
       ? Effect.map(send(["ZRANGE", key, "0", "-1"]), (r) => asArray(r).map((m) => asString(m) ?? ""))
       : t === "list"
-      ? Effect.map(send(["LRANGE", key, "0", "-1"]), (r) => asArray(r).map((m) => asString(m) ?? ""))
-      : Effect.succeed([])
+        ? Effect.map(send(["LRANGE", key, "0", "-1"]), (r) => asArray(r).map((m) => asString(m) ?? ""))
+        : Effect.succeed([])
   )

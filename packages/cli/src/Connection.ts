@@ -92,7 +92,9 @@ const urlOf = (args: ConnectionArgs): Effect.Effect<Redacted.Redacted, Improperl
   })
 
 const configMessage = (e: ConfigError.ConfigError): string =>
-  e._op === "And" || e._op === "Or" ? `${configMessage(e.left)}; ${configMessage(e.right)}` : `${e.path.join(".")}: ${e.message}`
+  e._op === "And" || e._op === "Or"
+    ? `${configMessage(e.left)}; ${configMessage(e.right)}`
+    : `${e.path.join(".")}: ${e.message}`
 
 /**
  * Celery's `redis_*` settings from the environment (`CELERY_REDIS_BACKEND_USE_SSL`, …, read as the
@@ -102,9 +104,12 @@ const urlOptionsOf = (args: ConnectionArgs): Effect.Effect<RedisUrl.UrlOptions, 
   Option.isSome(args.url)
     ? Effect.succeed({})
     : Effect.map(
-      Effect.mapError(RedisClient.urlConfig, (e) => new ImproperlyConfigured({ message: `Invalid environment: ${configMessage(e)}` })),
-      (c) => c.options
-    )
+        Effect.mapError(
+          RedisClient.urlConfig,
+          (e) => new ImproperlyConfigured({ message: `Invalid environment: ${configMessage(e)}` })
+        ),
+        (c) => c.options
+      )
 
 // `redis://h:p/0` → `redis://h:p/3`; a socket URL shows its path and the db is printed apart.
 const withDb = (uri: string, db: number): string => (/\/\d*$/.test(uri) ? uri.replace(/\/\d*$/, `/${db}`) : uri)
@@ -141,12 +146,15 @@ export const resolve = (args: ConnectionArgs): Effect.Effect<Resolved, Improperl
     const backendOptions: BackendOptions = { ...keyOptions }
     const keys = Keys.make(backendOptions.keys ?? {})
     const db = Option.getOrUndefined(args.db)
-    if (db !== undefined && db < 0) return yield* new ImproperlyConfigured({ message: `--db must not be negative (got ${db})` })
+    if (db !== undefined && db < 0)
+      return yield* new ImproperlyConfigured({ message: `--db must not be negative (got ${db})` })
 
     if (url.startsWith("sentinel://")) {
       const masterName = Option.getOrUndefined(args.masterName)
       if (masterName === undefined) {
-        return yield* new ImproperlyConfigured({ message: "sentinel:// needs --master-name (Celery's master_name transport option)" })
+        return yield* new ImproperlyConfigured({
+          message: "sentinel:// needs --master-name (Celery's master_name transport option)"
+        })
       }
       const parsed = yield* Sentinel.configFromUrl(url, { masterName })
       const config: Sentinel.Config = db === undefined ? parsed : { ...parsed, db }
@@ -169,7 +177,10 @@ export const resolve = (args: ConnectionArgs): Effect.Effect<Resolved, Improperl
     }
 
     const urlOptions = yield* urlOptionsOf(args)
-    const parsed = yield* Either.match(RedisUrl.parse(url, urlOptions), { onLeft: Effect.fail, onRight: Effect.succeed })
+    const parsed = yield* Either.match(RedisUrl.parse(url, urlOptions), {
+      onLeft: Effect.fail,
+      onRight: Effect.succeed
+    })
     const base = RedisUrl.configOf(parsed, urlOptions)
     const config: RedisConfig.RedisConfig = db === undefined ? base : { ...base, db, uri: withDb(parsed.uri, db) }
     return {

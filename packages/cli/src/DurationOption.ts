@@ -9,7 +9,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+const UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000
+}
 
 /** Parse a duration; none when the text is not one. */
 export const parse = (text: string): Option.Option<Duration.Duration> => {
@@ -34,7 +41,9 @@ export const make = (name: string): Options.Options<Duration.Duration> =>
       Option.match(parse(text), {
         onNone: () =>
           Effect.fail(
-            ValidationError.invalidValue(HelpDoc.p(`--${name}: '${text}' is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d)`))
+            ValidationError.invalidValue(
+              HelpDoc.p(`--${name}: '${text}' is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d)`)
+            )
           ),
         onSome: Effect.succeed
       })

@@ -63,11 +63,12 @@ const show = Command.make("show", { ...Connection.options, groupId, json }, (arg
       }
       return ExitCode.ofStates(states)
     })
-  )).pipe(
-    Command.withDescription(
-      "A saved group's members and their states. Exit codes as for result get; 3 when no group is stored."
-    )
   )
+).pipe(
+  Command.withDescription(
+    "A saved group's members and their states. Exit codes as for result get; 3 when no group is stored."
+  )
+)
 
 /** A chord as its keys show it. */
 interface ChordView {
@@ -90,7 +91,11 @@ const chordShow = Command.make("show", { ...Connection.options, groupId, json },
     Effect.gen(function* () {
       const backend = yield* ResultBackend
       const keys = resolved.keys
-      const [joinKey, sizeKey, extraKey] = [keys.chordJoin(args.groupId), keys.chordSize(args.groupId), keys.chordCounter(args.groupId)]
+      const [joinKey, sizeKey, extraKey] = [
+        keys.chordJoin(args.groupId),
+        keys.chordSize(args.groupId),
+        keys.chordCounter(args.groupId)
+      ]
       const [raw, [size, extra], ttls, group] = yield* Effect.all([
         Admin.chordMembers(joinKey),
         Admin.mget([sizeKey, extraKey]),
@@ -121,7 +126,18 @@ const chordShow = Command.make("show", { ...Connection.options, groupId, json },
             ["expected", expected === undefined ? "null" : String(expected)],
             ["size", view.size === undefined ? "null" : String(view.size)],
             ["extra", String(view.extra)],
-            ["parts", `[${done.map((m) => Render.jsonObject([["task_id", JSON.stringify(m.taskId)], ["state", JSON.stringify(m.state)], ["result", Render.json(m.result)]])).join(", ")}]`],
+            [
+              "parts",
+              `[${done
+                .map((m) =>
+                  Render.jsonObject([
+                    ["task_id", JSON.stringify(m.taskId)],
+                    ["state", JSON.stringify(m.state)],
+                    ["result", Render.json(m.result)]
+                  ])
+                )
+                .join(", ")}]`
+            ],
             ["missing", missing === undefined ? "null" : JSON.stringify(missing)],
             ["ttl", JSON.stringify({ [joinKey]: view.ttl.join, [sizeKey]: view.ttl.size, [extraKey]: view.ttl.extra })]
           ])
@@ -134,7 +150,8 @@ const chordShow = Command.make("show", { ...Connection.options, groupId, json },
         yield* Console.log(
           `chord ${args.groupId}: ${st}  ${done.length + view.undecodable}/${expected ?? "?"} parts done${failed.length > 0 ? `, ${failed.length} failed` : ""}`
         )
-        if (st === "stuck") yield* Console.log("  every part is done but the chord keys remain: the body was never triggered")
+        if (st === "stuck")
+          yield* Console.log("  every part is done but the chord keys remain: the body was never triggered")
         for (const m of done) yield* Console.log(`  done     ${m.taskId}  ${m.state}  ${Render.pretty(m.result)}`)
         if (missing !== undefined) for (const id of missing) yield* Console.log(`  missing  ${id}`)
         else yield* Console.log("  (no saved group: the missing members cannot be named)")
@@ -145,11 +162,12 @@ const chordShow = Command.make("show", { ...Connection.options, groupId, json },
       }
       return st === "stuck" ? ExitCode.FAILED : st === "in progress" ? ExitCode.NOT_READY : ExitCode.OK
     })
-  )).pipe(
-    Command.withDescription(
-      `A chord's header progress: parts done vs expected, missing members, TTLs. Exit ${ExitCode.OK} when its keys are gone (complete), ${ExitCode.NOT_READY} in progress, ${ExitCode.FAILED} when stuck (every part done, keys still there).`
-    )
   )
+).pipe(
+  Command.withDescription(
+    `A chord's header progress: parts done vs expected, missing members, TTLs. Exit ${ExitCode.OK} when its keys are gone (complete), ${ExitCode.NOT_READY} in progress, ${ExitCode.FAILED} when stuck (every part done, keys still there).`
+  )
+)
 
 export const group = Command.make("group").pipe(
   Command.withDescription("Saved groups (GroupResult.save)."),

@@ -63,7 +63,13 @@ export const durationText = (seconds: number): string => {
 
 /** `1536` → `1.5 KiB`. */
 export const bytesText = (n: number): string =>
-  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`
+  n < 1024
+    ? `${n} B`
+    : n < 1024 ** 2
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1024 ** 3
+        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+        : `${(n / 1024 ** 3).toFixed(2)} GiB`
 
 /** The TTL as JSON: seconds, or null (no expiry / no key; `stored` says which). */
 const ttlJson = (ttl: number): string => (ttl < 0 ? "null" : String(ttl))

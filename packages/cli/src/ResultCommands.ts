@@ -57,7 +57,9 @@ const get = Command.make(
           { concurrency: 16 }
         )
         for (const [meta, ttl] of rows) {
-          yield* Console.log(args.json ? Render.metaJson(meta, { ttl }) : Render.metaBlock(meta, { ttl, traceback: args.traceback }))
+          yield* Console.log(
+            args.json ? Render.metaJson(meta, { ttl }) : Render.metaBlock(meta, { ttl, traceback: args.traceback })
+          )
         }
         return ExitCode.ofStates(rows.map(([meta]) => meta.status))
       })
@@ -74,28 +76,30 @@ const wait = Command.make("wait", { ...Connection.options, ids, json, timeout },
       const backend = yield* ResultBackend
       const states = new Map<string, string>()
       let undecodable = false
-      const run = backend.getMany(args.ids, Option.match(args.timeout, { onNone: () => ({}), onSome: (t) => ({ timeout: t }) })).pipe(
-        Stream.runForEach((item) =>
-          Either.match(item, {
-            onLeft: (error) => {
-              undecodable = true
-              return Console.log(args.json ? Render.decodeErrorJson(error) : undecodableLine(error))
-            },
-            onRight: (meta) => {
-              states.set(meta.taskId, meta.status)
-              return Console.log(args.json ? Render.metaJson(meta) : line(meta))
-            }
-          })
+      const run = backend
+        .getMany(args.ids, Option.match(args.timeout, { onNone: () => ({}), onSome: (t) => ({ timeout: t }) }))
+        .pipe(
+          Stream.runForEach((item) =>
+            Either.match(item, {
+              onLeft: (error) => {
+                undecodable = true
+                return Console.log(args.json ? Render.decodeErrorJson(error) : undecodableLine(error))
+              },
+              onRight: (meta) => {
+                states.set(meta.taskId, meta.status)
+                return Console.log(args.json ? Render.metaJson(meta) : line(meta))
+              }
+            })
+          )
         )
-      )
       const timedOut = yield* run.pipe(
         Effect.as(false),
         Effect.catchTag("TimeoutError", (error) =>
           Effect.as(
             Console.error(
-              `effect-celery: TimeoutError: ${error.celeryMessage}; not ready: ${
-                args.ids.filter((id) => !states.has(id)).join(", ")
-              }`
+              `effect-celery: TimeoutError: ${error.celeryMessage}; not ready: ${args.ids
+                .filter((id) => !states.has(id))
+                .join(", ")}`
             ),
             true
           )
@@ -105,18 +109,22 @@ const wait = Command.make("wait", { ...Connection.options, ids, json, timeout },
       if (undecodable) return ExitCode.BACKEND
       return ExitCode.ofStates(states.values())
     })
-  )).pipe(
-    Command.withDescription(
-      `Wait (over Pub/Sub) until every task is ready, printing each as it becomes ready. Exit codes as for get; ${ExitCode.TIMEOUT} when --timeout elapses first.`
-    )
   )
+).pipe(
+  Command.withDescription(
+    `Wait (over Pub/Sub) until every task is ready, printing each as it becomes ready. Exit codes as for get; ${ExitCode.TIMEOUT} when --timeout elapses first.`
+  )
+)
 
 const watch = Command.make(
   "watch",
   {
     ...Connection.options,
     ids: Args.text({ name: "task-id" }).pipe(Args.withDescription("Celery task id(s)"), Args.repeated),
-    group: Options.text("group").pipe(Options.withDescription("Watch every member of this saved group"), Options.optional),
+    group: Options.text("group").pipe(
+      Options.withDescription("Watch every member of this saved group"),
+      Options.optional
+    ),
     json,
     timeout
   },
@@ -144,15 +152,19 @@ const forget = Command.make("forget", { ...Connection.options, ids, json }, (arg
         yield* backend.forget(id)
         yield* Console.log(
           args.json
-            ? Render.jsonObject([["task_id", JSON.stringify(id)], ["forgotten", String(stored)]])
+            ? Render.jsonObject([
+                ["task_id", JSON.stringify(id)],
+                ["forgotten", String(stored)]
+              ])
             : stored
-            ? `forgot ${id}`
-            : `${id}: nothing stored`
+              ? `forgot ${id}`
+              : `${id}: nothing stored`
         )
       }
       return ExitCode.OK
     })
-  )).pipe(Command.withDescription("Delete the stored results (AsyncResult.forget)."))
+  )
+).pipe(Command.withDescription("Delete the stored results (AsyncResult.forget)."))
 
 const exists = Command.make("exists", { ...Connection.options, id: oneId, json }, (args) =>
   withBackend(args, () =>
@@ -160,16 +172,20 @@ const exists = Command.make("exists", { ...Connection.options, id: oneId, json }
       const stored = yield* (yield* ResultBackend).exists(args.id)
       yield* Console.log(
         args.json
-          ? Render.jsonObject([["task_id", JSON.stringify(args.id)], ["exists", String(stored)]])
+          ? Render.jsonObject([
+              ["task_id", JSON.stringify(args.id)],
+              ["exists", String(stored)]
+            ])
           : `${args.id}: ${stored ? "stored" : "not stored"}`
       )
       return stored ? ExitCode.OK : ExitCode.NOT_READY
     })
-  )).pipe(
-    Command.withDescription(
-      `Whether a result is stored for the task (Celery reads a missing one as PENDING). Exit ${ExitCode.OK} when stored, ${ExitCode.NOT_READY} when not.`
-    )
   )
+).pipe(
+  Command.withDescription(
+    `Whether a result is stored for the task (Celery reads a missing one as PENDING). Exit ${ExitCode.OK} when stored, ${ExitCode.NOT_READY} when not.`
+  )
+)
 
 const inspect = Command.make("inspect", { ...Connection.options, id: oneId, json }, (args) =>
   withBackend(args, (resolved) =>
@@ -199,17 +215,26 @@ const inspect = Command.make("inspect", { ...Connection.options, id: oneId, json
             ["subscribers", String(subscribers)],
             ["raw", JSON.stringify(raw)],
             ["meta", decoded !== undefined && Either.isRight(decoded) ? Render.metaJson(decoded.right) : "null"],
-            ["decode_error", decoded !== undefined && Either.isLeft(decoded) ? JSON.stringify(decoded.left.message) : "null"]
+            [
+              "decode_error",
+              decoded !== undefined && Either.isLeft(decoded) ? JSON.stringify(decoded.left.message) : "null"
+            ]
           ])
         )
       } else {
         const rows: Array<readonly [string, string]> = [
           ["key", key],
           ["channel", `${key} (${subscribers} subscriber${subscribers === 1 ? "" : "s"} now)`],
-          ["type", type === "none" ? "none (no result stored: reads as PENDING)" : `${type}${encoding === null ? "" : ` (${encoding})`}`],
+          [
+            "type",
+            type === "none"
+              ? "none (no result stored: reads as PENDING)"
+              : `${type}${encoding === null ? "" : ` (${encoding})`}`
+          ],
           ["ttl", Render.ttlText(ttl)]
         ]
-        if (bytes !== null) rows.push(["size", `${bytes} bytes${memory === null ? "" : `, ${Render.bytesText(memory)} in memory`}`])
+        if (bytes !== null)
+          rows.push(["size", `${bytes} bytes${memory === null ? "" : `, ${Render.bytesText(memory)} in memory`}`])
         for (const [k, v] of rows) yield* Console.log(`${(k + ":").padEnd(9)} ${v}`)
         if (raw !== null) yield* Console.log(`raw:\n  ${raw}`)
         if (decoded !== undefined) {
@@ -224,11 +249,12 @@ const inspect = Command.make("inspect", { ...Connection.options, id: oneId, json
       if (decoded !== undefined && Either.isLeft(decoded)) return ExitCode.BACKEND
       return decoded === undefined ? ExitCode.NOT_READY : ExitCode.ofStates([decoded.right.status])
     })
-  )).pipe(
-    Command.withDescription(
-      "Debug interop: the key, its channel and subscribers, type, TTL, size, the raw stored bytes and the decoded meta."
-    )
   )
+).pipe(
+  Command.withDescription(
+    "Debug interop: the key, its channel and subscribers, type, TTL, size, the raw stored bytes and the decoded meta."
+  )
+)
 
 /** `result` and its subcommands. */
 export const command = Command.make("result").pipe(

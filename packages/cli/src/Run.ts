@@ -20,7 +20,8 @@ export class Outcome extends Context.Tag("@effect-celery/cli/Outcome")<Outcome, 
 }
 
 /** Set the exit code of this run. */
-export const exitWith = (code: number): Effect.Effect<void, never, Outcome> => Effect.flatMap(Outcome, (ref) => Ref.set(ref, code))
+export const exitWith = (code: number): Effect.Effect<void, never, Outcome> =>
+  Effect.flatMap(Outcome, (ref) => Ref.set(ref, code))
 
 /** The current exit code. */
 export const exitCode: Effect.Effect<number, never, Outcome> = Effect.flatMap(Outcome, Ref.get)

@@ -99,7 +99,11 @@ const ls = Command.make(
             return Console.log(
               Either.isRight(meta)
                 ? Render.metaJson(meta.right, { ttl: e.ttl })
-                : Render.jsonObject([["task_id", JSON.stringify(e.id)], ["state", '"UNDECODABLE"'], ["error", JSON.stringify(meta.left)]])
+                : Render.jsonObject([
+                    ["task_id", JSON.stringify(e.id)],
+                    ["state", '"UNDECODABLE"'],
+                    ["error", JSON.stringify(meta.left)]
+                  ])
             )
           }
           return Console.log(
@@ -181,7 +185,10 @@ const stats = Command.make("stats", { ...Connection.options, json }, (args) =>
           Render.jsonObject([
             ["tasks", String(tasks)],
             ["group_keys", String(groupKeys)],
-            ["states", JSON.stringify(Object.fromEntries([...states.entries()].sort(([a], [b]) => TaskState.compare(a, b))))],
+            [
+              "states",
+              JSON.stringify(Object.fromEntries([...states.entries()].sort(([a], [b]) => TaskState.compare(a, b))))
+            ],
             ["age", JSON.stringify(Object.fromEntries(order(ages, labels)))],
             ["ttl", JSON.stringify(Object.fromEntries(order(ttls, labels)))],
             ["memory", String(memory)],
@@ -194,9 +201,28 @@ const stats = Command.make("stats", { ...Connection.options, json }, (args) =>
       } else {
         const out: Array<string> = []
         out.push(`tasks:       ${tasks} results, ${groupKeys} group/chord keys`)
-        out.push(`states:      ${[...states.entries()].sort(([a], [b]) => TaskState.compare(a, b)).map(([s, n]) => `${s} ${n}`).join("  ") || "-"}`)
-        out.push(`age:         ${order(ages, labels).map(([l, n]) => `${l}: ${n}`).join("  ") || "-"}`)
-        out.push(`ttl:         ${order(ttls, labels).map(([l, n]) => `${l}: ${n}`).join("  ") || "-"}`)
+        out.push(
+          `states:      ${
+            [...states.entries()]
+              .sort(([a], [b]) => TaskState.compare(a, b))
+              .map(([s, n]) => `${s} ${n}`)
+              .join("  ") || "-"
+          }`
+        )
+        out.push(
+          `age:         ${
+            order(ages, labels)
+              .map(([l, n]) => `${l}: ${n}`)
+              .join("  ") || "-"
+          }`
+        )
+        out.push(
+          `ttl:         ${
+            order(ttls, labels)
+              .map(([l, n]) => `${l}: ${n}`)
+              .join("  ") || "-"
+          }`
+        )
         out.push(
           `memory:      ${Render.bytesText(memory)} in task results${Number.isNaN(usedMemory) ? "" : ` (server uses ${Render.bytesText(usedMemory)})`}`
         )
@@ -208,11 +234,12 @@ const stats = Command.make("stats", { ...Connection.options, json }, (args) =>
       }
       return ExitCode.OK
     })
-  )).pipe(
-    Command.withDescription(
-      "Counts per state, age (by date_done) and TTL histograms, memory, the largest results, and keys without a TTL."
-    )
   )
+).pipe(
+  Command.withDescription(
+    "Counts per state, age (by date_done) and TTL histograms, memory, the largest results, and keys without a TTL."
+  )
+)
 
 const expire = Command.make(
   "expire",
@@ -235,7 +262,10 @@ const expire = Command.make(
           return ExitCode.USAGE
         }
         const patterns = Option.match(args.match, {
-          onNone: () => [Admin.prefixPattern(resolved.keys.taskKeyprefix), Admin.prefixPattern(resolved.keys.groupKeyprefix)],
+          onNone: () => [
+            Admin.prefixPattern(resolved.keys.taskKeyprefix),
+            Admin.prefixPattern(resolved.keys.groupKeyprefix)
+          ],
           onSome: (m) => [m]
         })
         let scanned = 0
@@ -250,7 +280,8 @@ const expire = Command.make(
                 const none = keys.filter((_, i) => t[i] === -1)
                 without += none.length
                 if (args.dryRun) {
-                  for (const k of none) yield* Console.log(args.json ? Render.jsonObject([["key", JSON.stringify(k)]]) : k)
+                  for (const k of none)
+                    yield* Console.log(args.json ? Render.jsonObject([["key", JSON.stringify(k)]]) : k)
                 } else {
                   changed += yield* Admin.expire(none, seconds)
                 }
@@ -261,15 +292,15 @@ const expire = Command.make(
         yield* Console.log(
           args.json
             ? Render.jsonObject([
-              ["scanned", String(scanned)],
-              ["without_ttl", String(without)],
-              ["expired", String(changed)],
-              ["ttl", String(seconds)],
-              ["dry_run", String(args.dryRun)]
-            ])
+                ["scanned", String(scanned)],
+                ["without_ttl", String(without)],
+                ["expired", String(changed)],
+                ["ttl", String(seconds)],
+                ["dry_run", String(args.dryRun)]
+              ])
             : args.dryRun
-            ? `${without} of ${scanned} keys have no TTL; would set ${Render.durationText(seconds)} (dry run, nothing changed)`
-            : `${without} of ${scanned} keys had no TTL; set ${Render.durationText(seconds)} on ${changed}`
+              ? `${without} of ${scanned} keys have no TTL; would set ${Render.durationText(seconds)} (dry run, nothing changed)`
+              : `${without} of ${scanned} keys had no TTL; set ${Render.durationText(seconds)} on ${changed}`
         )
         return ExitCode.OK
       })

@@ -43,12 +43,13 @@ interface Row {
   seq: number
 }
 
-const stateOf = (row: Row): string => (row.error !== undefined ? "UNDECODABLE" : row.meta?.status ?? "…")
+const stateOf = (row: Row): string => (row.error !== undefined ? "UNDECODABLE" : (row.meta?.status ?? "…"))
 
 /** `HH:MM:SS.mmm` (UTC), the time a change was seen. */
 const clockText = (millis: number): string => new Date(millis).toISOString().slice(11, 23)
 
-const cut = (text: string, width: number): string => (text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text)
+const cut = (text: string, width: number): string =>
+  text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text
 
 /** The lines of one frame of the live table. */
 export const frame = (
@@ -86,7 +87,8 @@ export const frame = (
   for (const id of shown) {
     const row = rows.get(id)
     const state = row === undefined ? TaskState.PENDING : stateOf(row)
-    const what = row?.error !== undefined ? row.error.message : row?.meta !== undefined ? Render.summary(row.meta, width) : ""
+    const what =
+      row?.error !== undefined ? row.error.message : row?.meta !== undefined ? Render.summary(row.meta, width) : ""
     lines.push(cut(`  ${cut(id, idWidth).padEnd(idWidth)}  ${state.padEnd(9)}  ${what}`, width))
   }
   if (shown.length < order.length) lines.push(`  … and ${order.length - shown.length} more`)
@@ -122,14 +124,21 @@ export const run = (args: WatchArgs) =>
     let seq = 0
     const apply = (item: Item) => {
       const id = Either.isLeft(item) ? item.left.id : item.right.taskId
-      rows.set(id, Either.isLeft(item) ? { meta: undefined, error: item.left, seq: seq++ } : { meta: item.right, error: undefined, seq: seq++ })
+      rows.set(
+        id,
+        Either.isLeft(item)
+          ? { meta: undefined, error: item.left, seq: seq++ }
+          : { meta: item.right, error: undefined, seq: seq++ }
+      )
     }
     // Ends like `wait`: when every task is ready or undecodable. (The consumer keeps following an
     // undecodable task, since a later store may fix it; an operator's watch would then never end.)
     const settled = () =>
       ids.every((id) => {
         const row = rows.get(id)
-        return row !== undefined && (row.error !== undefined || TaskState.isReady(row.meta?.status ?? TaskState.PENDING))
+        return (
+          row !== undefined && (row.error !== undefined || TaskState.isReady(row.meta?.status ?? TaskState.PENDING))
+        )
       })
     const changes = consumer.watch(ids).pipe(
       Stream.tap((item) => Effect.sync(() => apply(item))),
@@ -140,7 +149,9 @@ export const run = (args: WatchArgs) =>
       Stream.runForEach((item) =>
         Effect.gen(function* () {
           if (args.json) {
-            return yield* Console.log(Either.match(item, { onLeft: Render.decodeErrorJson, onRight: (m) => Render.metaJson(m) }))
+            return yield* Console.log(
+              Either.match(item, { onLeft: Render.decodeErrorJson, onRight: (m) => Render.metaJson(m) })
+            )
           }
           const now = clockText(yield* Clock.currentTimeMillis)
           const text = Either.match(item, {
@@ -186,7 +197,8 @@ export const run = (args: WatchArgs) =>
     })
 
     const body = tty ? asTable : asLines
-    const done = args.timeout === undefined ? yield* Effect.asSome(body) : yield* Effect.timeoutOption(body, args.timeout)
+    const done =
+      args.timeout === undefined ? yield* Effect.asSome(body) : yield* Effect.timeoutOption(body, args.timeout)
     if (Option.isNone(done)) {
       const waiting = ids.filter((id) => !TaskState.isReady(rows.get(id)?.meta?.status ?? TaskState.PENDING))
       yield* Console.error(`effect-celery: TimeoutError: --timeout elapsed; not ready: ${waiting.join(", ")}`)

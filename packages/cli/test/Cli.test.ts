@@ -44,7 +44,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.include(completions.stdout, "_effect-celery_bash_completions")
       assert.strictEqual(usage.code, 2, "a missing argument is a usage error")
       assert.include(usage.stderr, "<task-id>")
-    }))
+    })
+  )
 
   it.effect("a bad URL is one line naming the server as Celery's as_uri() does, password masked, exit 2", () =>
     Effect.gen(function* () {
@@ -62,14 +63,17 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
         assert.notInclude(r.stdout + r.stderr, secret)
         assert.strictEqual(r.stdout, "")
       }
-    }))
+    })
+  )
 
   it.effect("an unreachable server or a refused password: one line, exit 5, password never echoed", () =>
     Effect.gen(function* () {
       const env = yield* CliEnv.CliEnv
       const secret = "s3cr3t-pass"
       // Port 1 on loopback: nothing listens there.
-      const refused = yield* runCli(["result", "get", "x"], { env: { CELERY_RESULT_BACKEND: `redis://:${secret}@127.0.0.1:1/0` } })
+      const refused = yield* runCli(["result", "get", "x"], {
+        env: { CELERY_RESULT_BACKEND: `redis://:${secret}@127.0.0.1:1/0` }
+      })
       assert.strictEqual(refused.code, 5)
       assertOneLineError(refused.stderr, "ConnectionError(Connect)", "redis://:**@127.0.0.1:1/0")
       // The server has no password: AUTH is refused.
@@ -78,7 +82,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assertOneLineError(auth.stderr, "ConnectionError", `redis://user:**@127.0.0.1:${env.server.port}/0`)
       assert.include(auth.stdout, "password:    set (not shown)")
       for (const r of [refused, auth]) assert.notInclude(r.stdout + r.stderr, secret)
-    }))
+    })
+  )
 
   it.effect("result get: SUCCESS exit 0, FAILURE exit 1 with the exception and traceback, PENDING exit 3; --json", () =>
     Effect.gen(function* () {
@@ -108,13 +113,26 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const all = yield* runCli(["result", "get", "--json", ok, bad, missing])
       assert.strictEqual(all.code, 1, "FAILURE outranks PENDING")
       const [a, b, c] = jsonLines(all.stdout)
-      assert.deepStrictEqual(Object.keys(a!), ["task_id", "state", "ready", "result", "date_done", "traceback", "stored", "ttl"])
+      assert.deepStrictEqual(Object.keys(a!), [
+        "task_id",
+        "state",
+        "ready",
+        "result",
+        "date_done",
+        "traceback",
+        "stored",
+        "ttl"
+      ])
       assert.strictEqual(a!["task_id"], ok)
       assert.strictEqual(a!["state"], "SUCCESS")
       assert.strictEqual(a!["ready"], true)
       assert.strictEqual(a!["result"], 5)
       assert.isTrue((a!["ttl"] as number) > 86000 && (a!["ttl"] as number) <= 86400)
-      assert.deepStrictEqual(b!["result"], { exc_type: "PaymentError", exc_message: ["declined", 42], exc_module: "interop_app" })
+      assert.deepStrictEqual(b!["result"], {
+        exc_type: "PaymentError",
+        exc_message: ["declined", 42],
+        exc_module: "interop_app"
+      })
       assert.include(b!["traceback"] as string, "PaymentError")
       assert.deepStrictEqual(c, {
         task_id: missing,
@@ -126,7 +144,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
         stored: false,
         ttl: null
       })
-    }))
+    })
+  )
 
   it.effect("result wait: prints the result once the worker stores it (subscribed first), exit 0", () =>
     Effect.gen(function* () {
@@ -138,7 +157,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.strictEqual(done.code, 0, done.stderr)
       assert.deepStrictEqual(lines(done.stdout), [`${id}  SUCCESS  42`])
       assert.strictEqual(yield* numsub(task(id)), 0)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.effect("result wait --timeout: exit 4 after the timeout, naming what is not ready", () =>
     Effect.gen(function* () {
@@ -153,7 +173,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.strictEqual(first!["state"], "SUCCESS")
       assertOneLineError(r.stderr, "TimeoutError", never)
       assert.isTrue(r.millis >= 1000, `took ${r.millis} ms`)
-    }))
+    })
+  )
 
   it.effect("result watch (not a TTY): one line per change while a Python task reports PROGRESS", () =>
     Effect.gen(function* () {
@@ -172,11 +193,18 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
         assert.strictEqual(m?.[1], id)
         return [m?.[2], m?.[3] ?? ""] as const
       })
-      assert.deepStrictEqual(parsed.map(([s]) => s), ["STARTED", "PROGRESS", "PROGRESS", "PROGRESS", "SUCCESS"])
-      assert.deepStrictEqual(parsed.slice(1, 4).map(([, w]) => w), [1, 2, 3].map((n) => `{'current': ${n}, 'total': 3}`))
+      assert.deepStrictEqual(
+        parsed.map(([s]) => s),
+        ["STARTED", "PROGRESS", "PROGRESS", "PROGRESS", "SUCCESS"]
+      )
+      assert.deepStrictEqual(
+        parsed.slice(1, 4).map(([, w]) => w),
+        [1, 2, 3].map((n) => `{'current': ${n}, 'total': 3}`)
+      )
       assert.strictEqual(parsed[4]![1], "{'done': 3}")
       assert.strictEqual(yield* numsub(task(id)), 0, "the subscription is released at the end")
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.effect("result watch --json: one JSON object per change; RETRY carries the exception", () =>
     Effect.gen(function* () {
@@ -187,10 +215,18 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const done = yield* run.exit()
       assert.strictEqual(done.code, 0, done.stderr)
       const items = jsonLines(done.stdout)
-      assert.deepStrictEqual(items.map((i) => i["state"]), ["STARTED", "RETRY", "STARTED", "SUCCESS"])
-      assert.deepStrictEqual(items[1]!["result"], { exc_type: "PaymentError", exc_message: ["transient", 0], exc_module: "interop_app" })
+      assert.deepStrictEqual(
+        items.map((i) => i["state"]),
+        ["STARTED", "RETRY", "STARTED", "SUCCESS"]
+      )
+      assert.deepStrictEqual(items[1]!["result"], {
+        exc_type: "PaymentError",
+        exc_message: ["transient", 0],
+        exc_module: "interop_app"
+      })
       assert.deepStrictEqual(items[3]!["result"], { value: "v", retries: 1 })
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.effect("Ctrl-C (SIGINT) during watch: exit 130 and no channel left subscribed", () =>
     Effect.gen(function* () {
@@ -202,7 +238,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.strictEqual(done.code, 130, done.stderr)
       assert.strictEqual(done.stderr, "")
       for (const id of ids) assert.strictEqual(yield* numsub(task(id)), 0)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.effect("watch --group under a pseudo-terminal: a live table redrawn in place until every member is done", () =>
     Effect.gen(function* () {
@@ -210,7 +247,10 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const members = [uid("m"), uid("m"), uid("m")]
       // The group is saved first (as Celery's GroupResult.save writes it; not through Python, whose
       // GroupResult subscribes to its members) and its members sent once the CLI follows them all.
-      const saved = Meta.encodeGroupMeta({ groupId: gid, results: members.map((id) => ({ id, parent: null, children: null })) })
+      const saved = Meta.encodeGroupMeta({
+        groupId: gid,
+        results: members.map((id) => ({ id, parent: null, children: null }))
+      })
       yield* redis((r) => r.set(`celery-taskset-meta-${gid}`, saved))
       // `script` gives the CLI a terminal as stdout; its own output is the terminal's.
       const command = [process.execPath, CliEnv.BIN, "result", "watch", "--group", gid].join(" ")
@@ -227,7 +267,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.include(last, "SUCCESS 3")
       for (const m of members) assert.match(last, new RegExp(`${m}\\s+SUCCESS\\s+\\{'done': 2\\}`))
       assert.include(done.stdout, "\x1b[?25h", "the cursor is shown again")
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.effect("forget and exists: stored → forget → not stored (exit 3), reads as PENDING", () =>
     Effect.gen(function* () {
@@ -244,18 +285,24 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.strictEqual(after.code, 3)
       assert.deepStrictEqual(jsonLines(after.stdout), [{ task_id: id, exists: false }])
       assert.isNull(yield* redis((r) => r.get(task(id))))
-    }))
+    })
+  )
 
   it.effect("an empty task id is a bad argument: Celery's message, exit 2, nothing read", () =>
     Effect.gen(function* () {
-      for (const args of [["result", "get", ""], ["result", "exists", ""], ["result", "forget", ""]]) {
+      for (const args of [
+        ["result", "get", ""],
+        ["result", "exists", ""],
+        ["result", "forget", ""]
+      ]) {
         const run = yield* runCli(args)
         assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
         // Celery's message, its whitespace collapsed as every error line is.
         assert.include(run.stderr, "InvalidIdError: task_id must not be empty. Got instead.")
         assert.strictEqual(run.stdout, "")
       }
-    }))
+    })
+  )
 
   it.effect("result inspect --json: the raw bytes as stored, the decoded meta, key, channel, TTL", () =>
     Effect.gen(function* () {
@@ -277,23 +324,27 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const human = yield* runCli(["result", "inspect", id])
       assert.include(human.stdout, `raw:\n  ${raw}`)
       assert.include(human.stdout, "'big': 1180591620717411303424")
-    }))
+    })
+  )
 
-  it.effect("a stored value that is not a Celery meta: get is one DecodeError line, watch ends on it, inspect shows the bytes; exit 5", () =>
-    Effect.gen(function* () {
-      const id = uid("garbage")
-      yield* redis((r) => r.set(task(id), "not json"))
-      const get = yield* runCli(["result", "get", id])
-      assert.strictEqual(get.code, 5)
-      assertOneLineError(get.stderr, "DecodeError", id, "Invalid JSON")
-      const watch = yield* runCli(["result", "watch", id])
-      assert.strictEqual(watch.code, 5, watch.stderr)
-      assert.match(watch.stdout, new RegExp(`${id}  UNDECODABLE  Invalid JSON`))
-      const inspect = yield* runCli(["result", "inspect", id])
-      assert.strictEqual(inspect.code, 5)
-      assert.include(inspect.stdout, "raw:\n  not json")
-      assert.include(inspect.stdout, "decoded: UNDECODABLE: Invalid JSON")
-    }))
+  it.effect(
+    "a stored value that is not a Celery meta: get is one DecodeError line, watch ends on it, inspect shows the bytes; exit 5",
+    () =>
+      Effect.gen(function* () {
+        const id = uid("garbage")
+        yield* redis((r) => r.set(task(id), "not json"))
+        const get = yield* runCli(["result", "get", id])
+        assert.strictEqual(get.code, 5)
+        assertOneLineError(get.stderr, "DecodeError", id, "Invalid JSON")
+        const watch = yield* runCli(["result", "watch", id])
+        assert.strictEqual(watch.code, 5, watch.stderr)
+        assert.match(watch.stdout, new RegExp(`${id}  UNDECODABLE  Invalid JSON`))
+        const inspect = yield* runCli(["result", "inspect", id])
+        assert.strictEqual(inspect.code, 5)
+        assert.include(inspect.stdout, "raw:\n  not json")
+        assert.include(inspect.stdout, "decoded: UNDECODABLE: Invalid JSON")
+      })
+  )
 
   it.effect("group show: the members and their states; an unknown group exits 3", () =>
     Effect.gen(function* () {
@@ -302,7 +353,10 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const [a, b] = [uid("ga"), uid("gb")]
       yield* env.python.call("group", {
         gid,
-        members: [{ task: "interop.add", args: [1, 2], task_id: a }, { task: "interop.fail", args: ["no"], task_id: b }]
+        members: [
+          { task: "interop.add", args: [1, 2], task_id: a },
+          { task: "interop.fail", args: ["no"], task_id: b }
+        ]
       })
       yield* settle(a)
       yield* settle(b)
@@ -317,11 +371,15 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const [o] = jsonLines(j.stdout)
       assert.strictEqual(o!["size"], 2)
       assert.deepStrictEqual(o!["counts"], { SUCCESS: 1, FAILURE: 1 })
-      assert.deepStrictEqual((o!["members"] as Array<Record<string, unknown>>).map((m) => m["task_id"]), [a, b])
+      assert.deepStrictEqual(
+        (o!["members"] as Array<Record<string, unknown>>).map((m) => m["task_id"]),
+        [a, b]
+      )
       const unknown = yield* runCli(["group", "show", uid("nogroup")])
       assert.strictEqual(unknown.code, 3)
       assertOneLineError(unknown.stderr, "no group")
-    }))
+    })
+  )
 
   it.effect("chord show: a completed Celery chord has no keys left (exit 0); in progress exit 3; stuck exit 1", () =>
     Effect.gen(function* () {
@@ -343,7 +401,9 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const g2 = uid("chord")
       const [p1, p2, p3] = [uid("p"), uid("p"), uid("p")]
       yield* redis((r) => r.set(`celery-taskset-meta-${g2}.s`, "3"))
-      yield* redis((r) => r.zAdd(`celery-taskset-meta-${g2}.j`, { score: 0, value: Meta.encodeChordMember(p1, "SUCCESS", 1) }))
+      yield* redis((r) =>
+        r.zAdd(`celery-taskset-meta-${g2}.j`, { score: 0, value: Meta.encodeChordMember(p1, "SUCCESS", 1) })
+      )
       yield* env.python.call("save_group", { gid: g2, children: [p1, p2, p3] })
       const progress = yield* runCli(["chord", "show", g2])
       assert.strictEqual(progress.code, 3, progress.stderr)
@@ -353,7 +413,14 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       yield* redis((r) =>
         r.zAdd(`celery-taskset-meta-${g2}.j`, [
           { score: 1, value: Meta.encodeChordMember(p2, "SUCCESS", 2) },
-          { score: 2, value: Meta.encodeChordMember(p3, "FAILURE", { exc_type: "ValueError", exc_message: ["x"], exc_module: "builtins" }) }
+          {
+            score: 2,
+            value: Meta.encodeChordMember(p3, "FAILURE", {
+              exc_type: "ValueError",
+              exc_message: ["x"],
+              exc_module: "builtins"
+            })
+          }
         ])
       )
       const stuck = yield* runCli(["chord", "show", "--json", g2])
@@ -363,8 +430,12 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       assert.strictEqual(o!["done"], 3)
       assert.strictEqual(o!["expected"], 3)
       assert.deepStrictEqual(o!["missing"], [])
-      assert.deepStrictEqual((o!["parts"] as Array<Record<string, unknown>>).map((p) => p["state"]), ["SUCCESS", "SUCCESS", "FAILURE"])
-    }))
+      assert.deepStrictEqual(
+        (o!["parts"] as Array<Record<string, unknown>>).map((p) => p["state"]),
+        ["SUCCESS", "SUCCESS", "FAILURE"]
+      )
+    })
+  )
 
   it.effect("results ls / stats / expire over a key prefix: SCAN + MGET (never KEYS), filters, TTLs set", () =>
     Effect.gen(function* () {
@@ -375,7 +446,15 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       yield* redis((r) =>
         Promise.all([
           r.set(key("old"), meta("old", "SUCCESS", "1", "2020-01-01T00:00:00.000000"), { EX: 3600 }),
-          r.set(key("bad"), meta("bad", "FAILURE", '{"exc_type": "ValueError", "exc_message": ["x"], "exc_module": "builtins"}', new Date().toISOString().slice(0, 26))),
+          r.set(
+            key("bad"),
+            meta(
+              "bad",
+              "FAILURE",
+              '{"exc_type": "ValueError", "exc_message": ["x"], "exc_module": "builtins"}',
+              new Date().toISOString().slice(0, 26)
+            )
+          ),
           r.set(key("run"), meta("run", "PROGRESS", '{"current": 1}', null), { EX: 3600 }),
           r.set(`${prefix}celery-taskset-meta-grp`, '{"result": [], "group_id": "grp"}')
         ])
@@ -383,11 +462,22 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const base = ["--keyprefix", prefix]
       const ls = yield* runCli(["results", "ls", ...base])
       assert.strictEqual(ls.code, 0, ls.stderr)
-      assert.deepStrictEqual(lines(ls.stdout).map((l) => l.split("  ").slice(0, 2).join(" ")).sort(), ["bad FAILURE", "old SUCCESS", "run PROGRESS"])
+      assert.deepStrictEqual(
+        lines(ls.stdout)
+          .map((l) => l.split("  ").slice(0, 2).join(" "))
+          .sort(),
+        ["bad FAILURE", "old SUCCESS", "run PROGRESS"]
+      )
       const failed = yield* runCli(["results", "ls", ...base, "--state", "FAILURE", "--json"])
-      assert.deepStrictEqual(jsonLines(failed.stdout).map((o) => [o["task_id"], o["state"], o["ttl"]]), [["bad", "FAILURE", null]])
+      assert.deepStrictEqual(
+        jsonLines(failed.stdout).map((o) => [o["task_id"], o["state"], o["ttl"]]),
+        [["bad", "FAILURE", null]]
+      )
       const old = yield* runCli(["results", "ls", ...base, "--older-than", "1d"])
-      assert.deepStrictEqual(lines(old.stdout).map((l) => l.split("  ")[0]), ["old"])
+      assert.deepStrictEqual(
+        lines(old.stdout).map((l) => l.split("  ")[0]),
+        ["old"]
+      )
       const limited = yield* runCli(["results", "ls", ...base, "--limit", "1"])
       assert.strictEqual(lines(limited.stdout).length, 1)
 
@@ -404,18 +494,24 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
 
       const dry = yield* runCli(["results", "expire", ...base, "--ttl", "1h", "--dry-run"])
       assert.strictEqual(dry.code, 0, dry.stderr)
-      assert.deepStrictEqual(lines(dry.stdout).slice(0, -1).sort(), [key("bad"), `${prefix}celery-taskset-meta-grp`].sort())
+      assert.deepStrictEqual(
+        lines(dry.stdout).slice(0, -1).sort(),
+        [key("bad"), `${prefix}celery-taskset-meta-grp`].sort()
+      )
       assert.include(dry.stdout, "2 of 4 keys have no TTL")
       assert.strictEqual(yield* redis((r) => r.ttl(key("bad"))), -1, "a dry run changes nothing")
       const set = yield* runCli(["results", "expire", ...base, "--ttl", "1h", "--json"])
-      assert.deepStrictEqual(jsonLines(set.stdout), [{ scanned: 4, without_ttl: 2, expired: 2, ttl: 3600, dry_run: false }])
+      assert.deepStrictEqual(jsonLines(set.stdout), [
+        { scanned: 4, without_ttl: 2, expired: 2, ttl: 3600, dry_run: false }
+      ])
       const ttl = yield* redis((r) => r.ttl(key("bad")))
       assert.isTrue(ttl > 3500 && ttl <= 3600, `ttl ${ttl}`)
 
       const commandstats = yield* redis((r) => r.info("commandstats"))
       assert.include(commandstats, "cmdstat_scan:")
       assert.notInclude(commandstats, "cmdstat_keys:")
-    }))
+    })
+  )
 
   it.effect("results ls | head: once its reader is gone it stops quietly (exit 141, nothing on stderr)", () =>
     Effect.gen(function* () {
@@ -423,7 +519,10 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const entries: Array<[string, string]> = []
       for (let i = 0; i < 5000; i++) {
         const id = `t${i}`
-        entries.push([`${prefix}celery-task-meta-${id}`, `{"status": "SUCCESS", "result": ${i}, "traceback": null, "children": [], "date_done": "2026-12-05T12:00:00.000000", "task_id": "${id}"}`])
+        entries.push([
+          `${prefix}celery-task-meta-${id}`,
+          `{"status": "SUCCESS", "result": ${i}, "traceback": null, "children": [], "date_done": "2026-12-05T12:00:00.000000", "task_id": "${id}"}`
+        ])
       }
       yield* redis((r) => r.mSet(entries))
       const run = yield* spawnCli(["results", "ls", "--keyprefix", prefix])
@@ -432,7 +531,8 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const done = yield* run.exit()
       assert.strictEqual(done.code, 141, done.stderr)
       assert.strictEqual(done.stderr, "")
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.effect("doctor: the resolved connection, the server, and leftover subscriptions on ready results", () =>
     Effect.gen(function* () {
@@ -459,6 +559,10 @@ layer(CliEnv.layer, { excludeTestServices: true, timeout: "120 seconds" })("effe
       const subs = o!["subscriptions"] as Array<Record<string, unknown>>
       const mine = subs.find((s) => s["channel"] === task(id))
       assert.isAtLeast(mine!["subscribers"] as number, 1)
-      assert.deepStrictEqual({ ...mine, subscribers: 1 }, { channel: task(id), subscribers: 1, state: "SUCCESS", leftover: true })
-    }).pipe(Effect.scoped))
+      assert.deepStrictEqual(
+        { ...mine, subscribers: 1 },
+        { channel: task(id), subscribers: 1, state: "SUCCESS", leftover: true }
+      )
+    }).pipe(Effect.scoped)
+  )
 })

@@ -134,9 +134,10 @@ export const spawnCli = (
     const exited = yield* Deferred.make<Finished>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const proc = options.command !== undefined
-          ? ChildProcess.spawn(options.command, [...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] })
-          : ChildProcess.spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] })
+        const proc =
+          options.command !== undefined
+            ? ChildProcess.spawn(options.command, [...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] })
+            : ChildProcess.spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] })
         proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
           stdout += chunk
           check()
@@ -195,7 +196,9 @@ export const numsub = (channel: string) =>
 /** Wait until `channel` has at least one subscriber: the CLI's readiness signal for watch/wait. */
 export const awaitSubscribed = (channel: string) =>
   numsub(channel).pipe(
-    Effect.flatMap((n) => (n > 0 ? Effect.void : Effect.fail(new HarnessError({ message: `${channel}: no subscriber` })))),
+    Effect.flatMap((n) =>
+      n > 0 ? Effect.void : Effect.fail(new HarnessError({ message: `${channel}: no subscriber` }))
+    ),
     Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("15 seconds")))
   )
 

@@ -31,7 +31,10 @@ describe("Render.strictJson", () => {
   it("quotes Python's NaN/Infinity outside strings and leaves strings and big integers alone", () => {
     const py = '{"a": [NaN, Infinity, -Infinity, 1180591620717411303424], "s": "NaN \\"Infinity\\" -Infinity"}'
     const strict = Render.strictJson(py)
-    assert.strictEqual(strict, '{"a": ["NaN", "Infinity", "-Infinity", 1180591620717411303424], "s": "NaN \\"Infinity\\" -Infinity"}')
+    assert.strictEqual(
+      strict,
+      '{"a": ["NaN", "Infinity", "-Infinity", 1180591620717411303424], "s": "NaN \\"Infinity\\" -Infinity"}'
+    )
     assert.deepStrictEqual(JSON.parse(strict).s, 'NaN "Infinity" -Infinity')
   })
 })
@@ -52,7 +55,17 @@ describe("Watch.frame", () => {
     const rows = new Map(
       ids.slice(0, 10).map((id, i) => [
         id,
-        { meta: Meta.make({ taskId: id, state: "PROGRESS", result: { current: i, note: "y".repeat(200) }, now: 0, dateStyle: "offset" }), error: undefined, seq: i }
+        {
+          meta: Meta.make({
+            taskId: id,
+            state: "PROGRESS",
+            result: { current: i, note: "y".repeat(200) },
+            now: 0,
+            dateStyle: "offset"
+          }),
+          error: undefined,
+          seq: i
+        }
       ])
     )
     const lines = Watch.frame(ids, rows, 61_000, { columns: 60, rows: 12 })
@@ -108,12 +121,15 @@ describe("--help", () => {
         assert.include(text, "EXIT CODES", name)
         if (command.length === 2) assert.include(text, "--url", name)
       }
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })
 
 describe("--version", () => {
   it("is the package's version", () => {
-    const manifest = JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+    const manifest = JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string
+    }
     assert.strictEqual(Cli.VERSION, manifest.version)
   })
 })

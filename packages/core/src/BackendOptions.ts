@@ -98,7 +98,12 @@ export const expiresSeconds = (options: BackendOptions): Either.Either<number | 
   const input = options.expires
   if (input === null) return Either.right(undefined)
   if (input === undefined) return Either.right(DEFAULT_EXPIRES_SECONDS)
-  const shown = typeof input === "string" ? JSON.stringify(input) : Duration.isDuration(input) ? Duration.format(input) : String(input)
+  const shown =
+    typeof input === "string"
+      ? JSON.stringify(input)
+      : Duration.isDuration(input)
+        ? Duration.format(input)
+        : String(input)
   const seconds = signedSeconds(input)
   if (Number.isNaN(seconds)) return Either.left(outOfRange(shown, "is not a number"))
   // `Duration.infinity` (or Infinity ms): no expiry, as `null`.
@@ -124,20 +129,29 @@ const NONE = /^(none|null)?$/i
  * ```
  */
 export const expiresConfig = (name?: string): Config.Config<Duration.Duration | null> => {
-  const config = Config.mapOrFail(Config.string(), (raw): Either.Either<Duration.Duration | null, ConfigError.ConfigError> => {
-    const text = raw.trim()
-    if (NONE.test(text)) return Either.right(null)
-    const number = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : undefined
-    const input: Duration.DurationInput | undefined = number !== undefined
-      ? number * 1000
-      : Duration.decodeUnknown(text).pipe((o) => (o._tag === "Some" ? (text as Duration.DurationInput) : undefined))
-    if (input === undefined) {
-      return Either.left(ConfigError.InvalidData([], `result_expires: expected seconds, a duration or None, got ${JSON.stringify(raw)}`))
+  const config = Config.mapOrFail(
+    Config.string(),
+    (raw): Either.Either<Duration.Duration | null, ConfigError.ConfigError> => {
+      const text = raw.trim()
+      if (NONE.test(text)) return Either.right(null)
+      const number = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : undefined
+      const input: Duration.DurationInput | undefined =
+        number !== undefined
+          ? number * 1000
+          : Duration.decodeUnknown(text).pipe((o) => (o._tag === "Some" ? (text as Duration.DurationInput) : undefined))
+      if (input === undefined) {
+        return Either.left(
+          ConfigError.InvalidData(
+            [],
+            `result_expires: expected seconds, a duration or None, got ${JSON.stringify(raw)}`
+          )
+        )
+      }
+      return Either.match(expiresSeconds({ expires: input }), {
+        onLeft: (error) => Either.left(ConfigError.InvalidData([], error.message)),
+        onRight: (seconds) => Either.right(seconds === undefined ? null : Duration.seconds(seconds))
+      })
     }
-    return Either.match(expiresSeconds({ expires: input }), {
-      onLeft: (error) => Either.left(ConfigError.InvalidData([], error.message)),
-      onRight: (seconds) => Either.right(seconds === undefined ? null : Duration.seconds(seconds))
-    })
-  })
+  )
   return name === undefined ? config : Config.nested(config, name)
 }

@@ -30,13 +30,14 @@ export const ConnectionReason = Schema.Literal(
 export type ConnectionReason = typeof ConnectionReason.Type
 
 /** The connection to the store failed; retried under the retry policy when `isTransient`. */
-export class ConnectionError extends Schema.TaggedError<ConnectionError>(
-  "@effect-celery/core/ConnectionError"
-)("ConnectionError", {
-  reason: ConnectionReason,
-  message: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {}
+export class ConnectionError extends Schema.TaggedError<ConnectionError>("@effect-celery/core/ConnectionError")(
+  "ConnectionError",
+  {
+    reason: ConnectionReason,
+    message: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {}
 
 /**
  * A connection error a retry can cure: every `ConnectionError` but `Shutdown` (the client is
@@ -47,36 +48,31 @@ export const isTransient = (u: unknown): u is ConnectionError =>
   u instanceof ConnectionError && u.reason !== "Shutdown" && u.reason !== "Auth" && u.reason !== "Tls"
 
 /** The server answered a command with an error (WRONGTYPE, syntax…): not retried. */
-export class CommandError extends Schema.TaggedError<CommandError>("@effect-celery/core/CommandError")(
-  "CommandError",
-  {
-    command: Schema.String,
-    message: Schema.String,
-    cause: Schema.optional(Schema.Defect)
-  }
-) {}
-
-/** Celery's `BackendStoreError`: the value cannot be stored (e.g. too large); nothing was written. */
-export class BackendStoreError extends Schema.TaggedError<BackendStoreError>(
-  "@effect-celery/core/BackendStoreError"
-)("BackendStoreError", {
+export class CommandError extends Schema.TaggedError<CommandError>("@effect-celery/core/CommandError")("CommandError", {
+  command: Schema.String,
   message: Schema.String,
-  state: Schema.String,
-  taskId: Schema.String
+  cause: Schema.optional(Schema.Defect)
 }) {}
 
-/** Stored bytes that are not a Celery meta (corrupt JSON, wrong shape, unknown envelope type). */
-export class DecodeError extends Schema.TaggedError<DecodeError>("@effect-celery/core/DecodeError")(
-  "DecodeError",
+/** Celery's `BackendStoreError`: the value cannot be stored (e.g. too large); nothing was written. */
+export class BackendStoreError extends Schema.TaggedError<BackendStoreError>("@effect-celery/core/BackendStoreError")(
+  "BackendStoreError",
   {
-    /** The task (or group) id whose value failed to decode. */
-    id: Schema.String,
-    /** The first bytes of the raw value, for diagnosis. */
-    head: Schema.String,
     message: Schema.String,
-    cause: Schema.optional(Schema.Defect)
+    state: Schema.String,
+    taskId: Schema.String
   }
 ) {}
+
+/** Stored bytes that are not a Celery meta (corrupt JSON, wrong shape, unknown envelope type). */
+export class DecodeError extends Schema.TaggedError<DecodeError>("@effect-celery/core/DecodeError")("DecodeError", {
+  /** The task (or group) id whose value failed to decode. */
+  id: Schema.String,
+  /** The first bytes of the raw value, for diagnosis. */
+  head: Schema.String,
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
 
 /** How many task ids a `TimeoutError` keeps (and shows) at most; `taskCount` has the total. */
 export const TIMEOUT_TASK_IDS_SHOWN = 10
@@ -95,21 +91,18 @@ export const TIMEOUT_TASK_IDS_SHOWN = 10
  *
  * Make one with `timeoutError`.
  */
-export class TimeoutError extends Schema.TaggedError<TimeoutError>("@effect-celery/core/TimeoutError")(
-  "TimeoutError",
-  {
-    /** Celery's message text, unchanged (what Celery's `TimeoutError` prints). */
-    celeryMessage: Schema.String,
-    /** The timeout in milliseconds. */
-    timeoutMillis: Schema.Number,
-    /** The tasks still not ready when it timed out: all of them, or the first `TIMEOUT_TASK_IDS_SHOWN`. */
-    taskIds: Schema.Array(Schema.String),
-    /** How many tasks were still not ready (`taskIds` may hold fewer). */
-    taskCount: Schema.Number,
-    /** How long the operation waited, in milliseconds, by the `Clock` it ran on. */
-    elapsedMillis: Schema.Number
-  }
-) {
+export class TimeoutError extends Schema.TaggedError<TimeoutError>("@effect-celery/core/TimeoutError")("TimeoutError", {
+  /** Celery's message text, unchanged (what Celery's `TimeoutError` prints). */
+  celeryMessage: Schema.String,
+  /** The timeout in milliseconds. */
+  timeoutMillis: Schema.Number,
+  /** The tasks still not ready when it timed out: all of them, or the first `TIMEOUT_TASK_IDS_SHOWN`. */
+  taskIds: Schema.Array(Schema.String),
+  /** How many tasks were still not ready (`taskIds` may hold fewer). */
+  taskCount: Schema.Number,
+  /** How long the operation waited, in milliseconds, by the `Clock` it ran on. */
+  elapsedMillis: Schema.Number
+}) {
   override get message(): string {
     const waited = `after ${formatSeconds(this.elapsedMillis)} s`
     if (this.taskCount === 1 && this.taskIds.length === 1 && this.celeryMessage.endsWith(".")) {
@@ -204,7 +197,10 @@ export class TaskFailedError extends Schema.TaggedError<TaskFailedError>("@effec
 ) {
   override get message(): string {
     const exc = this.exception
-    const what = exc === undefined ? String(this.result) : `${exc.qualifiedName}(${exc.excMessage.map((a) => JSON.stringify(a)).join(", ")})`
+    const what =
+      exc === undefined
+        ? String(this.result)
+        : `${exc.qualifiedName}(${exc.excMessage.map((a) => JSON.stringify(a)).join(", ")})`
     return `Task ${this.taskId} ${this.state}: ${what}`
   }
 }

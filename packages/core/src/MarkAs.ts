@@ -6,7 +6,10 @@ import { RemoteException } from "./Errors.js"
 import type { ResultBackend, RevokeReason } from "./ResultBackend.js"
 import * as TaskState from "./TaskState.js"
 
-export type MarkAs = Pick<ResultBackend, "markAsStarted" | "markAsDone" | "markAsFailure" | "markAsRetry" | "markAsRevoked">
+export type MarkAs = Pick<
+  ResultBackend,
+  "markAsStarted" | "markAsDone" | "markAsFailure" | "markAsRetry" | "markAsRevoked"
+>
 
 /** The `mark_as_*` operations over `store`, with Celery's states, results and tracebacks. */
 export const fromStore = (store: ResultBackend["store"]): MarkAs => ({

@@ -110,10 +110,7 @@ const parseInteger = (raw: string): number | undefined => {
 const unique = (ids: Iterable<string>): ReadonlyArray<string> => Array.from(new Set(ids))
 
 /** A task meta that ends waiting: ready, or not decodable (so it never holds up the others). */
-const decodeTerminal = (
-  taskId: string,
-  raw: string
-): Option.Option<Either.Either<Meta.TaskMeta, DecodeError>> => {
+const decodeTerminal = (taskId: string, raw: string): Option.Option<Either.Either<Meta.TaskMeta, DecodeError>> => {
   const decoded = Meta.decodeTaskMeta(taskId, raw)
   return Either.isLeft(decoded) || TaskState.isReady(decoded.right.status) ? Option.some(decoded) : Option.none()
 }
@@ -143,9 +140,14 @@ const pySeconds = (millis: number): string => PyJson.formatFloat(millis / 1000)
  */
 export const make = (options: BackendOptions.BackendOptions = {}): Effect.Effect<Memory, ImproperlyConfigured> =>
   Effect.flatMap(BackendOptions.expiresSeconds(options), (ttlSeconds) =>
-    Effect.map(Effect.clock, (clock) => makeWithClock(options, ttlSeconds, clock)))
+    Effect.map(Effect.clock, (clock) => makeWithClock(options, ttlSeconds, clock))
+  )
 
-const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: number | undefined, clock: Clock): Memory => {
+const makeWithClock = (
+  options: BackendOptions.BackendOptions,
+  ttlSeconds: number | undefined,
+  clock: Clock
+): Memory => {
   const keys = Keys.make(options.keys ?? {})
   const dateStyle = options.dateStyle ?? "offset"
   const ordered = options.chordOrdered ?? true
@@ -308,7 +310,10 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
         yield* Effect.addFinalizer(() => Effect.sync(() => subscriptions.forEach((unsubscribe) => unsubscribe())))
         yield* Effect.suspend(() => {
           for (const id of ids) {
-            subscriptions.set(id, subscribe(keys.task(id), (raw) => queue.unsafeOffer([id, raw])))
+            subscriptions.set(
+              id,
+              subscribe(keys.task(id), (raw) => queue.unsafeOffer([id, raw]))
+            )
           }
           for (const id of ids) {
             const raw = readString(keys.task(id))
@@ -354,12 +359,15 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
         Stream.tap((item) => Effect.sync(() => pending.delete(itemTaskId(item)))),
         Stream.interruptWhen(
           Effect.flatMap(clock.sleep(Duration.millis(millis)), () =>
-            Effect.fail(timeoutError({
-              celeryMessage: `Operation timed out (${pySeconds(millis)})`,
-              timeoutMillis: millis,
-              pending,
-              elapsedMillis: now() - start
-            })))
+            Effect.fail(
+              timeoutError({
+                celeryMessage: `Operation timed out (${pySeconds(millis)})`,
+                timeoutMillis: millis,
+                pending,
+                elapsedMillis: now() - start
+              })
+            )
+          )
         )
       )
     })
@@ -398,13 +406,24 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
       })
     )
 
-  const timeoutOn = <A, E>(self: Effect.Effect<A, E>, taskId: string, millis: number): Effect.Effect<A, E | TimeoutError> =>
+  const timeoutOn = <A, E>(
+    self: Effect.Effect<A, E>,
+    taskId: string,
+    millis: number
+  ): Effect.Effect<A, E | TimeoutError> =>
     Effect.suspend(() => {
       const start = now()
       return Effect.raceFirst(
         self,
         Effect.flatMap(clock.sleep(Duration.millis(millis)), () =>
-          Effect.fail(timeoutError({ celeryMessage: E_TIMED_OUT, timeoutMillis: millis, pending: [taskId], elapsedMillis: now() - start }))
+          Effect.fail(
+            timeoutError({
+              celeryMessage: E_TIMED_OUT,
+              timeoutMillis: millis,
+              pending: [taskId],
+              elapsedMillis: now() - start
+            })
+          )
         )
       )
     })
@@ -417,8 +436,15 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
 
   const saveGroup: ResultBackendShape["saveGroup"] = (groupId, results) =>
     Effect.suspend(() => {
-      const refs = results.map((r): Meta.ResultRef => (typeof r === "string" ? { id: r, parent: null, children: null } : r))
-      return setAndPublish(keys.group(groupId), Meta.encodeGroupMeta({ groupId, results: refs }), TaskState.SUCCESS, groupId)
+      const refs = results.map((r): Meta.ResultRef =>
+        typeof r === "string" ? { id: r, parent: null, children: null } : r
+      )
+      return setAndPublish(
+        keys.group(groupId),
+        Meta.encodeGroupMeta({ groupId, results: refs }),
+        TaskState.SUCCESS,
+        groupId
+      )
     })
 
   const restoreGroup: ResultBackendShape["restoreGroup"] = (groupId) =>
@@ -429,7 +455,8 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
       return Either.map(Meta.decodeGroupMeta(groupId, raw.right), Option.some)
     })
 
-  const deleteGroup: ResultBackendShape["deleteGroup"] = (groupId) => Effect.sync(() => void remove(keys.group(groupId)))
+  const deleteGroup: ResultBackendShape["deleteGroup"] = (groupId) =>
+    Effect.sync(() => void remove(keys.group(groupId)))
 
   // ---- chords --------------------------------------------------------------------------------
 
@@ -509,49 +536,57 @@ const makeWithClock = (options: BackendOptions.BackendOptions, ttlSeconds: numbe
   }
 
   const onChordPartReturn: ResultBackendShape["onChordPartReturn"] = (part, state, result) =>
-    Effect.suspend((): Effect.Effect<ChordProgress, BackendError | BackendStoreError | ChordError | DecodeError | InvalidIdError> => {
-      const { groupId, taskId } = part
-      if (groupId === "" || taskId === "") return Effect.succeed({ _tag: "Pending", ready: 0 })
-      const recorded = recordPart(part, Meta.encodeChordMember(taskId, state, result))
-      if (Either.isLeft(recorded)) return Effect.fail(recorded.left)
-      const { added, count } = recorded.right
-      const counterKey = keys.chordCounter(groupId)
-      const sizeKey = keys.chordSize(groupId)
-      const extraRaw = readString(counterKey)
-      const sizeRaw = readString(sizeKey)
-      if (Either.isLeft(extraRaw)) return Effect.fail(extraRaw.left)
-      if (Either.isLeft(sizeRaw)) return Effect.fail(sizeRaw.left)
-      if (ttlSeconds !== undefined) {
-        for (const key of [keys.chordJoin(groupId), counterKey, sizeKey]) expire(key, ttlSeconds)
-      }
-      // No size yet: an early part (Celery sets `.s` just before sending the last header task).
-      if (sizeRaw.right === undefined) return Effect.succeed({ _tag: "Pending", ready: count })
-      const size = parseInteger(sizeRaw.right)
-      const extra = extraRaw.right === undefined ? 0 : parseInteger(extraRaw.right)
-      if (size === undefined || extra === undefined) {
-        return Effect.fail(new CommandError({ command: "GET", message: `chord size of ${groupId} is not an integer` }))
-      }
-      // Only the call that added the member making the count reach the total completes the chord,
-      // so a re-delivered identical last part cannot fire the body twice.
-      if (!(added && count === size + extra)) return Effect.succeed({ _tag: "Pending", ready: count })
-
-      const results: Array<unknown> = []
-      for (const raw of joinMembers(groupId, size + extra)) {
-        const decoded = Meta.decodeChordMember(groupId, raw)
-        if (Either.isLeft(decoded)) {
-          return Effect.zipRight(
-            Effect.ignore(chordFailed(part, `Join error: ${decoded.left.message}`)),
-            Effect.fail(decoded.left)
+    Effect.suspend(
+      (): Effect.Effect<
+        ChordProgress,
+        BackendError | BackendStoreError | ChordError | DecodeError | InvalidIdError
+      > => {
+        const { groupId, taskId } = part
+        if (groupId === "" || taskId === "") return Effect.succeed({ _tag: "Pending", ready: 0 })
+        const recorded = recordPart(part, Meta.encodeChordMember(taskId, state, result))
+        if (Either.isLeft(recorded)) return Effect.fail(recorded.left)
+        const { added, count } = recorded.right
+        const counterKey = keys.chordCounter(groupId)
+        const sizeKey = keys.chordSize(groupId)
+        const extraRaw = readString(counterKey)
+        const sizeRaw = readString(sizeKey)
+        if (Either.isLeft(extraRaw)) return Effect.fail(extraRaw.left)
+        if (Either.isLeft(sizeRaw)) return Effect.fail(sizeRaw.left)
+        if (ttlSeconds !== undefined) {
+          for (const key of [keys.chordJoin(groupId), counterKey, sizeKey]) expire(key, ttlSeconds)
+        }
+        // No size yet: an early part (Celery sets `.s` just before sending the last header task).
+        if (sizeRaw.right === undefined) return Effect.succeed({ _tag: "Pending", ready: count })
+        const size = parseInteger(sizeRaw.right)
+        const extra = extraRaw.right === undefined ? 0 : parseInteger(extraRaw.right)
+        if (size === undefined || extra === undefined) {
+          return Effect.fail(
+            new CommandError({ command: "GET", message: `chord size of ${groupId} is not an integer` })
           )
         }
-        const m = decoded.right
-        if (TaskState.isPropagate(m.state)) return chordFailed(part, `Dependency ${m.taskId} raised ${PyJson.repr(m.result)}`)
-        results.push(m.result)
+        // Only the call that added the member making the count reach the total completes the chord,
+        // so a re-delivered identical last part cannot fire the body twice.
+        if (!(added && count === size + extra)) return Effect.succeed({ _tag: "Pending", ready: count })
+
+        const results: Array<unknown> = []
+        for (const raw of joinMembers(groupId, size + extra)) {
+          const decoded = Meta.decodeChordMember(groupId, raw)
+          if (Either.isLeft(decoded)) {
+            return Effect.zipRight(
+              Effect.ignore(chordFailed(part, `Join error: ${decoded.left.message}`)),
+              Effect.fail(decoded.left)
+            )
+          }
+          const m = decoded.right
+          if (TaskState.isPropagate(m.state))
+            return chordFailed(part, `Dependency ${m.taskId} raised ${PyJson.repr(m.result)}`)
+          results.push(m.result)
+        }
+        // Cleanup only on the success path, as Celery (a failed chord's keys expire).
+        for (const key of [keys.chordJoin(groupId), counterKey, sizeKey]) remove(key)
+        return Effect.succeed({ _tag: "Complete", results })
       }
-      // Cleanup only on the success path, as Celery (a failed chord's keys expire).
-      for (const key of [keys.chordJoin(groupId), counterKey, sizeKey]) remove(key)
-      return Effect.succeed({ _tag: "Complete", results })
-    })
+    )
 
   // ---- consumer ------------------------------------------------------------------------------
 
@@ -611,8 +646,14 @@ export const layer = (
 ): Layer.Layer<ResultBackend | ResultConsumer | MemoryStore, ImproperlyConfigured> =>
   Layer.effectContext(
     Effect.map(make(options), (memory) =>
-      Context.make(ResultBackend, Telemetry.instrumentBackend(TaskIds.validateBackend(memory.backend), target, options)).pipe(
-        Context.add(ResultConsumer, Telemetry.instrumentConsumer(TaskIds.validateConsumer(memory.consumer), target, options)),
+      Context.make(
+        ResultBackend,
+        Telemetry.instrumentBackend(TaskIds.validateBackend(memory.backend), target, options)
+      ).pipe(
+        Context.add(
+          ResultConsumer,
+          Telemetry.instrumentConsumer(TaskIds.validateConsumer(memory.consumer), target, options)
+        ),
         Context.add(MemoryStore, memory.store)
       )
     )

@@ -60,7 +60,6 @@ export interface GroupMeta {
 /** How `date_done` is written: Celery ≤ 5.3 writes naive UTC, ≥ 5.4 appends `+00:00`. */
 export type DateStyle = "naive" | "offset"
 
-
 // ---------------------------------------------------------------------------------------------
 // Codec API
 // ---------------------------------------------------------------------------------------------
@@ -103,7 +102,8 @@ const isoSeconds = (seconds: number): string => {
  */
 export const formatDateDone = (epochMillis: number, style: DateStyle): string => {
   // Python's datetime range is years 1..9999.
-  const ms = Number.isFinite(epochMillis) && epochMillis >= -62135596800000 && epochMillis < 253402300800000 ? epochMillis : 0
+  const ms =
+    Number.isFinite(epochMillis) && epochMillis >= -62135596800000 && epochMillis < 253402300800000 ? epochMillis : 0
   // Split before scaling: ms × 1000 is not exact beyond 2^53 (late years).
   const whole = Math.floor(ms)
   let seconds = Math.floor(whole / 1000)
@@ -172,11 +172,17 @@ const EXTENDED_KEYS = ["name", "args", "kwargs", "worker", "retries", "queue"] a
 
 const writeMeta = (meta: TaskMeta, enc: (v: unknown) => string): string => {
   const str = PyJson.encodeString
-  let out = '{"status": ' + str(meta.status) +
-    ', "result": ' + enc(meta.result) +
-    ', "traceback": ' + (meta.traceback === null ? "null" : str(meta.traceback)) +
-    ', "children": ' + (meta.children === null ? "null" : enc(meta.children)) +
-    ', "date_done": ' + (meta.dateDone === null ? "null" : str(meta.dateDone))
+  let out =
+    '{"status": ' +
+    str(meta.status) +
+    ', "result": ' +
+    enc(meta.result) +
+    ', "traceback": ' +
+    (meta.traceback === null ? "null" : str(meta.traceback)) +
+    ', "children": ' +
+    (meta.children === null ? "null" : enc(meta.children)) +
+    ', "date_done": ' +
+    (meta.dateDone === null ? "null" : str(meta.dateDone))
   if (meta.groupId !== undefined) out += ', "group_id": ' + str(meta.groupId)
   if (meta.parentId !== undefined) out += ', "parent_id": ' + str(meta.parentId)
   const ext = meta.extended
@@ -225,19 +231,25 @@ const kind = (v: unknown): string =>
   v === null
     ? "null"
     : Array.isArray(v)
-    ? "a list"
-    : v instanceof PyJson.Typed
-    ? `a ${v.type} envelope`
-    : typeof v === "object"
-    ? "an object"
-    : typeof v === "bigint"
-    ? "a number"
-    : `a ${typeof v}`
+      ? "a list"
+      : v instanceof PyJson.Typed
+        ? `a ${v.type} envelope`
+        : typeof v === "object"
+          ? "an object"
+          : typeof v === "bigint"
+            ? "a number"
+            : `a ${typeof v}`
 
 // Python truthiness of a decoded JSON value.
 const falsy = (v: unknown): boolean =>
-  v === null || v === undefined || v === false || v === 0 || v === 0n || v === "" ||
-  (Array.isArray(v) && v.length === 0) || (isPlain(v) && Object.keys(v).length === 0)
+  v === null ||
+  v === undefined ||
+  v === false ||
+  v === 0 ||
+  v === 0n ||
+  v === "" ||
+  (Array.isArray(v) && v.length === 0) ||
+  (isPlain(v) && Object.keys(v).length === 0)
 
 /** The module Celery gives a class it synthesizes when `exc_module` is missing. */
 export const SYNTHESIZED_EXC_MODULE = "celery.backends.base"
@@ -280,29 +292,38 @@ const reprOf = (v: unknown): string => PyJson.encodeLossy(v)
 // Build a TaskMeta from a decoded object; `taskId` undefined means "use the stored task_id".
 const putExtra = (extra: Plain | undefined, k: string, x: unknown): Plain => {
   const out = extra ?? {}
-  if (k === "__proto__") Object.defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true })
+  if (k === "__proto__")
+    Object.defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true })
   else out[k] = x
   return out
 }
 
-const metaFail = (taskId: string | undefined, v: Plain, raw: string, message: string): Either.Either<never, DecodeError> =>
-  Either.left(decodeError(taskId ?? stringOr(v["task_id"], ""), raw, message))
+const metaFail = (
+  taskId: string | undefined,
+  v: Plain,
+  raw: string,
+  message: string
+): Either.Either<never, DecodeError> => Either.left(decodeError(taskId ?? stringOr(v["task_id"], ""), raw, message))
 
 const extendedFieldOk = (k: string, x: unknown): boolean =>
   x === null ||
-  (k === "args" ? Array.isArray(x) : k === "kwargs" ? isPlain(x) : k === "retries" ? typeof x === "number" : typeof x === "string")
+  (k === "args"
+    ? Array.isArray(x)
+    : k === "kwargs"
+      ? isPlain(x)
+      : k === "retries"
+        ? typeof x === "number"
+        : typeof x === "string")
 
 // Build a TaskMeta from a decoded object; `taskId` undefined means "use the stored task_id".
 // One pass over the keys and no closures: this is the hot path of every read.
-const metaFromObject = (
-  taskId: string | undefined,
-  raw: string,
-  v: unknown
-): Either.Either<TaskMeta, DecodeError> => {
-  if (!isPlain(v)) return Either.left(decodeError(taskId ?? "", raw, `A task meta must be a JSON object, got ${kind(v)}`))
+const metaFromObject = (taskId: string | undefined, raw: string, v: unknown): Either.Either<TaskMeta, DecodeError> => {
+  if (!isPlain(v))
+    return Either.left(decodeError(taskId ?? "", raw, `A task meta must be a JSON object, got ${kind(v)}`))
   const status = v["status"]
   if (status === undefined) return metaFail(taskId, v, raw, "The task meta has no status")
-  if (typeof status !== "string") return metaFail(taskId, v, raw, `The task meta status must be a string, got ${kind(status)}`)
+  if (typeof status !== "string")
+    return metaFail(taskId, v, raw, `The task meta status must be a string, got ${kind(status)}`)
   let result: unknown = null
   let traceback: string | null = null
   let children: ReadonlyArray<unknown> | null = null
@@ -321,11 +342,13 @@ const metaFromObject = (
         result = x
         break
       case "traceback":
-        if (x !== null && typeof x !== "string") return metaFail(taskId, v, raw, `traceback must be a string or null, got ${kind(x)}`)
+        if (x !== null && typeof x !== "string")
+          return metaFail(taskId, v, raw, `traceback must be a string or null, got ${kind(x)}`)
         traceback = x
         break
       case "children":
-        if (x !== null && !Array.isArray(x)) return metaFail(taskId, v, raw, `children must be a list or null, got ${kind(x)}`)
+        if (x !== null && !Array.isArray(x))
+          return metaFail(taskId, v, raw, `children must be a list or null, got ${kind(x)}`)
         children = x
         break
       case "date_done":
@@ -350,8 +373,10 @@ const metaFromObject = (
       case "args":
       case "kwargs":
       case "retries":
-        if (!extendedFieldOk(k, x)) return metaFail(taskId, v, raw, `The extended field ${k} has an unexpected type: ${kind(x)}`)
-        if (extended === undefined) extended = { name: null, args: null, kwargs: null, worker: null, retries: null, queue: null }
+        if (!extendedFieldOk(k, x))
+          return metaFail(taskId, v, raw, `The extended field ${k} has an unexpected type: ${kind(x)}`)
+        if (extended === undefined)
+          extended = { name: null, args: null, kwargs: null, worker: null, retries: null, queue: null }
         ;(extended as Record<string, unknown>)[k] = x
         break
       default:
@@ -412,11 +437,15 @@ export const taskMetaFromJson = (taskId?: string): Schema.Schema<TaskMeta, strin
     strict: true,
     decode: (raw, _, ast) => {
       const r = decodeWith(taskId, raw)
-      return Either.isRight(r) ? ParseResult.succeed(r.right) : ParseResult.fail(new ParseResult.Type(ast, raw, r.left.message))
+      return Either.isRight(r)
+        ? ParseResult.succeed(r.right)
+        : ParseResult.fail(new ParseResult.Type(ast, raw, r.left.message))
     },
     encode: (meta, _, ast) => {
       const r = encodeTaskMetaEither(meta)
-      return Either.isRight(r) ? ParseResult.succeed(r.right) : ParseResult.fail(new ParseResult.Type(ast, meta, r.left.message))
+      return Either.isRight(r)
+        ? ParseResult.succeed(r.right)
+        : ParseResult.fail(new ParseResult.Type(ast, meta, r.left.message))
     }
   })
 
@@ -424,7 +453,10 @@ export const taskMetaFromJson = (taskId?: string): Schema.Schema<TaskMeta, strin
 export const TaskMetaFromJson: Schema.Schema<TaskMeta, string> = taskMetaFromJson()
 
 /** Decode `meta.result` with a caller's Schema (e.g. the task's return type). */
-export const decodeResult = <A, I, R>(meta: TaskMeta, schema: Schema.Schema<A, I, R>): Effect.Effect<A, DecodeError, R> =>
+export const decodeResult = <A, I, R>(
+  meta: TaskMeta,
+  schema: Schema.Schema<A, I, R>
+): Effect.Effect<A, DecodeError, R> =>
   Effect.mapError(
     Schema.decodeUnknown(schema)(meta.result),
     (e) => new DecodeError({ id: meta.taskId, head: reprOf(meta.result).slice(0, HEAD_LENGTH), message: e.message })
@@ -436,8 +468,11 @@ export const decodeResult = <A, I, R>(meta: TaskMeta, schema: Schema.Schema<A, I
 
 /** `{"result": <GroupResult tuple>}` as `save_group` writes it. */
 export const encodeGroupMeta = (group: GroupMeta): string =>
-  '{"result": [[' + PyJson.encodeString(group.groupId) + ", null], " +
-  PyJson.encodeLossy(group.results.map(refToTuple)) + "]}"
+  '{"result": [[' +
+  PyJson.encodeString(group.groupId) +
+  ", null], " +
+  PyJson.encodeLossy(group.results.map(refToTuple)) +
+  "]}"
 
 class TupleError extends Error {}
 
@@ -453,7 +488,8 @@ const refFromTupleUnsafe = (r: unknown): ResultRef => {
     parent = res[1]
   }
   if (typeof id !== "string") throw new TupleError(`A result id must be a string, got ${kind(id)}`)
-  if (nodes !== null && !Array.isArray(nodes)) throw new TupleError(`Group members must be a list or null, got ${kind(nodes)}`)
+  if (nodes !== null && !Array.isArray(nodes))
+    throw new TupleError(`Group members must be a list or null, got ${kind(nodes)}`)
   return {
     id,
     parent: falsy(parent) ? null : refFromTupleUnsafe(parent),
@@ -472,20 +508,27 @@ export const refFromTuple = (r: unknown): Either.Either<ResultRef, string> => {
 
 export const decodeGroupMeta = (groupId: string, raw: string): Either.Either<GroupMeta, DecodeError> => {
   const parsed = PyJson.decode(raw)
-  if (Either.isLeft(parsed)) return Either.left(decodeError(groupId, raw, `Invalid JSON: ${parsed.left.message}`, parsed.left))
+  if (Either.isLeft(parsed))
+    return Either.left(decodeError(groupId, raw, `Invalid JSON: ${parsed.left.message}`, parsed.left))
   const v = parsed.right
   if (!isPlain(v)) return Either.left(decodeError(groupId, raw, `A group meta must be a JSON object, got ${kind(v)}`))
   if (!("result" in v)) return Either.left(decodeError(groupId, raw, "The group meta has no result"))
   const ref = refFromTuple(v["result"])
   if (Either.isLeft(ref)) return Either.left(decodeError(groupId, raw, ref.left))
-  if (ref.right.children === null) return Either.left(decodeError(groupId, raw, "The group meta result is not a GroupResult"))
+  if (ref.right.children === null)
+    return Either.left(decodeError(groupId, raw, "The group meta result is not a GroupResult"))
   return Either.right({ groupId, results: ref.right.children })
 }
 
 /** A chord join member `[1, tid, state, result]` (result encoded as for a meta). */
 export const encodeChordMember = (taskId: string, state: string, result: unknown): string =>
-  "[1, " + PyJson.encodeString(taskId) + ", " + PyJson.encodeString(state) + ", " +
-  PyJson.encodeLossy(result === undefined ? null : result) + "]"
+  "[1, " +
+  PyJson.encodeString(taskId) +
+  ", " +
+  PyJson.encodeString(state) +
+  ", " +
+  PyJson.encodeLossy(result === undefined ? null : result) +
+  "]"
 
 export interface ChordMember {
   readonly taskId: string
@@ -496,14 +539,17 @@ export interface ChordMember {
 
 export const decodeChordMember = (groupId: string, raw: string): Either.Either<ChordMember, DecodeError> => {
   const parsed = PyJson.decode(raw)
-  if (Either.isLeft(parsed)) return Either.left(decodeError(groupId, raw, `Invalid JSON: ${parsed.left.message}`, parsed.left))
+  if (Either.isLeft(parsed))
+    return Either.left(decodeError(groupId, raw, `Invalid JSON: ${parsed.left.message}`, parsed.left))
   const v = parsed.right
   if (!Array.isArray(v) || v.length !== 4) {
     return Either.left(decodeError(groupId, raw, `A chord member must be a 4-item list, got ${kind(v)}`))
   }
   const [, taskId, state, value] = v as [unknown, unknown, unknown, unknown]
-  if (typeof taskId !== "string") return Either.left(decodeError(groupId, raw, `The chord member task id must be a string, got ${kind(taskId)}`))
-  if (typeof state !== "string") return Either.left(decodeError(groupId, raw, `The chord member state must be a string, got ${kind(state)}`))
+  if (typeof taskId !== "string")
+    return Either.left(decodeError(groupId, raw, `The chord member task id must be a string, got ${kind(taskId)}`))
+  if (typeof state !== "string")
+    return Either.left(decodeError(groupId, raw, `The chord member state must be a string, got ${kind(state)}`))
   let result = value
   if (EXCEPTION_STATES.has(state)) {
     const exc = exceptionFromResult(value)

@@ -67,12 +67,20 @@ export class Typed {
   /** The instant of a `datetime` / `date` envelope (naive values read as UTC), if it parses. */
   toDate(): Date | undefined {
     if ((this.type !== "datetime" && this.type !== "date") || typeof this.value !== "string") return undefined
-    const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$/.exec(
-      this.value
-    )
+    const m =
+      /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$/.exec(
+        this.value
+      )
     if (m === null) return undefined
     const frac = m[7] === undefined ? 0 : Number(m[7].padEnd(6, "0")) / 1000
-    let t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0))
+    let t = Date.UTC(
+      Number(m[1]),
+      Number(m[2]) - 1,
+      Number(m[3]),
+      Number(m[4] ?? 0),
+      Number(m[5] ?? 0),
+      Number(m[6] ?? 0)
+    )
     t += Math.floor(frac)
     const tz = m[8]
     if (tz !== undefined && tz !== "Z") {
@@ -239,8 +247,14 @@ class Encoder {
       }
       if (o instanceof RemoteException) {
         this.stack.push(o)
-        const out = '{"exc_type": ' + encodeString(o.excType) + ', "exc_message": ' + this.excArgs(o.excMessage) +
-          ', "exc_module": ' + encodeString(o.excModule) + "}"
+        const out =
+          '{"exc_type": ' +
+          encodeString(o.excType) +
+          ', "exc_message": ' +
+          this.excArgs(o.excMessage) +
+          ', "exc_module": ' +
+          encodeString(o.excModule) +
+          "}"
         this.stack.pop()
         return out
       }
@@ -249,8 +263,13 @@ class Encoder {
         return s === undefined ? this.fail(o, "Invalid Date is not JSON serializable") : encodeString(s)
       }
       if (
-        o instanceof Map || o instanceof Set || o instanceof WeakMap || o instanceof WeakSet ||
-        o instanceof ArrayBuffer || ArrayBuffer.isView(o) || o instanceof Promise
+        o instanceof Map ||
+        o instanceof Set ||
+        o instanceof WeakMap ||
+        o instanceof WeakSet ||
+        o instanceof ArrayBuffer ||
+        ArrayBuffer.isView(o) ||
+        o instanceof Promise
       ) {
         return this.fail(o, `Object of type ${typeName(o)} is not JSON serializable`)
       }
@@ -297,11 +316,12 @@ class Encoder {
 
 const toError = (e: unknown): PyJsonError =>
   new PyJsonError({
-    message: e instanceof Unencodable
-      ? e.message
-      : e instanceof RangeError
-      ? "Maximum nesting depth exceeded"
-      : `Cannot encode: ${String(e)}`
+    message:
+      e instanceof Unencodable
+        ? e.message
+        : e instanceof RangeError
+          ? "Maximum nesting depth exceeded"
+          : `Cannot encode: ${String(e)}`
   })
 
 /** Encode as Python's `json.dumps` (kombu) would; unencodable values give a `PyJsonError`. */
@@ -381,10 +401,15 @@ const envelope = (o: Record<string, unknown>): Typed | undefined => {
   const type = o["__type__"]
   const value = o["__value__"]
   if (typeof type !== "string" || !TYPED_TYPES.has(type)) {
-    throw new ParseFailure(`Unsupported envelope type ${typeof type === "string" ? JSON.stringify(type) : typeof type}`, -1)
+    throw new ParseFailure(
+      `Unsupported envelope type ${typeof type === "string" ? JSON.stringify(type) : typeof type}`,
+      -1
+    )
   }
   const wantsObject = type === "uuid"
-  const ok = wantsObject ? typeof value === "object" && value !== null && !Array.isArray(value) : typeof value === "string"
+  const ok = wantsObject
+    ? typeof value === "object" && value !== null && !Array.isArray(value)
+    : typeof value === "string"
   if (!ok) throw new ParseFailure(`Invalid ${type} envelope value`, -1)
   return new Typed(type as TypedType, value)
 }
@@ -607,7 +632,9 @@ const ENVELOPE_KEY = 2
 const scan = (v: unknown): number => {
   if (typeof v === "number") {
     // Non-finite: an int literal too long for a double overflows to Infinity.
-    return !Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v)) || Object.is(v, -0) ? SUSPECT_NUMBER : 0
+    return !Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v)) || Object.is(v, -0)
+      ? SUSPECT_NUMBER
+      : 0
   }
   if (typeof v !== "object" || v === null) return 0
   let flags = 0
@@ -750,7 +777,10 @@ const reprTyped = (t: Typed, inner: (v: unknown) => string): string => {
       }
       case "datetime":
       case "date": {
-        const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$/.exec(v)
+        const m =
+          /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$/.exec(
+            v
+          )
         if (m === null) break
         const ymd = [Number(m[1]), Number(m[2]), Number(m[3])]
         if (t.type === "date") return `datetime.date(${ymd.join(", ")})`
@@ -762,7 +792,10 @@ const reprTyped = (t: Typed, inner: (v: unknown) => string): string => {
       case "time": {
         const m = /^(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$/.exec(v)
         if (m === null) break
-        const parts = trimZeros([Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0), Number((m[4] ?? "0").padEnd(6, "0"))], 2)
+        const parts = trimZeros(
+          [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0), Number((m[4] ?? "0").padEnd(6, "0"))],
+          2
+        )
         const tz = reprTzinfo(m[5])
         return `datetime.time(${parts.join(", ")}${tz === undefined ? "" : `, tzinfo=${tz}`})`
       }

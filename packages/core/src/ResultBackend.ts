@@ -197,7 +197,9 @@ export interface ResultBackend {
     results: ReadonlyArray<string | ResultRef>
   ) => Effect.Effect<void, BackendError | BackendStoreError | InvalidIdError>
   /** `GroupResult.restore`: none when missing. */
-  readonly restoreGroup: (groupId: string) => Effect.Effect<Option.Option<GroupMeta>, BackendError | DecodeError | InvalidIdError>
+  readonly restoreGroup: (
+    groupId: string
+  ) => Effect.Effect<Option.Option<GroupMeta>, BackendError | DecodeError | InvalidIdError>
   readonly deleteGroup: (groupId: string) => Effect.Effect<void, BackendError | InvalidIdError>
 
   /** `set_chord_size`: the number of header parts (`.s`). */
@@ -229,13 +231,15 @@ export const itemTaskId = (item: Either.Either<TaskMeta, DecodeError>): string =
  * `getAll` for a backend that has `getMany`: collect its stream, then put each item at the
  * places of its id in the asked order.
  */
-export const getAllVia = (getMany: ResultBackend["getMany"]): ResultBackend["getAll"] => (taskIds, options) =>
-  Effect.suspend(() => {
-    const asked = Array.from(taskIds)
-    return Effect.map(Stream.runCollect(getMany(asked, options)), (items) => {
-      const byId = new Map<string, Either.Either<TaskMeta, DecodeError>>()
-      for (const item of items) byId.set(itemTaskId(item), item)
-      // getMany ends only once every id has an item.
-      return asked.map((id) => byId.get(id)!)
+export const getAllVia =
+  (getMany: ResultBackend["getMany"]): ResultBackend["getAll"] =>
+  (taskIds, options) =>
+    Effect.suspend(() => {
+      const asked = Array.from(taskIds)
+      return Effect.map(Stream.runCollect(getMany(asked, options)), (items) => {
+        const byId = new Map<string, Either.Either<TaskMeta, DecodeError>>()
+        for (const item of items) byId.set(itemTaskId(item), item)
+        // getMany ends only once every id has an item.
+        return asked.map((id) => byId.get(id)!)
+      })
     })
-  })

@@ -160,7 +160,11 @@ export const E_LOST = "Connection to Redis lost: Retry (%s/%s) %s."
  * 0 maximum shows `Inf`).
  */
 export const connectionLostMessage = (retries: number, maxRetries: number | null, tts: number): string => {
-  const args = [String(retries), maxRetries === null || maxRetries === 0 ? "Inf" : String(maxRetries), humanizeSeconds(tts, "in ")]
+  const args = [
+    String(retries),
+    maxRetries === null || maxRetries === 0 ? "Inf" : String(maxRetries),
+    humanizeSeconds(tts, "in ")
+  ]
   let i = 0
   return E_LOST.replace(/%s/g, () => args[i++]!)
 }
@@ -171,20 +175,20 @@ export const connectionLostMessage = (retries: number, maxRetries: number | null
 /** What the kombu schedule outputs for each failure it sees. */
 export type RetryStep =
   | {
-    readonly _tag: "Retry"
-    /** kombu's `retries`: how many retries were made before this one (0 for the first). */
-    readonly retries: number
-    /** The interval the errback returned (`next(interval_range)`), in seconds. */
-    readonly tts: number
-    /** What is actually slept before the next attempt (see `sleepSeconds`), at Duration's nanosecond resolution. */
-    readonly delay: Duration.Duration
-  }
+      readonly _tag: "Retry"
+      /** kombu's `retries`: how many retries were made before this one (0 for the first). */
+      readonly retries: number
+      /** The interval the errback returned (`next(interval_range)`), in seconds. */
+      readonly tts: number
+      /** What is actually slept before the next attempt (see `sleepSeconds`), at Duration's nanosecond resolution. */
+      readonly delay: Duration.Duration
+    }
   | {
-    readonly _tag: "GiveUp"
-    /** How many retries were made in total. */
-    readonly retries: number
-    readonly reason: "MaxRetries" | "Timeout" | "NotRetryable"
-  }
+      readonly _tag: "GiveUp"
+      /** How many retries were made in total. */
+      readonly retries: number
+      readonly reason: "MaxRetries" | "Timeout" | "NotRetryable"
+    }
 
 interface KombuState {
   readonly retries: number
@@ -209,14 +213,16 @@ const kombuSchedule = (policy: RetryPolicy, options: KombuOptions = {}): Schedul
     const state: KombuState = s0.started
       ? s0
       : {
-        ...s0,
-        started: true,
-        end: hasTimeout ? (options.startMillis ?? now) + (policy.timeout ?? 0) * 1000 : undefined
-      }
+          ...s0,
+          started: true,
+          end: hasTimeout ? (options.startMillis ?? now) + (policy.timeout ?? 0) * 1000 : undefined
+        }
     const giveUp = (reason: "MaxRetries" | "Timeout" | "NotRetryable") =>
       Effect.as(
         // An error that was never a connection error is not a retry loop giving up.
-        reason === "NotRetryable" && !(input instanceof ConnectionError) ? Effect.void : Telemetry.onGiveUp("kombu", reason),
+        reason === "NotRetryable" && !(input instanceof ConnectionError)
+          ? Effect.void
+          : Telemetry.onGiveUp("kombu", reason),
         [state, { _tag: "GiveUp", retries: state.retries, reason }, ScheduleDecision.done] as const
       )
     if (options.isRetryable !== undefined && !options.isRetryable(input)) return giveUp("NotRetryable")
@@ -229,14 +235,11 @@ const kombuSchedule = (policy: RetryPolicy, options: KombuOptions = {}): Schedul
     const wakeAt = seconds === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : now + seconds * 1000
     const step: RetryStep = { _tag: "Retry", retries: state.retries, tts, delay }
     const line = connectionLostMessage(state.retries, policy.maxRetries, tts)
-    return Effect.as(
-      Effect.zipRight(Effect.logError(line), Telemetry.onRetry("kombu")),
-      [
-        { ...state, retries: state.retries + 1, cur },
-        step,
-        ScheduleDecision.continueWith(ScheduleInterval.after(wakeAt))
-      ] as const
-    )
+    return Effect.as(Effect.zipRight(Effect.logError(line), Telemetry.onRetry("kombu")), [
+      { ...state, retries: state.retries + 1, cur },
+      step,
+      ScheduleDecision.continueWith(ScheduleInterval.after(wakeAt))
+    ] as const)
   })
 }
 
@@ -252,29 +255,38 @@ const kombuSchedule = (policy: RetryPolicy, options: KombuOptions = {}): Schedul
  * in milliseconds (kombu: float seconds), so a failure landing exactly on the deadline with
  * fractional intervals may be judged differently by a rounding error.
  */
-export const schedule = (policy: RetryPolicy = defaults): Schedule.Schedule<RetryStep, unknown> =>
-  kombuSchedule(policy)
+export const schedule = (policy: RetryPolicy = defaults): Schedule.Schedule<RetryStep, unknown> => kombuSchedule(policy)
 
 const pluralRetries = (n: number): string => `${n} ${n === 1 ? "retry" : "retries"}`
 
-const retryWith = (
-  policy: RetryPolicy,
-  onExhausted: (lastCause: ConnectionError, retries: number, reason: "MaxRetries" | "Timeout") => Effect.Effect<never, RetryLimitExceeded>
-) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, ConnectionError> | RetryLimitExceeded, R> =>
-  Effect.flatMap(Clock.currentTimeMillis, (startMillis) =>
-    Effect.retryOrElse(
-      effect,
-      // A shut-down client ends the loop at once (with the retries made so far).
-      kombuSchedule(policy, { startMillis, isRetryable: isTransient }),
-      (e: E, out: RetryStep): Effect.Effect<never, Exclude<E, ConnectionError> | RetryLimitExceeded> => {
-        if (e instanceof ConnectionError) {
-          return onExhausted(e, out.retries, out._tag === "GiveUp" && out.reason === "Timeout" ? "Timeout" : "MaxRetries")
+const retryWith =
+  (
+    policy: RetryPolicy,
+    onExhausted: (
+      lastCause: ConnectionError,
+      retries: number,
+      reason: "MaxRetries" | "Timeout"
+    ) => Effect.Effect<never, RetryLimitExceeded>
+  ) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, ConnectionError> | RetryLimitExceeded, R> =>
+    Effect.flatMap(Clock.currentTimeMillis, (startMillis) =>
+      Effect.retryOrElse(
+        effect,
+        // A shut-down client ends the loop at once (with the retries made so far).
+        kombuSchedule(policy, { startMillis, isRetryable: isTransient }),
+        (e: E, out: RetryStep): Effect.Effect<never, Exclude<E, ConnectionError> | RetryLimitExceeded> => {
+          if (e instanceof ConnectionError) {
+            return onExhausted(
+              e,
+              out.retries,
+              out._tag === "GiveUp" && out.reason === "Timeout" ? "Timeout" : "MaxRetries"
+            )
+          }
+          // Not a ConnectionError, so it is in Exclude<E, ConnectionError> (TS cannot narrow a type parameter).
+          return Effect.fail(e as Exclude<E, ConnectionError>)
         }
-        // Not a ConnectionError, so it is in Exclude<E, ConnectionError> (TS cannot narrow a type parameter).
-        return Effect.fail(e as Exclude<E, ConnectionError>)
-      }
-    ))
+      )
+    )
 
 /**
  * `RedisBackend.ensure`: run `effect`, retrying only `ConnectionError`s with the kombu schedule
@@ -292,7 +304,8 @@ export const retry = (policy: RetryPolicy = defaults) =>
         retries,
         lastCause
       })
-    ))
+    )
+  )
 
 /**
  * `ResultConsumer.reconnect_on_error`: like `retry`, but when the policy gives up it logs
@@ -304,7 +317,8 @@ export const retryReconnect = (policy: RetryPolicy = defaults) =>
     Effect.zipRight(
       Effect.logFatal(E_RETRY_LIMIT_EXCEEDED),
       Effect.fail(new RetryLimitExceeded({ message: E_RETRY_LIMIT_EXCEEDED, retries, lastCause }))
-    ))
+    )
+  )
 
 // ---------------------------------------------------------------------------------------------
 // result_backend_always_retry
@@ -350,16 +364,16 @@ export const alwaysRetryCapMillis = (policy: AlwaysRetryPolicy, retries: number)
 /** What the always-retry schedule outputs for each failure it sees. */
 export type AlwaysRetryStep =
   | {
-    readonly _tag: "Retry"
-    /** 1-based: this is the `retries`-th retry. */
-    readonly retries: number
-    readonly delay: Duration.Duration
-  }
+      readonly _tag: "Retry"
+      /** 1-based: this is the `retries`-th retry. */
+      readonly retries: number
+      readonly delay: Duration.Duration
+    }
   | {
-    readonly _tag: "GiveUp"
-    readonly retries: number
-    readonly reason: "MaxRetries" | "NotRetryable"
-  }
+      readonly _tag: "GiveUp"
+      readonly retries: number
+      readonly reason: "MaxRetries" | "NotRetryable"
+    }
 
 const alwaysSchedule = (
   policy: AlwaysRetryPolicy,
@@ -367,29 +381,29 @@ const alwaysSchedule = (
 ): Schedule.Schedule<AlwaysRetryStep, unknown> =>
   Schedule.makeWithState<number, unknown, AlwaysRetryStep>(0, (now, input, retries) => {
     if (isRetryable !== undefined && !isRetryable(input)) {
-      return Effect.as(
-        input instanceof ConnectionError ? Telemetry.onGiveUp("always", "NotRetryable") : Effect.void,
-        [retries, { _tag: "GiveUp", retries, reason: "NotRetryable" }, ScheduleDecision.done] as const
-      )
+      return Effect.as(input instanceof ConnectionError ? Telemetry.onGiveUp("always", "NotRetryable") : Effect.void, [
+        retries,
+        { _tag: "GiveUp", retries, reason: "NotRetryable" },
+        ScheduleDecision.done
+      ] as const)
     }
     if (!(retries < policy.maxRetries)) {
-      return Effect.as(
-        Telemetry.onGiveUp("always", "MaxRetries"),
-        [retries, { _tag: "GiveUp", retries, reason: "MaxRetries" }, ScheduleDecision.done] as const
-      )
+      return Effect.as(Telemetry.onGiveUp("always", "MaxRetries"), [
+        retries,
+        { _tag: "GiveUp", retries, reason: "MaxRetries" },
+        ScheduleDecision.done
+      ] as const)
     }
     const next = retries + 1
     const cap = alwaysRetryCapMillis(policy, next)
     // `random.randrange(cap + 1)`: uniform over [0, cap].
     return Effect.flatMap(Random.nextIntBetween(0, cap + 1), (millis) =>
-      Effect.as(
-        Telemetry.onRetry("always"),
-        [
-          next,
-          { _tag: "Retry", retries: next, delay: Duration.millis(millis) },
-          ScheduleDecision.continueWith(ScheduleInterval.after(now + millis))
-        ] as const
-      ))
+      Effect.as(Telemetry.onRetry("always"), [
+        next,
+        { _tag: "Retry", retries: next, delay: Duration.millis(millis) },
+        ScheduleDecision.continueWith(ScheduleInterval.after(now + millis))
+      ] as const)
+    )
   })
 
 /**
@@ -416,24 +430,23 @@ export const isAlwaysRetryable = (u: unknown): u is ConnectionError | RetryLimit
  * lastCause = the last connection error); the caller maps it to its own error if it wants
  * Celery's `BackendStoreError("failed to store result on the backend")`.
  */
-export const alwaysRetry = (policy: AlwaysRetryPolicy = alwaysRetryDefaults) =>
-<A, E, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, Exclude<E, ConnectionError> | RetryLimitExceeded, R> =>
-  Effect.retryOrElse(
-    effect,
-    alwaysSchedule(policy, isAlwaysRetryable),
-    (e: E, out: AlwaysRetryStep): Effect.Effect<never, Exclude<E, ConnectionError> | RetryLimitExceeded> => {
-      if (e instanceof ConnectionError || e instanceof RetryLimitExceeded) {
-        const lastCause = e instanceof ConnectionError ? e : e.lastCause
-        return Effect.fail(
-          new RetryLimitExceeded({
-            message: `Backend operation failed after ${pluralRetries(out.retries)}: ${lastCause.message}`,
-            retries: out.retries,
-            lastCause
-          })
-        )
+export const alwaysRetry =
+  (policy: AlwaysRetryPolicy = alwaysRetryDefaults) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, ConnectionError> | RetryLimitExceeded, R> =>
+    Effect.retryOrElse(
+      effect,
+      alwaysSchedule(policy, isAlwaysRetryable),
+      (e: E, out: AlwaysRetryStep): Effect.Effect<never, Exclude<E, ConnectionError> | RetryLimitExceeded> => {
+        if (e instanceof ConnectionError || e instanceof RetryLimitExceeded) {
+          const lastCause = e instanceof ConnectionError ? e : e.lastCause
+          return Effect.fail(
+            new RetryLimitExceeded({
+              message: `Backend operation failed after ${pluralRetries(out.retries)}: ${lastCause.message}`,
+              retries: out.retries,
+              lastCause
+            })
+          )
+        }
+        return Effect.fail(e as Exclude<E, ConnectionError>)
       }
-      return Effect.fail(e as Exclude<E, ConnectionError>)
-    }
-  )
+    )

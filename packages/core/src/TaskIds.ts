@@ -22,10 +22,10 @@ export const invalid = (field: IdField, id: unknown): InvalidIdError | undefined
   typeof id === "string" && id !== ""
     ? undefined
     : new InvalidIdError({
-      field,
-      // Python's f-string shows '' as nothing and None as `None`; other non-strings by their type.
-      message: `${field} must not be empty. Got ${id === undefined || id === null ? "None" : typeof id === "string" ? id : typeof id} instead.`
-    })
+        field,
+        // Python's f-string shows '' as nothing and None as `None`; other non-strings by their type.
+        message: `${field} must not be empty. Got ${id === undefined || id === null ? "None" : typeof id === "string" ? id : typeof id} instead.`
+      })
 
 /** The first invalid id of `ids`, if any. */
 const firstInvalid = (field: IdField, ids: ReadonlyArray<unknown>): InvalidIdError | undefined => {
@@ -37,7 +37,11 @@ const firstInvalid = (field: IdField, ids: ReadonlyArray<unknown>): InvalidIdErr
 }
 
 /** `self` unless `id` is invalid. No Effect is added on the valid path. */
-const checked = <A, E, R>(field: IdField, id: unknown, self: () => Effect.Effect<A, E, R>): Effect.Effect<A, E | InvalidIdError, R> => {
+const checked = <A, E, R>(
+  field: IdField,
+  id: unknown,
+  self: () => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | InvalidIdError, R> => {
   const error = invalid(field, id)
   return error === undefined ? self() : Effect.fail(error)
 }
@@ -50,13 +54,18 @@ const checked = <A, E, R>(field: IdField, id: unknown, self: () => Effect.Effect
  */
 export const validateBackend = (backend: ResultBackend): ResultBackend => ({
   ...backend,
-  store: (taskId, state, result, options) => checked("task_id", taskId, () => backend.store(taskId, state, result, options)),
-  markAsStarted: (taskId, info, options) => checked("task_id", taskId, () => backend.markAsStarted(taskId, info, options)),
-  markAsDone: (taskId, result, options) => checked("task_id", taskId, () => backend.markAsDone(taskId, result, options)),
+  store: (taskId, state, result, options) =>
+    checked("task_id", taskId, () => backend.store(taskId, state, result, options)),
+  markAsStarted: (taskId, info, options) =>
+    checked("task_id", taskId, () => backend.markAsStarted(taskId, info, options)),
+  markAsDone: (taskId, result, options) =>
+    checked("task_id", taskId, () => backend.markAsDone(taskId, result, options)),
   markAsFailure: (taskId, exception, options) =>
     checked("task_id", taskId, () => backend.markAsFailure(taskId, exception, options)),
-  markAsRetry: (taskId, exception, options) => checked("task_id", taskId, () => backend.markAsRetry(taskId, exception, options)),
-  markAsRevoked: (taskId, reason, options) => checked("task_id", taskId, () => backend.markAsRevoked(taskId, reason, options)),
+  markAsRetry: (taskId, exception, options) =>
+    checked("task_id", taskId, () => backend.markAsRetry(taskId, exception, options)),
+  markAsRevoked: (taskId, reason, options) =>
+    checked("task_id", taskId, () => backend.markAsRevoked(taskId, reason, options)),
   get: (taskId) => checked("task_id", taskId, () => backend.get(taskId)),
   getMany: (taskIds, options) => {
     const ids = Array.from(taskIds)
@@ -77,7 +86,9 @@ export const validateBackend = (backend: ResultBackend): ResultBackend => ({
   setChordSize: (groupId, size) => checked("group_id", groupId, () => backend.setChordSize(groupId, size)),
   addToChord: (groupId) => checked("group_id", groupId, () => backend.addToChord(groupId)),
   onChordPartReturn: (part, state, result) => {
-    const error = invalid("group_id", part.groupId) ?? invalid("task_id", part.taskId) ??
+    const error =
+      invalid("group_id", part.groupId) ??
+      invalid("task_id", part.taskId) ??
       (part.bodyTaskId === undefined ? undefined : invalid("task_id", part.bodyTaskId))
     return error === undefined ? backend.onChordPartReturn(part, state, result) : Effect.fail(error)
   }

@@ -71,7 +71,7 @@ export const EventName = {
   /** A `watch`'s subscriber connection was lost; its states are buffered until the resync. */
   subscriberReconnect: "celery.subscriber.reconnect",
   /** A `watch` was resynced after `subscriberReconnect`: its channels re-subscribed, keys re-read. */
-  subscriberResync: "celery.subscriber.resync",
+  subscriberResync: "celery.subscriber.resync"
 } as const
 
 // ---------------------------------------------------------------------------------------------
@@ -149,7 +149,10 @@ export const labels = (...pairs: ReadonlyArray<string>): ReadonlyArray<MetricLab
 }
 
 /** `base` then the fiber's metric labels `extra`, made once per pair of arrays (the hot path allocates none). */
-const mergedLabels = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>>>()
+const mergedLabels = new WeakMap<
+  ReadonlyArray<MetricLabel.MetricLabel>,
+  WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>>
+>()
 const withExtra = (
   base: ReadonlyArray<MetricLabel.MetricLabel>,
   extra: ReadonlyArray<MetricLabel.MetricLabel>
@@ -177,12 +180,17 @@ const withMetricLabels = <A, E, R>(f: (extra: ReadonlyArray<MetricLabel.MetricLa
  * line (Celery's `Connection to Redis lost: Retry (n/max) …`) into an event on the current span.
  */
 export const onRetry = (policy: "kombu" | "always") =>
-  withMetricLabels((extra) => Effect.sync(() => retryAttempts.unsafeUpdate(1, withExtra(labels(Attr.retryPolicy, policy), extra))))
+  withMetricLabels((extra) =>
+    Effect.sync(() => retryAttempts.unsafeUpdate(1, withExtra(labels(Attr.retryPolicy, policy), extra)))
+  )
 
 /** Count one give-up of a retry loop. */
 export const onGiveUp = (policy: "kombu" | "always", reason: string) =>
   withMetricLabels((extra) =>
-    Effect.sync(() => retryGiveUps.unsafeUpdate(1, withExtra(labels(Attr.retryPolicy, policy, Attr.retryReason, reason), extra))))
+    Effect.sync(() =>
+      retryGiveUps.unsafeUpdate(1, withExtra(labels(Attr.retryPolicy, policy, Attr.retryReason, reason), extra))
+    )
+  )
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -194,7 +202,7 @@ export const onGiveUp = (policy: "kombu" | "always", reason: string) =>
  */
 export type Tracing = "on" | "off" | ((operation: OperationName) => boolean)
 
-export type OperationName = typeof SpanName[keyof typeof SpanName]
+export type OperationName = (typeof SpanName)[keyof typeof SpanName]
 
 export interface TelemetryOptions {
   /** Spans: default `"on"`. */
@@ -278,18 +286,18 @@ const reasonOf = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
 const makeInstrument = (target: Target, options: TelemetryOptions): Instrument => {
   const tracing = options.tracing ?? "on"
   const metrics = options.metrics ?? false
-  const traced: (name: OperationName) => boolean = tracing === "on"
-    ? () => true
-    : tracing === "off"
-    ? () => false
-    : tracing
+  const traced: (name: OperationName) => boolean =
+    tracing === "on" ? () => true : tracing === "off" ? () => false : tracing
   const base: Record<string, unknown> = { [Attr.dbSystem]: target.system }
   if (target.namespace !== undefined) base[Attr.dbNamespace] = String(target.namespace)
   if (target.address !== undefined) base[Attr.serverAddress] = target.address
   if (target.port !== undefined) base[Attr.serverPort] = target.port
 
   // The success-path labels of each operation, made once.
-  const successLabels = new Map<OperationName, readonly [ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>]>()
+  const successLabels = new Map<
+    OperationName,
+    readonly [ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>]
+  >()
   const record = (
     name: OperationName,
     startNanos: bigint,
@@ -299,7 +307,10 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
   ) => {
     let known = successLabels.get(name)
     if (known === undefined) {
-      known = [labels(Attr.dbOperation, name, Attr.dbSystem, target.system), labels(Attr.dbOperation, name, Attr.outcome, "success")]
+      known = [
+        labels(Attr.dbOperation, name, Attr.dbSystem, target.system),
+        labels(Attr.dbOperation, name, Attr.outcome, "success")
+      ]
       successLabels.set(name, known)
     }
     const seconds = Number(endNanos - startNanos) / 1e9
@@ -307,10 +318,16 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
     if (exit._tag === "Success") {
       operations.unsafeUpdate(1, withExtra(known[1], extra))
     } else {
-      operations.unsafeUpdate(1, withExtra(labels(Attr.dbOperation, name, Attr.outcome, "failure", Attr.errorType, errorTypeOf(exit)), extra))
+      operations.unsafeUpdate(
+        1,
+        withExtra(labels(Attr.dbOperation, name, Attr.outcome, "failure", Attr.errorType, errorTypeOf(exit)), extra)
+      )
     }
     if (name === SpanName.wait) {
-      waitDuration.unsafeUpdate(seconds, withExtra(labels(Attr.outcome, exit._tag === "Success" ? "success" : errorTypeOf(exit)), extra))
+      waitDuration.unsafeUpdate(
+        seconds,
+        withExtra(labels(Attr.outcome, exit._tag === "Success" ? "success" : errorTypeOf(exit)), extra)
+      )
     }
   }
 
@@ -321,7 +338,10 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
     if (reason !== undefined) span.attribute(Attr.errorReason, reason)
   }
 
-  const spanOptions = (attributes: Record<string, unknown> | undefined, links: ReadonlyArray<Tracer.SpanLink> | undefined): Tracer.SpanOptions => ({
+  const spanOptions = (
+    attributes: Record<string, unknown> | undefined,
+    links: ReadonlyArray<Tracer.SpanLink> | undefined
+  ): Tracer.SpanOptions => ({
     kind: "client",
     captureStackTrace: false,
     attributes: attributes === undefined ? base : { ...base, ...attributes },
@@ -333,48 +353,76 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
     if (!spanned && !metrics) return self
     if (!metrics) {
       return Effect.tracerWith((tracer) =>
-        tracer === defaultTracer ? self : Effect.useSpan(name, spanOptions(attributes, links), (span) =>
-          Effect.withParentSpan(Effect.onExit(self, (exit) => Effect.sync(() => annotate(span, exit))), span)))
+        tracer === defaultTracer
+          ? self
+          : Effect.useSpan(name, spanOptions(attributes, links), (span) =>
+              Effect.withParentSpan(
+                Effect.onExit(self, (exit) => Effect.sync(() => annotate(span, exit))),
+                span
+              )
+            )
+      )
     }
     // Metrics on from here.
-    return withMetricLabels((extra) => Effect.clockWith((clock) => {
-      const start = clock.unsafeCurrentTimeNanos()
-      const onExit = (exit: Exit.Exit<unknown, unknown>, span: Tracer.Span | undefined) =>
-        Effect.sync(() => {
-          if (span !== undefined) annotate(span, exit)
-          record(name, start, clock.unsafeCurrentTimeNanos(), exit, extra)
-        })
-      const untraced = Effect.onExit(self, (exit) => onExit(exit, undefined))
-      if (!spanned) return untraced
-      return Effect.tracerWith((tracer) => tracer === defaultTracer ? untraced : Effect.useSpan(
-        name,
-        spanOptions(attributes, links),
-        (span) => Effect.withParentSpan(Effect.onExit(self, (exit) => onExit(exit, span)), span)
-      ))
-    }))
+    return withMetricLabels((extra) =>
+      Effect.clockWith((clock) => {
+        const start = clock.unsafeCurrentTimeNanos()
+        const onExit = (exit: Exit.Exit<unknown, unknown>, span: Tracer.Span | undefined) =>
+          Effect.sync(() => {
+            if (span !== undefined) annotate(span, exit)
+            record(name, start, clock.unsafeCurrentTimeNanos(), exit, extra)
+          })
+        const untraced = Effect.onExit(self, (exit) => onExit(exit, undefined))
+        if (!spanned) return untraced
+        return Effect.tracerWith((tracer) =>
+          tracer === defaultTracer
+            ? untraced
+            : Effect.useSpan(name, spanOptions(attributes, links), (span) =>
+                Effect.withParentSpan(
+                  Effect.onExit(self, (exit) => onExit(exit, span)),
+                  span
+                )
+              )
+        )
+      })
+    )
   }
 
   const stream: Instrument["stream"] = (name, attributes, self, onItem) => {
     const spanned = traced(name)
     if (!spanned && !metrics) return self
-    return Stream.unwrapScoped(withMetricLabels((extra) => Effect.clockWith((clock) => {
-      const start = clock.unsafeCurrentTimeNanos()
-      const done = (span: Tracer.Span | undefined) => (exit: Exit.Exit<unknown, unknown>) =>
-        Effect.sync(() => {
-          if (span !== undefined) annotate(span, exit)
-          if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit, extra)
-        })
-      const untraced = Effect.as(Effect.addFinalizer(done(undefined)), self)
-      if (!spanned) return untraced
-      return Effect.tracerWith((tracer) => tracer === defaultTracer ? untraced : Effect.map(
-        Effect.makeSpanScoped(name, { kind: "client", captureStackTrace: false, attributes: { ...base, ...attributes } }),
-        (span) =>
-          Stream.unwrapScoped(Effect.as(Effect.addFinalizer(done(span)), self)).pipe(
-            onItem === undefined ? (s) => s : Stream.tap((item) => Effect.sync(() => onItem(span, item, clock.unsafeCurrentTimeNanos()))),
-            Stream.provideService(Tracer.ParentSpan, span)
+    return Stream.unwrapScoped(
+      withMetricLabels((extra) =>
+        Effect.clockWith((clock) => {
+          const start = clock.unsafeCurrentTimeNanos()
+          const done = (span: Tracer.Span | undefined) => (exit: Exit.Exit<unknown, unknown>) =>
+            Effect.sync(() => {
+              if (span !== undefined) annotate(span, exit)
+              if (metrics) record(name, start, clock.unsafeCurrentTimeNanos(), exit, extra)
+            })
+          const untraced = Effect.as(Effect.addFinalizer(done(undefined)), self)
+          if (!spanned) return untraced
+          return Effect.tracerWith((tracer) =>
+            tracer === defaultTracer
+              ? untraced
+              : Effect.map(
+                  Effect.makeSpanScoped(name, {
+                    kind: "client",
+                    captureStackTrace: false,
+                    attributes: { ...base, ...attributes }
+                  }),
+                  (span) =>
+                    Stream.unwrapScoped(Effect.as(Effect.addFinalizer(done(span)), self)).pipe(
+                      onItem === undefined
+                        ? (s) => s
+                        : Stream.tap((item) => Effect.sync(() => onItem(span, item, clock.unsafeCurrentTimeNanos()))),
+                      Stream.provideService(Tracer.ParentSpan, span)
+                    )
+                )
           )
-      ))
-    })))
+        })
+      )
+    )
   }
   return { effect, stream }
 }
@@ -389,7 +437,11 @@ const defaultTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, T
 const countOf = (ids: ReadonlyArray<string>): Record<string, unknown> => ({ [Attr.taskCount]: ids.length })
 
 /** The backend with a span and metrics around every operation (or `backend` itself when both are off). */
-export const instrumentBackend = (backend: ResultBackend, target: Target, options: TelemetryOptions = {}): ResultBackend => {
+export const instrumentBackend = (
+  backend: ResultBackend,
+  target: Target,
+  options: TelemetryOptions = {}
+): ResultBackend => {
   if (options.tracing === "off" && options.metrics !== true) return backend
   const i = makeInstrument(target, options)
   const task = (taskId: string, state?: string): Record<string, unknown> =>
@@ -422,16 +474,27 @@ export const instrumentBackend = (backend: ResultBackend, target: Target, option
         SpanName.wait,
         task(taskId),
         backend.waitFor(taskId, options),
-        options?.link === undefined ? undefined : [{ _tag: "SpanLink", span: options.link, attributes: { "celery.link": "publish" } }]
+        options?.link === undefined
+          ? undefined
+          : [{ _tag: "SpanLink", span: options.link, attributes: { "celery.link": "publish" } }]
       ),
     forget: (taskId) => i.effect(SpanName.forget, task(taskId), backend.forget(taskId)),
     exists: (taskId) => i.effect(SpanName.exists, task(taskId), backend.exists(taskId)),
     saveGroup: (groupId, results) =>
-      i.effect(SpanName.saveGroup, { [Attr.groupId]: groupId, [Attr.taskCount]: results.length }, backend.saveGroup(groupId, results)),
-    restoreGroup: (groupId) => i.effect(SpanName.restoreGroup, { [Attr.groupId]: groupId }, backend.restoreGroup(groupId)),
+      i.effect(
+        SpanName.saveGroup,
+        { [Attr.groupId]: groupId, [Attr.taskCount]: results.length },
+        backend.saveGroup(groupId, results)
+      ),
+    restoreGroup: (groupId) =>
+      i.effect(SpanName.restoreGroup, { [Attr.groupId]: groupId }, backend.restoreGroup(groupId)),
     deleteGroup: (groupId) => i.effect(SpanName.deleteGroup, { [Attr.groupId]: groupId }, backend.deleteGroup(groupId)),
     setChordSize: (groupId, size) =>
-      i.effect(SpanName.setChordSize, { [Attr.groupId]: groupId, [Attr.taskCount]: size }, backend.setChordSize(groupId, size)),
+      i.effect(
+        SpanName.setChordSize,
+        { [Attr.groupId]: groupId, [Attr.taskCount]: size },
+        backend.setChordSize(groupId, size)
+      ),
     addToChord: (groupId) => i.effect(SpanName.addToChord, { [Attr.groupId]: groupId }, backend.addToChord(groupId)),
     onChordPartReturn: (part, state, result) =>
       i.effect(
@@ -446,7 +509,11 @@ export const instrumentBackend = (backend: ResultBackend, target: Target, option
  * The consumer with a span around each `watch`: it covers the subscription's life, and each
  * delivered state is an event on it. The watched-tasks gauge counts the watch's ids while it runs.
  */
-export const instrumentConsumer = (consumer: ResultConsumer, target: Target, options: TelemetryOptions = {}): ResultConsumer => {
+export const instrumentConsumer = (
+  consumer: ResultConsumer,
+  target: Target,
+  options: TelemetryOptions = {}
+): ResultConsumer => {
   if (options.tracing === "off" && options.metrics !== true) return consumer
   const i = makeInstrument(target, options)
   const metrics = options.metrics ?? false
@@ -456,15 +523,17 @@ export const instrumentConsumer = (consumer: ResultConsumer, target: Target, opt
       const ids = Array.from(taskIds)
       const inner = consumer.watch(ids, watchOptions)
       const counted = metrics
-        ? Stream.unwrapScoped(withMetricLabels((extra) =>
-          Effect.as(
-            Effect.acquireRelease(
-              Effect.sync(() => watchedTasks.unsafeModify(ids.length, extra)),
-              () => Effect.sync(() => watchedTasks.unsafeModify(-ids.length, extra))
-            ),
-            inner
+        ? Stream.unwrapScoped(
+            withMetricLabels((extra) =>
+              Effect.as(
+                Effect.acquireRelease(
+                  Effect.sync(() => watchedTasks.unsafeModify(ids.length, extra)),
+                  () => Effect.sync(() => watchedTasks.unsafeModify(-ids.length, extra))
+                ),
+                inner
+              )
+            )
           )
-        ))
         : inner
       return i.stream(SpanName.watch, countOf(ids), counted, (span, item, nanos) => {
         if (item._tag === "Right") {

@@ -43,8 +43,19 @@ export const tagged = (v: unknown): unknown => {
   }
   if (v instanceof PyJson.PyFloat) return { f: pyFloat(v.value) }
   if (Array.isArray(v)) return { l: v.map(tagged) }
-  if (v instanceof RemoteException) return { exc: { type: v.excType, module: v.excModule, args: v.excMessage.map(tagged) } }
+  if (v instanceof RemoteException)
+    return { exc: { type: v.excType, module: v.excModule, args: v.excMessage.map(tagged) } }
   if (v instanceof Date) return { dt: v.toISOString().replace("Z", "+00:00") }
-  if (v instanceof PyJson.Typed) return { d: [["__type__", v.type], ["__value__", tagged(v.value)]] }
-  return { d: Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).map(([k, x]) => [k, tagged(x)]) }
+  if (v instanceof PyJson.Typed)
+    return {
+      d: [
+        ["__type__", v.type],
+        ["__value__", tagged(v.value)]
+      ]
+    }
+  return {
+    d: Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => [k, tagged(x)])
+  }
 }

@@ -50,10 +50,11 @@ describe("Keys", () => {
       assert.strictEqual(Keys.make().task("t1"), k.task("t1"))
       assert.strictEqual(Keys.make().groupKeyprefix, k.groupKeyprefix)
       assert.strictEqual(Keys.make({ globalKeyprefix: "" }).task("t1"), "celery-task-meta-t1")
-    }))
+    })
+  )
 
   it.effect("agrees with Celery 5.2.6's RedisBackend key functions", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const ref = yield* reference
       const k = Keys.standard
       assert.deepStrictEqual([k.taskKeyprefix, k.groupKeyprefix], ref.prefixes)
@@ -64,7 +65,8 @@ describe("Keys", () => {
       assert.deepStrictEqual(IDS.map(k.chordSize), ref.s)
       // For task keys taskIdOf is Celery's _strip_prefix.
       assert.deepStrictEqual(ref.task.map(k.taskIdOf), [...ref.strip])
-    }))
+    })
+  )
 
   it.effect("global_keyprefix, Celery >= 5.5: '_' only when the prefix does not end in : _ - .", () =>
     Effect.sync(() => {
@@ -91,7 +93,8 @@ describe("Keys", () => {
       }
       assert.strictEqual(Keys.globalPrefix({}), "")
       assert.strictEqual(Keys.globalPrefix({ globalKeyprefix: "" }), "")
-    }))
+    })
+  )
 
   it.effect("global_keyprefix, Celery 5.3-5.4: always p + '_'", () =>
     Effect.sync(() => {
@@ -102,7 +105,8 @@ describe("Keys", () => {
         assert.strictEqual(k.chordSize("g1"), `${prefix}_celery-taskset-meta-g1.s`)
       }
       assert.strictEqual(Keys.globalPrefix({ globalKeyprefix: "", separatorEra: "5.3" }), "")
-    }))
+    })
+  )
 
   it.effect("taskIdOf maps task keys (channels) back to ids, and nothing else", () =>
     Effect.sync(() => {
@@ -115,5 +119,6 @@ describe("Keys", () => {
       assert.strictEqual(k.taskIdOf("other"), undefined)
       assert.strictEqual(Keys.standard.taskIdOf("tenant:celery-task-meta-abc"), undefined)
       for (const id of IDS) assert.strictEqual(Keys.standard.taskIdOf(Keys.standard.task(id)), id)
-    }))
+    })
+  )
 })

@@ -43,13 +43,17 @@ describe("Memory specifics", () => {
       assert.isTrue(Option.isNone(yield* store.get(taskKey(taskId))))
       assert.notInclude(yield* store.keys(), taskKey(taskId))
       assert.strictEqual((yield* backend.get(taskId)).status, "PENDING")
-    }).pipe(Effect.provide(Memory.layer({ expires: Duration.seconds(10) }))))
+    }).pipe(Effect.provide(Memory.layer({ expires: Duration.seconds(10) })))
+  )
 
   it.effect("expired keys that are never read again are reclaimed by later writes", () =>
     Effect.gen(function* () {
       const backend = yield* ResultBackend
       const store = yield* Memory.MemoryStore
-      yield* Effect.forEach(Array.from({ length: 8 }, (_, i) => uid(`old${i}`)), (taskId) => backend.markAsDone(taskId, 1))
+      yield* Effect.forEach(
+        Array.from({ length: 8 }, (_, i) => uid(`old${i}`)),
+        (taskId) => backend.markAsDone(taskId, 1)
+      )
       assert.strictEqual(yield* store.dbsize(), 8)
       yield* TestClock.adjust(Duration.seconds(2))
       assert.strictEqual(yield* store.dbsize(), 8, "nothing read them yet")
@@ -57,7 +61,8 @@ describe("Memory specifics", () => {
       yield* Effect.repeatN(store.set(taskKey(fresh), "x"), 9)
       assert.strictEqual(yield* store.dbsize(), 1)
       assert.deepStrictEqual(yield* store.keys(), [taskKey(fresh)])
-    }).pipe(Effect.provide(Memory.layer({ expires: Duration.seconds(1) }))))
+    }).pipe(Effect.provide(Memory.layer({ expires: Duration.seconds(1) })))
+  )
 
   it.effect("every chord part refreshes the chord keys' TTL; INCRBY keeps it", () =>
     Effect.gen(function* () {
@@ -69,14 +74,19 @@ describe("Memory specifics", () => {
       assert.isTrue(Option.isNone(yield* store.ttl(Keys.standard.chordCounter(groupId))), ".t starts without TTL")
       yield* TestClock.adjust(Duration.seconds(60))
       yield* backend.onChordPartReturn({ groupId, taskId: uid("t"), groupIndex: 0 }, "SUCCESS", 1)
-      for (const key of [Keys.standard.chordSize(groupId), Keys.standard.chordCounter(groupId), Keys.standard.chordJoin(groupId)]) {
+      for (const key of [
+        Keys.standard.chordSize(groupId),
+        Keys.standard.chordCounter(groupId),
+        Keys.standard.chordJoin(groupId)
+      ]) {
         assert.deepStrictEqual(yield* store.ttl(key), Option.some(100), key)
       }
       yield* TestClock.adjust(Duration.seconds(30))
       yield* backend.addToChord(groupId)
       assert.deepStrictEqual(yield* store.ttl(Keys.standard.chordCounter(groupId)), Option.some(70))
       assert.deepStrictEqual(yield* store.get(Keys.standard.chordCounter(groupId)), Option.some("2"))
-    }).pipe(Effect.provide(Memory.layer({ expires: Duration.seconds(100) }))))
+    }).pipe(Effect.provide(Memory.layer({ expires: Duration.seconds(100) })))
+  )
 
   it.scoped("listeners are removed when streams end, are interrupted, or time out", () =>
     Effect.gen(function* () {
@@ -102,7 +112,10 @@ describe("Memory specifics", () => {
 
       // A task that becomes ready is unsubscribed at once, the others stay.
       const events = yield* Queue.unbounded<unknown>()
-      const ending = yield* consumer.watch([a, b]).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.fork)
+      const ending = yield* consumer.watch([a, b]).pipe(
+        Stream.runForEach((e) => Queue.offer(events, e)),
+        Effect.fork
+      )
       yield* Queue.take(events)
       yield* Queue.take(events)
       yield* backend.markAsDone(a, 1)
@@ -120,7 +133,8 @@ describe("Memory specifics", () => {
       assert.strictEqual((yield* Effect.flip(Fiber.join(many)))._tag, "TimeoutError")
       assert.strictEqual((yield* Effect.flip(Fiber.join(one)))._tag, "TimeoutError")
       assert.strictEqual(yield* count(c), 0)
-    }).pipe(Effect.provide(Memory.layer())))
+    }).pipe(Effect.provide(Memory.layer()))
+  )
 
   it.scoped("a watch receives every one of many back-to-back writes, in order (unbounded buffer)", () =>
     Effect.gen(function* () {
@@ -130,20 +144,25 @@ describe("Memory specifics", () => {
       yield* backend.store(taskId, "PROGRESS", { step: -1 })
       const events = yield* Queue.unbounded<number>()
       const fiber = yield* consumer.watch([taskId]).pipe(
-        Stream.map((e) => (Either.isRight(e) ? (e.right.result as { step?: number }).step ?? 1000 : -2)),
+        Stream.map((e) => (Either.isRight(e) ? ((e.right.result as { step?: number }).step ?? 1000) : -2)),
         Stream.runForEach((step) => Queue.offer(events, step)),
         Effect.fork
       )
       assert.strictEqual(yield* Queue.take(events), -1)
       // No yield between the writes: the watcher is not scheduled until all of them are done.
-      yield* Effect.forEach(Array.from({ length: 500 }, (_, i) => i), (step) => backend.store(taskId, "PROGRESS", { step }), {
-        discard: true
-      })
+      yield* Effect.forEach(
+        Array.from({ length: 500 }, (_, i) => i),
+        (step) => backend.store(taskId, "PROGRESS", { step }),
+        {
+          discard: true
+        }
+      )
       yield* backend.markAsDone(taskId, "done")
       yield* Fiber.join(fiber)
       const steps = Chunk.toArray(yield* Queue.takeAll(events))
       assert.deepStrictEqual(steps, [...Array.from({ length: 500 }, (_, i) => i), 1000])
-    }).pipe(Effect.provide(Memory.layer())))
+    }).pipe(Effect.provide(Memory.layer()))
+  )
 
   it.effect("the SUCCESS guard keeps a stored value that does not decode but starts as a SUCCESS meta", () =>
     Effect.gen(function* () {
@@ -156,7 +175,8 @@ describe("Memory specifics", () => {
       yield* backend.markAsDone(replaced, 1)
       assert.deepStrictEqual(yield* store.get(taskKey(kept)), Option.some('{"status": "SUCCESS", "result": [1, 2'))
       assert.strictEqual((yield* backend.get(replaced)).result, 1)
-    }).pipe(Effect.provide(Memory.layer())))
+    }).pipe(Effect.provide(Memory.layer()))
+  )
 
   it.effect("each layer is its own keyspace", () =>
     Effect.gen(function* () {
@@ -164,7 +184,8 @@ describe("Memory specifics", () => {
       yield* Effect.flatMap(ResultBackend, (b) => b.markAsDone(taskId, 1)).pipe(Effect.provide(Memory.layer()))
       const other = yield* Effect.flatMap(ResultBackend, (b) => b.get(taskId)).pipe(Effect.provide(Memory.layer()))
       assert.strictEqual(other.status, "PENDING")
-    }))
+    })
+  )
 
   it.effect("MemoryStore: raw bytes, WRONGTYPE on chord sets, PUBLISH reaches watchers", () =>
     Effect.gen(function* () {
@@ -188,6 +209,10 @@ describe("Memory specifics", () => {
       yield* store.publish(taskKey(taskId), raw)
       const out = Chunk.toArray(yield* Fiber.join(fiber))
       assert.strictEqual(out.length, 1)
-      assert.deepStrictEqual(Either.map(out[0]!, (m) => [m.status, m.result, m.dateDone]), Either.right(["SUCCESS", 5, "2026-11-22T13:50:36.972810"]))
-    }).pipe(Effect.provide(Memory.layer())))
+      assert.deepStrictEqual(
+        Either.map(out[0]!, (m) => [m.status, m.result, m.dateDone]),
+        Either.right(["SUCCESS", 5, "2026-11-22T13:50:36.972810"])
+      )
+    }).pipe(Effect.provide(Memory.layer()))
+  )
 })

@@ -41,7 +41,11 @@ const exc = (excType: string, excModule: string, ...excMessage: Array<unknown>) 
   new RemoteException({ excType, excMessage, excModule })
 
 const ref = (id: string, parent: Meta.ResultRef | null = null): Meta.ResultRef => ({ id, parent, children: null })
-const groupRef = (id: string, children: ReadonlyArray<Meta.ResultRef>, parent: Meta.ResultRef | null = null): Meta.ResultRef => ({
+const groupRef = (
+  id: string,
+  children: ReadonlyArray<Meta.ResultRef>,
+  parent: Meta.ResultRef | null = null
+): Meta.ResultRef => ({
   id,
   parent,
   children
@@ -65,19 +69,39 @@ interface Case {
 }
 
 const NOW = 1763819224963 // 2025-11-22T13:47:04.963
-const TB = 'Traceback (most recent call last):\n  File "billing/tasks.py", line 5, in charge\n    raise PaymentError("card declined", amount, currency)\nbilling.tasks.PaymentError: (\'card declined\', 42, \'EUR\')\n'
+const TB =
+  "Traceback (most recent call last):\n  File \"billing/tasks.py\", line 5, in charge\n    raise PaymentError(\"card declined\", amount, currency)\nbilling.tasks.PaymentError: ('card declined', 42, 'EUR')\n"
 
 const cases: ReadonlyArray<Case> = [
-  { name: "success, no request", state: "SUCCESS", result: { charged: 42, currency: "EUR", ok: true, note: "caf\u00e9" } },
+  {
+    name: "success, no request",
+    state: "SUCCESS",
+    result: { charged: 42, currency: "EUR", ok: true, note: "caf\u00e9" }
+  },
   { name: "success in a task", state: "SUCCESS", result: { charged: 42 }, request: {} },
   { name: "success, null result, µs = 0", state: "SUCCESS", result: null, request: {}, now: 1763819224000 },
-  { name: "failure, 3 args", state: "FAILURE", result: exc("PaymentError", "billing.tasks", "card declined", 42, "EUR"), traceback: TB, request: {} },
+  {
+    name: "failure, 3 args",
+    state: "FAILURE",
+    result: exc("PaymentError", "billing.tasks", "card declined", 42, "EUR"),
+    traceback: TB,
+    request: {}
+  },
   { name: "failure, no args", state: "FAILURE", result: exc("KeyError", "builtins"), traceback: "tb", request: {} },
   { name: "failure, one arg", state: "FAILURE", result: exc("ValueError", "builtins", "bad value"), request: {} },
   {
     name: "failure, nested class and rich args",
     state: "FAILURE",
-    result: exc("Outer.Inner", "tasks.nested", "\u00e9\u{1F600}\u4e2d", 1.5, null, [1, [2]], { k: "v", "\u00fc": [true] }, 2n ** 64n),
+    result: exc(
+      "Outer.Inner",
+      "tasks.nested",
+      "\u00e9\u{1F600}\u4e2d",
+      1.5,
+      null,
+      [1, [2]],
+      { k: "v", "\u00fc": [true] },
+      2n ** 64n
+    ),
     request: {}
   },
   {
@@ -92,7 +116,15 @@ const cases: ReadonlyArray<Case> = [
     name: "started, extended, chord member (spec example)",
     state: "STARTED",
     result: { pid: 8994, hostname: "w1@host" },
-    request: { group: "6a7970d6-39f0-4c17-b223-c7e7e24038d1", task: "tasks.add", args: [0, 0], kwargs: {}, hostname: "w1@host", retries: 0, routingKey: "celery" },
+    request: {
+      group: "6a7970d6-39f0-4c17-b223-c7e7e24038d1",
+      task: "tasks.add",
+      args: [0, 0],
+      kwargs: {},
+      hostname: "w1@host",
+      retries: 0,
+      routingKey: "celery"
+    },
     extended: true
   },
   { name: "pending", state: "PENDING", result: null },
@@ -100,18 +132,44 @@ const cases: ReadonlyArray<Case> = [
   { name: "rejected", state: "REJECTED", result: "requeue", request: {} },
   { name: "ignored", state: "IGNORED", result: null },
   { name: "custom state", state: "PROGRESS", result: { current: 3, total: 10 } },
-  { name: "big ints", state: "SUCCESS", result: [2n ** 64n, -(2n ** 70n), 2n ** 53n + 1n, 1e22, 9007199254740991, -0x7fffffff], request: {} },
+  {
+    name: "big ints",
+    state: "SUCCESS",
+    result: [2n ** 64n, -(2n ** 70n), 2n ** 53n + 1n, 1e22, 9007199254740991, -0x7fffffff],
+    request: {}
+  },
   {
     name: "floats",
     state: "SUCCESS",
-    result: [PyJson.float(1), 1e-7, PyJson.float(1e22), 0.1, -0, NaN, Infinity, -Infinity, PyJson.float(1.5e16), 123.456, 5e-324, 0.0001, 1e-5],
+    result: [
+      PyJson.float(1),
+      1e-7,
+      PyJson.float(1e22),
+      0.1,
+      -0,
+      NaN,
+      Infinity,
+      -Infinity,
+      PyJson.float(1.5e16),
+      123.456,
+      5e-324,
+      0.0001,
+      1e-5
+    ],
     request: {},
     floatsLost: true
   },
   {
     name: "unicode",
     state: "SUCCESS",
-    result: ["caf\u00e9", "\u{1F600}\u{1F680}", "\u4e2d\u6587\u65e5\u672c", "\u0000\u001f\u007f\u2028", "q\"'\\/", "\ud800"],
+    result: [
+      "caf\u00e9",
+      "\u{1F600}\u{1F680}",
+      "\u4e2d\u6587\u65e5\u672c",
+      "\u0000\u001f\u007f\u2028",
+      "q\"'\\/",
+      "\ud800"
+    ],
     request: {}
   },
   { name: "nested and empty", state: "SUCCESS", result: { a: [], b: {}, c: [[[{ d: [null] }]]], "": "" }, request: {} },
@@ -134,7 +192,13 @@ const cases: ReadonlyArray<Case> = [
   },
   { name: "extended, bare request", state: "FAILURE", result: exc("E", "m", "x"), request: {}, extended: true },
   { name: "extended without a request", state: "SUCCESS", result: 1, extended: true },
-  { name: "extended, queue null", state: "SUCCESS", result: 1, request: { routingKey: null, task: "t" }, extended: true },
+  {
+    name: "extended, queue null",
+    state: "SUCCESS",
+    result: 1,
+    request: { routingKey: null, task: "t" },
+    extended: true
+  },
   { name: "empty group and parent are not written", state: "SUCCESS", result: 1, request: { group: "", parentId: "" } },
   {
     name: "returns an AsyncResult",
@@ -187,12 +251,15 @@ describe("Meta.make + encodeTaskMeta against Celery 5.2", () => {
         assert.strictEqual(Meta.encodeTaskMeta(meta), expected, c.name)
         assert.strictEqual(right(Meta.encodeTaskMetaEither(meta)), expected, c.name)
       })
-    }))
+    })
+  )
 
   it.effect("reads back what it wrote, and Celery reads it the same way", () =>
     Effect.gen(function* () {
       const written = cases.map((c, i) => Meta.encodeTaskMeta(makeMeta(c, `rt-${i}`)))
-      const readable = cases.map((c, i) => c.state !== "FAILURE" || c.result instanceof RemoteException ? i : -1).filter((i) => i >= 0)
+      const readable = cases
+        .map((c, i) => (c.state !== "FAILURE" || c.result instanceof RemoteException ? i : -1))
+        .filter((i) => i >= 0)
       const replies = yield* oracle(readable.map((i) => ({ op: "decode_meta", text: written[i] })))
       readable.forEach((i, k) => {
         const c = cases[i]!
@@ -201,10 +268,12 @@ describe("Meta.make + encodeTaskMeta against Celery 5.2", () => {
         assert.strictEqual(meta.status, c.state)
         const py = replies[k]!
         assert.strictEqual(py["status"], c.state, c.name)
-        if (c.floatsLost !== true) assert.strictEqual(PyJson.repr(meta.result), py["repr"], `${c.name}: repr of the result`)
+        if (c.floatsLost !== true)
+          assert.strictEqual(PyJson.repr(meta.result), py["repr"], `${c.name}: repr of the result`)
         if (c.result instanceof RemoteException) assert.deepStrictEqual(meta.result, c.result, c.name)
       })
-    }))
+    })
+  )
 
   it.effect("matches Celery on random results and requests", () =>
     Effect.gen(function* () {
@@ -212,7 +281,14 @@ describe("Meta.make + encodeTaskMeta against Celery 5.2", () => {
       const value = fc.letrec<{ v: unknown }>((tie) => ({
         v: fc.oneof(
           { depthSize: "small" },
-          fc.oneof(fc.constant(null), fc.boolean(), fc.string({ unit: "binary", maxLength: 8 }), fc.integer(), fc.double(), fc.bigInt()),
+          fc.oneof(
+            fc.constant(null),
+            fc.boolean(),
+            fc.string({ unit: "binary", maxLength: 8 }),
+            fc.integer(),
+            fc.double(),
+            fc.bigInt()
+          ),
           fc.array(tie("v"), { maxLength: 4 }),
           fc.dictionary(fc.string({ maxLength: 6 }), tie("v"), { maxKeys: 4 })
         )
@@ -230,23 +306,33 @@ describe("Meta.make + encodeTaskMeta against Celery 5.2", () => {
       const built: Array<Case> = sample.map((s) => ({
         name: `random ${seed}`,
         state: s.state,
-        result: s.state === "FAILURE" || s.state === "RETRY" || s.state === "REVOKED" ? exc("Err", "mod", ...s.args) : s.result,
+        result:
+          s.state === "FAILURE" || s.state === "RETRY" || s.state === "REVOKED"
+            ? exc("Err", "mod", ...s.args)
+            : s.result,
         ...(s.withRequest ? { request: { group: s.group, args: s.args, task: "t" } } : {}),
         extended: s.extended,
         now: s.now
       }))
       const replies = yield* oracle(built.map((c, i) => metaRequest(c, `rnd-${i}`)))
       built.forEach((c, i) => {
-        assert.strictEqual(Meta.encodeTaskMeta(makeMeta(c, `rnd-${i}`)), replies[i]!["bytes"], `seed ${seed} #${i}: ${PyJson.encodeLossy(c.result)}`)
+        assert.strictEqual(
+          Meta.encodeTaskMeta(makeMeta(c, `rnd-${i}`)),
+          replies[i]!["bytes"],
+          `seed ${seed} #${i}: ${PyJson.encodeLossy(c.result)}`
+        )
       })
-    }))
+    })
+  )
 })
 
 describe("Meta.formatDateDone", () => {
   it.effect("writes Python's isoformat, naive and with +00:00", () =>
     Effect.gen(function* () {
       const instants = [NOW, 1763819224000, 0, -1, 1763819224963.123, 1763819224000.001, 253402300799999, 951782400000]
-      const replies = yield* oracle(instants.map((ms) => ({ op: "meta", task_id: "d", state: "SUCCESS", result: null, now_ms: ms })))
+      const replies = yield* oracle(
+        instants.map((ms) => ({ op: "meta", task_id: "d", state: "SUCCESS", result: null, now_ms: ms }))
+      )
       instants.forEach((ms, i) => {
         assert.strictEqual(Meta.formatDateDone(ms, "naive"), replies[i]!["naive"], String(ms))
         assert.strictEqual(Meta.formatDateDone(ms, "offset"), replies[i]!["offset"], String(ms))
@@ -254,16 +340,20 @@ describe("Meta.formatDateDone", () => {
       assert.strictEqual(Meta.formatDateDone(NOW, "naive"), "2025-11-22T13:47:04.963000")
       assert.strictEqual(Meta.formatDateDone(1763819224000, "offset"), "2025-11-22T13:47:04+00:00")
       assert.strictEqual(Meta.formatDateDone(NaN, "naive"), "1970-01-01T00:00:00")
-    }))
+    })
+  )
 
   it.effect("date_done is written only for READY states, in the chosen style", () =>
     Effect.sync(() => {
-      const at = (state: string, dateStyle: Meta.DateStyle) => Meta.make({ taskId: "t", state, result: null, now: NOW, dateStyle }).dateDone
+      const at = (state: string, dateStyle: Meta.DateStyle) =>
+        Meta.make({ taskId: "t", state, result: null, now: NOW, dateStyle }).dateDone
       assert.strictEqual(at("SUCCESS", "offset"), "2025-11-22T13:47:04.963000+00:00")
       assert.strictEqual(at("FAILURE", "naive"), "2025-11-22T13:47:04.963000")
       assert.strictEqual(at("REVOKED", "naive"), "2025-11-22T13:47:04.963000")
-      for (const state of ["PENDING", "STARTED", "RETRY", "PROGRESS", "RECEIVED"]) assert.isNull(at(state, "offset"), state)
-    }))
+      for (const state of ["PENDING", "STARTED", "RETRY", "PROGRESS", "RECEIVED"])
+        assert.isNull(at(state, "offset"), state)
+    })
+  )
 })
 
 describe("chord members and group metas against Celery 5.2", () => {
@@ -281,7 +371,9 @@ describe("chord members and group metas against Celery 5.2", () => {
 
   it.effect("encodes [1, tid, state, result] as Celery does, and Celery unpacks it", () =>
     Effect.gen(function* () {
-      const replies = yield* oracle(members.map(([tid, state, result]) => ({ op: "chord", task_id: tid, state, result: tagged(result) })))
+      const replies = yield* oracle(
+        members.map(([tid, state, result]) => ({ op: "chord", task_id: tid, state, result: tagged(result) }))
+      )
       const encoded = members.map(([tid, state, result]) => Meta.encodeChordMember(tid, state, result))
       encoded.forEach((bytes, i) => assert.strictEqual(bytes, replies[i]!["bytes"], members[i]![0]))
       const unpacked = yield* oracle(encoded.map((text) => ({ op: "chord_unpack", text })))
@@ -299,16 +391,26 @@ describe("chord members and group metas against Celery 5.2", () => {
           assert.strictEqual(PyJson.repr(m.result), py["repr"], tid)
         }
       })
-    }))
+    })
+  )
 
   it.effect("encodes the group meta as save_group does and reads nested groups back", () =>
     Effect.gen(function* () {
       const groups: ReadonlyArray<Meta.GroupMeta> = [
         { groupId: "g-1", results: [ref("t-1"), ref("t-2")] },
         { groupId: "g-empty", results: [] },
-        { groupId: "g-\u00e9", results: [ref("t-3", ref("t-0")), groupRef("g-inner", [ref("t-4"), groupRef("g-deep", [ref("t-5")])]), ref("t-6")] }
+        {
+          groupId: "g-\u00e9",
+          results: [
+            ref("t-3", ref("t-0")),
+            groupRef("g-inner", [ref("t-4"), groupRef("g-deep", [ref("t-5")])]),
+            ref("t-6")
+          ]
+        }
       ]
-      const replies = yield* oracle(groups.map((g) => ({ op: "group", group: taggedRef(groupRef(g.groupId, g.results)) })))
+      const replies = yield* oracle(
+        groups.map((g) => ({ op: "group", group: taggedRef(groupRef(g.groupId, g.results)) }))
+      )
       groups.forEach((g, i) => {
         const bytes = Meta.encodeGroupMeta(g)
         assert.strictEqual(bytes, replies[i]!["bytes"], g.groupId)
@@ -318,12 +420,16 @@ describe("chord members and group metas against Celery 5.2", () => {
         Meta.encodeGroupMeta(groups[0]!),
         '{"result": [["g-1", null], [[["t-1", null], null], [["t-2", null], null]]]}'
       )
-    }))
+    })
+  )
 
   it.effect("reads the old bare-id tuple form and rejects malformed groups and members", () =>
     Effect.sync(() => {
       // result_from_tuple: `id, parent = res if isinstance(res, (list, tuple)) else (res, None)`.
-      assert.deepStrictEqual(right(Meta.decodeGroupMeta("g", '{"result": ["g", [["t1", null]]]}')), { groupId: "g", results: [ref("t1")] })
+      assert.deepStrictEqual(right(Meta.decodeGroupMeta("g", '{"result": ["g", [["t1", null]]]}')), {
+        groupId: "g",
+        results: [ref("t1")]
+      })
       for (const raw of [
         "{",
         "[]",
@@ -339,12 +445,20 @@ describe("chord members and group metas against Celery 5.2", () => {
         assert.strictEqual(e.id, "g")
         assert.strictEqual(e.head, raw.slice(0, 100))
       }
-      for (const raw of ["[1, \"t\", \"SUCCESS\"]", "{}", "[1, 2, \"SUCCESS\", 3]", "[1, \"t\", null, 3]", "[1, \"t\", \"FAILURE\", {\"exc_message\": []}]", "[1, \"t\""]) {
+      for (const raw of [
+        '[1, "t", "SUCCESS"]',
+        "{}",
+        '[1, 2, "SUCCESS", 3]',
+        '[1, "t", null, 3]',
+        '[1, "t", "FAILURE", {"exc_message": []}]',
+        '[1, "t"'
+      ]) {
         const e = left(Meta.decodeChordMember("g", raw))
         assert.instanceOf(e, DecodeError, raw)
       }
       assert.isNull(right(Meta.decodeChordMember("g", '[1, "t", "FAILURE", null]')).result)
-    }))
+    })
+  )
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -377,7 +491,8 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
         assert.strictEqual(Meta.encodeTaskMeta(meta), raw)
         assert.deepStrictEqual(right(Schema.decodeEither(Meta.TaskMetaFromJson)(raw)), meta)
       }
-    }))
+    })
+  )
 
   it.effect("exposes the fields in their TS shape", () =>
     Effect.sync(() => {
@@ -387,7 +502,14 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
       assert.deepStrictEqual(failure.children, [])
       assert.isUndefined(failure.extended)
       const ext = right(Meta.decodeTaskMeta("x", spec[2]!))
-      assert.deepStrictEqual(ext.extended, { name: "billing.tasks.charge", args: [42, "EUR"], kwargs: { retry: false }, worker: "celery@worker-1", retries: 0, queue: "celery" })
+      assert.deepStrictEqual(ext.extended, {
+        name: "billing.tasks.charge",
+        args: [42, "EUR"],
+        kwargs: { retry: false },
+        worker: "celery@worker-1",
+        retries: 0,
+        queue: "celery"
+      })
       assert.strictEqual(ext.taskId, "x", "the key names the meta")
       const started = right(Meta.decodeTaskMeta("c", spec[3]!))
       assert.strictEqual(started.groupId, "6a7970d6-39f0-4c17-b223-c7e7e24038d1")
@@ -401,13 +523,24 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
       const nums = right(Meta.decodeTaskMeta("n1", spec[11]!)).result
       assert.deepStrictEqual(nums, [NaN, Infinity, -Infinity, 123456789012345678901234567890n])
       assert.isNull(right(Meta.decodeTaskMeta("r", spec[4]!)).children)
-    }))
+    })
+  )
 
   it.effect("fills missing optional fields and follows exception_to_python", () =>
     Effect.gen(function* () {
       const minimal = right(Meta.decodeTaskMeta("m", '{"status": "SUCCESS", "result": 1}'))
-      assert.deepStrictEqual(minimal, { taskId: "m", status: "SUCCESS", result: 1, traceback: null, children: null, dateDone: null })
-      assert.deepStrictEqual(right(Meta.decodeTaskMeta("p", '{"status": "PENDING", "result": null}')), Meta.pending("p"))
+      assert.deepStrictEqual(minimal, {
+        taskId: "m",
+        status: "SUCCESS",
+        result: 1,
+        traceback: null,
+        children: null,
+        dateDone: null
+      })
+      assert.deepStrictEqual(
+        right(Meta.decodeTaskMeta("p", '{"status": "PENDING", "result": null}')),
+        Meta.pending("p")
+      )
       const odd = [
         '{"status": "FAILURE", "result": {"exc_type": "MyError", "exc_message": ["x"]}}',
         '{"status": "FAILURE", "result": {"exc_type": "MyError", "exc_module": "m"}}',
@@ -430,7 +563,8 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
       assert.deepStrictEqual(ours.slice(5), [null, null, null, null])
       const replies = yield* oracle(odd.map((text) => ({ op: "decode_meta", text })))
       ours.forEach((r, i) => assert.strictEqual(PyJson.repr(r), replies[i]!["repr"], odd[i]))
-    }))
+    })
+  )
 
   const corrupt: ReadonlyArray<readonly [string, RegExp]> = [
     ['{"status": "SUCCESS", "result": ', /Invalid JSON: Expecting value/],
@@ -441,7 +575,10 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
     ['{"__type__": "decimal", "__value__": "1"}', /must be a JSON object, got a decimal envelope/],
     ['{"status": 5}', /status must be a string, got a number/],
     ["{}", /has no status/],
-    ['{"status": "FAILURE", "result": {"exc_message": ["x"], "exc_module": "m"}}', /^Exception information must include the exception type$/],
+    [
+      '{"status": "FAILURE", "result": {"exc_message": ["x"], "exc_module": "m"}}',
+      /^Exception information must include the exception type$/
+    ],
     ['{"status": "FAILURE", "result": "boom"}', /must be a dictionary/],
     ['{"status": "RETRY", "result": [1]}', /must be a dictionary/],
     ['{"status": "FAILURE", "result": {"exc_type": 5}}', /exc_type must be a string/],
@@ -451,7 +588,10 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
     ['{"status": "SUCCESS", "result": 1, "date_done": 5}', /date_done must be/],
     ['{"status": "SUCCESS", "result": 1, "retries": "3"}', /extended field retries/],
     ['{"status": "SUCCESS", "result": 1, "args": {}}', /extended field args/],
-    ['{"status": "SUCCESS", "result": {"__type__": "pickle", "__value__": "x"}}', /Invalid JSON: Unsupported envelope type "pickle"/]
+    [
+      '{"status": "SUCCESS", "result": {"__type__": "pickle", "__value__": "x"}}',
+      /Invalid JSON: Unsupported envelope type "pickle"/
+    ]
   ]
 
   it.effect("turns corrupt values into a DecodeError with id, head and a clear message", () =>
@@ -465,11 +605,14 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
       }
       const long = `{"status": "SUCCESS", "result": "${"x".repeat(500)}"`
       assert.strictEqual(left(Meta.decodeTaskMeta("l", long)).head.length, 100)
-    }))
+    })
+  )
 
   it.effect("where Celery itself fails on a corrupt value, so do we", () =>
     Effect.gen(function* () {
-      const failing = corrupt.filter(([raw]) => /exc_|FAILURE|RETRY|^\[|^$|Expecting|\{\}$/.test(raw)).map(([raw]) => raw)
+      const failing = corrupt
+        .filter(([raw]) => /exc_|FAILURE|RETRY|^\[|^$|Expecting|\{\}$/.test(raw))
+        .map(([raw]) => raw)
       const replies = yield* oracle(failing.map((text) => ({ op: "decode_meta", text })))
       failing.forEach((raw, i) => {
         const py = replies[i]!
@@ -481,17 +624,18 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
         replies[failing.findIndex((r) => r.includes('"exc_message": ["x"], "exc_module": "m"'))]!["error"],
         "ValueError: Exception information must includethe exception type"
       )
-    }))
+    })
+  )
 
   it.effect("never throws, whatever the bytes (property)", () =>
     Effect.sync(() => {
       const valid = cases.map((c, i) => Meta.encodeTaskMeta(makeMeta(c, `p-${i}`)))
-      const mutated = fc.tuple(fc.constantFrom(...valid), fc.nat(), fc.nat({ max: 40 }), fc.string({ unit: "binary", maxLength: 6 })).map(
-        ([t, at, del, ins]) => {
+      const mutated = fc
+        .tuple(fc.constantFrom(...valid), fc.nat(), fc.nat({ max: 40 }), fc.string({ unit: "binary", maxLength: 6 }))
+        .map(([t, at, del, ins]) => {
           const p = at % (t.length + 1)
           return t.slice(0, p) + ins + t.slice(p + del)
-        }
-      )
+        })
       fc.assert(
         fc.property(fc.oneof(fc.string({ unit: "binary" }), mutated, fc.json()), (raw) => {
           const r = Meta.decodeTaskMeta("x", raw)
@@ -506,7 +650,8 @@ describe("Meta.decodeTaskMeta across Celery eras", () => {
         }),
         { numRuns: 1500 }
       )
-    }))
+    })
+  )
 })
 
 describe("Meta encoders never throw", () => {
@@ -514,7 +659,13 @@ describe("Meta encoders never throw", () => {
     Effect.sync(() => {
       const cyclic: Array<unknown> = [1]
       cyclic.push(cyclic)
-      const meta = Meta.make({ taskId: "u", state: "SUCCESS", result: { f: () => 1, c: cyclic }, now: NOW, dateStyle: "naive" })
+      const meta = Meta.make({
+        taskId: "u",
+        state: "SUCCESS",
+        result: { f: () => 1, c: cyclic },
+        now: NOW,
+        dateStyle: "naive"
+      })
       const bytes = Meta.encodeTaskMeta(meta)
       assert.strictEqual(
         bytes,
@@ -522,13 +673,21 @@ describe("Meta encoders never throw", () => {
       )
       assert.match(left(Meta.encodeTaskMetaEither(meta)).message, /function is not JSON serializable/)
       assert.isString(Meta.encodeChordMember("t", "SUCCESS", Symbol("s")))
-      const undefinedResult = Meta.make({ taskId: "u", state: "SUCCESS", result: undefined, now: NOW, dateStyle: "naive" })
+      const undefinedResult = Meta.make({
+        taskId: "u",
+        state: "SUCCESS",
+        result: undefined,
+        now: NOW,
+        dateStyle: "naive"
+      })
       assert.isNull(undefinedResult.result)
-    }))
+    })
+  )
 })
 
 describe("Meta schemas", () => {
-  const raw = '{"status": "SUCCESS", "result": {"charged": 42, "note": "caf\\u00e9"}, "traceback": null, "children": [], "date_done": "2026-11-22T13:50:36.972810", "task_id": "sch-1"}'
+  const raw =
+    '{"status": "SUCCESS", "result": {"charged": 42, "note": "caf\\u00e9"}, "traceback": null, "children": [], "date_done": "2026-11-22T13:50:36.972810", "task_id": "sch-1"}'
 
   it.effect("TaskMetaFromJson decodes and encodes Celery bytes", () =>
     Effect.gen(function* () {
@@ -544,7 +703,8 @@ describe("Meta schemas", () => {
       assert.match(corrupt.message, /must be a JSON object/)
       const unencodable = yield* Effect.flip(Schema.encode(Meta.TaskMetaFromJson)({ ...meta, result: () => 1 }))
       assert.match(unencodable.message, /not JSON serializable/)
-    }))
+    })
+  )
 
   it.effect("decodeResult applies a caller Schema to the result, failing with DecodeError", () =>
     Effect.gen(function* () {
@@ -556,7 +716,8 @@ describe("Meta schemas", () => {
       assert.strictEqual(e.id, "sch-2")
       assert.match(e.message, /charged/)
       assert.strictEqual(e.head, '{"charged": 42, "note": "caf\\u00e9"}')
-    }))
+    })
+  )
 })
 
 describe("Meta.make", () => {
@@ -587,6 +748,10 @@ describe("Meta.make", () => {
         '{"status": "SUCCESS", "result": 1, "traceback": null, "children": [[["c", null], null]], "date_done": "2025-11-22T13:47:04.963000+00:00", "group_id": "g", "parent_id": "p", "name": null, "args": null, "kwargs": null, "worker": null, "retries": 0, "queue": null, "task_id": "k"}'
       )
       const extra = Meta.encodeTaskMeta({ ...Meta.pending("e"), extra: { stamped_headers: ["a"], a: 1 } })
-      assert.strictEqual(extra, '{"status": "PENDING", "result": null, "traceback": null, "children": null, "date_done": null, "stamped_headers": ["a"], "a": 1, "task_id": "e"}')
-    }))
+      assert.strictEqual(
+        extra,
+        '{"status": "PENDING", "result": null, "traceback": null, "children": null, "date_done": null, "stamped_headers": ["a"], "a": 1, "task_id": "e"}'
+      )
+    })
+  )
 })

@@ -84,16 +84,17 @@ const pyLevel = (level: string): string => (level === "CRITICAL" ? "FATAL" : lev
 
 describe("RetryPolicy vs kombu retry_over_time", () => {
   it.effect("the reference script runs on the system python and covers the quirks", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const v = yield* vectors
       assert.isAtLeast(v.vectors.length, 200)
       const reasons = new Set(v.vectors.map((x) => `${x.outcome}/${x.reason}`))
       assert.deepStrictEqual([...reasons].sort(), ["capped/null", "exhausted/MaxRetries", "exhausted/Timeout"])
       assert.strictEqual(v.E_RETRY_LIMIT_EXCEEDED, E_RETRY_LIMIT_EXCEEDED)
-    }))
+    })
+  )
 
   it.effect("intervals() equals kombu fxrange(start, max + start, step, repeatlast=True)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const v = yield* vectors
       for (const vector of v.vectors) {
         const ours: Array<number> = []
@@ -103,10 +104,11 @@ describe("RetryPolicy vs kombu retry_over_time", () => {
         }
         assert.deepStrictEqual(ours, vector.fxrange, label(vector))
       }
-    }))
+    })
+  )
 
   it.effect("schedule(): intervals, sleeps, attempts, give-up reason and log lines equal kombu's", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const v = yield* vectors
       for (const vector of v.vectors) {
         // Exhausted: every attempt failed and the last failure was final. Capped: the script
@@ -119,14 +121,21 @@ describe("RetryPolicy vs kombu retry_over_time", () => {
         const steps = Chunk.toReadonlyArray(outs)
         const retries = steps.filter((s) => s._tag === "Retry")
         assert.strictEqual(retries.length, vector.attempts - 1, `retries ${label(vector)}`)
-        assert.deepStrictEqual(retries.map((s) => s.tts), vector.tts, `tts ${label(vector)}`)
+        assert.deepStrictEqual(
+          retries.map((s) => s.tts),
+          vector.tts,
+          `tts ${label(vector)}`
+        )
         assert.deepStrictEqual(
           retries.map((s) => (s._tag === "Retry" ? Duration.toMillis(s.delay) : -1)),
           // Effect Durations hold nanoseconds: kombu's float seconds at that resolution.
           vector.sleeps.map((s) => Duration.toMillis(Duration.millis(s * 1000))),
           `sleeps ${label(vector)}`
         )
-        assert.deepStrictEqual(retries.map((s) => s.retries), retries.map((_, i) => i))
+        assert.deepStrictEqual(
+          retries.map((s) => s.retries),
+          retries.map((_, i) => i)
+        )
         const last = steps[steps.length - 1]
         if (vector.outcome === "exhausted") {
           assert.deepStrictEqual(last, { _tag: "GiveUp", retries: vector.attempts - 1, reason: vector.reason! })
@@ -139,30 +148,37 @@ describe("RetryPolicy vs kombu retry_over_time", () => {
           `logs ${label(vector)}`
         )
       }
-    }))
+    })
+  )
 
   it.effect("retry() driven by the TestClock: attempts at kombu's times, then RetryLimitExceeded", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const v = yield* vectors
       // Every TestClock wake-up costs a real timer tick, so this end-to-end check takes the
       // hand-written quirk cases and a slice of the random ones; schedule() above checks them all.
       const runs = yield* Effect.forEach(v.vectors.slice(0, 70), (vector) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const times: Array<number> = []
           const errors: Array<ConnectionError> = []
           const stop = new CommandError({ command: "SET", message: "stop drawing" })
-          const attempt = Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<never, ConnectionError | CommandError> => {
-            times.push(now)
-            if (times.length >= vector.cap) return Effect.fail(stop)
-            const e = connectionError(times.length)
-            errors.push(e)
-            return Effect.fail(e)
-          })
+          const attempt = Effect.flatMap(
+            Clock.currentTimeMillis,
+            (now): Effect.Effect<never, ConnectionError | CommandError> => {
+              times.push(now)
+              if (times.length >= vector.cap) return Effect.fail(stop)
+              const e = connectionError(times.length)
+              errors.push(e)
+              return Effect.fail(e)
+            }
+          )
           const fiber = yield* Effect.fork(
-            Effect.exit(RetryPolicy.retry(toPolicy(vector.policy))(attempt).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+            Effect.exit(
+              RetryPolicy.retry(toPolicy(vector.policy))(attempt).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+            )
           )
           return { vector, times, errors, stop, fiber }
-        }))
+        })
+      )
       yield* TestClock.setTime(Number.POSITIVE_INFINITY)
       for (const run of runs) {
         const { vector } = run
@@ -187,16 +203,18 @@ describe("RetryPolicy vs kombu retry_over_time", () => {
           }
         }
       }
-    }))
+    })
+  )
 
   it.effect("humanizeSeconds and the '.2f' formatting equal celery's", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const v = yield* vectors
       for (const [repr, prefix, expected] of v.humanize) {
         const x = pyNumber(repr)
-        const ours = prefix === "micro"
-          ? RetryPolicy.humanizeSeconds(x, "in ", { sep: " ", now: "right now", microseconds: true })
-          : RetryPolicy.humanizeSeconds(x, prefix)
+        const ours =
+          prefix === "micro"
+            ? RetryPolicy.humanizeSeconds(x, "in ", { sep: " ", now: "right now", microseconds: true })
+            : RetryPolicy.humanizeSeconds(x, prefix)
         assert.strictEqual(ours, expected, `humanize_seconds(${repr}, ${prefix})`)
       }
       for (const [repr, expected] of v.fixed2) {
@@ -205,7 +223,8 @@ describe("RetryPolicy vs kombu retry_over_time", () => {
       for (const [retries, maxRetries, tts, expected] of v.lost) {
         assert.strictEqual(RetryPolicy.connectionLostMessage(retries, maxRetries, tts), expected)
       }
-    }))
+    })
+  )
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -213,29 +232,35 @@ describe("RetryPolicy vs kombu retry_over_time", () => {
 describe("RetryPolicy.merge", () => {
   it.effect("merges over Celery's defaults", () =>
     Effect.sync(() => {
-    assert.deepStrictEqual(RetryPolicy.merge(), RetryPolicy.defaults)
-    assert.deepStrictEqual(RetryPolicy.defaults, { maxRetries: 20, intervalStart: 0, intervalStep: 1, intervalMax: 1 })
-    assert.deepStrictEqual(RetryPolicy.merge({ maxRetries: null, timeout: 30 }), {
-      maxRetries: null,
-      intervalStart: 0,
-      intervalStep: 1,
-      intervalMax: 1,
-      timeout: 30
+      assert.deepStrictEqual(RetryPolicy.merge(), RetryPolicy.defaults)
+      assert.deepStrictEqual(RetryPolicy.defaults, {
+        maxRetries: 20,
+        intervalStart: 0,
+        intervalStep: 1,
+        intervalMax: 1
+      })
+      assert.deepStrictEqual(RetryPolicy.merge({ maxRetries: null, timeout: 30 }), {
+        maxRetries: null,
+        intervalStart: 0,
+        intervalStep: 1,
+        intervalMax: 1,
+        timeout: 30
+      })
+      assert.deepStrictEqual(RetryPolicy.merge({ intervalStep: 2 }, RetryPolicy.merge({ intervalMax: 5 })), {
+        maxRetries: 20,
+        intervalStart: 0,
+        intervalStep: 2,
+        intervalMax: 5
+      })
     })
-    assert.deepStrictEqual(RetryPolicy.merge({ intervalStep: 2 }, RetryPolicy.merge({ intervalMax: 5 })), {
-      maxRetries: 20,
-      intervalStart: 0,
-      intervalStep: 2,
-      intervalMax: 5
-    })
-  }))
+  )
 })
 
 describe("RetryPolicy.retry", () => {
   const fast: RetryPolicy.RetryPolicy = { maxRetries: 3, intervalStart: 0, intervalStep: 1, intervalMax: 1 }
 
   it.effect("retries a ConnectionError and returns the eventual success", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let attempts = 0
       const op: Effect.Effect<string, ConnectionError | CommandError> = Effect.suspend(() =>
         ++attempts < 3 ? Effect.fail(connectionError(attempts)) : Effect.succeed("ok")
@@ -247,29 +272,35 @@ describe("RetryPolicy.retry", () => {
       assert.strictEqual(yield* Fiber.join(fiber), "ok")
       assert.strictEqual(attempts, 3)
       assert.strictEqual(yield* Clock.currentTimeMillis, 1000)
-    }))
+    })
+  )
 
   it.effect("does not retry other errors", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let attempts = 0
       const boom = new CommandError({ command: "GET", message: "WRONGTYPE" })
-      const error = yield* RetryPolicy.retry(fast)(Effect.suspend(() => {
-        attempts++
-        return Effect.fail(boom)
-      })).pipe(Effect.flip)
+      const error = yield* RetryPolicy.retry(fast)(
+        Effect.suspend(() => {
+          attempts++
+          return Effect.fail(boom)
+        })
+      ).pipe(Effect.flip)
       assert.strictEqual(error, boom)
       assert.strictEqual(attempts, 1)
-    }))
+    })
+  )
 
   it.effect("fails with RetryLimitExceeded carrying the last connection error and the retry count", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let attempts = 0
       let last: ConnectionError | undefined
       const fiber = yield* Effect.fork(
-        RetryPolicy.retry(fast)(Effect.suspend(() => {
-          last = connectionError(++attempts)
-          return Effect.fail(last)
-        })).pipe(Effect.flip)
+        RetryPolicy.retry(fast)(
+          Effect.suspend(() => {
+            last = connectionError(++attempts)
+            return Effect.fail(last)
+          })
+        ).pipe(Effect.flip)
       )
       yield* TestClock.adjust("10 seconds")
       const error = yield* Fiber.join(fiber)
@@ -278,14 +309,24 @@ describe("RetryPolicy.retry", () => {
       assert.strictEqual(attempts, 4)
       assert.strictEqual(error.lastCause, last)
       assert.include(error.message, "gave up after 3 retries")
-    }))
+    })
+  )
 
   it.effect("honors the timeout from before the first attempt, as kombu does", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // Each attempt takes 2 s before failing; timeout 3 s: failures at 2 s (retry), 4 s (> 3: stop).
       let attempts = 0
-      const slow = Effect.zipRight(Effect.sleep("2 seconds"), Effect.suspend(() => Effect.fail(connectionError(++attempts))))
-      const policy: RetryPolicy.RetryPolicy = { maxRetries: null, intervalStart: 0, intervalStep: 1, intervalMax: 1, timeout: 3 }
+      const slow = Effect.zipRight(
+        Effect.sleep("2 seconds"),
+        Effect.suspend(() => Effect.fail(connectionError(++attempts)))
+      )
+      const policy: RetryPolicy.RetryPolicy = {
+        maxRetries: null,
+        intervalStart: 0,
+        intervalStep: 1,
+        intervalMax: 1,
+        timeout: 3
+      }
       const fiber = yield* Effect.fork(RetryPolicy.retry(policy)(slow).pipe(Effect.flip))
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
@@ -295,13 +336,19 @@ describe("RetryPolicy.retry", () => {
       assert.include(error.message, "(timeout)")
       // The standalone schedule starts counting at the first failure (2 s) instead: it retries again.
       const outs = yield* Schedule.run(RetryPolicy.schedule(policy), 2000, [connectionError(1), connectionError(2)])
-      assert.deepStrictEqual(Chunk.toReadonlyArray(outs).map((o) => o._tag), ["Retry", "Retry"])
-    }))
+      assert.deepStrictEqual(
+        Chunk.toReadonlyArray(outs).map((o) => o._tag),
+        ["Retry", "Retry"]
+      )
+    })
+  )
 
   it.effect("logs each retry at ERROR as Celery does", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(
-        withCapturedLogs(RetryPolicy.retry({ ...fast, maxRetries: 2 })(Effect.fail(connectionError(0))).pipe(Effect.flip))
+        withCapturedLogs(
+          RetryPolicy.retry({ ...fast, maxRetries: 2 })(Effect.fail(connectionError(0))).pipe(Effect.flip)
+        )
       )
       yield* TestClock.adjust("5 seconds")
       const [error, logs] = yield* Fiber.join(fiber)
@@ -310,10 +357,11 @@ describe("RetryPolicy.retry", () => {
         ["ERROR", "Connection to Redis lost: Retry (0/2) now."],
         ["ERROR", "Connection to Redis lost: Retry (1/2) in 1.00 second."]
       ])
-    }))
+    })
+  )
 
   it.effect("retryReconnect logs E_RETRY_LIMIT_EXCEEDED at FATAL and fails with it", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fiber = yield* Effect.fork(
         withCapturedLogs(
           RetryPolicy.retryReconnect({ ...fast, maxRetries: 1 })(Effect.fail(connectionError(0))).pipe(Effect.flip)
@@ -328,7 +376,8 @@ describe("RetryPolicy.retry", () => {
         ["ERROR", "Connection to Redis lost: Retry (0/1) now."],
         ["FATAL", E_RETRY_LIMIT_EXCEEDED]
       ])
-    }))
+    })
+  )
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -338,24 +387,25 @@ describe("RetryPolicy always-retry (result_backend_always_retry)", () => {
 
   it.effect("bounds each sleep by min(max, base * 2^n), n from 1", () =>
     Effect.sync(() => {
-    assert.deepStrictEqual(
-      Array.from({ length: 12 }, (_, i) => RetryPolicy.alwaysRetryCapMillis(policy, i + 1)),
-      [20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10000, 10000, 10000]
-    )
-    assert.strictEqual(RetryPolicy.alwaysRetryCapMillis({ ...policy, baseSleepMillis: 0 }, 5000), 0)
-    assert.strictEqual(RetryPolicy.alwaysRetryCapMillis(policy, 5000), 10000)
-    assert.deepStrictEqual(RetryPolicy.resolveAlwaysRetry(true), RetryPolicy.alwaysRetryDefaults)
-    assert.strictEqual(RetryPolicy.resolveAlwaysRetry(false), undefined)
-    assert.strictEqual(RetryPolicy.resolveAlwaysRetry(undefined), undefined)
-    assert.deepStrictEqual(RetryPolicy.resolveAlwaysRetry({ maxRetries: 3 }), {
-      maxRetries: 3,
-      baseSleepMillis: 10,
-      maxSleepMillis: 10000
+      assert.deepStrictEqual(
+        Array.from({ length: 12 }, (_, i) => RetryPolicy.alwaysRetryCapMillis(policy, i + 1)),
+        [20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10000, 10000, 10000]
+      )
+      assert.strictEqual(RetryPolicy.alwaysRetryCapMillis({ ...policy, baseSleepMillis: 0 }, 5000), 0)
+      assert.strictEqual(RetryPolicy.alwaysRetryCapMillis(policy, 5000), 10000)
+      assert.deepStrictEqual(RetryPolicy.resolveAlwaysRetry(true), RetryPolicy.alwaysRetryDefaults)
+      assert.strictEqual(RetryPolicy.resolveAlwaysRetry(false), undefined)
+      assert.strictEqual(RetryPolicy.resolveAlwaysRetry(undefined), undefined)
+      assert.deepStrictEqual(RetryPolicy.resolveAlwaysRetry({ maxRetries: 3 }), {
+        maxRetries: 3,
+        baseSleepMillis: 10,
+        maxSleepMillis: 10000
+      })
     })
-  }))
+  )
 
   it.effect("with a seeded Random: delays are full-jitter within bounds, reproducible, and bounded in count", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const inputs = Array.from({ length: 20 }, (_, i) => connectionError(i))
       const runWith = (seed: number) =>
         Schedule.run(RetryPolicy.alwaysRetrySchedule(policy), 0, inputs).pipe(
@@ -377,16 +427,21 @@ describe("RetryPolicy always-retry (result_backend_always_retry)", () => {
             all.push(ms / RetryPolicy.alwaysRetryCapMillis(policy, i + 1))
           }
         })
-        assert.deepStrictEqual(steps[policy.maxRetries], { _tag: "GiveUp", retries: policy.maxRetries, reason: "MaxRetries" })
+        assert.deepStrictEqual(steps[policy.maxRetries], {
+          _tag: "GiveUp",
+          retries: policy.maxRetries,
+          reason: "MaxRetries"
+        })
         assert.deepStrictEqual(yield* runWith(seed), steps, "same seed, same delays")
       }
       // Jitter really spreads over the range (not all at one end).
       assert.isBelow(Math.min(...all), 0.25)
       assert.isAbove(Math.max(...all), 0.75)
-    }))
+    })
+  )
 
   it.effect("the first sleep is within [0, 20] ms and the extremes are reachable", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const run = (values: [number, ...Array<number>]) =>
         Schedule.run(RetryPolicy.alwaysRetrySchedule(policy), 0, [connectionError(0), connectionError(1)]).pipe(
           Effect.withRandom(Random.fixed(values)),
@@ -394,10 +449,11 @@ describe("RetryPolicy always-retry (result_backend_always_retry)", () => {
         )
       assert.deepStrictEqual(yield* run([0, 0]), [0, 0])
       assert.deepStrictEqual(yield* run([1e9, 1e9]), [20, 40])
-    }))
+    })
+  )
 
   it.effect("alwaysRetry retries connection errors and inner RetryLimitExceeded, passes others, gives up typed", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const small: RetryPolicy.AlwaysRetryPolicy = { maxRetries: 3, baseSleepMillis: 10, maxSleepMillis: 100 }
       // Recovers after two failures of different retryable kinds.
       let attempts = 0
@@ -415,10 +471,12 @@ describe("RetryPolicy always-retry (result_backend_always_retry)", () => {
 
       const boom = new CommandError({ command: "GET", message: "WRONGTYPE" })
       let commandAttempts = 0
-      const passed = yield* RetryPolicy.alwaysRetry(small)(Effect.suspend(() => {
-        commandAttempts++
-        return Effect.fail(boom)
-      })).pipe(Effect.flip)
+      const passed = yield* RetryPolicy.alwaysRetry(small)(
+        Effect.suspend(() => {
+          commandAttempts++
+          return Effect.fail(boom)
+        })
+      ).pipe(Effect.flip)
       assert.strictEqual(passed, boom)
       assert.strictEqual(commandAttempts, 1)
 
@@ -437,5 +495,6 @@ describe("RetryPolicy always-retry (result_backend_always_retry)", () => {
       assert.strictEqual(error.retries, 3)
       assert.strictEqual(inner, 8, "(1 + 3 outer) × (1 + 1 inner) attempts")
       assert.strictEqual(error.lastCause.message, "refused #8")
-    }))
+    })
+  )
 })

@@ -4,8 +4,20 @@ import { Effect } from "effect"
 import { pythonJson } from "../../../test-support/Python.js"
 
 const STATES = [
-  "PENDING", "RECEIVED", "STARTED", "SUCCESS", "FAILURE", "REVOKED", "REJECTED", "RETRY", "IGNORED",
-  "PROGRESS", "CUSTOM", "", "success", "None"
+  "PENDING",
+  "RECEIVED",
+  "STARTED",
+  "SUCCESS",
+  "FAILURE",
+  "REVOKED",
+  "REJECTED",
+  "RETRY",
+  "IGNORED",
+  "PROGRESS",
+  "CUSTOM",
+  "",
+  "success",
+  "None"
 ]
 
 // Celery's own answers (system python, Celery 5.2.6). Fails, never skips, without celery.
@@ -45,10 +57,15 @@ describe("TaskState", () => {
       assert.deepStrictEqual(sorted(TaskState.UNREADY_STATES), ["PENDING", "RECEIVED", "REJECTED", "RETRY", "STARTED"])
       assert.deepStrictEqual(sorted(TaskState.EXCEPTION_STATES), ["FAILURE", "RETRY", "REVOKED"])
       assert.deepStrictEqual(sorted(TaskState.PROPAGATE_STATES), ["FAILURE", "REVOKED"])
-      assert.deepStrictEqual(
-        sorted(TaskState.ALL_STATES),
-        ["FAILURE", "PENDING", "RECEIVED", "RETRY", "REVOKED", "STARTED", "SUCCESS"]
-      )
+      assert.deepStrictEqual(sorted(TaskState.ALL_STATES), [
+        "FAILURE",
+        "PENDING",
+        "RECEIVED",
+        "RETRY",
+        "REVOKED",
+        "STARTED",
+        "SUCCESS"
+      ])
       assert.isTrue(TaskState.isReady("SUCCESS"))
       assert.isFalse(TaskState.isReady("STARTED"))
       assert.isFalse(TaskState.isReady("PROGRESS"))
@@ -56,15 +73,23 @@ describe("TaskState", () => {
       assert.isFalse(TaskState.isException("SUCCESS"))
       assert.isTrue(TaskState.isPropagate("REVOKED"))
       assert.isFalse(TaskState.isPropagate("RETRY"))
-    }))
+    })
+  )
 
   it.effect("precedence: SUCCESS, FAILURE, custom states, REVOKED, STARTED, RECEIVED, REJECTED, RETRY, PENDING", () =>
     Effect.sync(() => {
       const order = ["PENDING", "PROGRESS", "RETRY", "SUCCESS", "REJECTED", "STARTED", "FAILURE", "RECEIVED", "REVOKED"]
-      assert.deepStrictEqual(
-        [...order].sort(TaskState.compare),
-        ["SUCCESS", "FAILURE", "PROGRESS", "REVOKED", "STARTED", "RECEIVED", "REJECTED", "RETRY", "PENDING"]
-      )
+      assert.deepStrictEqual([...order].sort(TaskState.compare), [
+        "SUCCESS",
+        "FAILURE",
+        "PROGRESS",
+        "REVOKED",
+        "STARTED",
+        "RECEIVED",
+        "REJECTED",
+        "RETRY",
+        "PENDING"
+      ])
       // Custom states (and IGNORED, which Celery does not rank) sit between FAILURE and REVOKED.
       for (const custom of ["PROGRESS", "IGNORED", "anything"]) {
         assert.isTrue(TaskState.greaterThan(custom, "REVOKED"))
@@ -76,10 +101,11 @@ describe("TaskState", () => {
       assert.isFalse(TaskState.greaterThan("PENDING", "PENDING"))
       assert.strictEqual(TaskState.compare("PENDING", "SUCCESS"), 1)
       assert.strictEqual(TaskState.compare("SUCCESS", "PENDING"), -1)
-    }))
+    })
+  )
 
   it.effect("agrees with celery.states (precedence, state comparisons, sets)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const ref = yield* reference
       assert.deepStrictEqual(STATES.map(TaskState.precedence), ref.precedence)
       STATES.forEach((a, i) =>
@@ -108,5 +134,6 @@ describe("TaskState", () => {
         RETRY: TaskState.RETRY,
         IGNORED: TaskState.IGNORED
       })
-    }))
+    })
+  )
 })

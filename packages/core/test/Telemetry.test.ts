@@ -15,46 +15,66 @@ import { SpanRecorder } from "@effect-celery/core/testing"
 
 const uid = (label: string) => `${label}-${crypto.randomUUID()}`
 const opCount = (op: string, outcome: string) =>
-  Metric.value(Metric.taggedWithLabels(
-    Telemetry.operations,
-    Telemetry.labels(Telemetry.Attr.dbOperation, op, Telemetry.Attr.outcome, outcome)
-  )).pipe(Effect.map((c) => c.count))
+  Metric.value(
+    Metric.taggedWithLabels(
+      Telemetry.operations,
+      Telemetry.labels(Telemetry.Attr.dbOperation, op, Telemetry.Attr.outcome, outcome)
+    )
+  ).pipe(Effect.map((c) => c.count))
 
 describe("Telemetry on Memory", () => {
   it.effect("tracing off and metrics off: the services are the unwrapped ones; tracing off makes no span", () => {
     const rec = SpanRecorder.make()
     return Effect.gen(function* () {
       const raw = yield* Memory.make()
-      assert.strictEqual(Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off", metrics: false }), raw.backend)
-      assert.strictEqual(Telemetry.instrumentConsumer(raw.consumer, { system: "memory" }, { tracing: "off", metrics: false }), raw.consumer)
+      assert.strictEqual(
+        Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off", metrics: false }),
+        raw.backend
+      )
+      assert.strictEqual(
+        Telemetry.instrumentConsumer(raw.consumer, { system: "memory" }, { tracing: "off", metrics: false }),
+        raw.consumer
+      )
       // Metrics are opt-in: tracing off alone leaves the services unwrapped too.
-      assert.strictEqual(Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off" }), raw.backend)
+      assert.strictEqual(
+        Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off" }),
+        raw.backend
+      )
       const backend = Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: "off", metrics: true })
       yield* backend.get(uid("off"))
       assert.strictEqual(rec.named(Telemetry.SpanName.get).length, 0)
       assert.strictEqual(yield* opCount(Telemetry.SpanName.get, "success"), 1)
-      const rule = Telemetry.instrumentBackend(raw.backend, { system: "memory" }, { tracing: (op) => op === Telemetry.SpanName.wait })
+      const rule = Telemetry.instrumentBackend(
+        raw.backend,
+        { system: "memory" },
+        { tracing: (op) => op === Telemetry.SpanName.wait }
+      )
       yield* rule.get(uid("rule"))
       assert.strictEqual(rec.named(Telemetry.SpanName.get).length, 0)
     }).pipe(Effect.provide(rec.layer), Effect.tagMetrics("test", uid("off")))
   })
 
-  it.effect("metrics carry the caller's Effect.tagMetrics labels, so two callers are told apart (operations and retries alike)", () =>
-    Effect.gen(function* () {
-      const backend = yield* ResultBackend
-      const [billing, reports] = [uid("billing"), uid("reports")]
-      const asBilling = Effect.tagMetrics("app.backend", billing)
-      const asReports = Effect.tagMetrics("app.backend", reports)
-      yield* backend.markAsDone(uid("b"), 1).pipe(asBilling)
-      yield* backend.markAsDone(uid("r1"), 1).pipe(asReports)
-      yield* backend.markAsDone(uid("r2"), 1).pipe(asReports)
-      yield* Telemetry.onRetry("kombu").pipe(asReports)
-      assert.strictEqual(yield* opCount(Telemetry.SpanName.store, "success").pipe(asBilling), 1)
-      assert.strictEqual(yield* opCount(Telemetry.SpanName.store, "success").pipe(asReports), 2)
-      const retries = Metric.value(Metric.taggedWithLabels(Telemetry.retryAttempts, Telemetry.labels(Telemetry.Attr.retryPolicy, "kombu")))
-      assert.strictEqual((yield* retries.pipe(asReports)).count, 1)
-      assert.strictEqual((yield* retries.pipe(asBilling)).count, 0)
-    }).pipe(Effect.provide(Memory.layer({ metrics: true }))))
+  it.effect(
+    "metrics carry the caller's Effect.tagMetrics labels, so two callers are told apart (operations and retries alike)",
+    () =>
+      Effect.gen(function* () {
+        const backend = yield* ResultBackend
+        const [billing, reports] = [uid("billing"), uid("reports")]
+        const asBilling = Effect.tagMetrics("app.backend", billing)
+        const asReports = Effect.tagMetrics("app.backend", reports)
+        yield* backend.markAsDone(uid("b"), 1).pipe(asBilling)
+        yield* backend.markAsDone(uid("r1"), 1).pipe(asReports)
+        yield* backend.markAsDone(uid("r2"), 1).pipe(asReports)
+        yield* Telemetry.onRetry("kombu").pipe(asReports)
+        assert.strictEqual(yield* opCount(Telemetry.SpanName.store, "success").pipe(asBilling), 1)
+        assert.strictEqual(yield* opCount(Telemetry.SpanName.store, "success").pipe(asReports), 2)
+        const retries = Metric.value(
+          Metric.taggedWithLabels(Telemetry.retryAttempts, Telemetry.labels(Telemetry.Attr.retryPolicy, "kombu"))
+        )
+        assert.strictEqual((yield* retries.pipe(asReports)).count, 1)
+        assert.strictEqual((yield* retries.pipe(asBilling)).count, 0)
+      }).pipe(Effect.provide(Memory.layer({ metrics: true })))
+  )
 
   it.effect("a real OpenTelemetry SDK tracer (@effect/opentelemetry, in-memory exporter) receives the spans", () => {
     const exporter = new InMemorySpanExporter()

@@ -29,7 +29,8 @@ export const attempt = <A>(f: () => A): Either.Either<A, PyError> => {
 }
 
 // Python's str.isspace() set (str.strip() with no argument strips these).
-const PY_SPACE = "\t\n\u000b\u000c\r\u001c\u001d\u001e\u001f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+const PY_SPACE =
+  "\t\n\u000b\u000c\r\u001c\u001d\u001e\u001f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 /** Python `s.strip(chars)`. */
 export const stripChars = (s: string, chars: string): string => {
@@ -172,7 +173,8 @@ export const parseQs = (qs: string): Map<string, string> => {
 
 const SCHEME_CHARS = /^[A-Za-z0-9+\-.]*$/
 // The WHATWG C0-control-or-space set.
-const C0_OR_SPACE = "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\t\n\u000b\u000c\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f "
+const C0_OR_SPACE =
+  "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\t\n\u000b\u000c\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f "
 
 interface Split {
   readonly scheme: string

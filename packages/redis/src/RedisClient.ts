@@ -39,7 +39,6 @@ import { connector } from "./RedisConnection.js"
 import * as RedisConfig from "./RedisConfig.js"
 import * as RedisUrl from "./RedisUrl.js"
 
-
 export const TypeId: unique symbol = Symbol.for("@effect-celery/redis/RedisClient")
 export type TypeId = typeof TypeId
 
@@ -91,7 +90,9 @@ export interface RedisClient {
    * `MGET_CHUNK` keys each: the server answers the first part while it still reads the second.
    * No keys: no command.
    */
-  readonly mget: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError>
+  readonly mget: (
+    keys: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError>
   /** `DEL keys…`: how many existed (no keys: no command, 0). */
   readonly del: (keys: ReadonlyArray<string>) => Effect.Effect<number, ConnectionError | CommandError>
   /** `INCRBY key increment`: the new value. */
@@ -265,7 +266,9 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       })
     const get = getWith(Either.right)
 
-    const mget = (keys: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> => {
+    const mget = (
+      keys: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<string | null>, ConnectionError | CommandError> => {
       const keyList = keys as Array<string>
       if (keyList.length === 0) return Effect.succeed([])
       if (keyList.length < 2 * MGET_MIN_PART) return execute("MGET", (c) => c.mGet(keyList))
@@ -285,7 +288,8 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
       [TypeId]: TypeId,
       uri: options.uri,
       db: options.db,
-      healthCheckInterval: options.healthCheckInterval === undefined ? undefined : Duration.decode(options.healthCheckInterval),
+      healthCheckInterval:
+        options.healthCheckInterval === undefined ? undefined : Duration.decode(options.healthCheckInterval),
       command: (args) => execute(args[0] ?? "", (c) => c.sendCommand<Reply>([...args])),
       commands: (list) =>
         list.length === 0
@@ -326,10 +330,13 @@ export const fromConfig = (
     const provider = config.credentialProvider
     return make({
       // A credential provider is asked again for every connection (reconnects included).
-      connector: provider === undefined
-        ? connector(clientOptions, connectorOptions)
-        : Effect.flatMap(RedisConfig.withCredentials(clientOptions, provider, target, connectorOptions.connectTimeout), (o) =>
-          connector(o, connectorOptions)),
+      connector:
+        provider === undefined
+          ? connector(clientOptions, connectorOptions)
+          : Effect.flatMap(
+              RedisConfig.withCredentials(clientOptions, provider, target, connectorOptions.connectTimeout),
+              (o) => connector(o, connectorOptions)
+            ),
       uri: RedisConfig.displayUri(config),
       db: RedisConfig.dbOf(config),
       server: RedisConfig.serverOf(config),
@@ -341,8 +348,9 @@ export const fromConfig = (
   })
 
 /** A `RedisClient` for a `RedisConfig` (host/port or unix `path`, db, ACL user, TLS, timeouts). */
-export const layer = (config: RedisConfig.RedisConfig): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured> =>
-  Layer.scoped(RedisClient, fromConfig(config))
+export const layer = (
+  config: RedisConfig.RedisConfig
+): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured> => Layer.scoped(RedisClient, fromConfig(config))
 
 /**
  * The same as `layer`: TLS files no longer go through a `FileSystem`.
@@ -377,49 +385,52 @@ export const layerUrlWithoutFileSystem = layerUrl
  *   `CELERY_REDIS_HOST`, `CELERY_REDIS_PORT`, `CELERY_REDIS_USERNAME`, `CELERY_REDIS_PASSWORD`
  *   (redacted): Celery's `redis_*` settings.
  */
-export const urlConfig: Config.Config<{ readonly url: Redacted.Redacted; readonly options: RedisUrl.UrlOptions }> = Config.all({
-  url: Config.redacted("CELERY_RESULT_BACKEND").pipe(Config.withDescription("Celery result_backend URL")),
-  useSsl: Config.option(
-    Config.string("CELERY_REDIS_BACKEND_USE_SSL").pipe(
-      Config.mapOrFail((text) => {
-        try {
-          const value: unknown = JSON.parse(text)
-          if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-            return Either.right(value as Readonly<Record<string, unknown>>)
+export const urlConfig: Config.Config<{ readonly url: Redacted.Redacted; readonly options: RedisUrl.UrlOptions }> =
+  Config.all({
+    url: Config.redacted("CELERY_RESULT_BACKEND").pipe(Config.withDescription("Celery result_backend URL")),
+    useSsl: Config.option(
+      Config.string("CELERY_REDIS_BACKEND_USE_SSL").pipe(
+        Config.mapOrFail((text) => {
+          try {
+            const value: unknown = JSON.parse(text)
+            if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+              return Either.right(value as Readonly<Record<string, unknown>>)
+            }
+          } catch {
+            // fall through to the error below
           }
-        } catch {
-          // fall through to the error below
-        }
-        return Either.left(ConfigError.InvalidData([], "expected a JSON object (redis_backend_use_ssl)"))
-      }),
-      Config.withDescription("redis_backend_use_ssl as a JSON object")
-    )
-  ),
-  socketTimeout: Config.option(Config.number("CELERY_REDIS_SOCKET_TIMEOUT")),
-  socketConnectTimeout: Config.option(Config.number("CELERY_REDIS_SOCKET_CONNECT_TIMEOUT")),
-  socketKeepalive: Config.option(Config.boolean("CELERY_REDIS_SOCKET_KEEPALIVE")),
-  clientName: Config.option(Config.string("CELERY_REDIS_CLIENT_NAME")),
-  host: Config.option(Config.string("CELERY_REDIS_HOST")),
-  port: Config.option(Config.integer("CELERY_REDIS_PORT")),
-  username: Config.option(Config.string("CELERY_REDIS_USERNAME")),
-  password: Config.option(Config.redacted("CELERY_REDIS_PASSWORD"))
-}).pipe(
-  Config.map((c) => ({
-    url: c.url,
-    options: {
-      ...Option.match(c.useSsl, { onNone: () => ({}), onSome: (useSsl) => ({ useSsl }) }),
-      ...Option.match(c.socketTimeout, { onNone: () => ({}), onSome: (s) => ({ socketTimeout: s }) }),
-      ...Option.match(c.socketConnectTimeout, { onNone: () => ({}), onSome: (s) => ({ socketConnectTimeout: s }) }),
-      ...Option.match(c.socketKeepalive, { onNone: () => ({}), onSome: (k) => ({ socketKeepalive: k }) }),
-      ...Option.match(c.clientName, { onNone: () => ({}), onSome: (n) => ({ clientName: n }) }),
-      ...Option.match(c.host, { onNone: () => ({}), onSome: (h) => ({ host: h }) }),
-      ...Option.match(c.port, { onNone: () => ({}), onSome: (p) => ({ port: p }) }),
-      ...Option.match(c.username, { onNone: () => ({}), onSome: (u) => ({ username: u }) }),
-      ...Option.match(c.password, { onNone: () => ({}), onSome: (p) => ({ password: p }) })
-    } satisfies RedisUrl.UrlOptions
-  }))
-)
+          return Either.left(ConfigError.InvalidData([], "expected a JSON object (redis_backend_use_ssl)"))
+        }),
+        Config.withDescription("redis_backend_use_ssl as a JSON object")
+      )
+    ),
+    socketTimeout: Config.option(Config.number("CELERY_REDIS_SOCKET_TIMEOUT")),
+    socketConnectTimeout: Config.option(Config.number("CELERY_REDIS_SOCKET_CONNECT_TIMEOUT")),
+    socketKeepalive: Config.option(Config.boolean("CELERY_REDIS_SOCKET_KEEPALIVE")),
+    clientName: Config.option(Config.string("CELERY_REDIS_CLIENT_NAME")),
+    host: Config.option(Config.string("CELERY_REDIS_HOST")),
+    port: Config.option(Config.integer("CELERY_REDIS_PORT")),
+    username: Config.option(Config.string("CELERY_REDIS_USERNAME")),
+    password: Config.option(Config.redacted("CELERY_REDIS_PASSWORD"))
+  }).pipe(
+    Config.map((c) => ({
+      url: c.url,
+      options: {
+        ...Option.match(c.useSsl, { onNone: () => ({}), onSome: (useSsl) => ({ useSsl }) }),
+        ...Option.match(c.socketTimeout, { onNone: () => ({}), onSome: (s) => ({ socketTimeout: s }) }),
+        ...Option.match(c.socketConnectTimeout, { onNone: () => ({}), onSome: (s) => ({ socketConnectTimeout: s }) }),
+        ...Option.match(c.socketKeepalive, { onNone: () => ({}), onSome: (k) => ({ socketKeepalive: k }) }),
+        ...Option.match(c.clientName, { onNone: () => ({}), onSome: (n) => ({ clientName: n }) }),
+        ...Option.match(c.host, { onNone: () => ({}), onSome: (h) => ({ host: h }) }),
+        ...Option.match(c.port, { onNone: () => ({}), onSome: (p) => ({ port: p }) }),
+        ...Option.match(c.username, { onNone: () => ({}), onSome: (u) => ({ username: u }) }),
+        ...Option.match(c.password, { onNone: () => ({}), onSome: (p) => ({ password: p }) })
+      } satisfies RedisUrl.UrlOptions
+    }))
+  )
 
 /** `layerUrl` over `urlConfig` (Celery's settings from the environment). */
-export const layerConfig = (): Layer.Layer<RedisClient, ConnectionError | ImproperlyConfigured | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(urlConfig, ({ options, url }) => layerUrl(url, options)))
+export const layerConfig = (): Layer.Layer<
+  RedisClient,
+  ConnectionError | ImproperlyConfigured | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(urlConfig, ({ options, url }) => layerUrl(url, options)))

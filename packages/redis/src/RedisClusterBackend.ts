@@ -78,9 +78,10 @@ export type RootNode = NodeAddress | string
  * The cluster connection: root nodes (any reachable few; the rest is discovered) and what every
  * node connection uses (ACL user, password, TLS, timeouts), as in `RedisConfig`.
  */
-export interface ClusterConfig
-  extends Omit<RedisConfig.RedisConfig, "host" | "port" | "path" | "db" | "socketTimeout" | "credentialProvider">
-{
+export interface ClusterConfig extends Omit<
+  RedisConfig.RedisConfig,
+  "host" | "port" | "path" | "db" | "socketTimeout" | "credentialProvider"
+> {
   readonly rootNodes: ReadonlyArray<RootNode>
   /**
    * While something is watched, how often the cluster's epoch is read to notice a topology change
@@ -109,26 +110,34 @@ export const hashTagOf = (prefix: string): string | undefined => {
 }
 
 /** The layout's requirement on the key prefix, checked when the layer is built. */
-export const checkLayout = (layout: Layout, keys: Keys.KeyLayoutOptions | undefined): Effect.Effect<void, ImproperlyConfigured> => {
+export const checkLayout = (
+  layout: Layout,
+  keys: Keys.KeyLayoutOptions | undefined
+): Effect.Effect<void, ImproperlyConfigured> => {
   const prefix = Keys.globalPrefix(keys ?? {})
   const tag = hashTagOf(prefix)
   if (layout === "single-slot" && tag === undefined) {
-    return Effect.fail(new ImproperlyConfigured({
-      message: `The single-slot cluster layout needs a hash-tagged global_keyprefix such as "{celery}:" (got ${JSON.stringify(prefix)}); ` +
-        `set keys.globalKeyprefix, or choose layout "spread"`
-    }))
+    return Effect.fail(
+      new ImproperlyConfigured({
+        message:
+          `The single-slot cluster layout needs a hash-tagged global_keyprefix such as "{celery}:" (got ${JSON.stringify(prefix)}); ` +
+          `set keys.globalKeyprefix, or choose layout "spread"`
+      })
+    )
   }
   if (layout === "spread" && tag !== undefined) {
-    return Effect.fail(new ImproperlyConfigured({
-      message: `The global_keyprefix ${JSON.stringify(prefix)} puts every key in one slot: choose layout "single-slot"`
-    }))
+    return Effect.fail(
+      new ImproperlyConfigured({
+        message: `The global_keyprefix ${JSON.stringify(prefix)} puts every key in one slot: choose layout "single-slot"`
+      })
+    )
   }
   return Effect.void
 }
 
 /** The message of a chord operation rejected by the spread layout. */
 export const CHORD_REJECTED =
-  "Chords need their keys in one hash slot: use the single-slot cluster layout (a hash-tagged global_keyprefix such as \"{celery}:\")"
+  'Chords need their keys in one hash slot: use the single-slot cluster layout (a hash-tagged global_keyprefix such as "{celery}:")'
 
 /** Whether `error` is a chord operation rejected by the spread layout. */
 export const isChordRejected = (error: unknown): error is CommandError =>
@@ -146,7 +155,8 @@ const rejectChords = (backend: ResultBackend): ResultBackend => {
 const rootNodeOf = (node: RootNode): Either.Either<Cluster.RootNode, ImproperlyConfigured> => {
   if (typeof node !== "string") return Either.right(node)
   const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(node.trim())
-  if (match === null || match[1] === "") return Either.left(new ImproperlyConfigured({ message: `Not a cluster node: ${JSON.stringify(node)}` }))
+  if (match === null || match[1] === "")
+    return Either.left(new ImproperlyConfigured({ message: `Not a cluster node: ${JSON.stringify(node)}` }))
   return Either.right({ host: match[1]!, port: match[2] === undefined ? 6379 : Number(match[2]) })
 }
 
@@ -163,7 +173,8 @@ export const makeClient = (
   Effect.gen(function* () {
     const rootNodes: Array<Cluster.RootNode> = []
     for (const node of config.rootNodes) rootNodes.push(yield* rootNodeOf(node))
-    if (rootNodes.length === 0) return yield* new ImproperlyConfigured({ message: "A cluster needs at least one root node" })
+    if (rootNodes.length === 0)
+      return yield* new ImproperlyConfigured({ message: "A cluster needs at least one root node" })
     const first = rootNodes[0]!
     const nodeConfig: RedisConfig.RedisConfig = { ...config, host: first.host, port: first.port }
     const clientOptions = yield* RedisConfig.clientOptions(nodeConfig)
@@ -196,7 +207,8 @@ export const makeClient = (
       return execute("MGET", (c) => {
         if (keys.length <= RedisClient.MGET_CHUNK) return c.mget(keys)
         const parts: Array<Promise<ReadonlyArray<string | null>>> = []
-        for (let i = 0; i < keys.length; i += RedisClient.MGET_CHUNK) parts.push(c.mget(keys.slice(i, i + RedisClient.MGET_CHUNK)))
+        for (let i = 0; i < keys.length; i += RedisClient.MGET_CHUNK)
+          parts.push(c.mget(keys.slice(i, i + RedisClient.MGET_CHUNK)))
         return Promise.all(parts).then((got) => ([] as Array<string | null>).concat(...got))
       })
     }
@@ -204,9 +216,11 @@ export const makeClient = (
     // The cluster's epoch as last seen: a higher one is a topology change.
     let epoch = -1
     const readEpoch = Effect.flatMap(connections.acquire, (conn) =>
-      Effect.tryPromise({ try: () => Cluster.currentEpoch(conn.cluster), catch: (cause) => classify("CLUSTER INFO", cause) }).pipe(
-        Effect.tapError((error) => (error._tag === "ConnectionError" ? connections.drop(conn) : Effect.void))
-      ))
+      Effect.tryPromise({
+        try: () => Cluster.currentEpoch(conn.cluster),
+        catch: (cause) => classify("CLUSTER INFO", cause)
+      }).pipe(Effect.tapError((error) => (error._tag === "ConnectionError" ? connections.drop(conn) : Effect.void)))
+    )
 
     /**
      * A dedicated connection for SUBSCRIBE to one node: the root nodes in turn from a rotating start,
@@ -216,9 +230,12 @@ export const makeClient = (
     let nextRoot = 0
     const connectOne = (node: Cluster.RootNode) =>
       // Named in errors by `RedisConnection.targetOfOptions`, as every server is (Celery's as_uri()).
-      RedisConnection.connector({ ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } }, {
-        connectTimeout
-      })
+      RedisConnection.connector(
+        { ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } },
+        {
+          connectTimeout
+        }
+      )
     const subscriberConnect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.gen(function* () {
       const start = nextRoot++ % rootNodes.length
       let last: ConnectionError | undefined
@@ -264,7 +281,8 @@ export const makeClient = (
           Effect.tryPromise({
             try: async () => f(await conn.cluster.nodeClient(conn.cluster.getRandomNode())),
             catch: (cause) => classify(command, cause)
-          })),
+          })
+        ),
       connect: subscriberConnect
     }
 
@@ -272,18 +290,24 @@ export const makeClient = (
       [RedisClient.TypeId]: RedisClient.TypeId,
       uri,
       db: 0,
-      healthCheckInterval: config.healthCheckInterval === undefined ? undefined : Duration.decode(config.healthCheckInterval),
+      healthCheckInterval:
+        config.healthCheckInterval === undefined ? undefined : Duration.decode(config.healthCheckInterval),
       command: (args) => execute(args[0] ?? "", (c) => c.command(args)),
       commands: (list) =>
-        list.length === 0 ? Effect.succeed([]) : execute(list[0]?.[0] ?? "", (c) => Promise.all(list.map((args) => c.command(args)))),
+        list.length === 0
+          ? Effect.succeed([])
+          : execute(list[0]?.[0] ?? "", (c) => Promise.all(list.map((args) => c.command(args)))),
       get: getWith(Either.right),
       getWith,
       mget,
       del: (keys) =>
-        keys.length === 0 ? Effect.succeed(0) : Effect.flatMap(connections.acquire, (conn) =>
-          execute("DEL", () => Cluster.del(conn.cluster, keys))),
-      incrBy: (key, increment) => execute("INCRBY", (c) => c.command(["INCRBY", key, String(increment)]) as Promise<number>),
-      publish: (channel, message) => execute("PUBLISH", (c) => c.command(["PUBLISH", channel, message]) as Promise<number>),
+        keys.length === 0
+          ? Effect.succeed(0)
+          : Effect.flatMap(connections.acquire, (conn) => execute("DEL", () => Cluster.del(conn.cluster, keys))),
+      incrBy: (key, increment) =>
+        execute("INCRBY", (c) => c.command(["INCRBY", key, String(increment)]) as Promise<number>),
+      publish: (channel, message) =>
+        execute("PUBLISH", (c) => c.command(["PUBLISH", channel, message]) as Promise<number>),
       runScript: (script, keys, args) => execute("EVALSHA", (c) => c.runScript(script, keys, args)),
       batched: (spec) => batched(spec),
       [Driver.DriverId]: driver
@@ -293,7 +317,8 @@ export const makeClient = (
 /** The cluster `RedisClient` alone. */
 export const layerClient = (
   config: ClusterConfig
-): Layer.Layer<RedisClient.RedisClient, ConnectionError | ImproperlyConfigured> => Layer.scoped(RedisClient.RedisClient, makeClient(config))
+): Layer.Layer<RedisClient.RedisClient, ConnectionError | ImproperlyConfigured> =>
+  Layer.scoped(RedisClient.RedisClient, makeClient(config))
 
 // ---------------------------------------------------------------------------------------------
 // layers
@@ -317,13 +342,11 @@ export const layerWithClient = <A, E, R>(
           TaskIds.validateBackend(layout === "spread" ? rejectChords(b) : b),
           Telemetry.targetFromUri(client.uri.split(",")[0] ?? client.uri, client.db),
           options
-        ))
+        )
+      )
     )
   )
-  return backend.pipe(
-    Layer.provideMerge(RedisResultConsumer.layer(options)),
-    Layer.provideMerge(client)
-  )
+  return backend.pipe(Layer.provideMerge(RedisResultConsumer.layer(options)), Layer.provideMerge(client))
 }
 
 /** From a `ClusterConfig` (root nodes, ACL, TLS, timeouts). */
@@ -346,7 +369,9 @@ export const configOfUrl = (
     const text = Redacted.isRedacted(url) ? Redacted.value(url) : url
     const match = /^(rediss?):\/\/(?:([^@/?#]*)@)?([^/?#]*)(.*)$/.exec(text)
     if (match === null) {
-      return yield* new ImproperlyConfigured({ message: "A cluster URL is redis://host1:port1,host2:port2,… (or rediss://)" })
+      return yield* new ImproperlyConfigured({
+        message: "A cluster URL is redis://host1:port1,host2:port2,… (or rediss://)"
+      })
     }
     const [, scheme, userinfo, hosts, rest] = match
     const nodes: Array<Cluster.RootNode> = []
@@ -355,10 +380,14 @@ export const configOfUrl = (
     const single = `${scheme}://${userinfo !== undefined ? `${userinfo}@` : ""}${addressOf(nodes[0]!)}${rest}`
     const config = yield* RedisUrl.toConfig(single, options)
     if (RedisConfig.dbOf(config) !== 0) {
-      return yield* new ImproperlyConfigured({ message: `A Redis Cluster has only database 0 (the URL selects ${RedisConfig.dbOf(config)})` })
+      return yield* new ImproperlyConfigured({
+        message: `A Redis Cluster has only database 0 (the URL selects ${RedisConfig.dbOf(config)})`
+      })
     }
     if (config.credentialProvider !== undefined) {
-      return yield* new ImproperlyConfigured({ message: "A credential provider is not supported on a Redis Cluster yet" })
+      return yield* new ImproperlyConfigured({
+        message: "A credential provider is not supported on a Redis Cluster yet"
+      })
     }
     const {
       credentialProvider: _credentialProvider,
@@ -379,10 +408,7 @@ export const layerUrl = (
   url: string | Redacted.Redacted,
   options: Options & { readonly connection?: RedisUrl.UrlOptions | undefined } = {}
 ): Layer.Layer<Services, ConnectionError | ImproperlyConfigured> =>
-  layerWithClient(
-    Layer.unwrapEffect(Effect.map(configOfUrl(url, options.connection ?? {}), layerClient)),
-    options
-  )
+  layerWithClient(Layer.unwrapEffect(Effect.map(configOfUrl(url, options.connection ?? {}), layerClient)), options)
 
 /** Everything `layerConfig` reads. */
 export interface LayerConfig extends Options {
@@ -402,7 +428,10 @@ export const envConfig: Config.Config<LayerConfig> = Config.map(
   Config.all({
     base: RedisClient.urlConfig,
     prefix: Config.option(Config.string("CELERY_RESULT_KEYPREFIX")),
-    layout: Config.literal("single-slot", "spread")("CELERY_REDIS_CLUSTER_LAYOUT").pipe(Config.withDefault("single-slot" as const))
+    layout: Config.literal(
+      "single-slot",
+      "spread"
+    )("CELERY_REDIS_CLUSTER_LAYOUT").pipe(Config.withDefault("single-slot" as const))
   }),
   ({ base, layout, prefix }): LayerConfig => ({
     url: base.url,

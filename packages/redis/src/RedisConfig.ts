@@ -131,7 +131,10 @@ export const withCredentials = (
     Effect.timeoutFail({
       duration: timeout,
       onTimeout: () =>
-        new ConnectionError({ reason: "Timeout", message: `${target}: the credential provider did not answer within ${Duration.format(timeout)}` })
+        new ConnectionError({
+          reason: "Timeout",
+          message: `${target}: the credential provider did not answer within ${Duration.format(timeout)}`
+        })
     }),
     Effect.catchAllCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
@@ -139,7 +142,11 @@ export const withCredentials = (
       return Effect.fail(
         error instanceof ConnectionError
           ? error
-          : new ConnectionError({ reason: "Connect", message: `${target}: the credential provider failed`, cause: error })
+          : new ConnectionError({
+              reason: "Connect",
+              message: `${target}: the credential provider failed`,
+              cause: error
+            })
       )
     }),
     Effect.map(({ password, username }) => {
@@ -151,7 +158,6 @@ export const withCredentials = (
       }
     })
   )
-
 
 export const W_REDIS_SSL_CERT_OPTIONAL =
   "\nSetting ssl_cert_reqs=CERT_OPTIONAL when connecting to redis means that celery might not validate the identity of the redis broker when connecting. This leaves you vulnerable to man in the middle attacks.\n"
@@ -181,8 +187,8 @@ export const certReqsOf = (raw: unknown): CertReqs | undefined =>
   typeof raw === "string"
     ? CERT_REQS[raw]
     : typeof raw === "number" || typeof raw === "boolean"
-    ? CERT_REQS_INT[Number(raw)]
-    : undefined
+      ? CERT_REQS_INT[Number(raw)]
+      : undefined
 
 const tlsConfigOf = (config: RedisConfig): TlsConfig | undefined =>
   config.tls === true ? {} : config.tls === false || config.tls === undefined ? undefined : config.tls
@@ -240,7 +246,9 @@ export const displayUri = (config: RedisConfig): string => config.uri ?? serverU
 
 /** Where `config` points, as OpenTelemetry's `server.address` / `server.port` (a unix socket: its path, no port). */
 export const serverOf = (config: RedisConfig): { readonly address: string; readonly port?: number | undefined } =>
-  config.path !== undefined ? { address: config.path } : { address: config.host ?? "localhost", port: config.port ?? 6379 }
+  config.path !== undefined
+    ? { address: config.path }
+    : { address: config.host ?? "localhost", port: config.port ?? 6379 }
 
 /** How messages name the server of `config`: `displayUri` (one format everywhere). */
 export const targetOf = (config: RedisConfig): string => displayUri(config)
@@ -252,17 +260,26 @@ export const targetOf = (config: RedisConfig): string => displayUri(config)
  */
 export const MAX_TIMER_MILLIS = 2_147_483_647
 
-const clampTimer = (millis: number): number => (millis > MAX_TIMER_MILLIS || !Number.isFinite(millis) ? MAX_TIMER_MILLIS : millis)
+const clampTimer = (millis: number): number =>
+  millis > MAX_TIMER_MILLIS || !Number.isFinite(millis) ? MAX_TIMER_MILLIS : millis
 
 /** The socket timeout in milliseconds (at most `MAX_TIMER_MILLIS`), or undefined for none. */
 export const socketTimeoutMillis = (config: RedisConfig): number | undefined =>
   config.socketTimeout === null
     ? undefined
-    : clampTimer(Duration.toMillis(config.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT : Duration.decode(config.socketTimeout)))
+    : clampTimer(
+        Duration.toMillis(
+          config.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT : Duration.decode(config.socketTimeout)
+        )
+      )
 
 /** The connect timeout in milliseconds (at most `MAX_TIMER_MILLIS`). */
 export const connectTimeoutMillis = (config: RedisConfig): number =>
-  clampTimer(Duration.toMillis(config.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : Duration.decode(config.connectTimeout)))
+  clampTimer(
+    Duration.toMillis(
+      config.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : Duration.decode(config.connectTimeout)
+    )
+  )
 
 /**
  * `health_check_interval` in milliseconds, at most `MAX_TIMER_MILLIS`; undefined when unset or not
@@ -288,7 +305,9 @@ const warnClamped = (config: RedisConfig): Effect.Effect<void> =>
     check("socket_connect_timeout", config.connectTimeout)
     return over.length === 0
       ? Effect.void
-      : Effect.logWarning(`${over.join(", ")} exceeds the longest timer Node supports; clamped to ${MAX_TIMER_MILLIS / 1000} s`)
+      : Effect.logWarning(
+          `${over.join(", ")} exceeds the longest timer Node supports; clamped to ${MAX_TIMER_MILLIS / 1000} s`
+        )
   })
 
 const keepAliveOf = (config: RedisConfig): number | false | undefined => {
@@ -314,8 +333,8 @@ export const warnCertReqs = (certReqs: CertReqs): Effect.Effect<void> =>
   certReqs === "optional"
     ? Effect.logWarning(W_REDIS_SSL_CERT_OPTIONAL)
     : certReqs === "none"
-    ? Effect.logWarning(W_REDIS_SSL_CERT_NONE)
-    : Effect.void
+      ? Effect.logWarning(W_REDIS_SSL_CERT_NONE)
+      : Effect.void
 
 const acceptAnyName = (): undefined => undefined
 
@@ -347,9 +366,7 @@ export const tlsOptions = (tls: TlsConfig): Effect.Effect<Tls.ConnectionOptions,
  * forced to have (no reconnect strategy, no offline queue). Exported so Sentinel can build
  * data-node options (TLS included) and override host/port.
  */
-export const clientOptions = (
-  config: RedisConfig
-): Effect.Effect<NodeRedisOptions, ImproperlyConfigured> =>
+export const clientOptions = (config: RedisConfig): Effect.Effect<NodeRedisOptions, ImproperlyConfigured> =>
   Effect.gen(function* () {
     yield* warnClamped(config)
     const pingInterval = healthCheckMillis(config)
@@ -365,11 +382,12 @@ export const clientOptions = (
     if (tls !== undefined && config.path !== undefined) {
       return yield* new ImproperlyConfigured({ message: "TLS over a unix socket is not supported" })
     }
-    const socket: NodeRedisOptions["socket"] = config.path !== undefined
-      ? { ...common, path: config.path }
-      : tls !== undefined
-      ? { ...common, host, port, tls: true, ...(yield* tlsOptions(tls)) }
-      : { ...common, host, port }
+    const socket: NodeRedisOptions["socket"] =
+      config.path !== undefined
+        ? { ...common, path: config.path }
+        : tls !== undefined
+          ? { ...common, host, port, tls: true, ...(yield* tlsOptions(tls)) }
+          : { ...common, host, port }
     const db = dbOf(config)
     const options: NodeRedisOptions = {
       socket,

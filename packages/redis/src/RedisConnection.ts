@@ -120,7 +120,10 @@ export const forcedOptions = (options: NodeRedisOptions, connectTimeout: Duratio
  * A client (not yet connected) with the forced options and an `error` listener. Invalid options fail
  * with `ConnectionError("Connect")`.
  */
-export const create = (options: NodeRedisOptions, createOptions: CreateOptions): Effect.Effect<NodeRedis, ConnectionError> =>
+export const create = (
+  options: NodeRedisOptions,
+  createOptions: CreateOptions
+): Effect.Effect<NodeRedis, ConnectionError> =>
   Effect.flatMap(Effect.runtime<never>(), (runtime) => {
     const target = createOptions.target ?? targetOfOptions(options)
     const runSync = Runtime.runSync(runtime)
@@ -152,7 +155,11 @@ export const destroy = (client: NodeRedis): void => {
  * Connect within `timeout`: interruptible (also inside an uninterruptible region such as an
  * `acquireRelease` acquire), and a failed, timed-out or interrupted connect destroys the client.
  */
-export const connect = (client: NodeRedis, target: string, timeout: Duration.Duration): Effect.Effect<void, ConnectionError> =>
+export const connect = (
+  client: NodeRedis,
+  target: string,
+  timeout: Duration.Duration
+): Effect.Effect<void, ConnectionError> =>
   Effect.async<void, ConnectionError>((resume) => {
     client.connect().then(
       () => resume(Effect.void),
@@ -166,7 +173,11 @@ export const connect = (client: NodeRedis, target: string, timeout: Duration.Dur
     Effect.interruptible,
     Effect.timeoutFail({
       duration: timeout,
-      onTimeout: () => new ConnectionError({ reason: "Timeout", message: `Timeout connecting to ${target} (${Duration.format(timeout)})` })
+      onTimeout: () =>
+        new ConnectionError({
+          reason: "Timeout",
+          message: `Timeout connecting to ${target} (${Duration.format(timeout)})`
+        })
     })
   )
 
@@ -176,7 +187,10 @@ export const connect = (client: NodeRedis, target: string, timeout: Duration.Dur
  * `quit()` marks the client closed before the reply, after which a hung socket can no longer be
  * destroyed through the public API. Never fails.
  */
-export const release = (client: NodeRedis, closeTimeout: Duration.DurationInput = DEFAULT_CLOSE_TIMEOUT): Effect.Effect<void> =>
+export const release = (
+  client: NodeRedis,
+  closeTimeout: Duration.DurationInput = DEFAULT_CLOSE_TIMEOUT
+): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (!client.isOpen) return Effect.void
     if (!client.isReady) return Effect.sync(() => destroy(client))
@@ -201,10 +215,17 @@ export const command = (
   timeout: Duration.Duration
 ): Effect.Effect<unknown, ConnectionError | CommandError> => {
   const name = args[0] ?? ""
-  return Effect.tryPromise({ try: (): Promise<unknown> => client.sendCommand([...args]), catch: (cause) => classify(name, cause) }).pipe(
+  return Effect.tryPromise({
+    try: (): Promise<unknown> => client.sendCommand([...args]),
+    catch: (cause) => classify(name, cause)
+  }).pipe(
     Effect.timeoutFail({
       duration: timeout,
-      onTimeout: () => new ConnectionError({ reason: "Timeout", message: `${target}: ${name} timed out after ${Duration.format(timeout)}` })
+      onTimeout: () =>
+        new ConnectionError({
+          reason: "Timeout",
+          message: `${target}: ${name} timed out after ${Duration.format(timeout)}`
+        })
     })
   )
 }
@@ -221,15 +242,17 @@ export const connector = (
 ): Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> => {
   const target = options.target ?? targetOfOptions(clientOptions)
   const socketTimeout = clientOptions.socket?.connectTimeout
-  const connectTimeout = options.connectTimeout !== undefined
-    ? Duration.decode(options.connectTimeout)
-    : typeof socketTimeout === "number" && socketTimeout > 0
-    ? Duration.millis(socketTimeout)
-    : DEFAULT_CONNECT_TIMEOUT
+  const connectTimeout =
+    options.connectTimeout !== undefined
+      ? Duration.decode(options.connectTimeout)
+      : typeof socketTimeout === "number" && socketTimeout > 0
+        ? Duration.millis(socketTimeout)
+        : DEFAULT_CONNECT_TIMEOUT
   const closeTimeout = Duration.decode(options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT)
   return Effect.acquireRelease(
     Effect.flatMap(create(clientOptions, { target, connectTimeout }), (client) =>
-      Effect.as(connect(client, target, connectTimeout), client)),
+      Effect.as(connect(client, target, connectTimeout), client)
+    ),
     (client) => release(client, closeTimeout)
   )
 }

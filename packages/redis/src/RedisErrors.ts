@@ -10,4 +10,12 @@
  *   failure while opening a connection (always a `ConnectionError`).
  * - `safeCause`: the cause as our errors keep it (driver errors can carry circular TLS data).
  */
-export { classify, connectError, connectionReason, messageOf, mustDrop, replyReason, safeCause } from "./internal/errors.js"
+export {
+  classify,
+  connectError,
+  connectionReason,
+  messageOf,
+  mustDrop,
+  replyReason,
+  safeCause
+} from "./internal/errors.js"

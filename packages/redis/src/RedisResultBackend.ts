@@ -72,7 +72,9 @@ const STORE_BATCH = 32
 /** The store script's replies, one per key: 1 written, 0 skipped, or an error reply. */
 const storeReplies = (reply: unknown): ReadonlyArray<number | Error> => {
   if (!Array.isArray(reply)) throw new Error(`unexpected store script reply: ${String(reply)}`)
-  return reply.map((r: unknown) => (typeof r === "number" || r instanceof Error ? r : new Error(`unexpected store script reply: ${String(r)}`)))
+  return reply.map((r: unknown) =>
+    typeof r === "number" || r instanceof Error ? r : new Error(`unexpected store script reply: ${String(r)}`)
+  )
 }
 
 const firstReply = (replies: ReadonlyArray<number | Error>): number => {
@@ -153,7 +155,9 @@ export const make = (
 
     // Writes go through Celery's `ensure` (kombu retry_over_time) on connection errors only.
     const kombuRetry = RetryPolicy.retry(RetryPolicy.merge(options.retryPolicy))
-    const retryWrite = <A, E, R>(self: Effect.Effect<A, E | ConnectionError, R>): Effect.Effect<A, E | ConnectionError | RetryLimitExceeded, R> =>
+    const retryWrite = <A, E, R>(
+      self: Effect.Effect<A, E | ConnectionError, R>
+    ): Effect.Effect<A, E | ConnectionError | RetryLimitExceeded, R> =>
       Effect.catchIf(self, isTransient, (first) => kombuRetry(replayFirst(first, self)))
 
     // `result_backend_always_retry`: the whole operation (and reads) also retried with jitter, on
@@ -164,7 +168,8 @@ export const make = (
       always === undefined
         ? self
         : Effect.catchAll(self, (first): Effect.Effect<A, E | RetryLimitExceeded, R> =>
-          RetryPolicy.isAlwaysRetryable(first) ? always(replayFirst(first, self)) : Effect.fail(first))
+            RetryPolicy.isAlwaysRetryable(first) ? always(replayFirst(first, self)) : Effect.fail(first)
+          )
 
     // ---- raw commands -------------------------------------------------------------------------
 
@@ -206,30 +211,34 @@ export const make = (
     // Plain code under one `clockWith` rather than `Effect.gen`: the generator steps were measured
     // at about a tenth of a store's CPU.
     const store: ResultBackend["store"] = (taskId, state, result, storeOptions) =>
-      Effect.clockWith((clock): Effect.Effect<void, BackendStoreError | CommandError | ConnectionError | RetryLimitExceeded> => {
-        let value: string
-        try {
-          value = Meta.encodeTaskMeta(
-            Meta.make({
-              taskId,
-              state,
-              result,
-              traceback: storeOptions?.traceback,
-              request: storeOptions?.request,
-              resultExtended: options.resultExtended,
-              now: clock.unsafeCurrentTimeMillis(),
-              dateStyle
-            })
-          )
-        } catch (cause) {
-          return Effect.fail(new BackendStoreError({ message: `cannot encode the result: ${String(cause)}`, state, taskId }))
+      Effect.clockWith(
+        (clock): Effect.Effect<void, BackendStoreError | CommandError | ConnectionError | RetryLimitExceeded> => {
+          let value: string
+          try {
+            value = Meta.encodeTaskMeta(
+              Meta.make({
+                taskId,
+                state,
+                result,
+                traceback: storeOptions?.traceback,
+                request: storeOptions?.request,
+                resultExtended: options.resultExtended,
+                now: clock.unsafeCurrentTimeMillis(),
+                dateStyle
+              })
+            )
+          } catch (cause) {
+            return Effect.fail(
+              new BackendStoreError({ message: `cannot encode the result: ${String(cause)}`, state, taskId })
+            )
+          }
+          // Celery's size check happens before any I/O: nothing is written.
+          if (value.length > maxValueSize) {
+            return Effect.fail(new BackendStoreError({ message: "value too large for Redis backend", state, taskId }))
+          }
+          return Effect.asVoid(setValue(keys.task(taskId), value, true))
         }
-        // Celery's size check happens before any I/O: nothing is written.
-        if (value.length > maxValueSize) {
-          return Effect.fail(new BackendStoreError({ message: "value too large for Redis backend", state, taskId }))
-        }
-        return Effect.asVoid(setValue(keys.task(taskId), value, true))
-      }).pipe(retryAlways)
+      ).pipe(retryAlways)
 
     // Celery's GET, through the client's coalescing: the gets of one tick share one MGET, and each
     // caller resumes with its meta or its DecodeError, decoded where the batch is handed out.
@@ -237,20 +246,27 @@ export const make = (
     // checked, and then a DecodeError naming the task (`WrongType`).
     const taskIdAt = keys.taskKeyprefix.length
     const getTask = client.getWith((raw, key): Either.Either<Meta.TaskMeta | typeof MISSING, DecodeError> =>
-      raw === null ? Either.right(MISSING) : decodeTask(key.slice(taskIdAt), raw))
+      raw === null ? Either.right(MISSING) : decodeTask(key.slice(taskIdAt), raw)
+    )
     const typeOf = WrongType.typeOfBatched(client)
-    const missing = (taskId: string, key: string): Effect.Effect<Meta.TaskMeta, DecodeError | ConnectionError | CommandError> =>
+    const missing = (
+      taskId: string,
+      key: string
+    ): Effect.Effect<Meta.TaskMeta, DecodeError | ConnectionError | CommandError> =>
       Effect.flatMap(typeOf(key), (type) =>
-        type === "" ? Effect.succeed(Meta.pending(taskId)) : Effect.fail(WrongType.wrongType(taskId, key, type)))
+        type === "" ? Effect.succeed(Meta.pending(taskId)) : Effect.fail(WrongType.wrongType(taskId, key, type))
+      )
     const get: ResultBackend["get"] = (taskId) => {
       const key = keys.task(taskId)
-      return retryAlways(getTask(key).pipe(
-        Effect.flatMap((meta) => (meta === MISSING ? missing(taskId, key) : Effect.succeed(meta))),
-        Effect.catchIf(
-          (error): error is CommandError => error._tag === "CommandError" && WrongType.isWrongTypeReply(error),
-          () => missing(taskId, key)
+      return retryAlways(
+        getTask(key).pipe(
+          Effect.flatMap((meta) => (meta === MISSING ? missing(taskId, key) : Effect.succeed(meta))),
+          Effect.catchIf(
+            (error): error is CommandError => error._tag === "CommandError" && WrongType.isWrongTypeReply(error),
+            () => missing(taskId, key)
+          )
         )
-      ))
+      )
     }
 
     /**
@@ -258,27 +274,35 @@ export const make = (
      * checked in one more call: one holding a non-string is that task's `DecodeError`.
      */
     const readDecoded = (ids: ReadonlyArray<string>) =>
-      retryAlways(Effect.flatMap(client.mget(ids.map(keys.task)), (raws) => {
-        const decoded: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
-        let absent: Array<number> | undefined
-        for (let i = 0; i < ids.length; i++) {
-          const raw = raws[i] ?? null
-          if (raw === null) (absent ??= []).push(i)
-          decoded.push(decodeTask(ids[i]!, raw))
-        }
-        if (absent === undefined) return Effect.succeed(decoded)
-        const at = absent
-        return Effect.map(WrongType.typesOf(client, at.map((i) => keys.task(ids[i]!))), (types) => {
-          for (let j = 0; j < at.length; j++) {
-            const type = types[j]
-            if (type !== undefined && type !== "") {
-              const id = ids[at[j]!]!
-              decoded[at[j]!] = Either.left(WrongType.wrongType(id, keys.task(id), type))
-            }
+      retryAlways(
+        Effect.flatMap(client.mget(ids.map(keys.task)), (raws) => {
+          const decoded: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
+          let absent: Array<number> | undefined
+          for (let i = 0; i < ids.length; i++) {
+            const raw = raws[i] ?? null
+            if (raw === null) (absent ??= []).push(i)
+            decoded.push(decodeTask(ids[i]!, raw))
           }
-          return decoded
+          if (absent === undefined) return Effect.succeed(decoded)
+          const at = absent
+          return Effect.map(
+            WrongType.typesOf(
+              client,
+              at.map((i) => keys.task(ids[i]!))
+            ),
+            (types) => {
+              for (let j = 0; j < at.length; j++) {
+                const type = types[j]
+                if (type !== undefined && type !== "") {
+                  const id = ids[at[j]!]!
+                  decoded[at[j]!] = Either.left(WrongType.wrongType(id, keys.task(id), type))
+                }
+              }
+              return decoded
+            }
+          )
         })
-      }))
+      )
 
     /** Done for `getMany`: ready, or undecodable (which never holds up the others). */
     const isSettled = (item: Either.Either<Meta.TaskMeta, DecodeError>): boolean =>
@@ -333,45 +357,57 @@ export const make = (
       const timeout = getOptions?.timeout
       if (timeout === undefined) return manyStream(taskIds)
       // Per run: the ids not delivered yet (every item getMany emits is settled), for the error.
-      return Stream.unwrap(Effect.clockWith((clock) =>
-        Effect.sync(() => {
-          const pending = new Set(taskIds)
-          const { duration, onTimeout } = manyTimeout(timeout, clock, () => pending)
-          return manyStream(pending).pipe(
-            Stream.mapChunks((chunk) => {
-              for (const item of chunk) pending.delete(itemTaskId(item))
-              return chunk
-            }),
-            Stream.interruptWhen(Effect.zipRight(Effect.sleep(duration), Effect.suspend(() => Effect.fail(onTimeout()))))
-          )
-        })
-      ))
+      return Stream.unwrap(
+        Effect.clockWith((clock) =>
+          Effect.sync(() => {
+            const pending = new Set(taskIds)
+            const { duration, onTimeout } = manyTimeout(timeout, clock, () => pending)
+            return manyStream(pending).pipe(
+              Stream.mapChunks((chunk) => {
+                for (const item of chunk) pending.delete(itemTaskId(item))
+                return chunk
+              }),
+              Stream.interruptWhen(
+                Effect.zipRight(
+                  Effect.sleep(duration),
+                  Effect.suspend(() => Effect.fail(onTimeout()))
+                )
+              )
+            )
+          })
+        )
+      )
     }
 
     const manyStream = (taskIds: Iterable<string>) => {
       // A channel that writes the ready ones as one chunk: `Stream.unwrap` and per-element emits
       // were measured to cost more than decoding the thousand values.
-      const stream = Stream.fromChannel(Channel.unwrap(Effect.suspend(() => {
-        // Each id once, in asked order (a Set built in one call: half the cost of has/add per id).
-        const ids = Array.from(new Set(taskIds))
-        if (ids.length === 0) return Effect.succeed(Channel.void)
-        return Effect.map(readDecoded(ids), (decoded) => {
-          const first: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
-          const remaining: Array<string> = []
-          for (let i = 0; i < ids.length; i++) {
-            if (isSettled(decoded[i]!)) first.push(decoded[i]!)
-            else remaining.push(ids[i]!)
-          }
-          // The empty chunk after the ready ones overwrites the executor's last emitted value: a
-          // dead channel executor in V8's old generation still pointing at the thousand decoded
-          // metas would keep them alive through scavenges.
-          const ready = first.length === 0
-            ? Channel.void
-            : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(first)), Channel.write(Chunk.empty()))
-          if (remaining.length === 0) return ready
-          return Channel.zipRight(ready, Stream.toChannel(settleLater(remaining)))
-        })
-      })))
+      const stream = Stream.fromChannel(
+        Channel.unwrap(
+          Effect.suspend(() => {
+            // Each id once, in asked order (a Set built in one call: half the cost of has/add per id).
+            const ids = Array.from(new Set(taskIds))
+            if (ids.length === 0) return Effect.succeed(Channel.void)
+            return Effect.map(readDecoded(ids), (decoded) => {
+              const first: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
+              const remaining: Array<string> = []
+              for (let i = 0; i < ids.length; i++) {
+                if (isSettled(decoded[i]!)) first.push(decoded[i]!)
+                else remaining.push(ids[i]!)
+              }
+              // The empty chunk after the ready ones overwrites the executor's last emitted value: a
+              // dead channel executor in V8's old generation still pointing at the thousand decoded
+              // metas would keep them alive through scavenges.
+              const ready =
+                first.length === 0
+                  ? Channel.void
+                  : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(first)), Channel.write(Chunk.empty()))
+              if (remaining.length === 0) return ready
+              return Channel.zipRight(ready, Stream.toChannel(settleLater(remaining)))
+            })
+          })
+        )
+      )
       return stream
     }
 
@@ -390,7 +426,10 @@ export const make = (
           // What is still missing, for the TimeoutError: every id until the first read is back.
           const asked = Array.from(taskIds)
           const track: PendingTrack = { pending: () => new Set(asked) }
-          return Effect.timeoutFail(readAll(asked, track), manyTimeout(timeout, clock, () => track.pending()))
+          return Effect.timeoutFail(
+            readAll(asked, track),
+            manyTimeout(timeout, clock, () => track.pending())
+          )
         })
       )
     }
@@ -447,23 +486,26 @@ export const make = (
       waitOptions?.timeout === undefined
         ? waitForUntil(taskId, undefined, undefined)
         : Effect.clockWith((clock) => {
-          const timeout = Duration.decode(waitOptions.timeout!)
-          const start = clock.unsafeCurrentTimeMillis()
-          return waitForUntil(taskId, timeout, () =>
-            timeoutError({
-              celeryMessage: E_TIMED_OUT,
-              timeoutMillis: Duration.toMillis(timeout),
-              pending: [taskId],
-              elapsedMillis: clock.unsafeCurrentTimeMillis() - start
-            }))
-        })
+            const timeout = Duration.decode(waitOptions.timeout!)
+            const start = clock.unsafeCurrentTimeMillis()
+            return waitForUntil(taskId, timeout, () =>
+              timeoutError({
+                celeryMessage: E_TIMED_OUT,
+                timeoutMillis: Duration.toMillis(timeout),
+                pending: [taskId],
+                elapsedMillis: clock.unsafeCurrentTimeMillis() - start
+              })
+            )
+          })
 
     const waitForUntil = (
       taskId: string,
       timeout: Duration.Duration | undefined,
       onTimeout: (() => TimeoutError) | undefined
     ): ReturnType<ResultBackend["waitFor"]> => {
-      const settleItem = (item: Either.Either<Meta.TaskMeta, DecodeError>): Effect.Effect<Meta.TaskMeta, TaskFailedError | DecodeError> =>
+      const settleItem = (
+        item: Either.Either<Meta.TaskMeta, DecodeError>
+      ): Effect.Effect<Meta.TaskMeta, TaskFailedError | DecodeError> =>
         Either.isLeft(item) ? Effect.fail(item.left) : settle(item.right)
       // A consumer with `waitReady` (this package's) resumes the waiter from the message itself and
       // does not hold it for the UNSUBSCRIBE acknowledgement; any other consumer goes through its
@@ -480,14 +522,25 @@ export const make = (
           const start = clock.unsafeCurrentTimeMillis()
           const wait = Effect.suspend(() =>
             Effect.flatMap(
-              waitReady(taskId, timeout === undefined || onTimeout === undefined ? undefined : {
-                duration: Duration.millis(Math.max(0, Duration.toMillis(timeout) - (clock.unsafeCurrentTimeMillis() - start))),
-                onTimeout
-              }),
+              waitReady(
+                taskId,
+                timeout === undefined || onTimeout === undefined
+                  ? undefined
+                  : {
+                      duration: Duration.millis(
+                        Math.max(0, Duration.toMillis(timeout) - (clock.unsafeCurrentTimeMillis() - start))
+                      ),
+                      onTimeout
+                    }
+              ),
               settleItem
-            ))
+            )
+          )
           const read = client.get(key)
-          const bounded = timeout === undefined || onTimeout === undefined ? read : Effect.timeoutFail(read, { duration: timeout, onTimeout })
+          const bounded =
+            timeout === undefined || onTimeout === undefined
+              ? read
+              : Effect.timeoutFail(read, { duration: timeout, onTimeout })
           return Effect.matchEffect(bounded, {
             onFailure: (e) => (e instanceof TimeoutError ? Effect.fail(e) : wait),
             onSuccess: (raw) => {
@@ -525,14 +578,24 @@ export const make = (
 
     const saveGroup: ResultBackend["saveGroup"] = (groupId, results) =>
       Effect.gen(function* () {
-        const refs = results.map((r): Meta.ResultRef => (typeof r === "string" ? { id: r, parent: null, children: null } : r))
+        const refs = results.map((r): Meta.ResultRef =>
+          typeof r === "string" ? { id: r, parent: null, children: null } : r
+        )
         const value = yield* Effect.try({
           try: () => Meta.encodeGroupMeta({ groupId, results: refs }),
           catch: (cause) =>
-            new BackendStoreError({ message: `cannot encode the group: ${String(cause)}`, state: TaskState.SUCCESS, taskId: groupId })
+            new BackendStoreError({
+              message: `cannot encode the group: ${String(cause)}`,
+              state: TaskState.SUCCESS,
+              taskId: groupId
+            })
         })
         if (value.length > maxValueSize) {
-          return yield* new BackendStoreError({ message: "value too large for Redis backend", state: TaskState.SUCCESS, taskId: groupId })
+          return yield* new BackendStoreError({
+            message: "value too large for Redis backend",
+            state: TaskState.SUCCESS,
+            taskId: groupId
+          })
         }
         yield* setValue(keys.group(groupId), value, false)
       }).pipe(retryAlways)
@@ -562,9 +625,9 @@ export const make = (
     const chordFailed = (part: ChordPart, message: string) =>
       Effect.gen(function* () {
         // Celery logs 'Chord %r raised: %r' at ERROR.
-        yield* Effect.logError(`Chord ${PyJson.repr(part.groupId)} raised: ${PyJson.repr(chordErrorException(message))}`).pipe(
-          Effect.annotateLogs(annotations)
-        )
+        yield* Effect.logError(
+          `Chord ${PyJson.repr(part.groupId)} raised: ${PyJson.repr(chordErrorException(message))}`
+        ).pipe(Effect.annotateLogs(annotations))
         if (part.bodyTaskId !== undefined) {
           yield* store(part.bodyTaskId, TaskState.FAILURE, chordErrorException(message))
         }
@@ -585,7 +648,9 @@ export const make = (
           retryWrite,
           // The chord is complete whatever happens to the cleanup (the keys still expire).
           Effect.catchAll((error) =>
-            Effect.logWarning(`Chord ${part.groupId}: could not delete its keys`, error).pipe(Effect.annotateLogs(annotations))
+            Effect.logWarning(`Chord ${part.groupId}: could not delete its keys`, error).pipe(
+              Effect.annotateLogs(annotations)
+            )
           )
         )
         return { _tag: "Complete", results: members.map((m) => m.result) } satisfies ChordProgress
@@ -605,7 +670,10 @@ export const make = (
         const reply = yield* client.runScript(Scripts.chordPart, chordKeys, [member, score, ttl])
         const parsed = parseChordReply(reply)
         if (parsed === undefined) {
-          return yield* new CommandError({ command: "EVALSHA", message: `unexpected chord script reply: ${String(reply)}` })
+          return yield* new CommandError({
+            command: "EVALSHA",
+            message: `unexpected chord script reply: ${String(reply)}`
+          })
         }
         switch (parsed._tag) {
           case "Pending":
@@ -656,5 +724,10 @@ export const layer = (
   Layer.effect(
     ResultBackend,
     Effect.zipWith(make(options), RedisClient, (backend, client) =>
-      Telemetry.instrumentBackend(TaskIds.validateBackend(backend), Telemetry.targetFromUri(client.uri, client.db), options))
+      Telemetry.instrumentBackend(
+        TaskIds.validateBackend(backend),
+        Telemetry.targetFromUri(client.uri, client.db),
+        options
+      )
+    )
   )

@@ -94,7 +94,6 @@ interface Out {
   readonly halt: (cause: Cause.Cause<BackendError>) => void
 }
 
-
 /** Knobs of the subscriber connection; the defaults suit most uses. */
 export interface ConsumerTuning {
   /** Close the subscriber connection after this long with nothing watched. Default 30 s. */
@@ -370,8 +369,12 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
  * `Telemetry.instrumentConsumer` makes the stream's parent; never a caller's span (none when
  * tracing is off or under Effect's default tracer).
  */
-const watchEvents = (parent: Option.Option<Tracer.AnySpan>, clock: Clock.Clock): ((name: string) => void) | undefined => {
-  if (parent._tag === "None" || parent.value._tag !== "Span" || parent.value.name !== Telemetry.SpanName.watch) return undefined
+const watchEvents = (
+  parent: Option.Option<Tracer.AnySpan>,
+  clock: Clock.Clock
+): ((name: string) => void) | undefined => {
+  if (parent._tag === "None" || parent.value._tag !== "Span" || parent.value.name !== Telemetry.SpanName.watch)
+    return undefined
   const span = parent.value
   return (name) => span.event(name, clock.unsafeCurrentTimeNanos())
 }
@@ -381,7 +384,7 @@ export const make = (
   options: BackendOptions = {},
   tuning: ConsumerTuning = {}
 ): Effect.Effect<ResultConsumer, never, RedisClient | Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const layout = Keys.make(options.keys ?? {})
     const prefixLength = layout.taskKeyprefix.length
     // `waitFor` timeouts and the subscriber's idle timers, on the background scheduler: expiring
@@ -394,9 +397,10 @@ export const make = (
       subscribeChunk: Math.max(1, tuning.subscribeChunk ?? 1000),
       mgetChunk: Math.max(1, tuning.mgetChunk ?? 1000),
       releaseTimeout: Duration.decode(tuning.releaseTimeout ?? Duration.seconds(5)),
-      healthCheckInterval: tuning.healthCheckInterval === null
-        ? undefined
-        : Duration.decode(tuning.healthCheckInterval ?? redis.healthCheckInterval ?? Duration.seconds(30)),
+      healthCheckInterval:
+        tuning.healthCheckInterval === null
+          ? undefined
+          : Duration.decode(tuning.healthCheckInterval ?? redis.healthCheckInterval ?? Duration.seconds(30)),
       healthCheckTimeout: Duration.decode(tuning.healthCheckTimeout ?? Duration.seconds(10)),
       deadlines
     })
@@ -416,7 +420,9 @@ export const make = (
             for (let i = 0; i < keys.length; i++) for (const k of batch.get(keys[i]!)!) k(types[i] ?? "")
           })
         ),
-        Effect.catchAll((error) => Effect.logDebug(`non-string check of ${keys.length} watched keys failed: ${error.message}`))
+        Effect.catchAll((error) =>
+          Effect.logDebug(`non-string check of ${keys.length} watched keys failed: ${error.message}`)
+        )
       )
     })
     const checkType: CheckType = (key, k) => {
@@ -479,5 +485,10 @@ export const layer = (
   Layer.scoped(
     ResultConsumer,
     Effect.zipWith(make(options, tuning), RedisClientTag, (consumer, client) =>
-      Telemetry.instrumentConsumer(TaskIds.validateConsumer(consumer), Telemetry.targetFromUri(client.uri, client.db), options))
+      Telemetry.instrumentConsumer(
+        TaskIds.validateConsumer(consumer),
+        Telemetry.targetFromUri(client.uri, client.db),
+        options
+      )
+    )
   )

@@ -151,8 +151,25 @@ const UNKNOWN_BACKEND = (name: string, detail: string) =>
 
 // Celery's backend aliases that are not Redis: valid for Celery, not for this client.
 const OTHER_BACKENDS: ReadonlySet<string> = new Set([
-  "amqp", "rpc", "cache", "mongodb", "db", "database", "elasticsearch", "cassandra", "couchbase", "couchdb",
-  "cosmosdbsql", "riak", "file", "disabled", "consul", "dynamodb", "azureblockblob", "arangodb", "s3"
+  "amqp",
+  "rpc",
+  "cache",
+  "mongodb",
+  "db",
+  "database",
+  "elasticsearch",
+  "cassandra",
+  "couchbase",
+  "couchdb",
+  "cosmosdbsql",
+  "riak",
+  "file",
+  "disabled",
+  "consul",
+  "dynamodb",
+  "azureblockblob",
+  "arangodb",
+  "s3"
 ])
 
 /** `by_url`: the backend name and the URL the backend sees. */
@@ -171,7 +188,9 @@ const byUrl = (url: string): string => {
   if (backend === "redis" || backend === "rediss") return rest
   // Valkey speaks the Redis protocol: its schemes are aliases (`valkey+socket://` is a socket).
   if (backend === "valkey" || backend === "valkeys") {
-    return rest.startsWith(`${backend}://`) ? `${backend === "valkey" ? "redis" : "rediss"}${rest.slice(backend.length)}` : rest
+    return rest.startsWith(`${backend}://`)
+      ? `${backend === "valkey" ? "redis" : "rediss"}${rest.slice(backend.length)}`
+      : rest
   }
   if (backend === "sentinel") return raise("sentinel:// URLs are read by @effect-celery/sentinel (SentinelUrl)")
   if (backend === "socket") return raise(UNKNOWN_BACKEND(backend, "is a Python module, not a backend class."))
@@ -191,7 +210,10 @@ const parseUnsafe = (url: string, options: UrlOptions): ParsedUrl => {
   conn.set("db", options.db || 0)
   conn.set("password", password(options.password) ?? null)
   conn.set("max_connections", options.maxConnections || null)
-  conn.set("socket_timeout", options.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT_SECONDS : options.socketTimeout)
+  conn.set(
+    "socket_timeout",
+    options.socketTimeout === undefined ? DEFAULT_SOCKET_TIMEOUT_SECONDS : options.socketTimeout
+  )
   conn.set("retry_on_timeout", options.retryOnTimeout || false)
   conn.set("socket_connect_timeout", options.socketConnectTimeout ?? null)
   if (options.username) conn.set("username", options.username)
@@ -242,7 +264,10 @@ const parseUnsafe = (url: string, options: UrlOptions): ParsedUrl => {
   }
   const rawDb = conn.get("db")
   const db = rawDb === undefined || rawDb === null || rawDb === 0 || rawDb === "" || rawDb === false ? 0 : rawDb
-  conn.set("db", typeof db === "string" ? pyInt(stripChars(db, "/")) : typeof db === "number" ? Math.trunc(db) : pyInt(textOf(db)))
+  conn.set(
+    "db",
+    typeof db === "string" ? pyInt(stripChars(db, "/")) : typeof db === "number" ? Math.trunc(db) : pyInt(textOf(db))
+  )
   for (const [k, v] of query) {
     const parser = QUERY_PARSERS[k]
     conn.set(k, parser !== undefined ? parser(v) : k === "password" ? Redacted.make(v) : v)
@@ -270,8 +295,22 @@ const parseUnsafe = (url: string, options: UrlOptions): ParsedUrl => {
   return {
     scheme: parts.scheme,
     connectionClass,
-    host: connectionClass === "UnixDomainSocketConnection" ? undefined : typeof host === "string" ? host : host === undefined ? "localhost" : textOf(host),
-    port: connectionClass === "UnixDomainSocketConnection" ? undefined : typeof port === "number" ? port : port === undefined ? 6379 : pyInt(textOf(port)),
+    host:
+      connectionClass === "UnixDomainSocketConnection"
+        ? undefined
+        : typeof host === "string"
+          ? host
+          : host === undefined
+            ? "localhost"
+            : textOf(host),
+    port:
+      connectionClass === "UnixDomainSocketConnection"
+        ? undefined
+        : typeof port === "number"
+          ? port
+          : port === undefined
+            ? 6379
+            : pyInt(textOf(port)),
     path: connectionClass === "UnixDomainSocketConnection" && typeof path === "string" ? path : undefined,
     db: conn.get("db") as number,
     username: typeof user === "string" && user !== "" ? user : undefined,
@@ -285,7 +324,17 @@ const parseUnsafe = (url: string, options: UrlOptions): ParsedUrl => {
 
 /** A value as Python's `str()` would show it, never revealing a secret. */
 const textOf = (v: PyValue): string =>
-  v === null ? "None" : Redacted.isRedacted(v) ? "**" : typeof v === "boolean" ? (v ? "True" : "False") : Array.isArray(v) ? `[${v.map(reprString).join(", ")}]` : String(v)
+  v === null
+    ? "None"
+    : Redacted.isRedacted(v)
+      ? "**"
+      : typeof v === "boolean"
+        ? v
+          ? "True"
+          : "False"
+        : Array.isArray(v)
+          ? `[${v.map(reprString).join(", ")}]`
+          : String(v)
 
 const toPyValue = (v: unknown): PyValue | undefined => {
   if (v === undefined) return undefined
@@ -315,7 +364,13 @@ const seconds = (v: PyValue | undefined): number | undefined =>
   typeof v === "number" && Number.isFinite(v) && v > 0 ? v * 1000 : undefined
 
 const boolOf = (v: PyValue | undefined): boolean | undefined =>
-  v === undefined || v === null ? undefined : typeof v === "string" ? toBool(v) ?? undefined : typeof v === "boolean" ? v : Boolean(v)
+  v === undefined || v === null
+    ? undefined
+    : typeof v === "string"
+      ? (toBool(v) ?? undefined)
+      : typeof v === "boolean"
+        ? v
+        : Boolean(v)
 
 const stringOf = (v: PyValue | undefined): string | undefined => (typeof v === "string" && v !== "" ? v : undefined)
 
@@ -329,20 +384,23 @@ const stringOf = (v: PyValue | undefined): string | undefined => (typeof v === "
 export const configOf = (parsed: ParsedUrl, options: UrlOptions = {}): RedisConfig => {
   const p = parsed.connparams
   const socketTimeout = seconds(p["socket_timeout"])
-  const explicitSocketTimeout = "socket_timeout" in p && (options.socketTimeout !== undefined || p["socket_timeout"] !== DEFAULT_SOCKET_TIMEOUT_SECONDS)
+  const explicitSocketTimeout =
+    "socket_timeout" in p &&
+    (options.socketTimeout !== undefined || p["socket_timeout"] !== DEFAULT_SOCKET_TIMEOUT_SECONDS)
   const connectTimeout = seconds(p["socket_connect_timeout"]) ?? (explicitSocketTimeout ? socketTimeout : undefined)
   const keepalive = boolOf(p["socket_keepalive"])
   const clientName = stringOf(p["client_name"])
   const healthCheck = seconds(p["health_check_interval"])
-  const tls = parsed.connectionClass === "SSLConnection"
-    ? {
-      certReqs: parsed.certReqs ?? "required",
-      ...(stringOf(p["ssl_ca_certs"]) !== undefined ? { caFile: stringOf(p["ssl_ca_certs"]) } : {}),
-      ...(stringOf(p["ssl_certfile"]) !== undefined ? { certFile: stringOf(p["ssl_certfile"]) } : {}),
-      ...(stringOf(p["ssl_keyfile"]) !== undefined ? { keyFile: stringOf(p["ssl_keyfile"]) } : {}),
-      ...(boolOf(p["ssl_check_hostname"]) !== undefined ? { checkHostname: boolOf(p["ssl_check_hostname"]) } : {})
-    }
-    : undefined
+  const tls =
+    parsed.connectionClass === "SSLConnection"
+      ? {
+          certReqs: parsed.certReqs ?? "required",
+          ...(stringOf(p["ssl_ca_certs"]) !== undefined ? { caFile: stringOf(p["ssl_ca_certs"]) } : {}),
+          ...(stringOf(p["ssl_certfile"]) !== undefined ? { certFile: stringOf(p["ssl_certfile"]) } : {}),
+          ...(stringOf(p["ssl_keyfile"]) !== undefined ? { keyFile: stringOf(p["ssl_keyfile"]) } : {}),
+          ...(boolOf(p["ssl_check_hostname"]) !== undefined ? { checkHostname: boolOf(p["ssl_check_hostname"]) } : {})
+        }
+      : undefined
   return {
     ...(parsed.path !== undefined ? { path: parsed.path } : { host: parsed.host, port: parsed.port }),
     db: parsed.db,
@@ -355,7 +413,9 @@ export const configOf = (parsed: ParsedUrl, options: UrlOptions = {}): RedisConf
     ...(clientName !== undefined ? { clientName } : {}),
     ...(healthCheck !== undefined ? { healthCheckInterval: healthCheck } : {}),
     ...(options.failFast !== undefined ? { failFast: options.failFast } : {}),
-    ...(options.additionalConnectionErrors !== undefined ? { additionalConnectionErrors: options.additionalConnectionErrors } : {}),
+    ...(options.additionalConnectionErrors !== undefined
+      ? { additionalConnectionErrors: options.additionalConnectionErrors }
+      : {}),
     ...(options.credentialProvider !== undefined ? { credentialProvider: options.credentialProvider } : {}),
     uri: parsed.uri
   }
@@ -374,8 +434,10 @@ export const toConfig = (
     // provider it stands for would only fail later, as an Auth error far from the cause.
     "credential_provider" in parsed.connparams && options.credentialProvider === undefined
       ? Effect.fail(
-        new ImproperlyConfigured({
-          message: "credential_provider in the URL names a Python class; give the provider as the credentialProvider option"
-        })
-      )
-      : Effect.succeed(configOf(parsed, options)))
+          new ImproperlyConfigured({
+            message:
+              "credential_provider in the URL names a Python class; give the provider as the credentialProvider option"
+          })
+        )
+      : Effect.succeed(configOf(parsed, options))
+  )

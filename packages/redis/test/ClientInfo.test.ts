@@ -15,9 +15,11 @@ import { redisServer } from "../../../test-support/RedisServer.js"
 import { tcpProxy } from "../../../test-support/TcpProxy.js"
 import { build, capturingLogs } from "./Expect.js"
 
-const packageVersion = (JSON.parse(
-  Fs.readFileSync(Path.join(Path.dirname(fileURLToPath(import.meta.url)), "../package.json"), "utf8")
-) as { readonly version: string }).version
+const packageVersion = (
+  JSON.parse(Fs.readFileSync(Path.join(Path.dirname(fileURLToPath(import.meta.url)), "../package.json"), "utf8")) as {
+    readonly version: string
+  }
+).version
 
 /** `[major, minor]` of `INFO server`'s redis_version. */
 const serverVersion = (info: string): readonly [number, number] => {
@@ -30,25 +32,32 @@ describe("CLIENT SETINFO on connect", () => {
     Effect.sync(() => {
       assert.strictEqual(LIB_VERSION, packageVersion)
       assert.strictEqual(CLIENT_INFO_TAG, `effect-celery_v${packageVersion}`)
-    }))
+    })
+  )
 
   it.scopedLive("sent with CLIENT SETNAME in the connect's write; an older server's error reply is silent", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
       const proxy = yield* tcpProxy(server)
       const logs = yield* capturingLogs("SETINFO")
-      const client = yield* build(RedisClient.layer({ host: proxy.host, port: proxy.port, clientName: "ci-name" })).pipe(
-        Effect.provide(logs.layer),
-        Logger.withMinimumLogLevel(LogLevel.All)
+      const client = yield* build(
+        RedisClient.layer({ host: proxy.host, port: proxy.port, clientName: "ci-name" })
+      ).pipe(Effect.provide(logs.layer), Logger.withMinimumLogLevel(LogLevel.All))
+      assert.strictEqual(
+        yield* client
+          .command(["SET", "ci-k", "v"])
+          .pipe(Effect.provide(logs.layer), Logger.withMinimumLogLevel(LogLevel.All)),
+        "OK"
       )
-      assert.strictEqual(yield* client.command(["SET", "ci-k", "v"]).pipe(Effect.provide(logs.layer), Logger.withMinimumLogLevel(LogLevel.All)), "OK")
 
       // One connection, whose handshake names this library and precedes the first command.
       const [conn, ...others] = proxy.connections()
       assert.isDefined(conn)
       assert.lengthOf(others, 0)
       const sent = conn.sent()
-      const setinfo = sent.indexOf(`LIB-NAME\r\n$${`node-redis(${CLIENT_INFO_TAG})`.length}\r\nnode-redis(${CLIENT_INFO_TAG})\r\n`)
+      const setinfo = sent.indexOf(
+        `LIB-NAME\r\n$${`node-redis(${CLIENT_INFO_TAG})`.length}\r\nnode-redis(${CLIENT_INFO_TAG})\r\n`
+      )
       assert.isAtLeast(setinfo, 0, `no LIB-NAME in ${JSON.stringify(sent)}`)
       assert.include(sent, "LIB-VER")
       assert.include(sent, "SETNAME\r\n$7\r\nci-name")
@@ -63,6 +72,10 @@ describe("CLIENT SETINFO on connect", () => {
       // 7.2 lists what SETINFO set; an older server rejected it (the proxy saw it sent) and the
       // connect went on all the same.
       if (major > 7 || (major === 7 && minor >= 2)) assert.include(line, `lib-name=node-redis(${CLIENT_INFO_TAG})`)
-      assert.deepStrictEqual(logs.messages.filter((m) => /setinfo|subcommand/i.test(m)), [])
-    }))
+      assert.deepStrictEqual(
+        logs.messages.filter((m) => /setinfo|subcommand/i.test(m)),
+        []
+      )
+    })
+  )
 })

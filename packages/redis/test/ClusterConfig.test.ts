@@ -10,14 +10,21 @@ import { groupBySlot, slotOf } from "../src/internal/cluster.js"
 describe("RedisClusterBackend configuration", () => {
   it.effect("a URL names several root nodes, comma-separated, with one set of credentials and options", () =>
     Effect.gen(function* () {
-      const config = yield* RedisClusterBackend.configOfUrl("redis://app:s3cret@127.0.0.1:7000,127.0.0.1:7001,[::1]:7002?socket_connect_timeout=2")
-      assert.deepStrictEqual(config.rootNodes, [{ host: "127.0.0.1", port: 7000 }, { host: "127.0.0.1", port: 7001 }, { host: "::1", port: 7002 }])
+      const config = yield* RedisClusterBackend.configOfUrl(
+        "redis://app:s3cret@127.0.0.1:7000,127.0.0.1:7001,[::1]:7002?socket_connect_timeout=2"
+      )
+      assert.deepStrictEqual(config.rootNodes, [
+        { host: "127.0.0.1", port: 7000 },
+        { host: "127.0.0.1", port: 7001 },
+        { host: "::1", port: 7002 }
+      ])
       assert.strictEqual(config.username, "app")
       assert.strictEqual(Redacted.value(config.password!), "s3cret")
       assert.strictEqual(config.connectTimeout, 2000)
       assert.notInclude(config.uri, "s3cret")
       assert.include(config.uri, "127.0.0.1:7000,127.0.0.1:7001,[::1]:7002")
-    }))
+    })
+  )
 
   it.effect("a database other than 0, or no node, is ImproperlyConfigured", () =>
     Effect.gen(function* () {
@@ -25,29 +32,39 @@ describe("RedisClusterBackend configuration", () => {
         const error = yield* Effect.flip(RedisClusterBackend.configOfUrl(url))
         assert.strictEqual(error._tag, "ImproperlyConfigured", url)
       }
-    }))
+    })
+  )
 
   it.effect("a credential provider is refused rather than ignored (the cluster's node clients would not ask it)", () =>
     Effect.gen(function* () {
       const provider = Effect.succeed({ username: "app", password: Redacted.make("token") })
-      const error = yield* Effect.flip(RedisClusterBackend.configOfUrl("redis://127.0.0.1:7000,127.0.0.1:7001", { credentialProvider: provider }))
+      const error = yield* Effect.flip(
+        RedisClusterBackend.configOfUrl("redis://127.0.0.1:7000,127.0.0.1:7001", { credentialProvider: provider })
+      )
       assert.strictEqual(error._tag, "ImproperlyConfigured")
       assert.include(error.message, "credential provider")
-    }))
+    })
+  )
 
   it.effect("the single-slot layout needs a hash-tagged prefix; the spread layout refuses one", () =>
     Effect.gen(function* () {
       yield* RedisClusterBackend.checkLayout("single-slot", { globalKeyprefix: "{celery}:" })
       yield* RedisClusterBackend.checkLayout("spread", undefined)
       yield* RedisClusterBackend.checkLayout("spread", { globalKeyprefix: "myapp" })
-      for (const keys of [undefined, { globalKeyprefix: "celery:" }, { globalKeyprefix: "{}:" }, { globalKeyprefix: "{celery:" }]) {
+      for (const keys of [
+        undefined,
+        { globalKeyprefix: "celery:" },
+        { globalKeyprefix: "{}:" },
+        { globalKeyprefix: "{celery:" }
+      ]) {
         const error = yield* Effect.flip(RedisClusterBackend.checkLayout("single-slot", keys))
         assert.strictEqual(error._tag, "ImproperlyConfigured")
         assert.include(error.message, "hash-tagged")
       }
       const error = yield* Effect.flip(RedisClusterBackend.checkLayout("spread", { globalKeyprefix: "{celery}:" }))
       assert.include(error.message, "single-slot")
-    }))
+    })
+  )
 
   it("keys group by slot in first-seen order; hash-tagged keys are one group", () => {
     const tagged = ["{celery}:celery-task-meta-a", "{celery}:celery-task-meta-b", "{celery}:celery-taskset-meta-g.j"]
@@ -56,8 +73,13 @@ describe("RedisClusterBackend configuration", () => {
     const plain = Array.from({ length: 200 }, (_, i) => `celery-task-meta-${i}`)
     const groups = groupBySlot([...plain, plain[0]!])
     assert.isAbove(groups.length, 150)
-    assert.deepStrictEqual(groups.flat().sort((a, b) => a - b), Array.from({ length: 201 }, (_, i) => i))
-    for (const group of groups) for (const i of group) assert.strictEqual(slotOf([...plain, plain[0]!][i]!), slotOf([...plain, plain[0]!][group[0]!]!))
+    assert.deepStrictEqual(
+      groups.flat().sort((a, b) => a - b),
+      Array.from({ length: 201 }, (_, i) => i)
+    )
+    for (const group of groups)
+      for (const i of group)
+        assert.strictEqual(slotOf([...plain, plain[0]!][i]!), slotOf([...plain, plain[0]!][group[0]!]!))
     assert.deepStrictEqual(groups[0], [0, 200])
   })
 })

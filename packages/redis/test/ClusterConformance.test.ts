@@ -40,16 +40,19 @@ const hooks = (c: RedisCluster, options: BackendOptions) =>
         keys,
         writeRaw: (key, value) => Effect.promise(() => raw.set(key, value)),
         readRaw: (key) => Effect.promise(() => raw.get(key)).pipe(Effect.map(Option.fromNullable)),
-        ttl: (key) => Effect.promise(() => raw.ttl(key)).pipe(Effect.map((t) => (t >= 0 ? Option.some(t) : Option.none()))),
+        ttl: (key) =>
+          Effect.promise(() => raw.ttl(key)).pipe(Effect.map((t) => (t >= 0 ? Option.some(t) : Option.none()))),
         elapse: (duration) => Effect.sleep(duration),
         // The subscriber listens on one node: count on every node.
         subscriberCount: (taskId) =>
           Effect.promise(() =>
-            Promise.all(raw.masters.concat(raw.replicas).map(async (node) => {
-              const client = await raw.nodeClient(node)
-              const counts = await client.pubSubNumSub(keys.task(taskId))
-              return counts[keys.task(taskId)] ?? 0
-            }))
+            Promise.all(
+              raw.masters.concat(raw.replicas).map(async (node) => {
+                const client = await raw.nodeClient(node)
+                const counts = await client.pubSubNumSub(keys.task(taskId))
+                return counts[keys.task(taskId)] ?? 0
+              })
+            )
           ).pipe(Effect.map((counts) => counts.reduce((a, b) => a + b, 0)))
       } satisfies Conformance.Hooks
     })
@@ -57,14 +60,16 @@ const hooks = (c: RedisCluster, options: BackendOptions) =>
 
 /** The single-slot layout: a suite option without a prefix gets `{celery}:`. */
 const singleSlot: Conformance.MakeLayer = (options) => {
-  const withPrefix: BackendOptions = options.keys?.globalKeyprefix === undefined
-    ? { ...options, keys: { ...options.keys, globalKeyprefix: "{celery}:" } }
-    : options
+  const withPrefix: BackendOptions =
+    options.keys?.globalKeyprefix === undefined
+      ? { ...options, keys: { ...options.keys, globalKeyprefix: "{celery}:" } }
+      : options
   return Layer.unwrapEffect(
     Effect.map(cluster, (c) =>
       RedisClusterBackend.layer({ rootNodes: c.rootNodes }, { ...withPrefix, layout: "single-slot" }).pipe(
         Layer.merge(hooks(c, withPrefix))
-      ))
+      )
+    )
   )
 }
 
@@ -73,8 +78,12 @@ const spread: Conformance.MakeLayer = (options) =>
     Effect.map(cluster, (c) =>
       RedisClusterBackend.layer({ rootNodes: c.rootNodes }, { ...options, layout: "spread" }).pipe(
         Layer.merge(hooks(c, options))
-      ))
+      )
+    )
   )
 
 Conformance.suite("RedisClusterBackend, single slot", singleSlot, { live: true, globalKeyprefix: "{conformance}:" })
-Conformance.suite("RedisClusterBackend, spread keys", spread, { live: true, chordsRejected: RedisClusterBackend.isChordRejected })
+Conformance.suite("RedisClusterBackend, spread keys", spread, {
+  live: true,
+  chordsRejected: RedisClusterBackend.isChordRejected
+})

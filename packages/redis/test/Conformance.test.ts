@@ -77,7 +77,8 @@ const hooks = (target: Target, options: BackendOptions) =>
         keys,
         writeRaw: (key, value) => Effect.promise(() => raw.set(key, value)),
         readRaw: (key) => Effect.promise(() => raw.get(key)).pipe(Effect.map(Option.fromNullable)),
-        ttl: (key) => Effect.promise(() => raw.ttl(key)).pipe(Effect.map((t) => (t >= 0 ? Option.some(t) : Option.none()))),
+        ttl: (key) =>
+          Effect.promise(() => raw.ttl(key)).pipe(Effect.map((t) => (t >= 0 ? Option.some(t) : Option.none()))),
         elapse: (duration) => Effect.sleep(duration),
         subscriberCount: (taskId) =>
           Effect.promise(() => raw.pubSubNumSub(keys.task(taskId))).pipe(Effect.map((r) => r[keys.task(taskId)] ?? 0))
@@ -85,15 +86,18 @@ const hooks = (target: Target, options: BackendOptions) =>
     })
   )
 
-const makeLayer = (target: Effect.Effect<Target, unknown>): Conformance.MakeLayer => (options) =>
-  Layer.unwrapEffect(
-    Effect.map(target, (t) =>
-      RedisResultBackend.layer(options).pipe(
-        Layer.provideMerge(RedisResultConsumer.layer(options)),
-        Layer.merge(hooks(t, options)),
-        Layer.provide(RedisClient.layer(t.config))
-      ))
-  )
+const makeLayer =
+  (target: Effect.Effect<Target, unknown>): Conformance.MakeLayer =>
+  (options) =>
+    Layer.unwrapEffect(
+      Effect.map(target, (t) =>
+        RedisResultBackend.layer(options).pipe(
+          Layer.provideMerge(RedisResultConsumer.layer(options)),
+          Layer.merge(hooks(t, options)),
+          Layer.provide(RedisClient.layer(t.config))
+        )
+      )
+    )
 
 Conformance.suite("RedisResultBackend over TCP", makeLayer(tcp), { live: true })
 Conformance.suite("RedisResultBackend over a unix socket", makeLayer(unix), { live: true })

@@ -46,23 +46,26 @@ describe("RedisClient.connect span", () => {
     }).pipe(Effect.withTracer(rec.tracer))
   })
 
-  it.scopedLive("unix socket: server.address is the socket's path, no server.port (connect and operation spans)", () => {
-    const rec = SpanRecorder.make()
-    return Effect.gen(function* () {
-      const server = yield* redisServer({ unixSocket: true })
-      const path = server.socketPath!
-      yield* build(RedisClient.layer({ path }))
-      const connect = attributesOf(rec, "RedisClient.connect")
-      assert.strictEqual(connect["server.address"], path)
-      assert.notProperty(connect, "server.port")
+  it.scopedLive(
+    "unix socket: server.address is the socket's path, no server.port (connect and operation spans)",
+    () => {
+      const rec = SpanRecorder.make()
+      return Effect.gen(function* () {
+        const server = yield* redisServer({ unixSocket: true })
+        const path = server.socketPath!
+        yield* build(RedisClient.layer({ path }))
+        const connect = attributesOf(rec, "RedisClient.connect")
+        assert.strictEqual(connect["server.address"], path)
+        assert.notProperty(connect, "server.port")
 
-      // The URL form, through the backend: its store span names the socket the same way.
-      const ctx = yield* Layer.build(RedisBackend.layerUrl(`redis+socket://${path}`))
-      const backend = ctx.unsafeMap.get(ResultBackend.key) as ResultBackend
-      yield* backend.store(uid("span"), "STARTED", null)
-      const store = attributesOf(rec, Telemetry.SpanName.store)
-      assert.strictEqual(store["server.address"], path)
-      assert.notProperty(store, "server.port")
-    }).pipe(Effect.withTracer(rec.tracer))
-  })
+        // The URL form, through the backend: its store span names the socket the same way.
+        const ctx = yield* Layer.build(RedisBackend.layerUrl(`redis+socket://${path}`))
+        const backend = ctx.unsafeMap.get(ResultBackend.key) as ResultBackend
+        yield* backend.store(uid("span"), "STARTED", null)
+        const store = attributesOf(rec, Telemetry.SpanName.store)
+        assert.strictEqual(store["server.address"], path)
+        assert.notProperty(store, "server.port")
+      }).pipe(Effect.withTracer(rec.tracer))
+    }
+  )
 })

@@ -36,7 +36,10 @@ const aclServer = Effect.gen(function* () {
   const admin = yield* Effect.acquireRelease(
     Effect.promise(async () => {
       const { createClient } = await import("redis")
-      const c: RawClient = createClient({ socket: { host: server.host, port: server.port, reconnectStrategy: false }, password: "adminpw" })
+      const c: RawClient = createClient({
+        socket: { host: server.host, port: server.port, reconnectStrategy: false },
+        password: "adminpw"
+      })
       c.on("error", () => {})
       await c.connect()
       return c
@@ -46,7 +49,11 @@ const aclServer = Effect.gen(function* () {
   const run = (args: ReadonlyArray<string>) => Effect.promise(() => admin.sendCommand<unknown>([...args]))
   yield* run(["ACL", "SETUSER", "app", "on", `>${ONE}`, "~*", "&*", "+@all"])
   /** The server's connections of user `app`, as CLIENT LIST lines. */
-  const appClients = Effect.map(run(["CLIENT", "LIST"]), (list) => String(list).split("\n").filter((l) => / user=app /.test(l)))
+  const appClients = Effect.map(run(["CLIENT", "LIST"]), (list) =>
+    String(list)
+      .split("\n")
+      .filter((l) => / user=app /.test(l))
+  )
   return { server, run, appClients }
 })
 
@@ -60,53 +67,65 @@ const until = <A>(check: Effect.Effect<A>, holds: (a: A) => boolean) =>
 const fastRetries = { maxRetries: 2, intervalStart: 0.01, intervalStep: 0, intervalMax: 0.01 }
 
 describe("credentialProvider", () => {
-  it.scopedLive("asked per connect, command and subscriber connections; a rotated password is used after CLIENT KILL; never logged", () => {
-    const rec = SpanRecorder.make()
-    const logs = Effect.runSync(capturingLogs("never"))
-    return Effect.gen(function* () {
-      const { appClients, run, server } = yield* aclServer
-      const { calls, current, provider } = yield* countingProvider
-      const ctx = yield* Layer.build(
-        RedisBackend.layer({ host: "127.0.0.1", port: server.port, username: "ignored", password: Redacted.make("ignored"), credentialProvider: provider })
-      )
-      const backend = Context.get(ctx, ResultBackend)
-      const client = Context.get(ctx, RedisClient.RedisClient)
+  it.scopedLive(
+    "asked per connect, command and subscriber connections; a rotated password is used after CLIENT KILL; never logged",
+    () => {
+      const rec = SpanRecorder.make()
+      const logs = Effect.runSync(capturingLogs("never"))
+      return Effect.gen(function* () {
+        const { appClients, run, server } = yield* aclServer
+        const { calls, current, provider } = yield* countingProvider
+        const ctx = yield* Layer.build(
+          RedisBackend.layer({
+            host: "127.0.0.1",
+            port: server.port,
+            username: "ignored",
+            password: Redacted.make("ignored"),
+            credentialProvider: provider
+          })
+        )
+        const backend = Context.get(ctx, ResultBackend)
+        const client = Context.get(ctx, RedisClient.RedisClient)
 
-      // The command connection: one ask, as user app (the configured username/password are not used).
-      yield* backend.markAsDone(uid("cred"), 1)
-      assert.strictEqual(yield* client.command(["ACL", "WHOAMI"]), "app")
-      assert.strictEqual(yield* Ref.get(calls), 1)
+        // The command connection: one ask, as user app (the configured username/password are not used).
+        yield* backend.markAsDone(uid("cred"), 1)
+        assert.strictEqual(yield* client.command(["ACL", "WHOAMI"]), "app")
+        assert.strictEqual(yield* Ref.get(calls), 1)
 
-      // The subscriber's connection asks again.
-      const id = uid("cred-wait")
-      const waiting = yield* Effect.fork(backend.waitFor(id, { timeout: Duration.seconds(20) }))
-      yield* until(appClients, (lines) => lines.some((l) => l.includes(" sub=1 ")))
-      assert.strictEqual(yield* Ref.get(calls), 2)
+        // The subscriber's connection asks again.
+        const id = uid("cred-wait")
+        const waiting = yield* Effect.fork(backend.waitFor(id, { timeout: Duration.seconds(20) }))
+        yield* until(appClients, (lines) => lines.some((l) => l.includes(" sub=1 ")))
+        assert.strictEqual(yield* Ref.get(calls), 2)
 
-      // Rotate on the server (the old password stops working), then kill every connection of app.
-      yield* run(["ACL", "SETUSER", "app", "resetpass", `>${TWO}`])
-      yield* Ref.set(current, TWO)
-      assert.strictEqual(yield* run(["CLIENT", "KILL", "USER", "app"]), 2)
+        // Rotate on the server (the old password stops working), then kill every connection of app.
+        yield* run(["ACL", "SETUSER", "app", "resetpass", `>${TWO}`])
+        yield* Ref.set(current, TWO)
+        assert.strictEqual(yield* run(["CLIENT", "KILL", "USER", "app"]), 2)
 
-      // The next call reconnects with the new password, and so does the subscriber: the wait ends.
-      yield* backend.markAsDone(id, "after rotation")
-      const meta = yield* Fiber.join(waiting)
-      assert.strictEqual(meta.status, "SUCCESS")
-      assert.strictEqual(meta.result, "after rotation")
-      assert.strictEqual(yield* Ref.get(calls), 4)
-      assert.lengthOf(yield* until(appClients, (lines) => lines.length === 2), 2)
+        // The next call reconnects with the new password, and so does the subscriber: the wait ends.
+        yield* backend.markAsDone(id, "after rotation")
+        const meta = yield* Fiber.join(waiting)
+        assert.strictEqual(meta.status, "SUCCESS")
+        assert.strictEqual(meta.result, "after rotation")
+        assert.strictEqual(yield* Ref.get(calls), 4)
+        assert.lengthOf(yield* until(appClients, (lines) => lines.length === 2), 2)
 
-      // Everything logged on the way (debug included: the killed sockets, the retried store) was
-      // seen, and none of it has a password.
-      assert.isTrue(logs.messages.some((m) => m.includes("Socket closed unexpectedly")), logs.messages.join("\n"))
-      const leaked = logs.messages.filter((m) => m.includes("SECRET") || m.includes("ignored"))
-      assert.deepStrictEqual(leaked, [])
-      assert.isAtLeast(rec.spans.length, 3)
-      for (const span of rec.spans) {
-        for (const [key, value] of span.attributes) assert.notInclude(String(value), "SECRET", `${span.name} ${key}`)
-      }
-    }).pipe(Effect.withTracer(rec.tracer), Effect.provide(logs.layer), Logger.withMinimumLogLevel(LogLevel.All))
-  })
+        // Everything logged on the way (debug included: the killed sockets, the retried store) was
+        // seen, and none of it has a password.
+        assert.isTrue(
+          logs.messages.some((m) => m.includes("Socket closed unexpectedly")),
+          logs.messages.join("\n")
+        )
+        const leaked = logs.messages.filter((m) => m.includes("SECRET") || m.includes("ignored"))
+        assert.deepStrictEqual(leaked, [])
+        assert.isAtLeast(rec.spans.length, 3)
+        for (const span of rec.spans) {
+          for (const [key, value] of span.attributes) assert.notInclude(String(value), "SECRET", `${span.name} ${key}`)
+        }
+      }).pipe(Effect.withTracer(rec.tracer), Effect.provide(logs.layer), Logger.withMinimumLogLevel(LogLevel.All))
+    }
+  )
 
   it.scopedLive("a failing provider: ConnectionError(Connect) naming the server, retried under the policy", () =>
     Effect.gen(function* () {
@@ -115,9 +134,9 @@ describe("credentialProvider", () => {
       const provider: CredentialProvider = Ref.update(calls, (n) => n + 1).pipe(
         Effect.zipRight(Effect.fail(new Error("metadata service unreachable")))
       )
-      const client = yield* Layer.build(RedisClient.layer({ host: "127.0.0.1", port: server.port, credentialProvider: provider })).pipe(
-        Effect.map((ctx) => Context.get(ctx, RedisClient.RedisClient))
-      )
+      const client = yield* Layer.build(
+        RedisClient.layer({ host: "127.0.0.1", port: server.port, credentialProvider: provider })
+      ).pipe(Effect.map((ctx) => Context.get(ctx, RedisClient.RedisClient)))
       const error = yield* failureOf(client.command(["PING"]))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual(error.reason, "Connect")
@@ -126,9 +145,14 @@ describe("credentialProvider", () => {
       // Under the backend's policy: asked again at each retry (1 + 2 retries).
       yield* Ref.set(calls, 0)
       const ctx = yield* Layer.build(
-        RedisBackend.layer({ host: "127.0.0.1", port: server.port, credentialProvider: provider }, { retryPolicy: fastRetries })
+        RedisBackend.layer(
+          { host: "127.0.0.1", port: server.port, credentialProvider: provider },
+          { retryPolicy: fastRetries }
+        )
       )
-      const retried = yield* failureOf(Context.get(ctx, ResultBackend).markAsDone(uid("fail"), 1).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+      const retried = yield* failureOf(
+        Context.get(ctx, ResultBackend).markAsDone(uid("fail"), 1).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      )
       assert.strictEqual(retried._tag, "RetryLimitExceeded")
       assert.strictEqual(yield* Ref.get(calls), 3)
 
@@ -138,45 +162,64 @@ describe("credentialProvider", () => {
         Effect.zipRight(Effect.fail(new ConnectionError({ reason: "Auth", message: "no IAM role attached" })))
       )
       const ctx2 = yield* Layer.build(
-        RedisBackend.layer({ host: "127.0.0.1", port: server.port, credentialProvider: permanent }, { retryPolicy: fastRetries })
+        RedisBackend.layer(
+          { host: "127.0.0.1", port: server.port, credentialProvider: permanent },
+          { retryPolicy: fastRetries }
+        )
       )
       const refused = yield* failureOf(Context.get(ctx2, ResultBackend).markAsDone(uid("perm"), 1))
       assert.instanceOf(refused, ConnectionError)
       assert.strictEqual(refused.reason, "Auth")
       assert.strictEqual(refused.message, "no IAM role attached")
       assert.strictEqual(yield* Ref.get(calls), 1)
-    }))
+    })
+  )
 
-  it.scopedLive("a provider that never answers: Timeout within the connect timeout; a defect is a ConnectionError too", () =>
-    Effect.gen(function* () {
-      const { server } = yield* aclServer
-      const hung = yield* Layer.build(
-        RedisClient.layer({ host: "127.0.0.1", port: server.port, connectTimeout: Duration.millis(300), credentialProvider: Effect.never })
-      ).pipe(Effect.map((ctx) => Context.get(ctx, RedisClient.RedisClient)))
-      const timedOut = yield* failureOf(hung.command(["PING"]).pipe(Effect.timeout(Duration.seconds(5))))
-      assert.instanceOf(timedOut, ConnectionError)
-      assert.strictEqual(timedOut.reason, "Timeout")
-      assert.include(timedOut.message, "the credential provider did not answer within 300ms")
+  it.scopedLive(
+    "a provider that never answers: Timeout within the connect timeout; a defect is a ConnectionError too",
+    () =>
+      Effect.gen(function* () {
+        const { server } = yield* aclServer
+        const hung = yield* Layer.build(
+          RedisClient.layer({
+            host: "127.0.0.1",
+            port: server.port,
+            connectTimeout: Duration.millis(300),
+            credentialProvider: Effect.never
+          })
+        ).pipe(Effect.map((ctx) => Context.get(ctx, RedisClient.RedisClient)))
+        const timedOut = yield* failureOf(hung.command(["PING"]).pipe(Effect.timeout(Duration.seconds(5))))
+        assert.instanceOf(timedOut, ConnectionError)
+        assert.strictEqual(timedOut.reason, "Timeout")
+        assert.include(timedOut.message, "the credential provider did not answer within 300ms")
 
-      const dying = yield* Layer.build(
-        RedisClient.layer({ host: "127.0.0.1", port: server.port, credentialProvider: Effect.dieMessage("bug in the provider") })
-      ).pipe(Effect.map((ctx) => Context.get(ctx, RedisClient.RedisClient)))
-      const died = failure(yield* Effect.exit(dying.command(["PING"])))
-      assert.instanceOf(died, ConnectionError)
-      assert.strictEqual(died.reason, "Connect")
-      assert.include(died.message, "the credential provider failed")
-    }))
+        const dying = yield* Layer.build(
+          RedisClient.layer({
+            host: "127.0.0.1",
+            port: server.port,
+            credentialProvider: Effect.dieMessage("bug in the provider")
+          })
+        ).pipe(Effect.map((ctx) => Context.get(ctx, RedisClient.RedisClient)))
+        const died = failure(yield* Effect.exit(dying.command(["PING"])))
+        assert.instanceOf(died, ConnectionError)
+        assert.strictEqual(died.reason, "Connect")
+        assert.include(died.message, "the credential provider failed")
+      })
+  )
 
-  it.scopedLive("layerUrl: the provider wins over the URL's credentials; Celery's ?credential_provider= needs the option", () =>
-    Effect.gen(function* () {
-      const { server } = yield* aclServer
-      const { calls, provider } = yield* countingProvider
-      const url = `redis://someone:wrong@127.0.0.1:${server.port}/0?credential_provider=mymodule.Provider`
-      const client = yield* build(RedisClient.layerUrl(url, { credentialProvider: provider }))
-      assert.strictEqual(yield* client.command(["ACL", "WHOAMI"]), "app")
-      assert.strictEqual(yield* Ref.get(calls), 1)
-      const refused = yield* failureOf(build(RedisClient.layerUrl(url)))
-      assert.strictEqual(refused._tag, "ImproperlyConfigured")
-      assert.include(refused.message, "credentialProvider")
-    }))
+  it.scopedLive(
+    "layerUrl: the provider wins over the URL's credentials; Celery's ?credential_provider= needs the option",
+    () =>
+      Effect.gen(function* () {
+        const { server } = yield* aclServer
+        const { calls, provider } = yield* countingProvider
+        const url = `redis://someone:wrong@127.0.0.1:${server.port}/0?credential_provider=mymodule.Provider`
+        const client = yield* build(RedisClient.layerUrl(url, { credentialProvider: provider }))
+        assert.strictEqual(yield* client.command(["ACL", "WHOAMI"]), "app")
+        assert.strictEqual(yield* Ref.get(calls), 1)
+        const refused = yield* failureOf(build(RedisClient.layerUrl(url)))
+        assert.strictEqual(refused._tag, "ImproperlyConfigured")
+        assert.include(refused.message, "credentialProvider")
+      })
+  )
 })

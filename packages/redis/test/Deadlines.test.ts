@@ -14,7 +14,7 @@ const item = (name: string, expired: Array<string>): Deadlines.Expiring => ({
 
 describe("Deadlines", () => {
   it.scoped("expires in deadline order whatever the order of adding; removed ones never expire", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const deadlines = yield* Deadlines.make(Scheduler.defaultScheduler)
       const expired: Array<string> = []
       const millis = [500, 100, 900, 300, 700, 200, 800, 400, 600, 1000]
@@ -28,10 +28,11 @@ describe("Deadlines", () => {
       yield* TestClock.adjust(1000)
       assert.deepStrictEqual(expired, ["200", "300", "400", "500", "600", "700", "800", "1000"])
       assert.isTrue(items.every((it) => it.heapIndex === -1))
-    }))
+    })
+  )
 
   it.scoped("an earlier deadline added while the timer sleeps for a later one expires on time", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const deadlines = yield* Deadlines.make(Scheduler.defaultScheduler)
       const expired: Array<string> = []
       deadlines.add(item("late", expired), 10_000)
@@ -45,18 +46,29 @@ describe("Deadlines", () => {
       deadlines.add(item("again", expired), 5)
       yield* TestClock.adjust(5)
       assert.deepStrictEqual(expired, ["early", "late", "again"])
-    }))
+    })
+  )
 
   it.scoped("an infinite wait is not recorded; an expiry that throws does not stop the others", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const deadlines = yield* Deadlines.make(Scheduler.defaultScheduler)
       const expired: Array<string> = []
       const forever = item("forever", expired)
       deadlines.add(forever, Number.POSITIVE_INFINITY)
       assert.strictEqual(forever.heapIndex, -1)
-      deadlines.add({ deadline: 0, heapIndex: -1, expire: () => { throw new Error("boom") } }, 10)
+      deadlines.add(
+        {
+          deadline: 0,
+          heapIndex: -1,
+          expire: () => {
+            throw new Error("boom")
+          }
+        },
+        10
+      )
       deadlines.add(item("after", expired), 10)
       yield* TestClock.adjust(10)
       assert.deepStrictEqual(expired, ["after"])
-    }))
+    })
+  )
 })

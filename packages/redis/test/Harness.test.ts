@@ -17,5 +17,6 @@ describe("test harness", () => {
       })
       assert.strictEqual(pong, "PONG")
       assert.isTrue(server.process.isRunning())
-    }))
+    })
+  )
 })

@@ -23,29 +23,32 @@ const raw = (port: number) =>
 const storeOne = (taskId: string) =>
   Effect.flatMap(ResultBackend, (backend) => backend.store(taskId, TaskState.SUCCESS, { ok: true }))
 
-it.scopedLive("layerConfig takes a Config per setting: URL, expires, resultExtended and keys under the application's names", () =>
-  Effect.gen(function* () {
-    const server = yield* redisServer()
-    const client = yield* raw(server.port)
-    const provider = ConfigProvider.fromMap(
-      new Map([
-        ["APP_RESULTS_URL", `redis://127.0.0.1:${server.port}/3`],
-        ["APP_RESULTS_TTL", "90 seconds"],
-        ["APP_RESULTS_PREFIX", "myapp"]
-      ])
-    )
-    const layer = RedisBackend.layerConfig({
-      url: Config.redacted("APP_RESULTS_URL"),
-      expires: Config.duration("APP_RESULTS_TTL"),
-      keys: { globalKeyprefix: Config.string("APP_RESULTS_PREFIX") }
+it.scopedLive(
+  "layerConfig takes a Config per setting: URL, expires, resultExtended and keys under the application's names",
+  () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const client = yield* raw(server.port)
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["APP_RESULTS_URL", `redis://127.0.0.1:${server.port}/3`],
+          ["APP_RESULTS_TTL", "90 seconds"],
+          ["APP_RESULTS_PREFIX", "myapp"]
+        ])
+      )
+      const layer = RedisBackend.layerConfig({
+        url: Config.redacted("APP_RESULTS_URL"),
+        expires: Config.duration("APP_RESULTS_TTL"),
+        keys: { globalKeyprefix: Config.string("APP_RESULTS_PREFIX") }
+      })
+      yield* storeOne("cfg-1").pipe(Effect.provide(layer), Effect.withConfigProvider(provider))
+      yield* Effect.promise(() => client.select(3))
+      const keys = yield* Effect.promise(() => client.keys("*cfg-1"))
+      assert.deepStrictEqual(keys, ["myapp_celery-task-meta-cfg-1"])
+      const ttl = yield* Effect.promise(() => client.ttl("myapp_celery-task-meta-cfg-1"))
+      assert.isTrue(ttl > 80 && ttl <= 90, `ttl ${ttl}`)
     })
-    yield* storeOne("cfg-1").pipe(Effect.provide(layer), Effect.withConfigProvider(provider))
-    yield* Effect.promise(() => client.select(3))
-    const keys = yield* Effect.promise(() => client.keys("*cfg-1"))
-    assert.deepStrictEqual(keys, ["myapp_celery-task-meta-cfg-1"])
-    const ttl = yield* Effect.promise(() => client.ttl("myapp_celery-task-meta-cfg-1"))
-    assert.isTrue(ttl > 80 && ttl <= 90, `ttl ${ttl}`)
-  }))
+)
 
 it.scopedLive("layerConfig() reads CELERY_RESULT_BACKEND by default, and a missing setting is a ConfigError", () =>
   Effect.gen(function* () {
@@ -63,4 +66,5 @@ it.scopedLive("layerConfig() reads CELERY_RESULT_BACKEND by default, and a missi
     )
     assert.isTrue(Exit.isFailure(missing))
     if (Exit.isFailure(missing)) assert.include(String(missing.cause), "NOPE")
-  }))
+  })
+)

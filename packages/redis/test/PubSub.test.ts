@@ -10,19 +10,25 @@ import { rawClient } from "../../../test-support/RawRedis.js"
 import { redisServer } from "../../../test-support/RedisServer.js"
 
 const numsub = (admin: { sendCommand: (args: Array<string>) => Promise<unknown> }, channels: Array<string>) =>
-  Effect.map(Effect.promise(() => admin.sendCommand(["PUBSUB", "NUMSUB", ...channels])), (reply) =>
-    (reply as Array<string | number>).filter((_, i) => i % 2 === 1).map(Number))
+  Effect.map(
+    Effect.promise(() => admin.sendCommand(["PUBSUB", "NUMSUB", ...channels])),
+    (reply) => (reply as Array<string | number>).filter((_, i) => i % 2 === 1).map(Number)
+  )
 
 describe("PubSub adapter", () => {
   it.scopedLive("subscribes a chunk, delivers by channel, unsubscribes, reports a loss once detached no more", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* redisServer()
       const admin = yield* rawClient(server)
       const client = yield* connector({ socket: { host: server.host, port: server.port } })
       const got: Array<string> = []
       let losses = 0
       const errorListeners = client.listenerCount("error")
-      const ps = PubSub.attach(client, (message, channel) => void got.push(`${channel}=${message}`), () => void losses++)
+      const ps = PubSub.attach(
+        client,
+        (message, channel) => void got.push(`${channel}=${message}`),
+        () => void losses++
+      )
       assert.strictEqual(client.listenerCount("error"), errorListeners + 1)
       assert.strictEqual(client.listenerCount("end"), 1)
 
@@ -50,20 +56,26 @@ describe("PubSub adapter", () => {
       yield* Effect.promise(() => admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))
       while (ps.isReady()) yield* Effect.sleep("5 millis")
       assert.strictEqual(losses, 0, "detached: the loss is not reported")
-    }))
+    })
+  )
 
   it.scopedLive("a killed connection is reported as a loss", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* redisServer()
       const admin = yield* rawClient(server)
       const client = yield* connector({ socket: { host: server.host, port: server.port } })
       let losses = 0
-      const ps = PubSub.attach(client, () => {}, () => void losses++)
+      const ps = PubSub.attach(
+        client,
+        () => {},
+        () => void losses++
+      )
       yield* Effect.promise(() => ps.subscribe(["a"]))
       yield* Effect.promise(() => admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))
       while (losses === 0) yield* Effect.sleep("5 millis")
       assert.isFalse(ps.isReady())
       ps.destroy()
       ps.destroy()
-    }))
+    })
+  )
 })

@@ -9,7 +9,13 @@ import * as Net from "node:net"
 import { Clock, Context, Deferred, Effect, Either, Fiber, Layer, Option, Queue, Stream } from "effect"
 import { createClient } from "redis"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
-import { BackendStoreError, ChordError, RemoteException, TaskFailedError, TimeoutError } from "@effect-celery/core/Errors"
+import {
+  BackendStoreError,
+  ChordError,
+  RemoteException,
+  TaskFailedError,
+  TimeoutError
+} from "@effect-celery/core/Errors"
 import * as Meta from "@effect-celery/core/Meta"
 import type { ChordProgress } from "@effect-celery/core/ResultBackend"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
@@ -69,7 +75,9 @@ const subscriber = (channels: ReadonlyArray<string>) =>
     const sub = yield* rawClient(port)
     const queue = yield* Queue.unbounded<readonly [string, string]>()
     const marker = uid("barrier")
-    yield* promise(() => sub.subscribe([...channels, marker], (message, channel) => void Queue.unsafeOffer(queue, [channel, message])))
+    yield* promise(() =>
+      sub.subscribe([...channels, marker], (message, channel) => void Queue.unsafeOffer(queue, [channel, message]))
+    )
     const drain = Effect.gen(function* () {
       yield* promise(() => raw.publish(marker, "."))
       const out: Array<readonly [string, string]> = []
@@ -166,7 +174,6 @@ const celery = (spec: Record<string, unknown>) =>
     })
   })
 
-
 /**
  * A clock stopped at `millis`, for exact `date_done` bytes. (The shared layer runs with live
  * services: a TestClock jump would also fire the client's watchdog timers, and would be shared by
@@ -191,23 +198,28 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
       const id = uid("bytes")
       const key = `celery-task-meta-${id}`
       const sub = yield* subscriber([key])
-      yield* b.markAsDone(id, { charged: 42, currency: "EUR", ok: true, note: "café" }, { request: {} }).pipe(
-        Effect.withClock(stoppedAt(t0))
-      )
+      yield* b
+        .markAsDone(id, { charged: 42, currency: "EUR", ok: true, note: "café" }, { request: {} })
+        .pipe(Effect.withClock(stoppedAt(t0)))
       const expected =
         `{"status": "SUCCESS", "result": {"charged": 42, "currency": "EUR", "ok": true, "note": "caf\\u00e9"}, ` +
         `"traceback": null, "children": [], "date_done": "2026-11-22T13:50:36.972000+00:00", "task_id": "${id}"}`
       assert.strictEqual(yield* promise(() => raw.get(key)), expected)
       assert.strictEqual(yield* promise(() => raw.ttl(key)), 86400)
       assert.deepStrictEqual(yield* sub.drain, [[key, expected]])
-    }))
+    })
+  )
 
   it.scoped("naive dates (Celery ≤ 5.3), no request ⇒ children null, FAILURE with traceback", () =>
     Effect.gen(function* () {
       const { raw } = yield* Env
       const b = yield* backend({ dateStyle: "naive" })
       const id = uid("naive")
-      const exc = new RemoteException({ excType: "PaymentError", excMessage: ["card declined", 42, "EUR"], excModule: "billing.tasks" })
+      const exc = new RemoteException({
+        excType: "PaymentError",
+        excMessage: ["card declined", 42, "EUR"],
+        excModule: "billing.tasks"
+      })
       yield* b.markAsFailure(id, exc, { traceback: "Traceback ...\n" }).pipe(Effect.withClock(stoppedAt(t0)))
       assert.strictEqual(
         yield* promise(() => raw.get(`celery-task-meta-${id}`)),
@@ -215,7 +227,8 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
           `"exc_module": "billing.tasks"}, "traceback": "Traceback ...\\n", "children": null, ` +
           `"date_done": "2026-11-22T13:50:36.972000", "task_id": "${id}"}`
       )
-    }))
+    })
+  )
 
   it.scoped("markAsStarted / markAsRevoked write Celery's payloads", () =>
     Effect.gen(function* () {
@@ -235,7 +248,8 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
         meta.result,
         new RemoteException({ excType: "TaskRevokedError", excMessage: ["terminated"], excModule: "celery.exceptions" })
       )
-    }))
+    })
+  )
 
   it.effect("expires: null and sub-second TTLs store with SET (no TTL); a custom TTL is whole seconds", () =>
     Effect.gen(function* () {
@@ -246,7 +260,8 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
       yield* Effect.scoped(Effect.flatMap(backend({ expires: "90.7 seconds" }), (b) => b.markAsDone(ids[2]!, 1)))
       const ttls = yield* promise(() => Promise.all(ids.map((id) => raw.ttl(`celery-task-meta-${id}`))))
       assert.deepStrictEqual(ttls, [-1, -1, 90])
-    }))
+    })
+  )
 
   it.scoped("a stored SUCCESS is never overwritten; other states are", () =>
     Effect.gen(function* () {
@@ -256,16 +271,24 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
       const key = `celery-task-meta-${id}`
       const sub = yield* subscriber([key])
       // "SUCCESS" inside a result does not count: only the meta's status does.
-      yield* b.store(id, "PROGRESS", { status: "SUCCESS", note: "{\"status\": \"SUCCESS\"" })
+      yield* b.store(id, "PROGRESS", { status: "SUCCESS", note: '{"status": "SUCCESS"' })
       yield* b.markAsDone(id, 1)
       const stored = yield* promise(() => raw.get(key))
-      yield* b.markAsFailure(id, new RemoteException({ excType: "ValueError", excMessage: ["late"], excModule: "builtins" }))
+      yield* b.markAsFailure(
+        id,
+        new RemoteException({ excType: "ValueError", excMessage: ["late"], excModule: "builtins" })
+      )
       yield* b.store(id, "STARTED", null)
       assert.strictEqual(yield* promise(() => raw.get(key)), stored)
       const published = yield* sub.drain
-      assert.deepStrictEqual(published.map(([, m]) => JSON.parse(m).status), ["PROGRESS", "SUCCESS"], "skipped writes publish nothing")
+      assert.deepStrictEqual(
+        published.map(([, m]) => JSON.parse(m).status),
+        ["PROGRESS", "SUCCESS"],
+        "skipped writes publish nothing"
+      )
       assert.strictEqual((yield* b.get(id)).status, "SUCCESS")
-    }))
+    })
+  )
 
   it.scoped("the guard reads metas Python wrote: NaN results, other key orders, deep nesting", () =>
     Effect.gen(function* () {
@@ -292,7 +315,8 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
         const after = yield* promise(() => raw.get(key))
         assert.strictEqual(after === value, kept, `${label}: ${kept ? "kept" : "overwritten"}`)
       }
-    }))
+    })
+  )
 
   it.scoped("atomic guard under a race: once a SUCCESS is stored no concurrent writer replaces it", () =>
     Effect.gen(function* () {
@@ -301,14 +325,21 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
       const ids = Array.from({ length: 40 }, () => uid("race"))
       // One subscriber on every channel: after a SUCCESS was published nothing else may be.
       const sub = yield* subscriber(ids.map((id) => `celery-task-meta-${id}`))
-      const exc = new RemoteException({ excType: "WorkerLostError", excMessage: ["lost"], excModule: "billiard.exceptions" })
+      const exc = new RemoteException({
+        excType: "WorkerLostError",
+        excMessage: ["lost"],
+        excModule: "billiard.exceptions"
+      })
       const writes = ids.flatMap((id) => [
         ...Array.from({ length: 8 }, () => b.markAsFailure(id, exc)),
         b.markAsDone(id, "ok"),
         ...Array.from({ length: 8 }, () => b.store(id, "STARTED", null))
       ])
       // Shuffle so SUCCESS lands anywhere among the competing writes.
-      const shuffled = writes.map((w) => [Math.random(), w] as const).sort((x, y) => x[0] - y[0]).map(([, w]) => w)
+      const shuffled = writes
+        .map((w) => [Math.random(), w] as const)
+        .sort((x, y) => x[0] - y[0])
+        .map(([, w]) => w)
       yield* Effect.all(shuffled, { concurrency: "unbounded", discard: true })
       const finals = yield* promise(() => raw.mGet(ids.map((id) => `celery-task-meta-${id}`)))
       for (const value of finals) assert.strictEqual(JSON.parse(value!).status, "SUCCESS")
@@ -321,7 +352,8 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
         assert.strictEqual(statuses[statuses.length - 1], "SUCCESS")
         assert.strictEqual(statuses.filter((s) => s === "SUCCESS").length, 1)
       }
-    }))
+    })
+  )
 
   it.scoped("a value over maxValueSize fails with BackendStoreError before any write", () =>
     Effect.gen(function* () {
@@ -334,7 +366,8 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
       assert.strictEqual(error.state, "SUCCESS")
       assert.strictEqual(error.taskId, id)
       assert.isNull(yield* promise(() => raw.get(`celery-task-meta-${id}`)))
-    }))
+    })
+  )
 
   it.scoped("after SCRIPT FLUSH the scripts are loaded again (NOSCRIPT handled)", () =>
     Effect.gen(function* () {
@@ -345,7 +378,8 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
       yield* promise(() => raw.scriptFlush())
       yield* b.markAsDone(id, 7)
       assert.strictEqual((yield* b.get(id)).result, 7)
-    }))
+    })
+  )
 
   it.scoped("get: missing ⇒ PENDING; global_keyprefix applies to keys", () =>
     Effect.gen(function* () {
@@ -356,74 +390,100 @@ layer(TestEnv, { timeout: "60 seconds", excludeTestServices: true })("RedisResul
       yield* b.markAsDone(id, [1, 2])
       assert.isNotNull(yield* promise(() => raw.get(`p:celery-task-meta-${id}`)))
       assert.deepStrictEqual((yield* b.get(id)).result, [1, 2])
-    }))
-
-  it.scoped("concurrent gets: a few MGETs on the wire, every caller gets its own value, a corrupt one fails alone", () =>
-  Effect.gen(function* () {
-    const { raw } = yield* Env
-    const b = yield* backend()
-    const ids = Array.from({ length: 300 }, (_, i) => uid(`cget-${i}`))
-    // Every third id stays missing; a corrupt value fails only its own caller.
-    yield* Effect.forEach(ids, (id, i) => (i % 3 === 0 ? Effect.void : b.markAsDone(id, i)), { concurrency: 50, discard: true })
-    const corrupt = ids[1]!
-    yield* promise(() => raw.set(`celery-task-meta-${corrupt}`, "{not json"))
-    const mon = yield* monitor
-    const results = yield* Effect.forEach(ids, (id) => Effect.either(b.get(id)), { concurrency: "unbounded" })
-    results.forEach((result, i) => {
-      if (ids[i] === corrupt) {
-        assert.isTrue(Either.isLeft(result) && result.left._tag === "DecodeError" && result.left.id === corrupt)
-      } else if (i % 3 === 0) {
-        assert.deepStrictEqual(result, Either.right(Meta.pending(ids[i]!)))
-      } else {
-        assert.isTrue(Either.isRight(result) && result.right.taskId === ids[i] && result.right.result === i)
-      }
     })
-    // The gets of one tick share an MGET: every key asked exactly once, in a handful of commands.
-    // The keys that read as missing are checked for a non-string in one script call too (its
-    // TYPE calls show in MONITOR as the script's, "lua").
-    const sent = (yield* mon.drain).filter((c) => c.includes("celery-task-meta-cget-") && !/\[\d+ lua\]/.test(c))
-    const keysOf = (c: string) => [...c.matchAll(/"(celery-task-meta-cget-[^"]+)"/g)].map((m) => m[1]!)
-    const reads = sent.filter((c) => /"MGET"|"GET"/i.test(c))
-    assert.isBelow(reads.length, 10)
-    assert.isTrue(reads.some((c) => /"MGET" "celery-task-meta-cget-/i.test(c)))
-    assert.deepStrictEqual(reads.flatMap(keysOf).sort(), ids.map((id) => `celery-task-meta-${id}`).sort())
-    const checks = sent.filter((c) => /"EVALSHA"/i.test(c))
-    assert.isBelow(checks.length, 4)
-    assert.deepStrictEqual(checks.flatMap(keysOf).sort(), ids.filter((_, i) => i % 3 === 0).map((id) => `celery-task-meta-${id}`).sort())
-  }))
+  )
 
-it.scoped("concurrent stores: a few script calls, each result stored and published once, a key of the wrong type fails alone", () =>
-    Effect.gen(function* () {
-      const { raw } = yield* Env
-      const b = yield* backend()
-      const ids = Array.from({ length: 200 }, (_, i) => uid(`cstore-${i}`))
-      const key = (id: string) => `celery-task-meta-${id}`
-      const wrong = ids[7]!
-      const done = ids[3]!
-      yield* promise(() => raw.lPush(key(wrong), "x"))
-      yield* b.markAsDone(done, "first")
-      const sub = yield* subscriber(ids.map(key))
-      const mon = yield* monitor
-      const results = yield* Effect.forEach(ids, (id, i) => Effect.either(b.markAsDone(id, i)), { concurrency: "unbounded" })
-      results.forEach((r, i) => {
-        if (ids[i] !== wrong) return assert.isTrue(Either.isRight(r), ids[i])
-        assert.isTrue(Either.isLeft(r) && r.left._tag === "CommandError" && r.left.message.includes("WRONGTYPE"))
+  it.scoped(
+    "concurrent gets: a few MGETs on the wire, every caller gets its own value, a corrupt one fails alone",
+    () =>
+      Effect.gen(function* () {
+        const { raw } = yield* Env
+        const b = yield* backend()
+        const ids = Array.from({ length: 300 }, (_, i) => uid(`cget-${i}`))
+        // Every third id stays missing; a corrupt value fails only its own caller.
+        yield* Effect.forEach(ids, (id, i) => (i % 3 === 0 ? Effect.void : b.markAsDone(id, i)), {
+          concurrency: 50,
+          discard: true
+        })
+        const corrupt = ids[1]!
+        yield* promise(() => raw.set(`celery-task-meta-${corrupt}`, "{not json"))
+        const mon = yield* monitor
+        const results = yield* Effect.forEach(ids, (id) => Effect.either(b.get(id)), { concurrency: "unbounded" })
+        results.forEach((result, i) => {
+          if (ids[i] === corrupt) {
+            assert.isTrue(Either.isLeft(result) && result.left._tag === "DecodeError" && result.left.id === corrupt)
+          } else if (i % 3 === 0) {
+            assert.deepStrictEqual(result, Either.right(Meta.pending(ids[i]!)))
+          } else {
+            assert.isTrue(Either.isRight(result) && result.right.taskId === ids[i] && result.right.result === i)
+          }
+        })
+        // The gets of one tick share an MGET: every key asked exactly once, in a handful of commands.
+        // The keys that read as missing are checked for a non-string in one script call too (its
+        // TYPE calls show in MONITOR as the script's, "lua").
+        const sent = (yield* mon.drain).filter((c) => c.includes("celery-task-meta-cget-") && !/\[\d+ lua\]/.test(c))
+        const keysOf = (c: string) => [...c.matchAll(/"(celery-task-meta-cget-[^"]+)"/g)].map((m) => m[1]!)
+        const reads = sent.filter((c) => /"MGET"|"GET"/i.test(c))
+        assert.isBelow(reads.length, 10)
+        assert.isTrue(reads.some((c) => /"MGET" "celery-task-meta-cget-/i.test(c)))
+        assert.deepStrictEqual(reads.flatMap(keysOf).sort(), ids.map((id) => `celery-task-meta-${id}`).sort())
+        const checks = sent.filter((c) => /"EVALSHA"/i.test(c))
+        assert.isBelow(checks.length, 4)
+        assert.deepStrictEqual(
+          checks.flatMap(keysOf).sort(),
+          ids
+            .filter((_, i) => i % 3 === 0)
+            .map((id) => `celery-task-meta-${id}`)
+            .sort()
+        )
       })
-      // The SUCCESS guard held inside a batch: `done` keeps its first result and is not published again.
-      const written = ids.filter((id) => id !== wrong)
-      const stored = yield* promise(() => raw.mGet(written.map(key)))
-      written.forEach((id, j) => {
-        const meta = Either.getOrThrow(Meta.decodeTaskMeta(id, stored[j]!))
-        assert.strictEqual(meta.result, id === done ? "first" : ids.indexOf(id))
-      })
-      const published = (yield* sub.drain).map(([channel]) => channel)
-      assert.deepStrictEqual(published.sort(), written.filter((id) => id !== done).map(key).sort())
-      const calls = (yield* mon.drain).filter((line) => /^\S+ \[\d+ [^\]]*\] "evalsha"/i.test(line) && line.includes("cstore-"))
-      assert.isAtLeast(calls.length, 1)
-      assert.isBelow(calls.length, 50)
-    }))
+  )
 
-it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SETEX + PUBLISH", () =>
+  it.scoped(
+    "concurrent stores: a few script calls, each result stored and published once, a key of the wrong type fails alone",
+    () =>
+      Effect.gen(function* () {
+        const { raw } = yield* Env
+        const b = yield* backend()
+        const ids = Array.from({ length: 200 }, (_, i) => uid(`cstore-${i}`))
+        const key = (id: string) => `celery-task-meta-${id}`
+        const wrong = ids[7]!
+        const done = ids[3]!
+        yield* promise(() => raw.lPush(key(wrong), "x"))
+        yield* b.markAsDone(done, "first")
+        const sub = yield* subscriber(ids.map(key))
+        const mon = yield* monitor
+        const results = yield* Effect.forEach(ids, (id, i) => Effect.either(b.markAsDone(id, i)), {
+          concurrency: "unbounded"
+        })
+        results.forEach((r, i) => {
+          if (ids[i] !== wrong) return assert.isTrue(Either.isRight(r), ids[i])
+          assert.isTrue(Either.isLeft(r) && r.left._tag === "CommandError" && r.left.message.includes("WRONGTYPE"))
+        })
+        // The SUCCESS guard held inside a batch: `done` keeps its first result and is not published again.
+        const written = ids.filter((id) => id !== wrong)
+        const stored = yield* promise(() => raw.mGet(written.map(key)))
+        written.forEach((id, j) => {
+          const meta = Either.getOrThrow(Meta.decodeTaskMeta(id, stored[j]!))
+          assert.strictEqual(meta.result, id === done ? "first" : ids.indexOf(id))
+        })
+        const published = (yield* sub.drain).map(([channel]) => channel)
+        assert.deepStrictEqual(
+          published.sort(),
+          written
+            .filter((id) => id !== done)
+            .map(key)
+            .sort()
+        )
+        const calls = (yield* mon.drain).filter(
+          (line) => /^\S+ \[\d+ [^\]]*\] "evalsha"/i.test(line) && line.includes("cstore-")
+        )
+        assert.isAtLeast(calls.length, 1)
+        assert.isBelow(calls.length, 50)
+      })
+  )
+
+  it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SETEX + PUBLISH", () =>
     Effect.gen(function* () {
       const { raw } = yield* Env
       const b = yield* backend()
@@ -436,10 +496,14 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       assert.strictEqual(yield* promise(() => raw.ttl(key)), 86400)
       assert.deepStrictEqual(yield* sub.drain, [[key, expected]])
       const restored = yield* b.restoreGroup(gid)
-      assert.deepStrictEqual(Option.map(restored, (g) => g.results.map((r) => r.id)), Option.some(["t1", "t2"]))
+      assert.deepStrictEqual(
+        Option.map(restored, (g) => g.results.map((r) => r.id)),
+        Option.some(["t1", "t2"])
+      )
       yield* b.deleteGroup(gid)
       assert.isTrue(Option.isNone(yield* b.restoreGroup(gid)))
-    }))
+    })
+  )
 
   it.scoped("setChordSize writes SETEX .s <n> and PUBLISH .s <n>; addToChord is INCRBY .t 1", () =>
     Effect.gen(function* () {
@@ -454,7 +518,8 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       assert.strictEqual(yield* promise(() => raw.ttl(`celery-taskset-meta-${gid}.s`)), 86400)
       assert.strictEqual(yield* promise(() => raw.get(`celery-taskset-meta-${gid}.t`)), "2")
       assert.deepStrictEqual(yield* sub.drain, [[`celery-taskset-meta-${gid}.s`, "3"]])
-    }))
+    })
+  )
 
   it.scoped("chord members are byte-identical to Celery's, scored by group_index (+inf when absent)", () =>
     Effect.gen(function* () {
@@ -463,10 +528,18 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const gid = uid("members")
       yield* b.onChordPartReturn({ groupId: gid, taskId: "c0", groupIndex: 0 }, "SUCCESS", 0)
       yield* b.onChordPartReturn({ groupId: gid, taskId: "c1" }, "SUCCESS", { a: [1.5, "é"] })
-      const members = yield* promise(() => raw.sendCommand<Array<string>>(["ZRANGE", `celery-taskset-meta-${gid}.j`, "0", "-1", "WITHSCORES"]))
-      assert.deepStrictEqual(members, [`[1, "c0", "SUCCESS", 0]`, "0", `[1, "c1", "SUCCESS", {"a": [1.5, "\\u00e9"]}]`, "inf"])
+      const members = yield* promise(() =>
+        raw.sendCommand<Array<string>>(["ZRANGE", `celery-taskset-meta-${gid}.j`, "0", "-1", "WITHSCORES"])
+      )
+      assert.deepStrictEqual(members, [
+        `[1, "c0", "SUCCESS", 0]`,
+        "0",
+        `[1, "c1", "SUCCESS", {"a": [1.5, "\\u00e9"]}]`,
+        "inf"
+      ])
       assert.strictEqual(yield* promise(() => raw.ttl(`celery-taskset-meta-${gid}.j`)), 86400)
-    }))
+    })
+  )
 
   it.scoped("chord members are the bytes Celery's own encoder writes", () =>
     Effect.gen(function* () {
@@ -476,16 +549,18 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const cases: ReadonlyArray<readonly [string, string, unknown]> = [
         ["m0", "SUCCESS", 0],
         ["m1", "SUCCESS", { a: [1.5, 1e-7, "é", "\u{1F600}", null, true], big: 12345678901234 }],
-        ["m2", "SUCCESS", "quote \" and \\ and /"],
+        ["m2", "SUCCESS", 'quote " and \\ and /'],
         ["m3", "FAILURE", { __exc__: true, args: ["bad", 2] }]
       ]
       const bad = new RemoteException({ excType: "ValueError", excMessage: ["bad", 2], excModule: "builtins" })
       yield* Effect.forEach(cases, ([tid, state, result], i) =>
-        b.onChordPartReturn({ groupId: gid, taskId: tid, groupIndex: i }, state, state === "FAILURE" ? bad : result))
+        b.onChordPartReturn({ groupId: gid, taskId: tid, groupIndex: i }, state, state === "FAILURE" ? bad : result)
+      )
       const stored = yield* promise(() => raw.zRange(`celery-taskset-meta-${gid}.j`, 0, -1))
       const theirs = yield* celery({ url: `redis://127.0.0.1:${port}/0`, members: cases })
       assert.deepStrictEqual(stored, theirs.members)
-    }))
+    })
+  )
 
   it.scoped("chords interoperate with Celery's on_chord_part_return on the same keys, in both directions", () =>
     Effect.gen(function* () {
@@ -497,7 +572,14 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       yield* b.setChordSize(g1, 3)
       yield* celery({
         url,
-        parts: [0, 1].map((i) => ({ tid: `${g1}-${i}`, gid: g1, index: i, state: "SUCCESS", result: { n: i }, body: uid("body") }))
+        parts: [0, 1].map((i) => ({
+          tid: `${g1}-${i}`,
+          gid: g1,
+          index: i,
+          state: "SUCCESS",
+          result: { n: i },
+          body: uid("body")
+        }))
       })
       const done = yield* b.onChordPartReturn({ groupId: g1, taskId: `${g1}-2`, groupIndex: 2 }, "SUCCESS", { n: 2 })
       assert.deepStrictEqual(done, { _tag: "Complete", results: [{ n: 0 }, { n: 1 }, { n: 2 }] })
@@ -506,8 +588,14 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const g2 = uid("interop-py-last")
       const body = uid("body")
       yield* b.setChordSize(g2, 3)
-      assert.strictEqual((yield* b.onChordPartReturn({ groupId: g2, taskId: `${g2}-1`, groupIndex: 1 }, "SUCCESS", "one"))._tag, "Pending")
-      assert.strictEqual((yield* b.onChordPartReturn({ groupId: g2, taskId: `${g2}-0`, groupIndex: 0 }, "SUCCESS", "zero"))._tag, "Pending")
+      assert.strictEqual(
+        (yield* b.onChordPartReturn({ groupId: g2, taskId: `${g2}-1`, groupIndex: 1 }, "SUCCESS", "one"))._tag,
+        "Pending"
+      )
+      assert.strictEqual(
+        (yield* b.onChordPartReturn({ groupId: g2, taskId: `${g2}-0`, groupIndex: 0 }, "SUCCESS", "zero"))._tag,
+        "Pending"
+      )
       const py = yield* celery({
         url,
         parts: [{ tid: `${g2}-2`, gid: g2, index: 2, state: "SUCCESS", result: "two", body }],
@@ -519,7 +607,8 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const [args] = JSON.parse(Buffer.from(py.message!.body, "base64").toString("utf8"))
       assert.deepStrictEqual(args, [["zero", "one", "two"]])
       assert.strictEqual((yield* b.get(body)).status, "PENDING", "no ChordError was stored on the body")
-    }))
+    })
+  )
 
   const chordRun = (ordered: boolean) =>
     Effect.gen(function* () {
@@ -528,15 +617,24 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const gid = uid(ordered ? "chord-zset" : "chord-list")
       const n = 30
       yield* b.setChordSize(gid, n)
-      const part = (i: number) => b.onChordPartReturn({ groupId: gid, taskId: `${gid}-p${i}`, groupIndex: i }, "SUCCESS", i * 10)
+      const part = (i: number) =>
+        b.onChordPartReturn({ groupId: gid, taskId: `${gid}-p${i}`, groupIndex: i }, "SUCCESS", i * 10)
       // Every part reported concurrently; in ZSET mode each one also re-delivered (identical member).
       const calls = Array.from({ length: n }, (_, i) => (ordered ? [part(i), part(i)] : [part(i)])).flat()
       const outcomes: Array<ChordProgress> = yield* Effect.all(calls, { concurrency: "unbounded" })
       const completes = outcomes.filter((o) => o._tag === "Complete")
       assert.lengthOf(completes, 1, "completed exactly once")
       const results = (completes[0] as Extract<ChordProgress, { _tag: "Complete" }>).results
-      if (ordered) assert.deepStrictEqual(results, Array.from({ length: n }, (_, i) => i * 10))
-      else assert.sameMembers([...results] as Array<number>, Array.from({ length: n }, (_, i) => i * 10))
+      if (ordered)
+        assert.deepStrictEqual(
+          results,
+          Array.from({ length: n }, (_, i) => i * 10)
+        )
+      else
+        assert.sameMembers(
+          [...results] as Array<number>,
+          Array.from({ length: n }, (_, i) => i * 10)
+        )
       const keys = ["j", "t", "s"].map((s) => `celery-taskset-meta-${gid}.${s}`)
       assert.strictEqual(yield* promise(() => raw.exists(keys)), 0, "keys deleted on success")
       // A late re-delivery after completion does not complete it again.
@@ -544,7 +642,9 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
     })
 
   it.scoped("exactly-once chord completion under concurrent parts and re-delivery (ZSET)", () => chordRun(true))
-  it.scoped("exactly-once chord completion under concurrent parts (LIST, result_chord_ordered=False)", () => chordRun(false))
+  it.scoped("exactly-once chord completion under concurrent parts (LIST, result_chord_ordered=False)", () =>
+    chordRun(false)
+  )
 
   it.scoped("add_to_chord raises the total: completion waits for .s + .t parts", () =>
     Effect.gen(function* () {
@@ -556,7 +656,8 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       assert.deepStrictEqual(first, { _tag: "Pending", ready: 1 })
       const second = yield* b.onChordPartReturn({ groupId: gid, taskId: "b", groupIndex: 1 }, "SUCCESS", "b")
       assert.deepStrictEqual(second, { _tag: "Complete", results: ["a", "b"] })
-    }))
+    })
+  )
 
   it.scoped("a failed part fails the chord with Celery's ChordError, stored on the body; keys are left", () =>
     Effect.gen(function* () {
@@ -568,7 +669,9 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const exc = new RemoteException({ excType: "MyError", excMessage: ["x", 1], excModule: "tasks" })
       yield* b.onChordPartReturn({ groupId: gid, taskId: "ok", groupIndex: 0, bodyTaskId: body }, "SUCCESS", 1)
       const error = failure(
-        yield* Effect.exit(b.onChordPartReturn({ groupId: gid, taskId: "bad", groupIndex: 1, bodyTaskId: body }, "FAILURE", exc))
+        yield* Effect.exit(
+          b.onChordPartReturn({ groupId: gid, taskId: "bad", groupIndex: 1, bodyTaskId: body }, "FAILURE", exc)
+        )
       )
       assert.instanceOf(error, ChordError)
       assert.strictEqual(error.message, "Dependency bad raised MyError('x', 1)")
@@ -576,11 +679,16 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       assert.strictEqual(stored.status, "FAILURE")
       assert.deepStrictEqual(
         stored.result,
-        new RemoteException({ excType: "ChordError", excMessage: ["Dependency bad raised MyError('x', 1)"], excModule: "celery.exceptions" })
+        new RemoteException({
+          excType: "ChordError",
+          excMessage: ["Dependency bad raised MyError('x', 1)"],
+          excModule: "celery.exceptions"
+        })
       )
       assert.strictEqual(yield* promise(() => raw.exists(`celery-taskset-meta-${gid}.j`)), 1)
       assert.strictEqual(yield* promise(() => raw.exists(`celery-taskset-meta-${gid}.s`)), 1)
-    }))
+    })
+  )
 
   it.scoped("no expiry: chord keys get no EXPIRE", () =>
     Effect.gen(function* () {
@@ -591,7 +699,8 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       yield* b.onChordPartReturn({ groupId: gid, taskId: "a", groupIndex: 0 }, "SUCCESS", 1)
       assert.strictEqual(yield* promise(() => raw.ttl(`celery-taskset-meta-${gid}.j`)), -1)
       assert.strictEqual(yield* promise(() => raw.ttl(`celery-taskset-meta-${gid}.s`)), -1)
-    }))
+    })
+  )
 
   it.scoped("waitFor: subscribe → read → wait; SUCCESS returns, FAILURE fails with the remote exception", () =>
     Effect.gen(function* () {
@@ -606,7 +715,8 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const error = failure(yield* Effect.exit(b.waitFor(bad)))
       assert.instanceOf(error, TaskFailedError)
       assert.deepStrictEqual(error.exception, exc)
-    }))
+    })
+  )
 
   it.scoped("waitFor times out with Celery's message", () =>
     Effect.gen(function* () {
@@ -614,7 +724,8 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const error = failure(yield* Effect.exit(b.waitFor(uid("wait-never"), { timeout: "200 millis" })))
       assert.instanceOf(error, TimeoutError)
       assert.strictEqual(error.celeryMessage, "The operation timed out.")
-    }))
+    })
+  )
 
   it.scoped("getMany: ready ones first in asked order, the rest as they come, corrupt ones as Left", () =>
     Effect.gen(function* () {
@@ -626,7 +737,9 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       yield* promise(() => raw.set(`celery-task-meta-${d}`, "garbage"))
       const started = yield* Deferred.make<void>()
       const fiber = yield* b.getMany([a, later, c, d]).pipe(
-        Stream.tap((item) => (Either.isRight(item) && item.right.taskId === c ? Deferred.succeed(started, undefined) : Effect.void)),
+        Stream.tap((item) =>
+          Either.isRight(item) && item.right.taskId === c ? Deferred.succeed(started, undefined) : Effect.void
+        ),
         Stream.runCollect,
         Effect.fork
       )
@@ -637,32 +750,44 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
         items.map((e) => (Either.isRight(e) ? e.right.taskId : `left:${e.left.id}`)),
         [a, c, `left:${d}`, later]
       )
-    }))
+    })
+  )
 
-  it.scoped("getMany of 1,200 ids: chunked MGET, ready ones first in asked order, each of the rest once as it finishes", () =>
-    Effect.gen(function* () {
-      const b = yield* backend()
-      const ids = Array.from({ length: 1200 }, (_, i) => uid(`gm-many-${i}`))
-      const late = new Set(ids.filter((_, i) => i % 12 === 5))
-      yield* Effect.forEach(ids, (id, i) => (late.has(id) ? b.store(id, "STARTED", null) : b.markAsDone(id, i)), {
-        concurrency: 100,
-        discard: true
+  it.scoped(
+    "getMany of 1,200 ids: chunked MGET, ready ones first in asked order, each of the rest once as it finishes",
+    () =>
+      Effect.gen(function* () {
+        const b = yield* backend()
+        const ids = Array.from({ length: 1200 }, (_, i) => uid(`gm-many-${i}`))
+        const late = new Set(ids.filter((_, i) => i % 12 === 5))
+        yield* Effect.forEach(ids, (id, i) => (late.has(id) ? b.store(id, "STARTED", null) : b.markAsDone(id, i)), {
+          concurrency: 100,
+          discard: true
+        })
+        const firstLate = yield* Deferred.make<void>()
+        const fiber = yield* b.getMany([...ids, ids[0]!], { timeout: "20 seconds" }).pipe(
+          Stream.tap(() => Deferred.succeed(firstLate, undefined)),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* Deferred.await(firstLate)
+        yield* Effect.forEach(late, (id) => b.markAsDone(id, "late"), { concurrency: 50, discard: true })
+        const items = Array.from(yield* fiber.await.pipe(Effect.flatten)).map((e) =>
+          Either.isRight(e) ? e.right : assert.fail(e.left.message)
+        )
+        assert.lengthOf(items, 1200, "each id once, duplicates asked once")
+        const early = ids.filter((id) => !late.has(id))
+        assert.deepStrictEqual(
+          items.slice(0, early.length).map((m) => m.taskId),
+          early
+        )
+        assert.sameMembers(
+          items.slice(early.length).map((m) => m.taskId),
+          [...late]
+        )
+        assert.isTrue(items.slice(early.length).every((m) => m.status === "SUCCESS" && m.result === "late"))
       })
-      const firstLate = yield* Deferred.make<void>()
-      const fiber = yield* b.getMany([...ids, ids[0]!], { timeout: "20 seconds" }).pipe(
-        Stream.tap(() => Deferred.succeed(firstLate, undefined)),
-        Stream.runCollect,
-        Effect.fork
-      )
-      yield* Deferred.await(firstLate)
-      yield* Effect.forEach(late, (id) => b.markAsDone(id, "late"), { concurrency: 50, discard: true })
-      const items = Array.from(yield* fiber.await.pipe(Effect.flatten)).map((e) => (Either.isRight(e) ? e.right : assert.fail(e.left.message)))
-      assert.lengthOf(items, 1200, "each id once, duplicates asked once")
-      const early = ids.filter((id) => !late.has(id))
-      assert.deepStrictEqual(items.slice(0, early.length).map((m) => m.taskId), early)
-      assert.sameMembers(items.slice(early.length).map((m) => m.taskId), [...late])
-      assert.isTrue(items.slice(early.length).every((m) => m.status === "SUCCESS" && m.result === "late"))
-    }))
+  )
 
   it.scoped("getAll of 1,200 ids: chunked MGET, one entry per id given in asked order, the late ones waited for", () =>
     Effect.gen(function* () {
@@ -682,17 +807,27 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       while (((yield* promise(() => raw.pubSubNumSub(channel)))[channel] ?? 0) === 0) yield* Effect.sleep("5 millis")
       yield* Effect.forEach(late, (id) => b.markAsDone(id, "late"), { concurrency: 50, discard: true })
       const metas = (yield* Fiber.join(fiber)).map((e) => (Either.isRight(e) ? e.right : assert.fail(e.left.message)))
-      assert.deepStrictEqual(metas.map((m) => m.taskId), asked)
-      assert.deepStrictEqual(metas.map((m) => m.result), asked.map((id) => (isLate.has(id) ? "late" : ids.indexOf(id))))
-    }))
+      assert.deepStrictEqual(
+        metas.map((m) => m.taskId),
+        asked
+      )
+      assert.deepStrictEqual(
+        metas.map((m) => m.result),
+        asked.map((id) => (isLate.has(id) ? "late" : ids.indexOf(id)))
+      )
+    })
+  )
 
   it.scoped("getMany times out with 'Operation timed out (<timeout>)'", () =>
     Effect.gen(function* () {
       const b = yield* backend()
-      const error = failure(yield* Effect.exit(Stream.runDrain(b.getMany([uid("gm-never")], { timeout: "300 millis" }))))
+      const error = failure(
+        yield* Effect.exit(Stream.runDrain(b.getMany([uid("gm-never")], { timeout: "300 millis" })))
+      )
       assert.instanceOf(error, TimeoutError)
       assert.strictEqual(error.celeryMessage, "Operation timed out (0.3)")
-    }))
+    })
+  )
 
   it.effect("layer provides the ResultBackend tag", () =>
     Effect.gen(function* () {
@@ -700,8 +835,10 @@ it.scoped("saveGroup / restoreGroup / deleteGroup: Celery's group meta bytes, SE
       const id = uid("layer")
       yield* b.markAsDone(id, true)
       assert.strictEqual((yield* b.get(id)).result, true)
-    }).pipe(Effect.provide(RedisResultBackend.layer())))
+    }).pipe(Effect.provide(RedisResultBackend.layer()))
+  )
 
   it.effect("the ResultConsumer in context is the one waitFor uses", () =>
-    Effect.map(ResultConsumer, (consumer) => assert.isFunction(consumer.watch)))
+    Effect.map(ResultConsumer, (consumer) => assert.isFunction(consumer.watch))
+  )
 })

@@ -16,10 +16,7 @@ import type { RedisServer } from "../../../test-support/RedisServer.js"
 const Server = Context.GenericTag<RedisServer>("test/RedisServer")
 const ServerLive = Layer.scoped(Server, redisServer())
 const clientLayer = Layer.unwrapEffect(Effect.map(Server, (s) => RedisClient.layer({ host: s.host, port: s.port })))
-const TestLayer = Layer.provideMerge(
-  RedisResultConsumer.layer(),
-  Layer.provideMerge(clientLayer, ServerLive)
-)
+const TestLayer = Layer.provideMerge(RedisResultConsumer.layer(), Layer.provideMerge(clientLayer, ServerLive))
 
 let seq = 0
 const uid = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${seq++}`
@@ -30,13 +27,13 @@ const encode = (taskId: string, state: string, result: unknown = null) =>
 /** What a worker does: SET + PUBLISH in one transaction (spec §4.1), on any key layout. */
 const storeRaw = (key: string, raw: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>
-    redis.commands([["MULTI"], ["SET", key, raw], ["PUBLISH", key, raw], ["EXEC"]]))
+    redis.commands([["MULTI"], ["SET", key, raw], ["PUBLISH", key, raw], ["EXEC"]])
+  )
 
 const store = (taskId: string, state: string, result: unknown = null) =>
   storeRaw(Keys.standard.task(taskId), encode(taskId, state, result))
 
-const command = (...args: Array<string>) =>
-  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.command(args))
+const command = (...args: Array<string>) => Effect.flatMap(RedisClient.RedisClient, (redis) => redis.command(args))
 
 const numsub = (taskId: string, layout: Keys.KeyLayout = Keys.standard) =>
   Effect.map(command("PUBSUB", "NUMSUB", layout.task(taskId)), (reply) => Number((reply as Array<unknown>)[1]))
@@ -52,9 +49,12 @@ type Item = Either.Either<Meta.TaskMeta, unknown>
 
 /** Run a watch in the background, its items into a queue. */
 const start = (stream: Stream.Stream<Item, unknown>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const queue = yield* Queue.unbounded<Item>()
-    const fiber = yield* stream.pipe(Stream.runForEach((item) => Queue.offer(queue, item)), Effect.fork)
+    const fiber = yield* stream.pipe(
+      Stream.runForEach((item) => Queue.offer(queue, item)),
+      Effect.fork
+    )
     return { queue, fiber }
   })
 
@@ -67,7 +67,7 @@ const takeStatus = (queue: Queue.Queue<Item>) => Effect.map(Queue.take(queue), s
 describe("RedisResultConsumer", () => {
   layer(TestLayer, { timeout: "30 seconds", excludeTestServices: true })((it) => {
     it.effect("emits the stored state, then each change in order, and ends on the ready state", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("order")
         yield* store(id, "STARTED")
@@ -84,20 +84,22 @@ describe("RedisResultConsumer", () => {
         assert.strictEqual(yield* Queue.size(queue), 0)
         // The stream's end waited for the UNSUBSCRIBE acknowledgement.
         assert.strictEqual(yield* numsub(id), 0)
-      }))
+      })
+    )
 
     it.effect("a result stored before the watch is emitted once and ends the stream", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("before")
         yield* store(id, "SUCCESS", "done")
         const items = yield* Stream.runCollect(consumer.watch([id]))
         assert.deepStrictEqual(Chunk.toReadonlyArray(items).map(statusOf), [`${id}:SUCCESS`])
         assert.strictEqual(yield* numsub(id), 0)
-      }))
+      })
+    )
 
     it.effect("changes published after the subscription are delivered without a stored state first", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("after")
         const { fiber, queue } = yield* start(consumer.watch([id]))
@@ -108,10 +110,11 @@ describe("RedisResultConsumer", () => {
         const items = yield* Queue.takeAll(queue)
         assert.deepStrictEqual(Chunk.toReadonlyArray(items).map(statusOf), [`${id}:STARTED`, `${id}:SUCCESS`])
         assert.strictEqual(yield* numsub(id), 0)
-      }))
+      })
+    )
 
     it.effect("watches several tasks; each is released at its ready state; the stream ends with the last", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const [a, b, c] = [uid("multi-a"), uid("multi-b"), uid("multi-c")] as const
         yield* store(a, "SUCCESS", "a")
@@ -131,10 +134,11 @@ describe("RedisResultConsumer", () => {
         yield* Fiber.join(fiber)
         assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Queue.takeAll(queue)).map(statusOf), [`${b}:REVOKED`])
         assert.deepStrictEqual([yield* numsub(a), yield* numsub(b), yield* numsub(c)], [0, 0, 0])
-      }))
+      })
+    )
 
     it.effect("the same stored bytes are emitted once; new bytes for the same state are a change", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("dedupe")
         const started = encode(id, "STARTED")
@@ -148,11 +152,15 @@ describe("RedisResultConsumer", () => {
         yield* store(id, "SUCCESS", 3)
         yield* Fiber.join(fiber)
         const rest = Chunk.toReadonlyArray(yield* Queue.takeAll(queue))
-        assert.deepStrictEqual(rest.map((i) => (Either.isRight(i) ? i.right.result : "Left")), [1, 2, 3])
-      }))
+        assert.deepStrictEqual(
+          rest.map((i) => (Either.isRight(i) ? i.right.result : "Left")),
+          [1, 2, 3]
+        )
+      })
+    )
 
     it.effect("a value that does not decode is a Left and does not stop the watch", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("corrupt")
         yield* storeRaw(Keys.standard.task(id), "{not json")
@@ -163,27 +171,31 @@ describe("RedisResultConsumer", () => {
         yield* store(id, "SUCCESS", null)
         yield* Fiber.join(fiber)
         assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Queue.takeAll(queue)).map(statusOf), [`${id}:SUCCESS`])
-      }))
+      })
+    )
 
-    it.effect("follow keeps emitting after the ready state until interrupted, then unsubscribes (in the background)", () =>
-      Effect.gen(function*() {
-        const consumer = yield* ResultConsumer
-        const id = uid("follow")
-        yield* store(id, "SUCCESS", 1)
-        const { fiber, queue } = yield* start(consumer.watch([id], { follow: true }))
-        assert.strictEqual(yield* takeStatus(queue), `${id}:SUCCESS`)
-        yield* store(id, "FAILURE", null)
-        assert.strictEqual(yield* takeStatus(queue), `${id}:FAILURE`)
-        yield* store(id, "SUCCESS", 2)
-        const again = yield* Queue.take(queue)
-        assert.isTrue(Either.isRight(again) && again.right.result === 2)
-        assert.strictEqual(yield* numsub(id), 1)
-        yield* Fiber.interrupt(fiber)
-        yield* until(Effect.map(numsub(id), (n) => n === 0))
-      }))
+    it.effect(
+      "follow keeps emitting after the ready state until interrupted, then unsubscribes (in the background)",
+      () =>
+        Effect.gen(function* () {
+          const consumer = yield* ResultConsumer
+          const id = uid("follow")
+          yield* store(id, "SUCCESS", 1)
+          const { fiber, queue } = yield* start(consumer.watch([id], { follow: true }))
+          assert.strictEqual(yield* takeStatus(queue), `${id}:SUCCESS`)
+          yield* store(id, "FAILURE", null)
+          assert.strictEqual(yield* takeStatus(queue), `${id}:FAILURE`)
+          yield* store(id, "SUCCESS", 2)
+          const again = yield* Queue.take(queue)
+          assert.isTrue(Either.isRight(again) && again.right.result === 2)
+          assert.strictEqual(yield* numsub(id), 1)
+          yield* Fiber.interrupt(fiber)
+          yield* until(Effect.map(numsub(id), (n) => n === 0))
+        })
+    )
 
     it.effect("concurrent watches of one id share one subscription and each gets every event", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("shared")
         yield* store(id, "STARTED")
@@ -204,10 +216,11 @@ describe("RedisResultConsumer", () => {
           assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Queue.takeAll(w.queue)).map(statusOf), [`${id}:SUCCESS`])
         }
         assert.strictEqual(yield* numsub(id), 0)
-      }))
+      })
+    )
 
     it.effect("a watch that starts while another holds the channel gets the current state", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("late")
         const w1 = yield* start(consumer.watch([id]))
@@ -221,10 +234,11 @@ describe("RedisResultConsumer", () => {
         yield* Fiber.join(w2.fiber)
         assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Queue.takeAll(w1.queue)).map(statusOf), [`${id}:SUCCESS`])
         assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Queue.takeAll(w2.queue)).map(statusOf), [`${id}:SUCCESS`])
-      }))
+      })
+    )
 
     it.effect("interrupting a watch UNSUBSCRIBEs everything it held, in the background", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const prefix = uid("interrupt")
         const ids = Array.from({ length: 50 }, (_, i) => `${prefix}-${i}`)
@@ -234,11 +248,17 @@ describe("RedisResultConsumer", () => {
         const channels = yield* command("PUBSUB", "CHANNELS", `${Keys.TASK_KEYPREFIX}${prefix}-*`)
         assert.strictEqual((channels as Array<string>).length, 50)
         yield* Fiber.interrupt(fiber)
-        yield* until(Effect.map(command("PUBSUB", "CHANNELS", `${Keys.TASK_KEYPREFIX}${prefix}-*`), (left) => (left as Array<string>).length === 0))
-      }))
+        yield* until(
+          Effect.map(
+            command("PUBSUB", "CHANNELS", `${Keys.TASK_KEYPREFIX}${prefix}-*`),
+            (left) => (left as Array<string>).length === 0
+          )
+        )
+      })
+    )
 
     it.effect("an empty watch ends at once; a re-watch after the end subscribes again", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         assert.strictEqual(Chunk.size(yield* Stream.runCollect(consumer.watch([]))), 0)
         const id = uid("rewatch")
@@ -250,10 +270,11 @@ describe("RedisResultConsumer", () => {
         yield* store(id, "SUCCESS", 2)
         yield* Fiber.join(fiber)
         assert.strictEqual(yield* numsub(id), 0)
-      }))
+      })
+    )
 
     it.scoped("watches that start while a task is being written see an ordered, duplicate-free history", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const id = uid("window")
         const written = yield* Ref.make(0)
@@ -266,7 +287,7 @@ describe("RedisResultConsumer", () => {
           const raw = encode(id, i > K ? "SUCCESS" : "PROGRESS", i)
           return worker.multi().set(key, raw).publish(key, raw).exec()
         }
-        const writer = yield* Effect.gen(function*() {
+        const writer = yield* Effect.gen(function* () {
           for (let i = 1; i <= K + 1; i += 8) {
             const burst = Array.from({ length: Math.min(8, K + 2 - i) }, (_, j) => i + j)
             yield* Effect.promise(() => Promise.all(burst.map(write)))
@@ -282,17 +303,20 @@ describe("RedisResultConsumer", () => {
         }
         yield* Fiber.join(writer)
         for (const w of watches) {
-          const results = Chunk.toReadonlyArray(yield* Fiber.join(w)).map((i) => (Either.isRight(i) ? Number(i.right.result) : NaN))
+          const results = Chunk.toReadonlyArray(yield* Fiber.join(w)).map((i) =>
+            Either.isRight(i) ? Number(i.right.result) : NaN
+          )
           assert.strictEqual(results.at(-1), K + 1)
           for (let i = 1; i < results.length; i++) {
             assert.isTrue(results[i]! > results[i - 1]!, `ordered without repeats: ${results.join(",")}`)
           }
         }
         assert.strictEqual(yield* numsub(id), 0)
-      }))
+      })
+    )
 
     it.effect("many tasks in one watch: SUBSCRIBE in chunks, every result delivered once", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         const prefix = uid("many")
         const ids = Array.from({ length: 3000 }, (_, i) => `${prefix}-${i}`)
@@ -306,11 +330,12 @@ describe("RedisResultConsumer", () => {
         assert.strictEqual(items.length, 3000)
         assert.strictEqual(new Set(items.map(statusOf)).size, 3000)
         assert.isTrue(items.every((i) => Either.isRight(i) && i.right.result === i.right.taskId))
-      }))
+      })
+    )
   })
 
   it.scopedLive("uses the global key prefix for keys and channels", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* redisServer()
       const options: BackendOptions = { keys: { globalKeyprefix: "app:" } }
       const ctx = yield* Layer.build(
@@ -320,7 +345,7 @@ describe("RedisResultConsumer", () => {
       )
       const layout = Keys.make(options.keys)
       const id = uid("prefixed")
-      return yield* Effect.gen(function*() {
+      return yield* Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         yield* storeRaw(layout.task(id), encode(id, "STARTED"))
         const { fiber, queue } = yield* start(consumer.watch([id]))
@@ -331,18 +356,25 @@ describe("RedisResultConsumer", () => {
         yield* Fiber.join(fiber)
         assert.strictEqual(yield* numsub(id, layout), 0)
       }).pipe(Effect.provide(ctx))
-    }))
+    })
+  )
 
   it.scopedLive("closes the idle subscriber connection and opens a new one for the next watch", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const server = yield* redisServer()
       const ctx = yield* Layer.build(
         RedisResultConsumer.layer({}, { idleTimeToLive: "50 millis" }).pipe(
           Layer.provideMerge(RedisClient.layer({ host: server.host, port: server.port }))
         )
       )
-      const clients = Effect.map(command("CLIENT", "LIST"), (s) => String(s).split("\n").filter((l) => l.trim() !== "").length)
-      return yield* Effect.gen(function*() {
+      const clients = Effect.map(
+        command("CLIENT", "LIST"),
+        (s) =>
+          String(s)
+            .split("\n")
+            .filter((l) => l.trim() !== "").length
+      )
+      return yield* Effect.gen(function* () {
         const consumer = yield* ResultConsumer
         // Lazy: only the command connection until something is watched.
         assert.strictEqual(yield* clients, 1)
@@ -360,5 +392,6 @@ describe("RedisResultConsumer", () => {
         yield* store(id2, "SUCCESS")
         yield* Fiber.join(fiber)
       }).pipe(Effect.provide(ctx))
-    }))
+    })
+  )
 })

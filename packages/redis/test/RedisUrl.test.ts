@@ -18,7 +18,12 @@ interface Case {
 type Tagged = ReadonlyArray<unknown>
 
 type PyResult =
-  | { readonly ok: true; readonly connparams: Record<string, Tagged>; readonly uri: string; readonly warnings: ReadonlyArray<string> }
+  | {
+      readonly ok: true
+      readonly connparams: Record<string, Tagged>
+      readonly uri: string
+      readonly warnings: ReadonlyArray<string>
+    }
   | { readonly ok: false; readonly error: string; readonly message: string }
 
 /** Run the real Celery on every case at once (one Python start for the whole file). */
@@ -35,7 +40,8 @@ const pyOptions = (options: RedisUrl.UrlOptions) =>
 
 const FLOAT_KEYS = new Set(["socket_timeout", "socket_connect_timeout"])
 
-const pyFloatRepr = (n: number) => (Number.isNaN(n) ? "nan" : n === Infinity ? "inf" : n === -Infinity ? "-inf" : formatFloat(n))
+const pyFloatRepr = (n: number) =>
+  Number.isNaN(n) ? "nan" : n === Infinity ? "inf" : n === -Infinity ? "-inf" : formatFloat(n)
 
 /** Our parse in the Python script's tagged shape. */
 const tagged = (parsed: RedisUrl.ParsedUrl): Record<string, Tagged> => {
@@ -64,15 +70,18 @@ const mismatches = (cases: ReadonlyArray<Case>, expected: ReadonlyArray<PyResult
     const py = expected[i]!
     const ts = ours(c)
     if (py.ok && ts.ok) {
-      const same = JSON.stringify(sortKeys(py.connparams)) === JSON.stringify(sortKeys(ts.connparams)) &&
-        py.uri === ts.uri && JSON.stringify(py.warnings) === JSON.stringify(ts.warnings)
+      const same =
+        JSON.stringify(sortKeys(py.connparams)) === JSON.stringify(sortKeys(ts.connparams)) &&
+        py.uri === ts.uri &&
+        JSON.stringify(py.warnings) === JSON.stringify(ts.warnings)
       return same ? [] : [{ case: c, python: py, ours: ts }]
     }
     if (!py.ok && !ts.ok && py.message === ts.message) return []
     return [{ case: c, python: py, ours: ts }]
   })
 
-const sortKeys = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)))
+const sortKeys = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)))
 
 const useSsl = {
   ssl_cert_reqs: "CERT_REQUIRED",
@@ -89,9 +98,13 @@ const VECTORS: ReadonlyArray<Case> = [
   { url: "redis://user:secret@redishost:6380/3" },
   { url: "redis://user:p%40ss@h/5?virtual_host=7" },
   { url: "redis://h/?virtual_host=7" },
-  { url: "redis://h:6379/2?socket_timeout=5&retry_on_timeout=true&max_connections=10&health_check_interval=25&socket_keepalive=no&foo=bar" },
+  {
+    url: "redis://h:6379/2?socket_timeout=5&retry_on_timeout=true&max_connections=10&health_check_interval=25&socket_keepalive=no&foo=bar"
+  },
   { url: "redis://:bosco@vandelay.com:123//1" },
-  { url: "rediss://h:6380/0?ssl_cert_reqs=none&ssl_ca_certs=%2Fvar%2Fssl%2Fca.pem&ssl_certfile=%2Fvar%2Fssl%2Fredis-server-cert.pem&ssl_keyfile=%2Fvar%2Fssl%2Fprivate%2Fworker-key.pem" },
+  {
+    url: "rediss://h:6380/0?ssl_cert_reqs=none&ssl_ca_certs=%2Fvar%2Fssl%2Fca.pem&ssl_certfile=%2Fvar%2Fssl%2Fredis-server-cert.pem&ssl_keyfile=%2Fvar%2Fssl%2Fprivate%2Fworker-key.pem"
+  },
   { url: "rediss://h:6380/0" },
   { url: "redis+socket:///run/redis.sock?virtual_host=3" },
   // Celery's t/unit/backends/test_redis.py
@@ -104,7 +117,9 @@ const VECTORS: ReadonlyArray<Case> = [
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_NONE" },
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_KITTY_CATS" },
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=" },
-  { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=%2Fvar%2Fssl%2Fmyca.pem&ssl_certfile=%2Fvar%2Fssl%2Fredis-server-cert.pem&ssl_keyfile=%2Fvar%2Fssl%2Fprivate%2Fworker-key.pem" },
+  {
+    url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=%2Fvar%2Fssl%2Fmyca.pem&ssl_certfile=%2Fvar%2Fssl%2Fredis-server-cert.pem&ssl_keyfile=%2Fvar%2Fssl%2Fprivate%2Fworker-key.pem"
+  },
   { url: "rediss://:bosco@vandelay.com:123//1?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=%252Fdouble%252Fencoded.pem" },
   // redis:// with redis_backend_use_ssl: Celery 5.7's rule (#10313), not 5.2.6's; see below.
   { url: "rediss://:bosco@vandelay.com:123//1", options: { useSsl } },
@@ -189,41 +204,108 @@ const VECTORS: ReadonlyArray<Case> = [
   { url: "redis://h:1/", options: { host: "h2", port: 6390, password: Redacted.make("pw") } },
   { url: "redis://h/", options: { db: 4 } },
   { url: "redis+socket:///s.sock", options: { db: 4 } },
-  { url: "redis://h/", options: { socketTimeout: 5, socketConnectTimeout: 2, socketKeepalive: true, retryOnTimeout: true, maxConnections: 9, healthCheckInterval: 3 } },
+  {
+    url: "redis://h/",
+    options: {
+      socketTimeout: 5,
+      socketConnectTimeout: 2,
+      socketKeepalive: true,
+      retryOnTimeout: true,
+      maxConnections: 9,
+      healthCheckInterval: 3
+    }
+  },
   { url: "redis://h/", options: { socketTimeout: null } }
 ]
 
 describe("RedisUrl", () => {
-  it.live("parses like the real Celery 5.2.6 (spec table, Celery's tests, urllib edges)", () =>
-    Effect.gen(function* () {
-      const expected = yield* celery(VECTORS)
-      assert.lengthOf(expected, VECTORS.length)
-      assert.deepStrictEqual(mismatches(VECTORS, expected), [])
-      // Make sure the vectors really cover both outcomes.
-      assert.isAbove(expected.filter((r) => r.ok).length, 30)
-      assert.isAbove(expected.filter((r) => !r.ok).length, 20)
-    }), { timeout: 60_000 })
+  it.live(
+    "parses like the real Celery 5.2.6 (spec table, Celery's tests, urllib edges)",
+    () =>
+      Effect.gen(function* () {
+        const expected = yield* celery(VECTORS)
+        assert.lengthOf(expected, VECTORS.length)
+        assert.deepStrictEqual(mismatches(VECTORS, expected), [])
+        // Make sure the vectors really cover both outcomes.
+        assert.isAbove(expected.filter((r) => r.ok).length, 30)
+        assert.isAbove(expected.filter((r) => !r.ok).length, 20)
+      }),
+    { timeout: 60_000 }
+  )
 
-  it.live("agrees with Celery on random URL-like strings", () =>
-    Effect.gen(function* () {
-      const alphabet = [
-        ..."abcXYZ019", ":", "/", "@", "?", "#", "&", "=", "+", "%", "[", "]", ";", ".", "-", "_", " ", "\t",
-        "%2F", "%3A", "%40", "%zz", "%E2%82%AC", "%ff", "é", "３", "\u2100", "::1", "virtual_host=", "db=", "socket_timeout=",
-        "ssl_cert_reqs=", "CERT_NONE", "required"
-      ]
-      const body = fc.array(fc.constantFrom(...alphabet), { maxLength: 14 }).map((parts) => parts.join(""))
-      const scheme = fc.constantFrom("redis://", "redis://", "redis://", "rediss://", "rediss://", "redis+socket://", "redis+x://", "socket://", "REDIS://")
-      const urls = fc.sample(fc.tuple(scheme, body).map(([s, b]) => s + b), { numRuns: 600, seed: 4242 })
-      const cases = urls.map((url) => ({ url }))
-      const expected = yield* celery(cases)
-      // Backend names are resolved by Celery's import machinery (the texts vary with what is
-      // importable); when both refuse a name, the messages may differ.
-      const diff = mismatches(cases, expected).filter((m) =>
-        !(m.python.ok === false && m.ours.ok === false && /^(No module named|Unknown result backend|Not a result backend)/.test(m.ours.message))
-      )
-      assert.isAbove(expected.filter((r) => r.ok).length, 100)
-      assert.deepStrictEqual(diff, [])
-    }), { timeout: 60_000 })
+  it.live(
+    "agrees with Celery on random URL-like strings",
+    () =>
+      Effect.gen(function* () {
+        const alphabet = [
+          ..."abcXYZ019",
+          ":",
+          "/",
+          "@",
+          "?",
+          "#",
+          "&",
+          "=",
+          "+",
+          "%",
+          "[",
+          "]",
+          ";",
+          ".",
+          "-",
+          "_",
+          " ",
+          "\t",
+          "%2F",
+          "%3A",
+          "%40",
+          "%zz",
+          "%E2%82%AC",
+          "%ff",
+          "é",
+          "３",
+          "\u2100",
+          "::1",
+          "virtual_host=",
+          "db=",
+          "socket_timeout=",
+          "ssl_cert_reqs=",
+          "CERT_NONE",
+          "required"
+        ]
+        const body = fc.array(fc.constantFrom(...alphabet), { maxLength: 14 }).map((parts) => parts.join(""))
+        const scheme = fc.constantFrom(
+          "redis://",
+          "redis://",
+          "redis://",
+          "rediss://",
+          "rediss://",
+          "redis+socket://",
+          "redis+x://",
+          "socket://",
+          "REDIS://"
+        )
+        const urls = fc.sample(
+          fc.tuple(scheme, body).map(([s, b]) => s + b),
+          { numRuns: 600, seed: 4242 }
+        )
+        const cases = urls.map((url) => ({ url }))
+        const expected = yield* celery(cases)
+        // Backend names are resolved by Celery's import machinery (the texts vary with what is
+        // importable); when both refuse a name, the messages may differ.
+        const diff = mismatches(cases, expected).filter(
+          (m) =>
+            !(
+              m.python.ok === false &&
+              m.ours.ok === false &&
+              /^(No module named|Unknown result backend|Not a result backend)/.test(m.ours.message)
+            )
+        )
+        assert.isAbove(expected.filter((r) => r.ok).length, 100)
+        assert.deepStrictEqual(diff, [])
+      }),
+    { timeout: 60_000 }
+  )
 
   it.effect("the spec table, as values", () =>
     Effect.gen(function* () {
@@ -257,13 +339,17 @@ describe("RedisUrl", () => {
       assert.strictEqual((yield* RedisUrl.parse("redis://h/?virtual_host=7")).db, 0)
       assert.strictEqual((yield* RedisUrl.parse("redis://h//1")).db, 1)
       assert.strictEqual((yield* RedisUrl.parse("redis://h/%2F3")).db, 3)
-    }))
+    })
+  )
 
   it.effect("valkey:// and valkeys:// are aliases of redis:// and rediss://", () =>
     Effect.gen(function* () {
       const v = yield* RedisUrl.parse("valkey://user:secret@vhost:6380/3")
       const r = yield* RedisUrl.parse("redis://user:secret@vhost:6380/3")
-      assert.deepStrictEqual([v.host, v.port, v.db, v.username, v.connectionClass], [r.host, r.port, r.db, r.username, r.connectionClass])
+      assert.deepStrictEqual(
+        [v.host, v.port, v.db, v.username, v.connectionClass],
+        [r.host, r.port, r.db, r.username, r.connectionClass]
+      )
       assert.strictEqual(Redacted.value(v.password!), "secret")
       assert.strictEqual(v.uri, "redis://user:**@vhost:6380/3")
       const vs = yield* RedisUrl.parse("valkeys://vhost:6380/0?ssl_cert_reqs=required")
@@ -276,34 +362,47 @@ describe("RedisUrl", () => {
       const mismatch = RedisUrl.parse("valkey://h/0?ssl_cert_reqs=none")
       assert.isTrue(Either.isLeft(mismatch))
       assert.isTrue(Either.isLeft(RedisUrl.parse("valkeyx://h/0")))
-    }))
+    })
+  )
 
-  it.effect("redis:// with redis_backend_use_ssl is TLS, as Celery 5.7 reads it (#10313): rediss://'s parameters, the URL's scheme", () =>
-    Effect.gen(function* () {
-      const plain = yield* RedisUrl.parse("redis://:bosco@vandelay.com:123//1", { useSsl })
-      const tls = yield* RedisUrl.parse("rediss://:bosco@vandelay.com:123//1", { useSsl })
-      assert.strictEqual(plain.connectionClass, "SSLConnection")
-      assert.strictEqual(plain.certReqs, "required")
-      assert.deepStrictEqual(plain.connparams, tls.connparams)
-      assert.deepStrictEqual(plain.warnings, tls.warnings)
-      assert.strictEqual(plain.uri.slice(0, 8), "redis://")
-      // The same checks as any SSL connection: ssl_cert_reqs required, and its warnings.
-      assert.isTrue(Either.isLeft(RedisUrl.parse("redis://h/0", { useSsl: { ssl_ca_certs: "/x" } })))
-      const none = yield* RedisUrl.parse("valkey://h/0", { useSsl: { ssl_cert_reqs: "none" } })
-      assert.strictEqual(none.connectionClass, "SSLConnection")
-      assert.deepStrictEqual(none.warnings, [RedisUrl.W_REDIS_SSL_CERT_NONE])
-      // An empty redis_backend_use_ssl is falsy in Celery: plain TCP.
-      assert.strictEqual((yield* RedisUrl.parse("redis://h/0", { useSsl: {} })).connectionClass, "Connection")
-    }))
+  it.effect(
+    "redis:// with redis_backend_use_ssl is TLS, as Celery 5.7 reads it (#10313): rediss://'s parameters, the URL's scheme",
+    () =>
+      Effect.gen(function* () {
+        const plain = yield* RedisUrl.parse("redis://:bosco@vandelay.com:123//1", { useSsl })
+        const tls = yield* RedisUrl.parse("rediss://:bosco@vandelay.com:123//1", { useSsl })
+        assert.strictEqual(plain.connectionClass, "SSLConnection")
+        assert.strictEqual(plain.certReqs, "required")
+        assert.deepStrictEqual(plain.connparams, tls.connparams)
+        assert.deepStrictEqual(plain.warnings, tls.warnings)
+        assert.strictEqual(plain.uri.slice(0, 8), "redis://")
+        // The same checks as any SSL connection: ssl_cert_reqs required, and its warnings.
+        assert.isTrue(Either.isLeft(RedisUrl.parse("redis://h/0", { useSsl: { ssl_ca_certs: "/x" } })))
+        const none = yield* RedisUrl.parse("valkey://h/0", { useSsl: { ssl_cert_reqs: "none" } })
+        assert.strictEqual(none.connectionClass, "SSLConnection")
+        assert.deepStrictEqual(none.warnings, [RedisUrl.W_REDIS_SSL_CERT_NONE])
+        // An empty redis_backend_use_ssl is falsy in Celery: plain TCP.
+        assert.strictEqual((yield* RedisUrl.parse("redis://h/0", { useSsl: {} })).connectionClass, "Connection")
+      })
+  )
 
   it.effect("failures carry Python's and Celery's messages", () =>
     Effect.gen(function* () {
       const message = (url: string, options?: RedisUrl.UrlOptions) =>
-        Either.match(RedisUrl.parse(url, options), { onLeft: (e) => { assert.instanceOf(e, ImproperlyConfigured); return e.message }, onRight: () => "ok" })
+        Either.match(RedisUrl.parse(url, options), {
+          onLeft: (e) => {
+            assert.instanceOf(e, ImproperlyConfigured)
+            return e.message
+          },
+          onRight: () => "ok"
+        })
       assert.strictEqual(message("rediss://h:6380/0"), RedisUrl.E_REDIS_SSL_CERT_REQS_MISSING_INVALID)
       assert.strictEqual(message("redis://h/0?ssl_cert_reqs=required"), RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
       // Still the mismatch when the query has SSL parameters, with redis_backend_use_ssl or without.
-      assert.strictEqual(message("redis://h/0?ssl_ca_certs=%2Fx", { useSsl: { ssl_cert_reqs: "required" } }), RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH)
+      assert.strictEqual(
+        message("redis://h/0?ssl_ca_certs=%2Fx", { useSsl: { ssl_cert_reqs: "required" } }),
+        RedisUrl.E_REDIS_SSL_PARAMS_AND_SCHEME_MISMATCH
+      )
       assert.strictEqual(message("redis://h/abc"), "invalid literal for int() with base 10: 'abc'")
       assert.strictEqual(message("redis://h//"), "invalid literal for int() with base 10: ''")
       assert.strictEqual(message("redis://h?socket_timeout=abc"), "could not convert string to float: 'abc'")
@@ -317,18 +416,27 @@ describe("RedisUrl", () => {
       // A password never shows up in an error.
       assert.notInclude(message("redis://u:hunter2@h\u2100x/"), "hunter2")
       assert.notInclude(message("hunter2"), "hunter2")
-    }))
+    })
+  )
 
   it.effect("parse never throws on any string", () =>
     Effect.sync(() => {
       fc.assert(
-        fc.property(fc.oneof(fc.string({ unit: "binary" }), fc.string().map((s) => "redis://" + s), fc.string({ unit: "grapheme" }).map((s) => "rediss://" + s)), (url) => {
-          const result = RedisUrl.parse(url)
-          return Either.isRight(result) || result.left instanceof ImproperlyConfigured
-        }),
+        fc.property(
+          fc.oneof(
+            fc.string({ unit: "binary" }),
+            fc.string().map((s) => "redis://" + s),
+            fc.string({ unit: "grapheme" }).map((s) => "rediss://" + s)
+          ),
+          (url) => {
+            const result = RedisUrl.parse(url)
+            return Either.isRight(result) || result.left instanceof ImproperlyConfigured
+          }
+        ),
         { numRuns: 2000 }
       )
-    }))
+    })
+  )
 
   it.effect("generated valid URLs round-trip (fields, and as_uri re-parses to the same place)", () =>
     Effect.sync(() => {
@@ -345,9 +453,10 @@ describe("RedisUrl", () => {
           fc.option(fc.string({ minLength: 1, unit: "grapheme" }), { nil: undefined }),
           fc.option(fc.string({ minLength: 1, unit: "grapheme" }), { nil: undefined }),
           (host, port, db, user, password) => {
-            const auth = user !== undefined || password !== undefined
-              ? `${user !== undefined ? RedisUrl.quote(user) : ""}${password !== undefined ? ":" + RedisUrl.quote(password) : ""}@`
-              : ""
+            const auth =
+              user !== undefined || password !== undefined
+                ? `${user !== undefined ? RedisUrl.quote(user) : ""}${password !== undefined ? ":" + RedisUrl.quote(password) : ""}@`
+                : ""
             const hostPart = host.includes(":") ? `[${host}]` : host
             const url = `redis://${auth}${hostPart}${port !== undefined ? `:${port}` : ""}/${db}`
             const parsed = RedisUrl.parse(url)
@@ -358,10 +467,14 @@ describe("RedisUrl", () => {
             assert.strictEqual(p.db, db)
             assert.strictEqual(p.username, user)
             assert.strictEqual(p.password === undefined ? undefined : Redacted.value(p.password), password)
-            const expectedAuth = user !== undefined || password !== undefined
-              ? `${user !== undefined ? RedisUrl.quote(user) : ""}${password !== undefined ? ":**" : ""}@`
-              : ""
-            assert.strictEqual(p.uri, `redis://${expectedAuth}${RedisUrl.quote(host)}${port !== undefined ? `:${port}` : ""}/${db}`)
+            const expectedAuth =
+              user !== undefined || password !== undefined
+                ? `${user !== undefined ? RedisUrl.quote(user) : ""}${password !== undefined ? ":**" : ""}@`
+                : ""
+            assert.strictEqual(
+              p.uri,
+              `redis://${expectedAuth}${RedisUrl.quote(host)}${port !== undefined ? `:${port}` : ""}/${db}`
+            )
             // as_uri quotes the host (an IPv6 host loses its brackets), so re-parse only the rest.
             if (!host.includes(":")) {
               const again = RedisUrl.parse(p.uri)
@@ -369,19 +482,25 @@ describe("RedisUrl", () => {
               assert.strictEqual(again.right.host, host)
               assert.strictEqual(again.right.db, db)
               assert.strictEqual(again.right.username, user)
-              assert.strictEqual(again.right.password === undefined ? undefined : Redacted.value(again.right.password), password === undefined ? undefined : "**")
+              assert.strictEqual(
+                again.right.password === undefined ? undefined : Redacted.value(again.right.password),
+                password === undefined ? undefined : "**"
+              )
               assert.strictEqual(again.right.uri, p.uri)
             }
           }
         ),
         { numRuns: 500 }
       )
-    }))
+    })
+  )
 
   it.effect("toConfig maps to a RedisConfig and logs Celery's SSL warnings", () =>
     Effect.gen(function* () {
       const config = yield* RedisUrl.toConfig(
-        Redacted.make("rediss://u:pw@h:6380/2?ssl_cert_reqs=optional&ssl_ca_certs=%2Fca.pem&socket_timeout=3&ssl_check_hostname=yes")
+        Redacted.make(
+          "rediss://u:pw@h:6380/2?ssl_cert_reqs=optional&ssl_ca_certs=%2Fca.pem&socket_timeout=3&ssl_check_hostname=yes"
+        )
       )
       assert.strictEqual(config.host, "h")
       assert.strictEqual(config.port, 6380)
@@ -399,5 +518,6 @@ describe("RedisUrl", () => {
       assert.strictEqual(socket.socketTimeout, 120_000)
       const plain = yield* RedisUrl.toConfig("redis://h/0")
       assert.isUndefined(plain.connectTimeout)
-    }))
+    })
+  )
 })

@@ -10,7 +10,10 @@ import { RouteTable } from "../src/internal/routeTable.js"
 /** A sink holding `held` (mutable, as a watch drops its done tasks). */
 class TestSink {
   readonly got: Array<string> = []
-  constructor(readonly name: string, public held: Array<string>) {}
+  constructor(
+    readonly name: string,
+    public held: Array<string>
+  ) {}
   channels = () => this.held
 }
 
@@ -38,7 +41,8 @@ describe("RouteTable", () => {
       publish("nobody", "4")
       assert.deepStrictEqual(a.got, ["x=1", "y=2"])
       assert.deepStrictEqual(b.got, ["y=2", "z=3"])
-    }))
+    })
+  )
 
   it.effect("first syncs are taken once, for sinks still present, with their channels each once", () =>
     Effect.sync(() => {
@@ -59,7 +63,8 @@ describe("RouteTable", () => {
       const c = new TestSink("c", ["q"])
       table.add(c)
       assert.deepStrictEqual(table.takeSyncs(), { sinks: [c], channels: ["q"] })
-    }))
+    })
+  )
 
   it.effect("a shared channel is UNSUBSCRIBEd only when its last sink releases it, and only on a live connection", () =>
     Effect.sync(() => {
@@ -87,7 +92,8 @@ describe("RouteTable", () => {
       assert.isFalse(table.releasesSettled())
       table.settleReleases(un.target)
       assert.isTrue(table.releasesSettled())
-    }))
+    })
+  )
 
   it.effect("the UNSUBSCRIBE skips channels routed again since, and channels the connection never subscribed", () =>
     Effect.sync(() => {
@@ -102,7 +108,8 @@ describe("RouteTable", () => {
       // Three releases were requested: settling at the target counts them all.
       table.settleReleases(un.target)
       assert.isTrue(table.releasesSettled())
-    }))
+    })
+  )
 
   it.effect("release waiters are called when the releases requested before them are acknowledged, not later ones", () =>
     Effect.sync(() => {
@@ -124,7 +131,8 @@ describe("RouteTable", () => {
       assert.deepStrictEqual(calls, ["nothing pending", "after a"])
       table.settleReleases(second.target)
       assert.deepStrictEqual(calls, ["nothing pending", "after a", "after b"])
-    }))
+    })
+  )
 
   it.effect("a lost connection settles every release; a resync takes every sink and drops queued work", () =>
     Effect.sync(() => {
@@ -145,25 +153,29 @@ describe("RouteTable", () => {
       assert.isFalse(table.hasPending())
       assert.isTrue(table.releasesSettled())
       assert.deepStrictEqual(table.channels(), ["y"])
-    }))
+    })
+  )
 
-  it.effect("a sink that releases a channel while a message on it is delivered does not make the next sink miss it", () =>
-    Effect.sync(() => {
-      const { table } = setup()
-      const a = new TestSink("a", ["x"])
-      const b = new TestSink("b", ["x"])
-      const c = new TestSink("c", ["x"])
-      table.add(a)
-      table.add(b)
-      table.add(c)
-      const got: Array<string> = []
-      table.forEachRoute("x", "done", (sink, channel) => {
-        got.push(sink.name)
-        table.release(sink, channel)
+  it.effect(
+    "a sink that releases a channel while a message on it is delivered does not make the next sink miss it",
+    () =>
+      Effect.sync(() => {
+        const { table } = setup()
+        const a = new TestSink("a", ["x"])
+        const b = new TestSink("b", ["x"])
+        const c = new TestSink("c", ["x"])
+        table.add(a)
+        table.add(b)
+        table.add(c)
+        const got: Array<string> = []
+        table.forEachRoute("x", "done", (sink, channel) => {
+          got.push(sink.name)
+          table.release(sink, channel)
+        })
+        assert.deepStrictEqual(got, ["a", "b", "c"])
+        assert.strictEqual(table.channelCount, 0)
       })
-      assert.deepStrictEqual(got, ["a", "b", "c"])
-      assert.strictEqual(table.channelCount, 0)
-    }))
+  )
 
   it.effect("detach forgets the sink and its pending sync; clear returns every sink and leaves nothing", () =>
     Effect.sync(() => {
@@ -183,5 +195,6 @@ describe("RouteTable", () => {
       assert.isFalse(table.hasPending())
       publish("x", "1")
       assert.deepStrictEqual([...a.got, ...b.got], [])
-    }))
+    })
+  )
 })

@@ -39,16 +39,17 @@ const countingConsumer = (forwardWaitReady: boolean) =>
         calls.watch++
         return inner.watch(taskIds, options)
       }
-      const consumer: ResultConsumer = forwardWaitReady && innerWaitReady !== undefined
-        ? {
-          [TypeId]: TypeId,
-          watch,
-          waitReady: (taskId, timeout) => {
-            calls.waitReady++
-            return innerWaitReady(taskId, timeout)
-          }
-        }
-        : { [TypeId]: TypeId, watch }
+      const consumer: ResultConsumer =
+        forwardWaitReady && innerWaitReady !== undefined
+          ? {
+              [TypeId]: TypeId,
+              watch,
+              waitReady: (taskId, timeout) => {
+                calls.waitReady++
+                return innerWaitReady(taskId, timeout)
+              }
+            }
+          : { [TypeId]: TypeId, watch }
       return Context.make(ResultConsumer, consumer).pipe(Context.add(Calls, calls))
     })
   ).pipe(Layer.provide(RedisResultConsumer.layer()))
@@ -69,9 +70,8 @@ const store = (taskId: string, state: string, result: unknown = null) =>
 
 const numsub = (taskId: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>
-    redis.command(["PUBSUB", "NUMSUB", Keys.standard.task(taskId)])).pipe(
-      Effect.map((reply) => Number((reply as Array<unknown>)[1]))
-    )
+    redis.command(["PUBSUB", "NUMSUB", Keys.standard.task(taskId)])
+  ).pipe(Effect.map((reply) => Number((reply as Array<unknown>)[1])))
 
 /** SUBSCRIBE commands the server has run (INFO commandstats). */
 const subscribeCalls = Effect.flatMap(RedisClient.RedisClient, (redis) => redis.command(["INFO", "commandstats"])).pipe(
@@ -85,7 +85,10 @@ const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
     Effect.orDie
   )
 
-for (const [name, fast] of [["waitReady (the consumer's fast path)", true], ["watch (a consumer without waitReady)", false]] as const) {
+for (const [name, fast] of [
+  ["waitReady (the consumer's fast path)", true],
+  ["watch (a consumer without waitReady)", false]
+] as const) {
   describe(`waitFor through ${name}`, () => {
     layer(testLayer(fast), { timeout: "30 seconds", excludeTestServices: true })((it) => {
       /** The path this block is about was the one taken. */
@@ -109,7 +112,8 @@ for (const [name, fast] of [["waitReady (the consumer's fast path)", true], ["wa
           assert.strictEqual(meta.result, 7)
           yield* until(Effect.map(numsub(id), (n) => n === 0))
           yield* tookPath
-        }))
+        })
+      )
 
       it.effect("returns a state stored before the wait without waiting for a message", () =>
         Effect.gen(function* () {
@@ -128,7 +132,8 @@ for (const [name, fast] of [["waitReady (the consumer's fast path)", true], ["wa
           } else {
             assert.strictEqual(calls.watch, before.watch + 1)
           }
-        }))
+        })
+      )
 
       it.effect("a FAILURE fails with TaskFailedError", () =>
         Effect.gen(function* () {
@@ -138,7 +143,8 @@ for (const [name, fast] of [["waitReady (the consumer's fast path)", true], ["wa
           const error = yield* Effect.flip(backend.waitFor(id, { timeout: "10 seconds" }))
           assert.strictEqual(error._tag, "TaskFailedError")
           yield* tookPath
-        }))
+        })
+      )
 
       it.effect("nothing stored: TimeoutError after the timeout, and nothing stays subscribed", () =>
         Effect.gen(function* () {
@@ -148,7 +154,8 @@ for (const [name, fast] of [["waitReady (the consumer's fast path)", true], ["wa
           assert.strictEqual(error._tag, "TimeoutError")
           yield* until(Effect.map(numsub(id), (n) => n === 0))
           yield* tookPath
-        }))
+        })
+      )
     })
   })
 }

@@ -182,7 +182,9 @@ export const watcherSubscribed: Metric.Metric.Gauge<number> = Metric.gauge("cele
   description: "Sentinel +switch-master subscriptions, by sentinel"
 })
 
-export const Sentinel: Context.Tag<Sentinel, Sentinel> = Context.GenericTag<Sentinel>("@effect-celery/sentinel/Sentinel")
+export const Sentinel: Context.Tag<Sentinel, Sentinel> = Context.GenericTag<Sentinel>(
+  "@effect-celery/sentinel/Sentinel"
+)
 
 /** The wait for one sentinel (connect + reply) when `sentinel_kwargs` sets no `socket_timeout`. */
 export const DEFAULT_SENTINEL_TIMEOUT: Duration.Duration = Duration.seconds(5)
@@ -236,7 +238,11 @@ const seconds = (what: string, value: number | undefined) =>
     ? Effect.succeed(undefined)
     : Number.isFinite(value) && value > 0
       ? Effect.succeed(Duration.millis(value * 1000))
-      : Effect.fail(new ImproperlyConfigured({ message: `sentinel_kwargs.${what} must be a positive number of seconds, got ${value}` }))
+      : Effect.fail(
+          new ImproperlyConfigured({
+            message: `sentinel_kwargs.${what} must be a positive number of seconds, got ${value}`
+          })
+        )
 
 /** Prepared options aimed at one node. */
 const at = (options: RedisConfig.NodeRedisOptions, address: Address): RedisConfig.NodeRedisOptions => ({
@@ -266,7 +272,8 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     const masterName = config.masterName
     if (masterName === undefined || masterName === "") {
       return yield* new ImproperlyConfigured({
-        message: "Sentinel: the transport option master_name (masterName) is required: the name of the master the sentinels monitor"
+        message:
+          "Sentinel: the transport option master_name (masterName) is required: the name of the master the sentinels monitor"
       })
     }
     if (config.sentinels.length === 0) {
@@ -274,12 +281,15 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
     }
     const minOtherSentinels = config.minOtherSentinels ?? 0
     if (!Number.isInteger(minOtherSentinels) || minOtherSentinels < 0) {
-      return yield* new ImproperlyConfigured({ message: `Sentinel: min_other_sentinels must be a non-negative integer, got ${minOtherSentinels}` })
+      return yield* new ImproperlyConfigured({
+        message: `Sentinel: min_other_sentinels must be a non-negative integer, got ${minOtherSentinels}`
+      })
     }
     const db = config.db ?? 0
     const kwargs = config.sentinelKwargs ?? {}
     const replyTimeout = (yield* seconds("socket_timeout", kwargs.socket_timeout)) ?? DEFAULT_SENTINEL_TIMEOUT
-    const sentinelConnectTimeout = (yield* seconds("socket_connect_timeout", kwargs.socket_connect_timeout)) ?? replyTimeout
+    const sentinelConnectTimeout =
+      (yield* seconds("socket_connect_timeout", kwargs.socket_connect_timeout)) ?? replyTimeout
     // Options are built (TLS files read) once; each connection only swaps in its host and port.
     const sentinelOptions = yield* RedisConfig.clientOptions({
       username: kwargs.username,
@@ -297,7 +307,8 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
       clientName: config.clientName
     })
     // Every message names a node as Celery's as_uri() would (`RedisConfig.serverUri`), password masked.
-    const sentinelName = (a: Address): string => RedisConnection.targetOfOptions({ ...atSentinel(sentinelOptions, a), database: db }, "sentinel")
+    const sentinelName = (a: Address): string =>
+      RedisConnection.targetOfOptions({ ...atSentinel(sentinelOptions, a), database: db }, "sentinel")
     const nodeName = (a: Address): string => RedisConnection.targetOfOptions(at(dataOptions, a))
     const uri = config.uri ?? config.sentinels.map(sentinelName).join(";")
     const runtime = yield* Effect.runtime<never>()
@@ -334,15 +345,28 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           const target = sentinelName(sentinel)
           // Connect failures name the target already.
           const client = yield* Effect.mapError(
-            RedisConnection.connector(atSentinel(sentinelOptions, sentinel), { target, connectTimeout: sentinelConnectTimeout }),
+            RedisConnection.connector(atSentinel(sentinelOptions, sentinel), {
+              target,
+              connectTimeout: sentinelConnectTimeout
+            }),
             (e) => e.message
           )
-          const reply = yield* RedisConnection.command(client, target, ["SENTINEL", "MASTER", masterName], replyTimeout).pipe(
+          const reply = yield* RedisConnection.command(
+            client,
+            target,
+            ["SENTINEL", "MASTER", masterName],
+            replyTimeout
+          ).pipe(
             // Sentinels answer an unknown name with "ERR No such master with that name".
-            Effect.mapError((e) => (/No such master/i.test(e.message) ? `${target}: no master named '${masterName}'` : `${target}: ${e.message}`))
+            Effect.mapError((e) =>
+              /No such master/i.test(e.message)
+                ? `${target}: no master named '${masterName}'`
+                : `${target}: ${e.message}`
+            )
           )
           const state = parseMasterState(reply)
-          if (state === undefined) return yield* Effect.fail(`unexpected SENTINEL MASTER reply ${JSON.stringify(reply)}`)
+          if (state === undefined)
+            return yield* Effect.fail(`unexpected SENTINEL MASTER reply ${JSON.stringify(reply)}`)
           return state
         })
       )
@@ -373,7 +397,13 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
         reason: "MasterNotFound",
         message: `No master found for '${masterName}' : ${reasons.join("; ")}`
       })
-    }).pipe(Effect.withSpan("Sentinel.discover", { kind: "client", captureStackTrace: false, attributes: { "db.system.name": "redis", [MetricAttr.master]: masterName } }))
+    }).pipe(
+      Effect.withSpan("Sentinel.discover", {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { "db.system.name": "redis", [MetricAttr.master]: masterName }
+      })
+    )
 
     const verifyRole = (client: NodeRedis, address: Address): Effect.Effect<void, ConnectionError> => {
       const target = nodeName(address)
@@ -383,17 +413,20 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           return role === "master"
             ? Effect.void
             : Effect.fail(
-              new ConnectionError({
-                reason: "MasterNotFound",
-                message: `No master found for '${masterName}' : ${target} reported as master but its ROLE is ${role}`
-              })
-            )
+                new ConnectionError({
+                  reason: "MasterNotFound",
+                  message: `No master found for '${masterName}' : ${target} reported as master but its ROLE is ${role}`
+                })
+              )
         }),
         Effect.catchTag("CommandError", (e) =>
           // A user without +role cannot verify (an ACL denial); redis-py does not verify at all.
           e.message.startsWith("NOPERM")
             ? Effect.void
-            : Effect.fail(new ConnectionError({ reason: "Connect", message: `${target}: ROLE: ${e.message}`, cause: e.cause })))
+            : Effect.fail(
+                new ConnectionError({ reason: "Connect", message: `${target}: ROLE: ${e.message}`, cause: e.cause })
+              )
+        )
       )
     }
 
@@ -403,14 +436,24 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
         const target = nodeName(address)
         const provider = config.credentialProvider
         // A credential provider is asked again for every master connection.
-        const options = provider === undefined ? dataOptions : yield* restore(RedisConfig.withCredentials(dataOptions, provider, target, dataConnectTimeout))
-        const client = yield* RedisConnection.create(at(options, address), { target, connectTimeout: dataConnectTimeout })
+        const options =
+          provider === undefined
+            ? dataOptions
+            : yield* restore(RedisConfig.withCredentials(dataOptions, provider, target, dataConnectTimeout))
+        const client = yield* RedisConnection.create(at(options, address), {
+          target,
+          connectTimeout: dataConnectTimeout
+        })
         // node-redis emits "end" however the socket is closed (a switch, the scope, QUIT).
         client.on("end", () => countClosed(client))
         // Tracked from the start, so a switch during the connect closes it too.
         tracked.set(client, address)
         const opened = yield* Effect.exit(
-          restore(RedisConnection.connect(client, target, dataConnectTimeout).pipe(Effect.zipRight(verifyRole(client, address))))
+          restore(
+            RedisConnection.connect(client, target, dataConnectTimeout).pipe(
+              Effect.zipRight(verifyRole(client, address))
+            )
+          )
         )
         if (Exit.isFailure(opened)) {
           tracked.delete(client)
@@ -419,10 +462,14 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
         }
         countOpen(client)
         yield* Effect.addFinalizer(() =>
-          RedisConnection.release(client).pipe(Effect.ensuring(Effect.sync(() => {
-            tracked.delete(client)
-            countClosed(client)
-          })))
+          RedisConnection.release(client).pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                tracked.delete(client)
+                countClosed(client)
+              })
+            )
+          )
         )
         return client
       })
@@ -475,10 +522,12 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           yield* Effect.tryPromise({
             try: () => client.subscribe("+switch-master", onSwitch),
             catch: (cause) => classify("SUBSCRIBE", cause)
-          }).pipe(Effect.timeoutFail({
-            duration: replyTimeout,
-            onTimeout: () => new ConnectionError({ reason: "Timeout", message: `${target}: SUBSCRIBE timed out` })
-          }))
+          }).pipe(
+            Effect.timeoutFail({
+              duration: replyTimeout,
+              onTimeout: () => new ConnectionError({ reason: "Timeout", message: `${target}: SUBSCRIBE timed out` })
+            })
+          )
           subscribed = true
           watcherSubscribed.unsafeModify(1, labels)
           yield* Effect.logDebug(`Sentinel: watching +switch-master on ${sentinelName(sentinel)}`)
@@ -490,9 +539,13 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
           yield* Deferred.await(ended)
           yield* Effect.logDebug(`Sentinel: lost the +switch-master subscription on ${sentinelName(sentinel)}`)
         })
-      ).pipe(Effect.ensuring(Effect.sync(() => {
-        if (subscribed) watcherSubscribed.unsafeModify(-1, labels)
-      })))
+      ).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            if (subscribed) watcherSubscribed.unsafeModify(-1, labels)
+          })
+        )
+      )
     }
 
     const watcher = Effect.gen(function* () {
@@ -528,18 +581,18 @@ export const make = (config: Config): Effect.Effect<Sentinel, ImproperlyConfigur
   })
 
 /** A `Config` from a Celery `sentinel://` URL and transport options. */
-export const configFromUrl = (url: string, options: SentinelOptions = {}): Effect.Effect<Config, ImproperlyConfigured> =>
-  Effect.map(
-    SentinelUrl.parse(url, { password: options.password, username: options.username }),
-    (parsed): Config => ({
-      ...options,
-      sentinels: parsed.hosts.map((h) => ({ host: h.host, port: h.port })),
-      db: parsed.db,
-      username: parsed.username,
-      password: parsed.password,
-      uri: parsed.uri
-    })
-  )
+export const configFromUrl = (
+  url: string,
+  options: SentinelOptions = {}
+): Effect.Effect<Config, ImproperlyConfigured> =>
+  Effect.map(SentinelUrl.parse(url, { password: options.password, username: options.username }), (parsed): Config => ({
+    ...options,
+    sentinels: parsed.hosts.map((h) => ({ host: h.host, port: h.port })),
+    db: parsed.db,
+    username: parsed.username,
+    password: parsed.password,
+    uri: parsed.uri
+  }))
 
 /**
  * `RedisClient` (and `Sentinel`) for the master the sentinels name. Like `RedisClient.make`, it
@@ -547,7 +600,9 @@ export const configFromUrl = (url: string, options: SentinelOptions = {}): Effec
  * before its sentinels know a master; with `failFast: true` the layer fails with
  * `ConnectionError("MasterNotFound")` when no master can be found now.
  */
-export const layer = (config: Config): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError> =>
+export const layer = (
+  config: Config
+): Layer.Layer<RedisClient.RedisClient | Sentinel, ImproperlyConfigured | ConnectionError> =>
   Layer.scopedContext(
     Effect.gen(function* () {
       const sentinel = yield* make(config)

@@ -23,7 +23,10 @@ export type Services = ResultBackend | ResultConsumer | RedisClient.RedisClient 
 export interface Options extends BackendOptions, Sentinel.SentinelOptions {}
 
 /** The backend and consumer over a Sentinel config. */
-export const layer = (config: Sentinel.Config, options: BackendOptions = {}): Layer.Layer<Services, ImproperlyConfigured | ConnectionError> =>
+export const layer = (
+  config: Sentinel.Config,
+  options: BackendOptions = {}
+): Layer.Layer<Services, ImproperlyConfigured | ConnectionError> =>
   RedisBackend.layerWithClient(Sentinel.layer(config), options)
 
 /**
@@ -31,10 +34,11 @@ export const layer = (config: Sentinel.Config, options: BackendOptions = {}): La
  * options (`result_backend_transport_options`: `masterName`, `minOtherSentinels`, `sentinelKwargs`,
  * `retryPolicy`, …; `redis_backend_use_ssl` as `useSsl`).
  */
-export const layerUrl = (url: string, options: Options = {}): Layer.Layer<Services, ImproperlyConfigured | ConnectionError> =>
-  Layer.unwrapEffect(
-    Effect.map(Sentinel.configFromUrl(url, options), (config) => layer(config, options))
-  )
+export const layerUrl = (
+  url: string,
+  options: Options = {}
+): Layer.Layer<Services, ImproperlyConfigured | ConnectionError> =>
+  Layer.unwrapEffect(Effect.map(Sentinel.configFromUrl(url, options), (config) => layer(config, options)))
 
 /** Everything `layerConfig` reads: the `sentinel://` URL, the transport options, the backend options. */
 export interface LayerConfig extends Options {
@@ -47,7 +51,9 @@ export interface LayerConfig extends Options {
  * `CELERY_RESULT_BACKEND_MASTER_NAME` for `master_name`; no other option (Celery's defaults).
  */
 export const envConfig: Config.Config<LayerConfig> = Config.all({
-  url: Config.redacted("CELERY_RESULT_BACKEND").pipe(Config.withDescription("Celery result_backend URL (sentinel://…)")),
+  url: Config.redacted("CELERY_RESULT_BACKEND").pipe(
+    Config.withDescription("Celery result_backend URL (sentinel://…)")
+  ),
   masterName: Config.string("CELERY_RESULT_BACKEND_MASTER_NAME").pipe(
     Config.withDescription("result_backend_transport_options.master_name")
   )

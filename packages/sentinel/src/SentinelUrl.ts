@@ -52,7 +52,12 @@ const fail = (url: string, message: string) =>
 export const asUri = (url: string): string =>
   url
     .split(SEPARATOR)
-    .map((chunk) => Either.getOrElse(attempt(() => maybeSanitizeUrl(chunk)), () => "<invalid>"))
+    .map((chunk) =>
+      Either.getOrElse(
+        attempt(() => maybeSanitizeUrl(chunk)),
+        () => "<invalid>"
+      )
+    )
     .join(SEPARATOR)
 
 const parseChunk = (url: string, chunk: string, defaults: Defaults): SentinelHost | ImproperlyConfigured => {
@@ -66,9 +71,10 @@ const parseChunk = (url: string, chunk: string, defaults: Defaults): SentinelHos
   if (Either.isLeft(read)) return fail(url, read.left.message)
   const { db, parts } = read.right
   if (db < 0) return fail(url, `database ${db} is negative`)
-  const fallbackPassword = defaults.password === undefined || Redacted.isRedacted(defaults.password)
-    ? defaults.password
-    : Redacted.make(defaults.password)
+  const fallbackPassword =
+    defaults.password === undefined || Redacted.isRedacted(defaults.password)
+      ? defaults.password
+      : Redacted.make(defaults.password)
   return {
     host: parts.host ?? defaults.host ?? "localhost",
     port: parts.port ?? defaults.port ?? 6379,

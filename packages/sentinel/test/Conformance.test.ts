@@ -26,10 +26,15 @@ const hooks = (options: BackendOptions) =>
         keys,
         writeRaw: (key, value) => client.command(["SET", key, value]),
         readRaw: (key) => client.get(key).pipe(Effect.map(Option.fromNullable)),
-        ttl: (key) => client.command(["TTL", key]).pipe(Effect.map((t) => (typeof t === "number" && t >= 0 ? Option.some(t) : Option.none()))),
+        ttl: (key) =>
+          client
+            .command(["TTL", key])
+            .pipe(Effect.map((t) => (typeof t === "number" && t >= 0 ? Option.some(t) : Option.none()))),
         elapse: (duration) => Effect.sleep(duration),
         subscriberCount: (taskId) =>
-          client.command(["PUBSUB", "NUMSUB", keys.task(taskId)]).pipe(Effect.map((r) => (Array.isArray(r) ? Number(r[1]) : 0)))
+          client
+            .command(["PUBSUB", "NUMSUB", keys.task(taskId)])
+            .pipe(Effect.map((r) => (Array.isArray(r) ? Number(r[1]) : 0)))
       } satisfies Conformance.Hooks
     })
   )
@@ -39,7 +44,11 @@ Conformance.suite(
   (options) =>
     Layer.unwrapEffect(
       Effect.map(topology, (topo) =>
-        Layer.provideMerge(hooks(options), SentinelBackend.layerUrl(topo.url, { ...options, masterName: topo.masterName })))
+        Layer.provideMerge(
+          hooks(options),
+          SentinelBackend.layerUrl(topo.url, { ...options, masterName: topo.masterName })
+        )
+      )
     ),
   { live: true }
 )

@@ -5,7 +5,23 @@
  */
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Chunk, Context, Duration, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Queue, Schedule, Stream } from "effect"
+import {
+  Cause,
+  Chunk,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Queue,
+  Schedule,
+  Stream
+} from "effect"
 import { ResultBackend, ResultConsumer } from "@effect-celery/core"
 import type { RetryPolicy } from "@effect-celery/core"
 import { Sentinel, SentinelBackend } from "@effect-celery/sentinel"
@@ -17,13 +33,23 @@ import * as Metrics from "./Metrics.js"
  * About Celery's default budget (20 retries ≈ 19 s), in finer steps so the measured recovery is the
  * failover itself rather than the 1 s retry grid.
  */
-const retryPolicy: Partial<RetryPolicy.RetryPolicy> = { maxRetries: 80, intervalStart: 0, intervalStep: 0.25, intervalMax: 0.25 }
+const retryPolicy: Partial<RetryPolicy.RetryPolicy> = {
+  maxRetries: 80,
+  intervalStart: 0,
+  intervalStep: 0.25,
+  intervalMax: 0.25
+}
 
 /** Celery logs every retry at ERROR; keep the test output to the measurements. */
 const quietly = Logger.withMinimumLogLevel(LogLevel.None)
 
 const within = <A, E, R>(self: Effect.Effect<A, E, R>, millis: number, what: string) =>
-  self.pipe(Effect.timeoutFail({ duration: Duration.millis(millis), onTimeout: () => new Error(`${what}: not within ${millis} ms`) }))
+  self.pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(millis),
+      onTimeout: () => new Error(`${what}: not within ${millis} ms`)
+    })
+  )
 
 interface RunResult {
   readonly recoveryMillis: number
@@ -39,7 +65,9 @@ const failoverRun = (how: "SIGKILL" | "SENTINEL FAILOVER") =>
   Effect.scoped(
     Effect.gen(function* () {
       const topo: SentinelTopology = yield* sentinelTopology()
-      const context = yield* Layer.build(SentinelBackend.layerUrl(topo.url, { masterName: topo.masterName, retryPolicy }))
+      const context = yield* Layer.build(
+        SentinelBackend.layerUrl(topo.url, { masterName: topo.masterName, retryPolicy })
+      )
       const backend = Context.get(context, ResultBackend.ResultBackend)
       const consumer = Context.get(context, ResultConsumer.ResultConsumer)
       const sentinel = Context.get(context, Sentinel.Sentinel)
@@ -50,12 +78,18 @@ const failoverRun = (how: "SIGKILL" | "SENTINEL FAILOVER") =>
       const events = yield* Queue.unbounded<string>()
       const watch = yield* consumer.watch(ids).pipe(
         Stream.runForEach((event) =>
-          Queue.offer(events, Either.isRight(event) ? `${event.right.taskId} ${event.right.status} ${JSON.stringify(event.right.result)}` : `decode error ${event.left.id}`)
+          Queue.offer(
+            events,
+            Either.isRight(event)
+              ? `${event.right.taskId} ${event.right.status} ${JSON.stringify(event.right.result)}`
+              : `decode error ${event.left.id}`
+          )
         ),
         Effect.fork
       )
       // The watch is live once it has delivered the current (STARTED) state of every task.
-      for (let i = 0; i < ids.length; i++) assert.include(yield* within(Queue.take(events), 10_000, "initial states"), " STARTED ")
+      for (let i = 0; i < ids.length; i++)
+        assert.include(yield* within(Queue.take(events), 10_000, "initial states"), " STARTED ")
 
       // A writer that keeps storing a counter all along (each store retried under the policy).
       const ticker = `ticker-${run}`
@@ -72,8 +106,12 @@ const failoverRun = (how: "SIGKILL" | "SENTINEL FAILOVER") =>
       const untilWritten = (n: number) =>
         Effect.flatMap(Fiber.poll(writer), (ended) =>
           Option.isSome(ended)
-            ? Effect.dieMessage(`the writer ended after ${written} writes: ${Cause.pretty(Exit.isFailure(ended.value) ? ended.value.cause : Cause.empty)}`)
-            : written >= n ? Effect.void : Effect.fail(`not yet: ${written} of ${n} writes` as const)
+            ? Effect.dieMessage(
+                `the writer ended after ${written} writes: ${Cause.pretty(Exit.isFailure(ended.value) ? ended.value.cause : Cause.empty)}`
+              )
+            : written >= n
+              ? Effect.void
+              : Effect.fail(`not yet: ${written} of ${n} writes` as const)
         ).pipe(Effect.retry({ times: 500, schedule: Schedule.spaced("10 millis") }))
       yield* untilWritten(3)
 
@@ -110,11 +148,21 @@ const failoverRun = (how: "SIGKILL" | "SENTINEL FAILOVER") =>
       const seen = Chunk.toReadonlyArray(yield* Queue.takeAll(events))
       for (const [i, id] of ids.entries()) {
         const finals = seen.filter((e) => e.startsWith(`${id} SUCCESS `))
-        assert.deepStrictEqual(finals, [`${id} SUCCESS ${JSON.stringify({ i, after: how })}`], `${id}: ${seen.join("\n")}`)
+        assert.deepStrictEqual(
+          finals,
+          [`${id} SUCCESS ${JSON.stringify({ i, after: how })}`],
+          `${id}: ${seen.join("\n")}`
+        )
       }
       // Nothing of ours is left connected to the old master (the sentinels' own links are).
-      const oldClients = how === "SIGKILL" ? [] : String(yield* topo.nodeCommand(oldPort, ["CLIENT", "LIST"])).split("\n")
-      const ours = oldClients.filter((line) => line.includes(" cmd=") && !line.includes(" name=sentinel-") && !/ cmd=(client|replconf|psync|sync)\b/.test(line))
+      const oldClients =
+        how === "SIGKILL" ? [] : String(yield* topo.nodeCommand(oldPort, ["CLIENT", "LIST"])).split("\n")
+      const ours = oldClients.filter(
+        (line) =>
+          line.includes(" cmd=") &&
+          !line.includes(" name=sentinel-") &&
+          !/ cmd=(client|replconf|psync|sync)\b/.test(line)
+      )
       assert.deepStrictEqual(ours, [], oldClients.join("\n"))
       return { recoveryMillis, newMasterPort: newMaster.port } satisfies RunResult
     })
@@ -127,49 +175,68 @@ const median = (xs: ReadonlyArray<number>): number => {
 }
 
 describe.concurrent("Sentinel failover", () => {
-  it.live("SIGKILL of the master: writes resume and the watch gets every final state (3 runs, recovery measured)", () =>
-    Effect.gen(function* () {
-      const runs = yield* Effect.all([failoverRun("SIGKILL"), failoverRun("SIGKILL"), failoverRun("SIGKILL")], { concurrency: "unbounded" })
-      const times = runs.map((r) => r.recoveryMillis)
-      console.log(`Sentinel recovery after SIGKILL of the master (kill → first successful write): ${times.join(" ms, ")} ms; median ${median(times)} ms`)
-      // Well inside the retry budget (80 × 0.25 s ≈ 20 s, like Celery's default ≈ 19 s).
-      for (const t of times) assert.isBelow(t, 20_000)
-    }), 90_000)
-
-  it.live("graceful SENTINEL FAILOVER: writes resume and the watch gets every final state", () =>
-    Effect.gen(function* () {
-      const { recoveryMillis } = yield* failoverRun("SENTINEL FAILOVER")
-      console.log(`Sentinel recovery after SENTINEL FAILOVER: ${recoveryMillis} ms`)
-      assert.isBelow(recoveryMillis, 20_000)
-    }), 60_000)
-
-  it.live("the +switch-master watcher survives its sentinel's death and closes connections to the old master (watching, connections and switches metrics)", () =>
-    Effect.scoped(
+  it.live(
+    "SIGKILL of the master: writes resume and the watch gets every final state (3 runs, recovery measured)",
+    () =>
       Effect.gen(function* () {
-        const topo = yield* sentinelTopology()
-        const name = topo.masterName
-        const sentinels = topo.sentinels.map((s) => ({ host: s.host, port: s.port }))
-        const sentinel = yield* Sentinel.make({ sentinels, masterName: name })
-        const watchingOn = (index: number) =>
-          Metrics.until(Effect.map(Metrics.watchingOn(name, sentinels[index]!), (n) => n === 1), `watching on sentinel ${index}`)
-        yield* watchingOn(0)
-        // Its sentinel dies: the watcher moves on to the next one, and no longer counts on the first.
-        yield* topo.sentinels[0]!.process.kill
-        yield* watchingOn(1)
-        assert.strictEqual(yield* Metrics.watchingOn(name, sentinels[0]!), 0)
-
-        // An idle connection to the master, made by the connector.
-        const client = yield* sentinel.connect
-        assert.strictEqual(yield* Metrics.connections(name), 1)
-        assert.strictEqual(yield* Metrics.switches(name), 0)
-        yield* topo.sentinelCommand(1, ["SENTINEL", "FAILOVER", name])
-        yield* topo.waitForNewMaster(topo.nodes[0]!.port)
-        yield* Effect.suspend(() => (client.isOpen ? Effect.fail("still open" as const) : Effect.void)).pipe(
-          Effect.retry({ times: 200, schedule: Schedule.spaced("50 millis") })
+        const runs = yield* Effect.all([failoverRun("SIGKILL"), failoverRun("SIGKILL"), failoverRun("SIGKILL")], {
+          concurrency: "unbounded"
+        })
+        const times = runs.map((r) => r.recoveryMillis)
+        console.log(
+          `Sentinel recovery after SIGKILL of the master (kill → first successful write): ${times.join(" ms, ")} ms; median ${median(times)} ms`
         )
-        // A failover is one +switch-master event; each sentinel the watcher hears it from says it once.
-        assert.strictEqual(yield* Metrics.switches(name), 1)
-        assert.strictEqual(yield* Metrics.connections(name), 0)
-      })
-    ).pipe(Metrics.isolated), 60_000)
+        // Well inside the retry budget (80 × 0.25 s ≈ 20 s, like Celery's default ≈ 19 s).
+        for (const t of times) assert.isBelow(t, 20_000)
+      }),
+    90_000
+  )
+
+  it.live(
+    "graceful SENTINEL FAILOVER: writes resume and the watch gets every final state",
+    () =>
+      Effect.gen(function* () {
+        const { recoveryMillis } = yield* failoverRun("SENTINEL FAILOVER")
+        console.log(`Sentinel recovery after SENTINEL FAILOVER: ${recoveryMillis} ms`)
+        assert.isBelow(recoveryMillis, 20_000)
+      }),
+    60_000
+  )
+
+  it.live(
+    "the +switch-master watcher survives its sentinel's death and closes connections to the old master (watching, connections and switches metrics)",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const topo = yield* sentinelTopology()
+          const name = topo.masterName
+          const sentinels = topo.sentinels.map((s) => ({ host: s.host, port: s.port }))
+          const sentinel = yield* Sentinel.make({ sentinels, masterName: name })
+          const watchingOn = (index: number) =>
+            Metrics.until(
+              Effect.map(Metrics.watchingOn(name, sentinels[index]!), (n) => n === 1),
+              `watching on sentinel ${index}`
+            )
+          yield* watchingOn(0)
+          // Its sentinel dies: the watcher moves on to the next one, and no longer counts on the first.
+          yield* topo.sentinels[0]!.process.kill
+          yield* watchingOn(1)
+          assert.strictEqual(yield* Metrics.watchingOn(name, sentinels[0]!), 0)
+
+          // An idle connection to the master, made by the connector.
+          const client = yield* sentinel.connect
+          assert.strictEqual(yield* Metrics.connections(name), 1)
+          assert.strictEqual(yield* Metrics.switches(name), 0)
+          yield* topo.sentinelCommand(1, ["SENTINEL", "FAILOVER", name])
+          yield* topo.waitForNewMaster(topo.nodes[0]!.port)
+          yield* Effect.suspend(() => (client.isOpen ? Effect.fail("still open" as const) : Effect.void)).pipe(
+            Effect.retry({ times: 200, schedule: Schedule.spaced("50 millis") })
+          )
+          // A failover is one +switch-master event; each sentinel the watcher hears it from says it once.
+          assert.strictEqual(yield* Metrics.switches(name), 1)
+          assert.strictEqual(yield* Metrics.connections(name), 0)
+        })
+      ).pipe(Metrics.isolated),
+    60_000
+  )
 })

@@ -25,11 +25,13 @@ export const connections = (masterName: string) =>
 /** `celery.sentinel.watching` on this sentinel. */
 export const watchingOn = (masterName: string, sentinel: Sentinel.Address) =>
   Effect.map(
-    Metric.value(Metric.taggedWithLabels(Sentinel.watcherSubscribed, [
-      master(masterName),
-      MetricLabel.make(Sentinel.MetricAttr.serverAddress, sentinel.host),
-      MetricLabel.make(Sentinel.MetricAttr.serverPort, String(sentinel.port))
-    ])),
+    Metric.value(
+      Metric.taggedWithLabels(Sentinel.watcherSubscribed, [
+        master(masterName),
+        MetricLabel.make(Sentinel.MetricAttr.serverAddress, sentinel.host),
+        MetricLabel.make(Sentinel.MetricAttr.serverPort, String(sentinel.port))
+      ])
+    ),
     (s) => s.value
   )
 

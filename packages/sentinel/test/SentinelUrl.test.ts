@@ -22,14 +22,21 @@ print(json.dumps(out))
 `
 
 interface CeleryParse {
-  readonly hosts?: ReadonlyArray<{ host: string; port: number; db: number; password: string | null; username: string | null }>
+  readonly hosts?: ReadonlyArray<{
+    host: string
+    port: number
+    db: number
+    password: string | null
+    username: string | null
+  }>
   readonly db?: number
   readonly password?: string | null
   readonly uri?: string
   readonly error?: string
 }
 
-const celeryParse = (urls: ReadonlyArray<string>) => pythonJson<ReadonlyArray<CeleryParse>>({ code: CELERY }, { input: urls })
+const celeryParse = (urls: ReadonlyArray<string>) =>
+  pythonJson<ReadonlyArray<CeleryParse>>({ code: CELERY }, { input: urls })
 
 const VECTORS = [
   // The spec's example (§8).
@@ -62,7 +69,10 @@ describe("SentinelUrl", () => {
       const expected = yield* celeryParse(VECTORS)
       assert.strictEqual(expected.length, VECTORS.length)
       // The last four are errors for Celery too (ValueError from int() / urllib).
-      assert.deepStrictEqual(expected.map((e) => e.error !== undefined), VECTORS.map((_, i) => i >= VECTORS.length - 4))
+      assert.deepStrictEqual(
+        expected.map((e) => e.error !== undefined),
+        VECTORS.map((_, i) => i >= VECTORS.length - 4)
+      )
       for (const [i, url] of VECTORS.entries()) {
         const celery = expected[i]!
         const ours = yield* Effect.either(SentinelUrl.parse(url))
@@ -92,28 +102,41 @@ describe("SentinelUrl", () => {
         assert.strictEqual(parsed.uri, celery.uri, url)
         assert.strictEqual(SentinelUrl.asUri(url), celery.uri, url)
       }
-    }))
+    })
+  )
 
   it.effect("the spec example, field by field", () =>
     Effect.gen(function* () {
       const url = yield* SentinelUrl.parse("sentinel://:pw@s1:26379/2;sentinel://s2:26380/2;sentinel://s3:26381")
-      assert.deepStrictEqual(url.hosts.map((h) => [h.host, h.port]), [["s1", 26379], ["s2", 26380], ["s3", 26381]])
+      assert.deepStrictEqual(
+        url.hosts.map((h) => [h.host, h.port]),
+        [
+          ["s1", 26379],
+          ["s2", 26380],
+          ["s3", 26381]
+        ]
+      )
       assert.strictEqual(url.db, 2)
       assert.strictEqual(url.password && Redacted.value(url.password), "pw")
       assert.strictEqual(url.uri, "sentinel://:**@s1:26379/2;sentinel://s2:26380/2;sentinel://s3:26381/")
       // The password never shows in logs or errors.
       assert.notInclude(JSON.stringify(url), '"pw"')
-    }))
+    })
+  )
 
   it.effect("redis_password / redis_username act as fallbacks for the first chunk", () =>
     Effect.gen(function* () {
       const fallback = yield* SentinelUrl.parse("sentinel://s1:26379/1", { password: "fromconf", username: "bob" })
       assert.strictEqual(fallback.password && Redacted.value(fallback.password), "fromconf")
       assert.strictEqual(fallback.username, "bob")
-      const url = yield* SentinelUrl.parse("sentinel://ann:fromurl@s1:26379/1", { password: "fromconf", username: "bob" })
+      const url = yield* SentinelUrl.parse("sentinel://ann:fromurl@s1:26379/1", {
+        password: "fromconf",
+        username: "bob"
+      })
       assert.strictEqual(url.password && Redacted.value(url.password), "fromurl")
       assert.strictEqual(url.username, "ann")
-    }))
+    })
+  )
 
   it.effect("rejects what cannot work, with the URL sanitized in the message", () =>
     Effect.gen(function* () {
@@ -125,5 +148,6 @@ describe("SentinelUrl", () => {
       const notInt = yield* Effect.flip(SentinelUrl.parse("sentinel://:secret@h:1/x"))
       assert.include(notInt.message, "invalid literal for int() with base 10: 'x'")
       assert.include(notInt.message, "sentinel://:**@h:1/x")
-    }))
+    })
+  )
 })

@@ -12,21 +12,24 @@ import * as Telemetry from "@effect-celery/core/Telemetry"
 import { Sentinel } from "@effect-celery/sentinel"
 
 const readme = Fs.readFileSync(Path.join(Path.dirname(fileURLToPath(import.meta.url)), "../../../README.md"), "utf8")
-const section = readme.slice(readme.indexOf("## Tracing and metrics"), readme.indexOf("\n## ", readme.indexOf("## Tracing and metrics") + 1))
+const section = readme.slice(
+  readme.indexOf("## Tracing and metrics"),
+  readme.indexOf("\n## ", readme.indexOf("## Tracing and metrics") + 1)
+)
 
 /** Backquoted names in the section. */
 const documented = new Set(Array.from(section.matchAll(/`([a-zA-Z_.]+)`/g), (m) => m[1]!))
 
 const isMetric = (value: unknown): value is Metric.Metric<unknown, unknown, unknown> =>
-  typeof value === "object" || typeof value === "function"
-    ? value !== null && Metric.MetricTypeId in value
-    : false
+  typeof value === "object" || typeof value === "function" ? value !== null && Metric.MetricTypeId in value : false
 
 describe("README: Tracing and metrics", () => {
   it.effect("names every span, event and attribute of Telemetry and Sentinel", () =>
     Effect.sync(() => {
       // The attributes the spans carry (the retry ones label metrics only; `retries` is unused).
-      const attributes = Object.entries(Telemetry.Attr).filter(([key]) => key !== "retries").map(([, name]) => name)
+      const attributes = Object.entries(Telemetry.Attr)
+        .filter(([key]) => key !== "retries")
+        .map(([, name]) => name)
       const names = [
         ...Object.values(Telemetry.SpanName),
         ...Object.values(Telemetry.EventName),
@@ -37,7 +40,8 @@ describe("README: Tracing and metrics", () => {
       ]
       const missing = names.filter((name) => !documented.has(name))
       assert.deepStrictEqual(missing, [], "add these to the README's Tracing and metrics tables")
-    }))
+    })
+  )
 
   it.effect("names every metric of Telemetry and Sentinel", () =>
     Effect.gen(function* () {
@@ -50,5 +54,6 @@ describe("README: Tracing and metrics", () => {
       assert.isAtLeast(names.length, 12)
       const missing = [...new Set(names)].filter((name) => !documented.has(name))
       assert.deepStrictEqual(missing, [], "add these to the README's metrics table")
-    }))
+    })
+  )
 })

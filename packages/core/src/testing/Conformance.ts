@@ -156,7 +156,10 @@ const makeHelpers = (limit: Duration.Duration) => {
       const fiber = yield* Effect.forkScoped(Stream.runForEach(stream, (a) => Queue.offer(queue, a)))
       const next = (what: string): Effect.Effect<A> => within(Queue.take(queue), what)
       const take = (n: number, what: string): Effect.Effect<Array<A>> =>
-        Effect.forEach(Array.from({ length: n }, (_, i) => i), (i) => next(`${what} (#${i + 1})`))
+        Effect.forEach(
+          Array.from({ length: n }, (_, i) => i),
+          (i) => next(`${what} (#${i + 1})`)
+        )
       const done = within(Fiber.join(fiber), "the stream to end")
       const drained = Queue.takeAll(queue).pipe(Effect.map(Chunk.toArray))
       return { next, take, done, fiber, drained }
@@ -205,7 +208,10 @@ const makeHelpers = (limit: Duration.Duration) => {
       const count = (yield* Hooks).subscriberCount
       if (count === undefined) return
       for (const taskId of taskIds) {
-        yield* eventually(Effect.map(count(taskId), (n) => n === 0), `the subscriptions of ${taskId} to go`)
+        yield* eventually(
+          Effect.map(count(taskId), (n) => n === 0),
+          `the subscriptions of ${taskId} to go`
+        )
       }
     })
 
@@ -218,7 +224,12 @@ type Helpers = ReturnType<typeof makeHelpers>
  * A TimeoutError names what was missing (`taskIds`, at most ten, and `taskCount`) and how long it
  * waited: at least its timeout (less a timer's millisecond of slack), at most the suite's limit more.
  */
-const timedOutOn = (error: TimeoutError, taskIds: ReadonlyArray<string>, taskCount: number, limit: Duration.Duration): void => {
+const timedOutOn = (
+  error: TimeoutError,
+  taskIds: ReadonlyArray<string>,
+  taskCount: number,
+  limit: Duration.Duration
+): void => {
   assert.deepStrictEqual(error.taskIds, taskIds)
   assert.strictEqual(error.taskCount, taskCount)
   assert.isAtLeast(error.elapsedMillis, error.timeoutMillis - 2, "waited the whole timeout")
@@ -232,7 +243,8 @@ const services = Effect.all({ backend: ResultBackend, consumer: ResultConsumer, 
 const completions = (progress: ReadonlyArray<ChordProgress>): Array<ReadonlyArray<unknown>> =>
   progress.flatMap((p) => (p._tag === "Complete" ? [p.results] : []))
 
-const part = (backend: ResultBackendShape, groupId: string, bodyTaskId?: string) =>
+const part =
+  (backend: ResultBackendShape, groupId: string, bodyTaskId?: string) =>
   (taskId: string, groupIndex: number | undefined, state: string, result: unknown) =>
     backend.onChordPartReturn(
       {
@@ -279,23 +291,35 @@ export const suite = (name: string, makeLayer: MakeLayer, config: SuiteConfig = 
       idTests(it, h)
     })
     block("expires: 2 seconds", { expires: Duration.seconds(2) }, (it) => expiryTests(it, h))
-    ;(live ? vitestIt.scopedLive : vitestIt.scoped)("expires out of range: building the backend fails with ImproperlyConfigured", () =>
-      Effect.gen(function* () {
-        const cases: ReadonlyArray<Duration.DurationInput> = [-1000, "-2 seconds", NaN, Duration.seconds(MAX_EXPIRES_SECONDS + 2)]
-        for (const expires of cases) {
-          const exit = yield* h.within(Effect.exit(Layer.build(makeLayer({ expires }))), "building the layer")
-          assert.isTrue(Exit.isFailure(exit), `expires ${String(expires)} was accepted`)
-          if (Exit.isFailure(exit)) {
-            const error = Option.getOrUndefined(Cause.failureOption(exit.cause)) as { _tag?: string; message?: string } | undefined
-            assert.strictEqual(error?._tag, "ImproperlyConfigured", Cause.pretty(exit.cause))
-            assert.include(error?.message, "result_expires out of range")
+    ;(live ? vitestIt.scopedLive : vitestIt.scoped)(
+      "expires out of range: building the backend fails with ImproperlyConfigured",
+      () =>
+        Effect.gen(function* () {
+          const cases: ReadonlyArray<Duration.DurationInput> = [
+            -1000,
+            "-2 seconds",
+            NaN,
+            Duration.seconds(MAX_EXPIRES_SECONDS + 2)
+          ]
+          for (const expires of cases) {
+            const exit = yield* h.within(Effect.exit(Layer.build(makeLayer({ expires }))), "building the layer")
+            assert.isTrue(Exit.isFailure(exit), `expires ${String(expires)} was accepted`)
+            if (Exit.isFailure(exit)) {
+              const error = Option.getOrUndefined(Cause.failureOption(exit.cause)) as
+                { _tag?: string; message?: string } | undefined
+              assert.strictEqual(error?._tag, "ImproperlyConfigured", Cause.pretty(exit.cause))
+              assert.include(error?.message, "result_expires out of range")
+            }
           }
-        }
-      }), Duration.toMillis(Duration.sum(limit, Duration.seconds(20))))
+        }),
+      Duration.toMillis(Duration.sum(limit, Duration.seconds(20)))
+    )
     block("expires: null, maxValueSize: 1024", { expires: null, maxValueSize: 1024 }, (it) => noExpiryTests(it, chords))
     block("result_extended", { resultExtended: true }, (it) => extendedTests(it))
     if (chords) block("result_chord_ordered: false", { chordOrdered: false }, (it) => unorderedChordTests(it))
-    block("global_keyprefix", { keys: { globalKeyprefix: prefix } }, (it) => prefixTests(it, h, globalPrefix({ globalKeyprefix: prefix }), chords))
+    block("global_keyprefix", { keys: { globalKeyprefix: prefix } }, (it) =>
+      prefixTests(it, h, globalPrefix({ globalKeyprefix: prefix }), chords)
+    )
   })
   // Spans and metrics, kept in their own module (TelemetryConformance.ts).
   describe(`${name}: telemetry`, () => {
@@ -333,7 +357,8 @@ const metaTests = (it: It, chords: boolean): void => {
         assert.isUndefined(meta.parentId)
         assert.isUndefined(meta.extended)
       }
-    }))
+    })
+  )
 
   it.effect("markAs* write Celery's results", () =>
     Effect.gen(function* () {
@@ -376,7 +401,8 @@ const metaTests = (it: It, chords: boolean): void => {
 
       const w = yield* backend.get(revokedDefault!)
       assert.deepStrictEqual(w.result, exc("TaskRevokedError", ["revoked"], "celery.exceptions"))
-    }))
+    })
+  )
 
   it.effect("request fields: children, group_id, parent_id, and no extended fields by default", () =>
     Effect.gen(function* () {
@@ -384,7 +410,14 @@ const metaTests = (it: It, chords: boolean): void => {
       const [taskId, groupId, parentId, childId] = ["t", "g", "p", "c"].map(id)
       const child: ResultRef = { id: childId!, parent: null, children: null }
       yield* backend.store(taskId!, "SUCCESS", 1, {
-        request: { group: groupId!, parentId: parentId!, children: [child], task: "tasks.add", args: [1], hostname: "w" }
+        request: {
+          group: groupId!,
+          parentId: parentId!,
+          children: [child],
+          task: "tasks.add",
+          args: [1],
+          hostname: "w"
+        }
       })
       const meta = yield* backend.get(taskId!)
       assert.strictEqual(meta.groupId, groupId)
@@ -397,18 +430,18 @@ const metaTests = (it: It, chords: boolean): void => {
         `{"status": "SUCCESS", "result": 1, "traceback": null, "children": [[["${childId}", null], null]], ` +
           `"date_done": "<date>", "group_id": "${groupId}", "parent_id": "${parentId}", "task_id": "${taskId}"}`
       )
-    }))
+    })
+  )
 
   it.effect("stored bytes are exactly Celery's JSON", () =>
     Effect.gen(function* () {
       const { backend, hooks } = yield* services
       const [ok, failed, progress] = ["ok", "failed", "progress"].map(id)
       yield* backend.store(ok!, "SUCCESS", { charged: 42, currency: "EUR", ok: true, note: "café" })
-      yield* backend.markAsFailure(
-        failed!,
-        exc("PaymentError", ["card declined", 42, "EUR"], "billing.tasks"),
-        { traceback: "Traceback (most recent call last):\n", request: {} }
-      )
+      yield* backend.markAsFailure(failed!, exc("PaymentError", ["card declined", 42, "EUR"], "billing.tasks"), {
+        traceback: "Traceback (most recent call last):\n",
+        request: {}
+      })
       yield* backend.store(progress!, "PROGRESS", { current: 3, total: 10 })
       const raw = (taskId: string) => Effect.map(hooks.readRaw(hooks.keys.task(taskId)), Option.getOrThrow)
       assert.strictEqual(
@@ -427,7 +460,8 @@ const metaTests = (it: It, chords: boolean): void => {
         `{"status": "PROGRESS", "result": {"current": 3, "total": 10}, "traceback": null, "children": null, ` +
           `"date_done": null, "task_id": "${progress}"}`
       )
-    }))
+    })
+  )
 
   it.effect("results, groups and chord keys get result_expires as TTL (default one day)", () =>
     Effect.gen(function* () {
@@ -446,7 +480,8 @@ const metaTests = (it: It, chords: boolean): void => {
         assert.isAbove(Option.getOrThrow(ttl), 86400 - 60, key)
         assert.isAtMost(Option.getOrThrow(ttl), 86400, key)
       }
-    }))
+    })
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,7 +503,8 @@ const guardTests = (it: It): void => {
       assert.strictEqual(meta.status, "SUCCESS")
       assert.strictEqual(meta.result, "first")
       assert.deepStrictEqual(yield* hooks.readRaw(hooks.keys.task(taskId)), before, "the bytes are untouched")
-    }))
+    })
+  )
 
   it.effect("FAILURE and other states can be overwritten", () =>
     Effect.gen(function* () {
@@ -483,7 +519,8 @@ const guardTests = (it: It): void => {
       const meta = yield* backend.get(taskId)
       assert.strictEqual(meta.status, "SUCCESS")
       assert.strictEqual(meta.result, 7)
-    }))
+    })
+  )
 
   it.effect("forget deletes the result: it reads as PENDING again and can be stored again", () =>
     Effect.gen(function* () {
@@ -498,29 +535,33 @@ const guardTests = (it: It): void => {
       yield* backend.forget(taskId)
       yield* backend.markAsDone(taskId, 2)
       assert.strictEqual((yield* backend.get(taskId)).result, 2)
-    }))
+    })
+  )
 
-  it.effect("exists: false for an unknown id (which get reads as PENDING), true once anything is stored, false after forget", () =>
-    Effect.gen(function* () {
-      const { backend, hooks } = yield* services
-      const taskId = id("exists")
-      assert.isFalse(yield* backend.exists(taskId))
-      assert.strictEqual((yield* backend.get(taskId)).status, "PENDING")
-      yield* backend.store(taskId, "PENDING", null)
-      assert.isTrue(yield* backend.exists(taskId), "a stored PENDING exists")
-      yield* backend.markAsDone(taskId, 1)
-      assert.isTrue(yield* backend.exists(taskId))
-      yield* backend.forget(taskId)
-      assert.isFalse(yield* backend.exists(taskId))
-      // Any value at the key counts, even one that is not a meta.
-      const corrupt = id("exists-corrupt")
-      yield* hooks.writeRaw(hooks.keys.task(corrupt), "not json")
-      assert.isTrue(yield* backend.exists(corrupt))
-      // The task key only: a group of that id is not a task result.
-      const gid = id("exists-group")
-      yield* backend.saveGroup(gid, [taskId])
-      assert.isFalse(yield* backend.exists(gid))
-    }))
+  it.effect(
+    "exists: false for an unknown id (which get reads as PENDING), true once anything is stored, false after forget",
+    () =>
+      Effect.gen(function* () {
+        const { backend, hooks } = yield* services
+        const taskId = id("exists")
+        assert.isFalse(yield* backend.exists(taskId))
+        assert.strictEqual((yield* backend.get(taskId)).status, "PENDING")
+        yield* backend.store(taskId, "PENDING", null)
+        assert.isTrue(yield* backend.exists(taskId), "a stored PENDING exists")
+        yield* backend.markAsDone(taskId, 1)
+        assert.isTrue(yield* backend.exists(taskId))
+        yield* backend.forget(taskId)
+        assert.isFalse(yield* backend.exists(taskId))
+        // Any value at the key counts, even one that is not a meta.
+        const corrupt = id("exists-corrupt")
+        yield* hooks.writeRaw(hooks.keys.task(corrupt), "not json")
+        assert.isTrue(yield* backend.exists(corrupt))
+        // The task key only: a group of that id is not a task result.
+        const gid = id("exists-group")
+        yield* backend.saveGroup(gid, [taskId])
+        assert.isFalse(yield* backend.exists(gid))
+      })
+  )
 
   it.effect("a missing task reads as PENDING with a null result", () =>
     Effect.gen(function* () {
@@ -531,7 +572,8 @@ const guardTests = (it: It): void => {
       assert.strictEqual(meta.status, "PENDING")
       assert.isNull(meta.result)
       assert.isNull(meta.dateDone)
-    }))
+    })
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -545,8 +587,12 @@ const readTests = (it: It, h: Helpers): void => {
       const ids = Array.from({ length: 50 }, (_, i) => id(`many${i}`))
       yield* Effect.forEach(ids, (taskId, i) => backend.markAsDone(taskId, i), { concurrency: "unbounded" })
       const metas = yield* h.within(Effect.forEach(ids, backend.get, { concurrency: "unbounded" }), "50 gets")
-      assert.deepStrictEqual(metas.map((m) => m.result), ids.map((_, i) => i))
-    }))
+      assert.deepStrictEqual(
+        metas.map((m) => m.result),
+        ids.map((_, i) => i)
+      )
+    })
+  )
 }
 
 const getManyTests = (it: It, h: Helpers): void => {
@@ -560,7 +606,10 @@ const getManyTests = (it: It, h: Helpers): void => {
       const results = yield* h.tap(backend.getMany([a, b, c, d]))
       const first = yield* results.take(2, "the results ready at the start")
       assert.deepStrictEqual(first.map(idOf), [a, c])
-      assert.deepStrictEqual(first.map((e) => metaOf(e).result), ["a", "c"])
+      assert.deepStrictEqual(
+        first.map((e) => metaOf(e).result),
+        ["a", "c"]
+      )
       yield* backend.markAsDone(d, "d")
       assert.strictEqual(idOf(yield* results.next("d once ready")), d)
       yield* backend.store(b, "PROGRESS", { step: 2 })
@@ -571,7 +620,8 @@ const getManyTests = (it: It, h: Helpers): void => {
       yield* results.done
       assert.deepStrictEqual(yield* results.drained, [])
       yield* h.noSubscriptions([a, b, c, d])
-    }))
+    })
+  )
 
   it.effect("getMany of ready results completes without waiting an interval", () =>
     Effect.gen(function* () {
@@ -579,12 +629,16 @@ const getManyTests = (it: It, h: Helpers): void => {
       const ids = ["a", "b", "c"].map(id)
       yield* Effect.forEach(ids, (taskId) => backend.markAsDone(taskId, taskId))
       // Anything that sleeps the (long) poll interval after the last result misses the deadline.
-      const out = yield* Stream.runCollect(backend.getMany(ids, { interval: Duration.minutes(1) })).pipe(
-        (self) => h.within(self, "getMany of ready results")
+      const out = yield* Stream.runCollect(backend.getMany(ids, { interval: Duration.minutes(1) })).pipe((self) =>
+        h.within(self, "getMany of ready results")
       )
-      assert.deepStrictEqual(Chunk.toArray(out).map((e) => metaOf(e).result), ids)
+      assert.deepStrictEqual(
+        Chunk.toArray(out).map((e) => metaOf(e).result),
+        ids
+      )
       assert.strictEqual(Chunk.size(yield* Stream.runCollect(backend.getMany([]))), 0)
-    }))
+    })
+  )
 
   it.effect("getMany fails with TimeoutError when results are still missing", () =>
     Effect.gen(function* () {
@@ -594,7 +648,10 @@ const getManyTests = (it: It, h: Helpers): void => {
       const seen: Array<string> = []
       const fiber = yield* backend
         .getMany([ready, never], { timeout: Duration.seconds(1), interval: Duration.millis(100) })
-        .pipe(Stream.runForEach((e) => Effect.sync(() => seen.push(idOf(e)))), Effect.fork)
+        .pipe(
+          Stream.runForEach((e) => Effect.sync(() => seen.push(idOf(e)))),
+          Effect.fork
+        )
       const exit = yield* h.elapseUntilDone(fiber, Duration.seconds(1))
       assert.deepStrictEqual(seen, [ready], "the ready result came before the timeout")
       assert.isTrue(Exit.isFailure(exit))
@@ -605,30 +662,44 @@ const getManyTests = (it: It, h: Helpers): void => {
         assert.strictEqual(failure.timeoutMillis, 1000)
         timedOutOn(failure, [never], 1, h.limit)
       }
-    }))
+    })
+  )
 }
 
 const getAllTests = (it: It, h: Helpers): void => {
-  it.effect("getAll: every result in the asked order, an entry per id given (a pending one too), once the last is ready", () =>
-    Effect.gen(function* () {
-      const { backend, hooks } = yield* services
-      const [a, b, c, bad] = ["a", "b", "c", "bad"].map(id) as [string, string, string, string]
-      yield* backend.markAsDone(c, "c")
-      yield* backend.markAsStarted(b, { pid: 1, hostname: "h" })
-      yield* backend.markAsFailure(a, exc("ValueError", ["a"], "builtins"))
-      yield* hooks.writeRaw(hooks.keys.task(bad), "{not json")
-      const fiber = yield* Effect.fork(backend.getAll([c, b, a, bad, c, b]))
-      yield* h.listening(b)
-      yield* backend.store(b, "PROGRESS", { step: 1 })
-      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "b is not ready yet")
-      yield* backend.markAsDone(b, "b")
-      const all = yield* h.within(Fiber.join(fiber), "getAll")
-      assert.deepStrictEqual(all.map(idOf), [c, b, a, bad, c, b])
-      assert.deepStrictEqual(all.map(statusOf), ["SUCCESS", "SUCCESS", "FAILURE", "<DecodeError>", "SUCCESS", "SUCCESS"])
-      assert.deepStrictEqual([all[0], all[1], all[5]].map((e) => metaOf(e!).result), ["c", "b", "b"])
-      assert.deepStrictEqual(yield* h.within(backend.getAll([]), "getAll of no ids"), [])
-      yield* h.noSubscriptions([a, b, c, bad])
-    }))
+  it.effect(
+    "getAll: every result in the asked order, an entry per id given (a pending one too), once the last is ready",
+    () =>
+      Effect.gen(function* () {
+        const { backend, hooks } = yield* services
+        const [a, b, c, bad] = ["a", "b", "c", "bad"].map(id) as [string, string, string, string]
+        yield* backend.markAsDone(c, "c")
+        yield* backend.markAsStarted(b, { pid: 1, hostname: "h" })
+        yield* backend.markAsFailure(a, exc("ValueError", ["a"], "builtins"))
+        yield* hooks.writeRaw(hooks.keys.task(bad), "{not json")
+        const fiber = yield* Effect.fork(backend.getAll([c, b, a, bad, c, b]))
+        yield* h.listening(b)
+        yield* backend.store(b, "PROGRESS", { step: 1 })
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "b is not ready yet")
+        yield* backend.markAsDone(b, "b")
+        const all = yield* h.within(Fiber.join(fiber), "getAll")
+        assert.deepStrictEqual(all.map(idOf), [c, b, a, bad, c, b])
+        assert.deepStrictEqual(all.map(statusOf), [
+          "SUCCESS",
+          "SUCCESS",
+          "FAILURE",
+          "<DecodeError>",
+          "SUCCESS",
+          "SUCCESS"
+        ])
+        assert.deepStrictEqual(
+          [all[0], all[1], all[5]].map((e) => metaOf(e!).result),
+          ["c", "b", "b"]
+        )
+        assert.deepStrictEqual(yield* h.within(backend.getAll([]), "getAll of no ids"), [])
+        yield* h.noSubscriptions([a, b, c, bad])
+      })
+  )
 
   it.effect("getAll of ready results matches getMany's and waits no interval", () =>
     Effect.gen(function* () {
@@ -638,8 +709,12 @@ const getAllTests = (it: It, h: Helpers): void => {
       const all = yield* h.within(backend.getAll(ids, { interval: Duration.minutes(1) }), "getAll of ready results")
       const many = yield* h.within(Stream.runCollect(backend.getMany(ids)), "getMany of ready results")
       assert.deepStrictEqual(all, Chunk.toArray(many))
-      assert.deepStrictEqual(all.map((e) => metaOf(e).result), ids.map((_, i) => i))
-    }))
+      assert.deepStrictEqual(
+        all.map((e) => metaOf(e).result),
+        ids.map((_, i) => i)
+      )
+    })
+  )
 
   it.effect("getAll of a read large enough to go in parts keeps the asked order across the parts", () =>
     Effect.gen(function* () {
@@ -651,10 +726,18 @@ const getAllTests = (it: It, h: Helpers): void => {
       const asked = [...ids, ids[0]!]
       const all = yield* h.within(backend.getAll(asked), "getAll of 2,500")
       assert.deepStrictEqual(all.map(idOf), asked)
-      assert.deepStrictEqual(all.map(statusOf), asked.map((_, i) => (i === 1234 ? "<DecodeError>" : "SUCCESS")))
-      const resultOf = (e: Either.Either<TaskMeta, DecodeError>): unknown => (Either.isLeft(e) ? "<DecodeError>" : e.right.result)
-      assert.deepStrictEqual(all.map(resultOf), asked.map((_, i) => (i === 1234 ? "<DecodeError>" : i % ids.length)))
-    }))
+      assert.deepStrictEqual(
+        all.map(statusOf),
+        asked.map((_, i) => (i === 1234 ? "<DecodeError>" : "SUCCESS"))
+      )
+      const resultOf = (e: Either.Either<TaskMeta, DecodeError>): unknown =>
+        Either.isLeft(e) ? "<DecodeError>" : e.right.result
+      assert.deepStrictEqual(
+        all.map(resultOf),
+        asked.map((_, i) => (i === 1234 ? "<DecodeError>" : i % ids.length))
+      )
+    })
+  )
 
   it.effect("getAll fails with TimeoutError when results are still missing", () =>
     Effect.gen(function* () {
@@ -670,32 +753,41 @@ const getAllTests = (it: It, h: Helpers): void => {
         assert.strictEqual(failure.celeryMessage, "Operation timed out (1.0)")
         assert.strictEqual(failure.timeoutMillis, 1000)
         timedOutOn(failure, [never], 1, h.limit)
-        assert.match(failure.message, new RegExp(`^Operation timed out \\(1\\.0\\): 1 task not ready after \\d+(\\.\\d+)? s: ${never}\\.$`))
+        assert.match(
+          failure.message,
+          new RegExp(`^Operation timed out \\(1\\.0\\): 1 task not ready after \\d+(\\.\\d+)? s: ${never}\\.$`)
+        )
       }
       yield* h.noSubscriptions([never])
-    }))
+    })
+  )
 
-  it.effect("getAll and getMany of many missing tasks: TimeoutError keeps the count and the first ten, in asked order", () =>
-    Effect.gen(function* () {
-      const { backend } = yield* services
-      const ids = Array.from({ length: 25 }, (_, i) => id(`many${i}`))
-      const ready = new Set([ids[0]!, ids[3]!, ids[24]!])
-      yield* Effect.forEach(ready, (taskId) => backend.markAsDone(taskId, 1), { discard: true })
-      const missing = ids.filter((taskId) => !ready.has(taskId))
-      const all = yield* Effect.fork(backend.getAll(ids, { timeout: Duration.millis(500) }))
-      const many = yield* Effect.fork(Stream.runDrain(backend.getMany(ids, { timeout: Duration.millis(500) })))
-      const fibers: ReadonlyArray<Fiber.Fiber<unknown, Effect.Effect.Error<ReturnType<ResultBackendShape["getAll"]>>>> = [all, many]
-      for (const fiber of fibers) {
-        yield* h.elapseUntilDone(fiber, Duration.millis(500))
-        const failure = yield* Effect.flip(Fiber.join(fiber))
-        assert.strictEqual(failure._tag, "TimeoutError")
-        if (failure._tag !== "TimeoutError") continue
-        assert.strictEqual(failure.celeryMessage, "Operation timed out (0.5)")
-        timedOutOn(failure, missing.slice(0, 10), 22, h.limit)
-        assert.include(failure.message, `: 22 tasks not ready after `)
-        assert.include(failure.message, `${missing.slice(0, 10).join(", ")} and 12 more.`)
-      }
-    }))
+  it.effect(
+    "getAll and getMany of many missing tasks: TimeoutError keeps the count and the first ten, in asked order",
+    () =>
+      Effect.gen(function* () {
+        const { backend } = yield* services
+        const ids = Array.from({ length: 25 }, (_, i) => id(`many${i}`))
+        const ready = new Set([ids[0]!, ids[3]!, ids[24]!])
+        yield* Effect.forEach(ready, (taskId) => backend.markAsDone(taskId, 1), { discard: true })
+        const missing = ids.filter((taskId) => !ready.has(taskId))
+        const all = yield* Effect.fork(backend.getAll(ids, { timeout: Duration.millis(500) }))
+        const many = yield* Effect.fork(Stream.runDrain(backend.getMany(ids, { timeout: Duration.millis(500) })))
+        const fibers: ReadonlyArray<
+          Fiber.Fiber<unknown, Effect.Effect.Error<ReturnType<ResultBackendShape["getAll"]>>>
+        > = [all, many]
+        for (const fiber of fibers) {
+          yield* h.elapseUntilDone(fiber, Duration.millis(500))
+          const failure = yield* Effect.flip(Fiber.join(fiber))
+          assert.strictEqual(failure._tag, "TimeoutError")
+          if (failure._tag !== "TimeoutError") continue
+          assert.strictEqual(failure.celeryMessage, "Operation timed out (0.5)")
+          timedOutOn(failure, missing.slice(0, 10), 22, h.limit)
+          assert.include(failure.message, `: 22 tasks not ready after `)
+          assert.include(failure.message, `${missing.slice(0, 10).join(", ")} and 12 more.`)
+        }
+      })
+  )
 }
 
 const waitForTests = (it: It, h: Helpers): void => {
@@ -712,7 +804,8 @@ const waitForTests = (it: It, h: Helpers): void => {
       assert.strictEqual(meta.status, "SUCCESS")
       assert.deepStrictEqual(meta.result, { answer: 42 })
       yield* h.noSubscriptions([taskId])
-    }))
+    })
+  )
 
   it.effect("waitFor of a task already done returns at once", () =>
     Effect.gen(function* () {
@@ -721,7 +814,8 @@ const waitForTests = (it: It, h: Helpers): void => {
       yield* backend.markAsDone(taskId, "x")
       const meta = yield* h.within(backend.waitFor(taskId), "waitFor of a finished task")
       assert.strictEqual(meta.result, "x")
-    }))
+    })
+  )
 
   it.effect("waitFor of a FAILURE fails with TaskFailedError carrying the remote exception", () =>
     Effect.gen(function* () {
@@ -739,7 +833,8 @@ const waitForTests = (it: It, h: Helpers): void => {
       assert.deepStrictEqual(error.exception?.excMessage, ["x", 1])
       assert.strictEqual(error.exception?.excModule, "tasks")
       assert.strictEqual(error.traceback, "Traceback\n")
-    }))
+    })
+  )
 
   it.effect("waitFor of a REVOKED task fails with TaskFailedError(TaskRevokedError)", () =>
     Effect.gen(function* () {
@@ -751,7 +846,8 @@ const waitForTests = (it: It, h: Helpers): void => {
       if (error._tag !== "TaskFailedError") return
       assert.strictEqual(error.state, "REVOKED")
       assert.deepStrictEqual(error.exception, exc("TaskRevokedError", ["expired"], "celery.exceptions"))
-    }))
+    })
+  )
 
   it.effect("waitFor times out with Celery's TimeoutError('The operation timed out.')", () =>
     Effect.gen(function* () {
@@ -767,9 +863,13 @@ const waitForTests = (it: It, h: Helpers): void => {
       assert.strictEqual(error.celeryMessage, "The operation timed out.")
       assert.strictEqual(error.timeoutMillis, 1000)
       timedOutOn(error, [taskId], 1, h.limit)
-      assert.match(error.message, new RegExp(`^The operation timed out\\. Task ${taskId} not ready after \\d+(\\.\\d+)? s\\.$`))
+      assert.match(
+        error.message,
+        new RegExp(`^The operation timed out\\. Task ${taskId} not ready after \\d+(\\.\\d+)? s\\.$`)
+      )
       yield* h.noSubscriptions([taskId])
-    }))
+    })
+  )
 }
 
 const watchTests = (it: It, h: Helpers): void => {
@@ -791,7 +891,8 @@ const watchTests = (it: It, h: Helpers): void => {
       yield* events.done
       assert.deepStrictEqual(yield* events.drained, [], "nothing after the ready state")
       yield* h.noSubscriptions([taskId])
-    }))
+    })
+  )
 
   it.effect("watch of an already finished task emits it and ends", () =>
     Effect.gen(function* () {
@@ -801,7 +902,8 @@ const watchTests = (it: It, h: Helpers): void => {
       const out = yield* h.within(Stream.runCollect(consumer.watch([taskId])), "watch")
       assert.deepStrictEqual(Chunk.toArray(out).map(statusOf), ["SUCCESS"])
       assert.strictEqual(Chunk.size(yield* h.within(Stream.runCollect(consumer.watch([])), "watch of nothing")), 0)
-    }))
+    })
+  )
 
   it.scoped("watch of several tasks ends only when all of them are ready", () =>
     Effect.gen(function* () {
@@ -812,7 +914,10 @@ const watchTests = (it: It, h: Helpers): void => {
       yield* backend.markAsRevoked(c)
       const events = yield* h.tap(consumer.watch([a, b, c]))
       const first = yield* events.take(3, "the current states")
-      assert.sameMembers(first.map((e) => `${idOf(e)}:${statusOf(e)}`), [`${a}:STARTED`, `${b}:STARTED`, `${c}:REVOKED`])
+      assert.sameMembers(
+        first.map((e) => `${idOf(e)}:${statusOf(e)}`),
+        [`${a}:STARTED`, `${b}:STARTED`, `${c}:REVOKED`]
+      )
       yield* backend.markAsDone(a, "a")
       assert.strictEqual(`${idOf(yield* events.next("a"))}`, a)
       yield* backend.markAsFailure(b, exc("KeyError", [], "builtins"))
@@ -821,7 +926,8 @@ const watchTests = (it: It, h: Helpers): void => {
       assert.strictEqual(last.status, "FAILURE")
       yield* events.done
       yield* h.noSubscriptions([a, b, c])
-    }))
+    })
+  )
 
   it.scoped("watch of an id given twice follows it once and ends when every id is ready", () =>
     Effect.gen(function* () {
@@ -834,11 +940,15 @@ const watchTests = (it: It, h: Helpers): void => {
       yield* backend.markAsDone(a, "a")
       yield* backend.markAsDone(b, "b")
       const rest = yield* events.take(2, "a and b done")
-      assert.sameMembers(rest.map((e) => `${idOf(e)}:${statusOf(e)}`), [`${a}:SUCCESS`, `${b}:SUCCESS`])
+      assert.sameMembers(
+        rest.map((e) => `${idOf(e)}:${statusOf(e)}`),
+        [`${a}:SUCCESS`, `${b}:SUCCESS`]
+      )
       yield* events.done
       assert.deepStrictEqual(yield* events.drained, [])
       yield* h.noSubscriptions([a, b])
-    }))
+    })
+  )
 
   it.scoped("watch with follow keeps going after the ready state", () =>
     Effect.gen(function* () {
@@ -858,7 +968,8 @@ const watchTests = (it: It, h: Helpers): void => {
       assert.isTrue(Option.isNone(yield* Fiber.poll(events.fiber)), "still running")
       yield* Fiber.interrupt(events.fiber)
       yield* h.noSubscriptions([taskId])
-    }))
+    })
+  )
 
   it.scoped("watch does not emit the same stored bytes twice", () =>
     Effect.gen(function* () {
@@ -876,7 +987,8 @@ const watchTests = (it: It, h: Helpers): void => {
       yield* events.done
       rest.push(...(yield* events.drained))
       assert.deepStrictEqual(rest.map(statusOf), ["SUCCESS"])
-    }))
+    })
+  )
 }
 
 const corruptTests = (it: It, h: Helpers): void => {
@@ -895,8 +1007,14 @@ const corruptTests = (it: It, h: Helpers): void => {
 
       const many = Chunk.toArray(yield* h.within(Stream.runCollect(backend.getMany([bad, good1, good2])), "getMany"))
       assert.strictEqual(many.length, 3)
-      assert.deepStrictEqual(many.filter(Either.isLeft).map((e) => e.left.id), [bad])
-      assert.sameMembers(many.filter(Either.isRight).map((e) => e.right.taskId), [good1, good2])
+      assert.deepStrictEqual(
+        many.filter(Either.isLeft).map((e) => e.left.id),
+        [bad]
+      )
+      assert.sameMembers(
+        many.filter(Either.isRight).map((e) => e.right.taskId),
+        [good1, good2]
+      )
 
       const waited = yield* h.within(Effect.flip(backend.waitFor(bad)), "waitFor")
       assert.strictEqual(waited._tag, "DecodeError")
@@ -904,14 +1022,21 @@ const corruptTests = (it: It, h: Helpers): void => {
       // watch: the Left is emitted, the others complete, and the corrupt task is still watched.
       const events = yield* h.tap(consumer.watch([good1, bad, good2]))
       const watched = yield* events.take(3, "the current values")
-      assert.deepStrictEqual(watched.filter(Either.isLeft).map((e) => e.left.id), [bad])
-      assert.sameMembers(watched.filter(Either.isRight).map((e) => e.right.taskId), [good1, good2])
+      assert.deepStrictEqual(
+        watched.filter(Either.isLeft).map((e) => e.left.id),
+        [bad]
+      )
+      assert.sameMembers(
+        watched.filter(Either.isRight).map((e) => e.right.taskId),
+        [good1, good2]
+      )
       yield* backend.markAsDone(bad, "repaired")
       const repaired = metaOf(yield* events.next("the repaired task"))
       assert.strictEqual(repaired.taskId, bad)
       assert.strictEqual(repaired.result, "repaired")
       yield* events.done
-    }))
+    })
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -936,7 +1061,8 @@ const groupTests = (it: It): void => {
       yield* backend.deleteGroup(groupId)
       assert.isTrue(Option.isNone(yield* backend.restoreGroup(groupId)))
       assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.group(groupId))))
-    }))
+    })
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -954,13 +1080,24 @@ const chordTests = (it: It, h: Helpers): void => {
       assert.deepStrictEqual(yield* hooks.readRaw(hooks.keys.chordSize(groupId)), Option.some("3"))
       const p2 = yield* report(t2, 2, "SUCCESS", "r2")
       const p0 = yield* report(t0, 0, "SUCCESS", { r: 0 })
-      assert.deepStrictEqual([p2, p0], [{ _tag: "Pending", ready: 1 }, { _tag: "Pending", ready: 2 }])
+      assert.deepStrictEqual(
+        [p2, p0],
+        [
+          { _tag: "Pending", ready: 1 },
+          { _tag: "Pending", ready: 2 }
+        ]
+      )
       const last = yield* report(t1, 1, "SUCCESS", [1])
       assert.deepStrictEqual(last, { _tag: "Complete", results: [{ r: 0 }, [1], "r2"] })
-      for (const key of [hooks.keys.chordJoin(groupId), hooks.keys.chordCounter(groupId), hooks.keys.chordSize(groupId)]) {
+      for (const key of [
+        hooks.keys.chordJoin(groupId),
+        hooks.keys.chordCounter(groupId),
+        hooks.keys.chordSize(groupId)
+      ]) {
         assert.isTrue(Option.isNone(yield* hooks.readRaw(key)), `${key} is deleted after success`)
       }
-    }))
+    })
+  )
 
   it.effect("chord fires exactly once when its parts return concurrently", () =>
     Effect.gen(function* () {
@@ -971,15 +1108,23 @@ const chordTests = (it: It, h: Helpers): void => {
       yield* backend.setChordSize(groupId, size)
       const ids = Array.from({ length: size }, (_, i) => id(`p${i}`))
       const progress = yield* h.within(
-        Effect.forEach(ids.map((taskId, i) => [taskId, i] as const).reverse(), ([taskId, i]) => report(taskId, i, "SUCCESS", i), {
-          concurrency: "unbounded"
-        }),
+        Effect.forEach(
+          ids.map((taskId, i) => [taskId, i] as const).reverse(),
+          ([taskId, i]) => report(taskId, i, "SUCCESS", i),
+          {
+            concurrency: "unbounded"
+          }
+        ),
         "the chord parts"
       )
       const done = completions(progress)
       assert.strictEqual(done.length, 1, "exactly one part completes the chord")
-      assert.deepStrictEqual(done[0], ids.map((_, i) => i))
-    }))
+      assert.deepStrictEqual(
+        done[0],
+        ids.map((_, i) => i)
+      )
+    })
+  )
 
   it.effect("chord: a re-delivered part neither counts twice nor fires the body twice", () =>
     Effect.gen(function* () {
@@ -990,7 +1135,13 @@ const chordTests = (it: It, h: Helpers): void => {
       yield* backend.setChordSize(groupId, 2)
       const first = yield* report(t0, 0, "SUCCESS", "a")
       const again = yield* report(t0, 0, "SUCCESS", "a")
-      assert.deepStrictEqual([first, again], [{ _tag: "Pending", ready: 1 }, { _tag: "Pending", ready: 1 }])
+      assert.deepStrictEqual(
+        [first, again],
+        [
+          { _tag: "Pending", ready: 1 },
+          { _tag: "Pending", ready: 1 }
+        ]
+      )
       // The last part delivered twice at the same time: the body fires once.
       const lastTwice = yield* Effect.all([report(t1, 1, "SUCCESS", "b"), report(t1, 1, "SUCCESS", "b")], {
         concurrency: "unbounded"
@@ -998,7 +1149,8 @@ const chordTests = (it: It, h: Helpers): void => {
       assert.deepStrictEqual(completions(lastTwice), [["a", "b"]])
       const late = yield* report(t1, 1, "SUCCESS", "b")
       assert.strictEqual(late._tag, "Pending", "a late re-delivery does not complete again")
-    }))
+    })
+  )
 
   it.effect("chord: add_to_chord extends the total", () =>
     Effect.gen(function* () {
@@ -1015,7 +1167,8 @@ const chordTests = (it: It, h: Helpers): void => {
       // An added task has no group_index: it sorts last.
       const last = yield* report(extra, undefined, "SUCCESS", "x")
       assert.deepStrictEqual(last, { _tag: "Complete", results: [0, 1, "x"] })
-    }))
+    })
+  )
 
   it.effect("chord: a failed part fails the chord with Celery's ChordError, stored on the body", () =>
     Effect.gen(function* () {
@@ -1042,7 +1195,8 @@ const chordTests = (it: It, h: Helpers): void => {
       assert.deepStrictEqual(yield* hooks.readRaw(hooks.keys.chordSize(groupId)), Option.some("2"))
       // So a re-delivered completing part must not fail (and store on the body) a second time.
       assert.deepStrictEqual(yield* report(t0, 0, "SUCCESS", 0), { _tag: "Pending", ready: 2 })
-    }))
+    })
+  )
 
   it.effect("chord: a REVOKED part fails the chord; a RETRY part is returned as an exception value", () =>
     Effect.gen(function* () {
@@ -1063,7 +1217,8 @@ const chordTests = (it: It, h: Helpers): void => {
       )
       assert.strictEqual(error._tag, "ChordError")
       assert.strictEqual(error.message, `Dependency ${retried} raised TaskRevokedError('revoked')`)
-    }))
+    })
+  )
 
   it.effect("chord: without a size (.s) parts stay pending", () =>
     Effect.gen(function* () {
@@ -1071,8 +1226,12 @@ const chordTests = (it: It, h: Helpers): void => {
       const groupId = id("unsized")
       const report = part(backend, groupId)
       const progress = yield* Effect.forEach([0, 1, 2], (i) => report(id(`t${i}`), i, "SUCCESS", i))
-      assert.deepStrictEqual(progress.map((p) => p._tag), ["Pending", "Pending", "Pending"])
-    }))
+      assert.deepStrictEqual(
+        progress.map((p) => p._tag),
+        ["Pending", "Pending", "Pending"]
+      )
+    })
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1083,56 +1242,67 @@ const EMPTY_TASK_ID = "task_id must not be empty. Got  instead."
 const EMPTY_GROUP_ID = "group_id must not be empty. Got  instead."
 
 const idTests = (it: It, h: Helpers): void => {
-  it.scoped("an empty task or group id fails every operation with InvalidIdError (Celery's message), nothing touched", () =>
-    Effect.gen(function* () {
-      const { backend, consumer, hooks } = yield* services
-      const valid = id("valid")
-      const expectInvalid = <A, E>(what: string, self: Effect.Effect<A, E>, message = EMPTY_TASK_ID) =>
-        Effect.map(h.within(Effect.flip(self), what), (error) => {
-          assert.strictEqual((error as { _tag?: unknown })._tag, "InvalidIdError", what)
-          assert.strictEqual((error as { message?: unknown }).message, message, what)
-        })
-      const failure = exc("ValueError", ["x"], "builtins")
-      yield* expectInvalid("store", backend.store("", "SUCCESS", 1))
-      yield* expectInvalid("markAsStarted", backend.markAsStarted(""))
-      yield* expectInvalid("markAsDone", backend.markAsDone("", 1))
-      yield* expectInvalid("markAsFailure", backend.markAsFailure("", failure))
-      yield* expectInvalid("markAsRetry", backend.markAsRetry("", failure))
-      yield* expectInvalid("markAsRevoked", backend.markAsRevoked(""))
-      yield* expectInvalid("get", backend.get(""))
-      yield* expectInvalid("getMany", Stream.runCollect(backend.getMany([valid, ""], { timeout: "1 second" })))
-      yield* expectInvalid("getAll", backend.getAll([valid, ""], { timeout: "1 second" }))
-      // No timeout: it must fail at once rather than wait.
-      yield* expectInvalid("waitFor", backend.waitFor(""))
-      yield* expectInvalid("watch", Stream.runCollect(consumer.watch([valid, ""])))
-      yield* expectInvalid("forget", backend.forget(""))
-      yield* expectInvalid("exists", backend.exists(""))
-      yield* expectInvalid("saveGroup", backend.saveGroup("", [valid]), EMPTY_GROUP_ID)
-      yield* expectInvalid("restoreGroup", backend.restoreGroup(""), EMPTY_GROUP_ID)
-      yield* expectInvalid("deleteGroup", backend.deleteGroup(""), EMPTY_GROUP_ID)
-      yield* expectInvalid("setChordSize", backend.setChordSize("", 1), EMPTY_GROUP_ID)
-      yield* expectInvalid("addToChord", backend.addToChord(""), EMPTY_GROUP_ID)
-      const groupId = id("chord")
-      yield* expectInvalid("onChordPartReturn (group)", backend.onChordPartReturn({ groupId: "", taskId: valid }, "SUCCESS", 1), EMPTY_GROUP_ID)
-      yield* expectInvalid("onChordPartReturn (task)", backend.onChordPartReturn({ groupId, taskId: "" }, "SUCCESS", 1))
-      yield* expectInvalid(
-        "onChordPartReturn (body)",
-        backend.onChordPartReturn({ groupId, taskId: valid, bodyTaskId: "" }, "SUCCESS", 1)
-      )
-      // Nothing reached the store: not the bare prefix keys, not the valid id of a refused batch.
-      assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.task(""))))
-      assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.group(""))))
-      assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.chordJoin(groupId))))
-      assert.isFalse(yield* backend.exists(valid))
-      yield* h.noSubscriptions([valid, ""])
-    }))
+  it.scoped(
+    "an empty task or group id fails every operation with InvalidIdError (Celery's message), nothing touched",
+    () =>
+      Effect.gen(function* () {
+        const { backend, consumer, hooks } = yield* services
+        const valid = id("valid")
+        const expectInvalid = <A, E>(what: string, self: Effect.Effect<A, E>, message = EMPTY_TASK_ID) =>
+          Effect.map(h.within(Effect.flip(self), what), (error) => {
+            assert.strictEqual((error as { _tag?: unknown })._tag, "InvalidIdError", what)
+            assert.strictEqual((error as { message?: unknown }).message, message, what)
+          })
+        const failure = exc("ValueError", ["x"], "builtins")
+        yield* expectInvalid("store", backend.store("", "SUCCESS", 1))
+        yield* expectInvalid("markAsStarted", backend.markAsStarted(""))
+        yield* expectInvalid("markAsDone", backend.markAsDone("", 1))
+        yield* expectInvalid("markAsFailure", backend.markAsFailure("", failure))
+        yield* expectInvalid("markAsRetry", backend.markAsRetry("", failure))
+        yield* expectInvalid("markAsRevoked", backend.markAsRevoked(""))
+        yield* expectInvalid("get", backend.get(""))
+        yield* expectInvalid("getMany", Stream.runCollect(backend.getMany([valid, ""], { timeout: "1 second" })))
+        yield* expectInvalid("getAll", backend.getAll([valid, ""], { timeout: "1 second" }))
+        // No timeout: it must fail at once rather than wait.
+        yield* expectInvalid("waitFor", backend.waitFor(""))
+        yield* expectInvalid("watch", Stream.runCollect(consumer.watch([valid, ""])))
+        yield* expectInvalid("forget", backend.forget(""))
+        yield* expectInvalid("exists", backend.exists(""))
+        yield* expectInvalid("saveGroup", backend.saveGroup("", [valid]), EMPTY_GROUP_ID)
+        yield* expectInvalid("restoreGroup", backend.restoreGroup(""), EMPTY_GROUP_ID)
+        yield* expectInvalid("deleteGroup", backend.deleteGroup(""), EMPTY_GROUP_ID)
+        yield* expectInvalid("setChordSize", backend.setChordSize("", 1), EMPTY_GROUP_ID)
+        yield* expectInvalid("addToChord", backend.addToChord(""), EMPTY_GROUP_ID)
+        const groupId = id("chord")
+        yield* expectInvalid(
+          "onChordPartReturn (group)",
+          backend.onChordPartReturn({ groupId: "", taskId: valid }, "SUCCESS", 1),
+          EMPTY_GROUP_ID
+        )
+        yield* expectInvalid(
+          "onChordPartReturn (task)",
+          backend.onChordPartReturn({ groupId, taskId: "" }, "SUCCESS", 1)
+        )
+        yield* expectInvalid(
+          "onChordPartReturn (body)",
+          backend.onChordPartReturn({ groupId, taskId: valid, bodyTaskId: "" }, "SUCCESS", 1)
+        )
+        // Nothing reached the store: not the bare prefix keys, not the valid id of a refused batch.
+        assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.task(""))))
+        assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.group(""))))
+        assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.chordJoin(groupId))))
+        assert.isFalse(yield* backend.exists(valid))
+        yield* h.noSubscriptions([valid, ""])
+      })
+  )
 
   it.scoped("any other id is used as given: spaces, unicode, colons, glob characters, a long id", () =>
     Effect.gen(function* () {
       const { backend, consumer, hooks } = yield* services
       const u = randomUUID()
-      const ids = [` ${u} `, `caf\u00e9 \u{1F600} ${u}`, `a:b:${u}`, `*?[x]-${u}`, `${u}-${"x".repeat(2000)}`, `0`]
-        .map((taskId) => (taskId === "0" ? `0${u}` : taskId))
+      const ids = [` ${u} `, `caf\u00e9 \u{1F600} ${u}`, `a:b:${u}`, `*?[x]-${u}`, `${u}-${"x".repeat(2000)}`, `0`].map(
+        (taskId) => (taskId === "0" ? `0${u}` : taskId)
+      )
       for (const [i, taskId] of ids.entries()) {
         assert.isFalse(yield* backend.exists(taskId))
         yield* backend.markAsDone(taskId, i)
@@ -1143,7 +1313,10 @@ const idTests = (it: It, h: Helpers): void => {
         assert.isTrue(yield* backend.exists(taskId))
       }
       const all = yield* h.within(backend.getAll(ids), "getAll")
-      assert.deepStrictEqual(all.map((e) => metaOf(e).result), ids.map((_, i) => i))
+      assert.deepStrictEqual(
+        all.map((e) => metaOf(e).result),
+        ids.map((_, i) => i)
+      )
       // A glob id is a channel name, not a pattern: a watch of it sees only its own results.
       const glob = `*-${u}`
       const other = `x-${u}`
@@ -1156,7 +1329,8 @@ const idTests = (it: It, h: Helpers): void => {
       assert.strictEqual(seen.result, "glob")
       yield* events.done
       assert.strictEqual((yield* h.within(backend.waitFor(glob), "waitFor")).result, "glob")
-    }))
+    })
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1181,7 +1355,8 @@ const expiryTests = (it: It, h: Helpers): void => {
       assert.strictEqual((yield* backend.get(taskId)).status, "PENDING")
       assert.isFalse(yield* backend.exists(taskId), "an expired result does not exist")
       assert.isTrue(Option.isNone(yield* backend.restoreGroup(groupId)), "the group expired too")
-    }))
+    })
+  )
 }
 
 const noExpiryTests = (it: It, chords: boolean): void => {
@@ -1200,7 +1375,8 @@ const noExpiryTests = (it: It, chords: boolean): void => {
       for (const key of [hooks.keys.task(taskId), hooks.keys.group(groupId), ...chordKeys]) {
         assert.isTrue(Option.isNone(yield* hooks.ttl(key)), `${key} has no TTL`)
       }
-    }))
+    })
+  )
 
   it.effect("a value over maxValueSize fails with BackendStoreError and writes nothing", () =>
     Effect.gen(function* () {
@@ -1217,12 +1393,18 @@ const noExpiryTests = (it: It, chords: boolean): void => {
       }
       assert.deepStrictEqual(yield* hooks.readRaw(hooks.keys.task(taskId)), before, "nothing was written")
       assert.strictEqual((yield* backend.get(taskId)).status, "STARTED")
-      const groupError = yield* Effect.flip(backend.saveGroup(groupId, Array.from({ length: 40 }, (_, i) => id(`m${i}`))))
+      const groupError = yield* Effect.flip(
+        backend.saveGroup(
+          groupId,
+          Array.from({ length: 40 }, (_, i) => id(`m${i}`))
+        )
+      )
       assert.strictEqual(groupError._tag, "BackendStoreError")
       assert.isTrue(Option.isNone(yield* hooks.readRaw(hooks.keys.group(groupId))))
       yield* backend.markAsDone(taskId, "small")
       assert.strictEqual((yield* backend.get(taskId)).result, "small")
-    }))
+    })
+  )
 }
 
 const extendedTests = (it: It): void => {
@@ -1258,7 +1440,8 @@ const extendedTests = (it: It): void => {
       )
       yield* backend.markAsDone(bare, 4)
       assert.isUndefined((yield* backend.get(bare)).extended, "no request, no extended fields")
-    }))
+    })
+  )
 }
 
 const unorderedChordTests = (it: It): void => {
@@ -1281,7 +1464,8 @@ const unorderedChordTests = (it: It): void => {
       const again = yield* part(backend, dup)(t0, 0, "SUCCESS", "a")
       assert.deepStrictEqual(first, { _tag: "Pending", ready: 1 })
       assert.deepStrictEqual(again, { _tag: "Complete", results: ["a", "a"] })
-    }))
+    })
+  )
 
   it.effect("chord (unordered): add_to_chord extends the total", () =>
     Effect.gen(function* () {
@@ -1294,7 +1478,8 @@ const unorderedChordTests = (it: It): void => {
       assert.deepStrictEqual(first, { _tag: "Pending", ready: 1 })
       const last = yield* report(id("extra"), undefined, "SUCCESS", 1)
       assert.deepStrictEqual(last, { _tag: "Complete", results: [0, 1] })
-    }))
+    })
+  )
 }
 
 const prefixTests = (it: It, h: Helpers, p: string, chords: boolean): void => {
@@ -1329,7 +1514,8 @@ const prefixTests = (it: It, h: Helpers, p: string, chords: boolean): void => {
       assert.deepStrictEqual(yield* hooks.readRaw(`${p}celery-taskset-meta-${groupId}.s`), Option.some("2"))
       assert.deepStrictEqual(yield* hooks.readRaw(`${p}celery-taskset-meta-${groupId}.t`), Option.some("1"))
       assert.isTrue(Option.isNone(yield* hooks.readRaw(`celery-taskset-meta-${groupId}.s`)))
-    }))
+    })
+  )
 }
 
 /** A backend that refuses chords: every chord operation fails, as `rejected` expects, and writes nothing. */
@@ -1344,8 +1530,13 @@ const chordsRejectedTests = (it: It, rejected: (error: unknown) => boolean): voi
         yield* Effect.flip(part(backend, groupId)(taskId, 0, "SUCCESS", 1))
       ]
       for (const error of failures) assert.isTrue(rejected(error), `not the rejection: ${String(error)}`)
-      for (const key of [hooks.keys.chordSize(groupId), hooks.keys.chordCounter(groupId), hooks.keys.chordJoin(groupId)]) {
+      for (const key of [
+        hooks.keys.chordSize(groupId),
+        hooks.keys.chordCounter(groupId),
+        hooks.keys.chordJoin(groupId)
+      ]) {
         assert.isTrue(Option.isNone(yield* hooks.readRaw(key)), `${key} was written`)
       }
-    }))
+    })
+  )
 }

@@ -31,12 +31,21 @@ type It = Vitest.MethodsNonLive<Services, boolean>
 /** The conformance helpers these tests use (see `Conformance.ts`). */
 export interface Helpers {
   readonly within: <A, E, R>(self: Effect.Effect<A, E, R>, what: string) => Effect.Effect<A, E, R>
-  readonly tap: <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.Effect<{
-    readonly next: (what: string) => Effect.Effect<A>
-    readonly take: (n: number, what: string) => Effect.Effect<Array<A>>
-    readonly done: Effect.Effect<void, E>
-  }, never, R | Scope.Scope>
-  readonly elapseUntilDone: <A, E>(fiber: Fiber.Fiber<A, E>, step: Duration.DurationInput) => Effect.Effect<Exit.Exit<A, E>, unknown, Hooks>
+  readonly tap: <A, E, R>(
+    stream: Stream.Stream<A, E, R>
+  ) => Effect.Effect<
+    {
+      readonly next: (what: string) => Effect.Effect<A>
+      readonly take: (n: number, what: string) => Effect.Effect<Array<A>>
+      readonly done: Effect.Effect<void, E>
+    },
+    never,
+    R | Scope.Scope
+  >
+  readonly elapseUntilDone: <A, E>(
+    fiber: Fiber.Fiber<A, E>,
+    step: Duration.DurationInput
+  ) => Effect.Effect<Exit.Exit<A, E>, unknown, Hooks>
   readonly listening: (taskId: string) => Effect.Effect<void, unknown, Hooks>
 }
 
@@ -48,7 +57,9 @@ const id = (label: string): string => `${label}-${randomUUID()}`
 const services = Effect.all({ backend: ResultBackend, consumer: ResultConsumer })
 
 /** Run a test body with its own span recorder and metric label. */
-const recorded = <A, E, R>(body: (rec: SpanRecorder.SpanRecorder) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+const recorded = <A, E, R>(
+  body: (rec: SpanRecorder.SpanRecorder) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
   const rec = SpanRecorder.make()
   return body(rec).pipe(Effect.withTracer(rec.tracer), Effect.tagMetrics(TEST_LABEL, randomUUID()))
 }
@@ -120,61 +131,87 @@ export const metricsTests = (it: It, h: Helpers): void => {
           assert.strictEqual(span.attributes.get(Telemetry.Attr.taskId), taskId)
           succeeded(span)
         }
-        assert.deepStrictEqual(spans.map((s) => s.attributes.get(Telemetry.Attr.taskState)), ["PROGRESS", "SUCCESS"])
+        assert.deepStrictEqual(
+          spans.map((s) => s.attributes.get(Telemetry.Attr.taskState)),
+          ["PROGRESS", "SUCCESS"]
+        )
 
         assert.strictEqual(yield* operations(Telemetry.SpanName.store, "success"), 2)
         assert.strictEqual(yield* operations(Telemetry.SpanName.store, "failure"), 0)
         const system = String(spans[0]!.attributes.get(Telemetry.Attr.dbSystem))
         assert.strictEqual(
-          yield* observations(Telemetry.operationDuration, Telemetry.Attr.dbOperation, Telemetry.SpanName.store, Telemetry.Attr.dbSystem, system),
+          yield* observations(
+            Telemetry.operationDuration,
+            Telemetry.Attr.dbOperation,
+            Telemetry.SpanName.store,
+            Telemetry.Attr.dbSystem,
+            system
+          ),
           2
         )
       })
-    ))
+    )
+  )
 
-  it.scoped("waitFor succeeds, fails (error.type TaskFailedError) and times out (TimeoutError); linked to the publication; wait histogram by outcome", () =>
-    recorded((rec) =>
-      Effect.gen(function* () {
-        const { backend } = yield* services
-        const [ok, bad, never] = ["tel-ok", "tel-bad", "tel-never"].map(id) as [string, string, string]
-        const publish = Tracer.externalSpan({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" })
+  it.scoped(
+    "waitFor succeeds, fails (error.type TaskFailedError) and times out (TimeoutError); linked to the publication; wait histogram by outcome",
+    () =>
+      recorded((rec) =>
+        Effect.gen(function* () {
+          const { backend } = yield* services
+          const [ok, bad, never] = ["tel-ok", "tel-bad", "tel-never"].map(id) as [string, string, string]
+          const publish = Tracer.externalSpan({
+            traceId: "0af7651916cd43dd8448eb211c80319c",
+            spanId: "b7ad6b7169203331"
+          })
 
-        const waiting = yield* Effect.fork(backend.waitFor(ok, { link: publish }).pipe(Effect.withSpan("caller")))
-        yield* h.listening(ok)
-        yield* backend.markAsDone(ok, 1)
-        assert.strictEqual((yield* h.within(Fiber.join(waiting), "waitFor")).result, 1)
+          const waiting = yield* Effect.fork(backend.waitFor(ok, { link: publish }).pipe(Effect.withSpan("caller")))
+          yield* h.listening(ok)
+          yield* backend.markAsDone(ok, 1)
+          assert.strictEqual((yield* h.within(Fiber.join(waiting), "waitFor")).result, 1)
 
-        yield* backend.markAsFailure(bad, new RemoteException({ excType: "ValueError", excMessage: ["x"], excModule: "builtins" }))
-        const failed = yield* Effect.either(backend.waitFor(bad))
-        assert.isTrue(Either.isLeft(failed) && failed.left._tag === "TaskFailedError")
+          yield* backend.markAsFailure(
+            bad,
+            new RemoteException({ excType: "ValueError", excMessage: ["x"], excModule: "builtins" })
+          )
+          const failed = yield* Effect.either(backend.waitFor(bad))
+          assert.isTrue(Either.isLeft(failed) && failed.left._tag === "TaskFailedError")
 
-        const timing = yield* Effect.fork(backend.waitFor(never, { timeout: "1 second" }))
-        const timedOut = yield* h.elapseUntilDone(timing, "1 second")
-        assert.isTrue(Exit.isFailure(timedOut))
-        if (Exit.isFailure(timedOut)) {
-          const error = timedOut.cause._tag === "Fail" ? timedOut.cause.error : undefined
-          assert.strictEqual(error?._tag, "TimeoutError")
-        }
+          const timing = yield* Effect.fork(backend.waitFor(never, { timeout: "1 second" }))
+          const timedOut = yield* h.elapseUntilDone(timing, "1 second")
+          assert.isTrue(Exit.isFailure(timedOut))
+          if (Exit.isFailure(timedOut)) {
+            const error = timedOut.cause._tag === "Fail" ? timedOut.cause.error : undefined
+            assert.strictEqual(error?._tag, "TimeoutError")
+          }
 
-        const waits = rec.named(Telemetry.SpanName.wait)
-        assert.strictEqual(waits.length, 3)
-        for (const span of waits) assertClientSpan(span)
-        const okSpan = byTask(waits, ok)
-        succeeded(okSpan)
-        assert.strictEqual(SpanRecorder.parentOf(okSpan)?.name, "caller")
-        assert.deepStrictEqual(okSpan.links.map((l) => l.span.spanId), ["b7ad6b7169203331"])
-        failedWith(byTask(waits, bad), "TaskFailedError")
-        failedWith(byTask(waits, never), "TimeoutError")
-        assert.strictEqual(byTask(waits, never).links.length, 0)
+          const waits = rec.named(Telemetry.SpanName.wait)
+          assert.strictEqual(waits.length, 3)
+          for (const span of waits) assertClientSpan(span)
+          const okSpan = byTask(waits, ok)
+          succeeded(okSpan)
+          assert.strictEqual(SpanRecorder.parentOf(okSpan)?.name, "caller")
+          assert.deepStrictEqual(
+            okSpan.links.map((l) => l.span.spanId),
+            ["b7ad6b7169203331"]
+          )
+          failedWith(byTask(waits, bad), "TaskFailedError")
+          failedWith(byTask(waits, never), "TimeoutError")
+          assert.strictEqual(byTask(waits, never).links.length, 0)
 
-        assert.strictEqual(yield* operations(Telemetry.SpanName.wait, "success"), 1)
-        assert.strictEqual(yield* operations(Telemetry.SpanName.wait, "failure", "TaskFailedError"), 1)
-        assert.strictEqual(yield* operations(Telemetry.SpanName.wait, "failure", "TimeoutError"), 1)
-        for (const outcome of ["success", "TaskFailedError", "TimeoutError"]) {
-          assert.strictEqual(yield* observations(Telemetry.waitDuration, Telemetry.Attr.outcome, outcome), 1, `waits ending ${outcome}`)
-        }
-      })
-    ))
+          assert.strictEqual(yield* operations(Telemetry.SpanName.wait, "success"), 1)
+          assert.strictEqual(yield* operations(Telemetry.SpanName.wait, "failure", "TaskFailedError"), 1)
+          assert.strictEqual(yield* operations(Telemetry.SpanName.wait, "failure", "TimeoutError"), 1)
+          for (const outcome of ["success", "TaskFailedError", "TimeoutError"]) {
+            assert.strictEqual(
+              yield* observations(Telemetry.waitDuration, Telemetry.Attr.outcome, outcome),
+              1,
+              `waits ending ${outcome}`
+            )
+          }
+        })
+      )
+  )
 
   it.scoped("getAll is one span with the task count, failing with TimeoutError when one is missing", () =>
     recorded((rec) =>
@@ -202,38 +239,44 @@ export const metricsTests = (it: It, h: Helpers): void => {
         assert.strictEqual(yield* operations(Telemetry.SpanName.getAll, "success"), 1)
         assert.strictEqual(yield* operations(Telemetry.SpanName.getAll, "failure", "TimeoutError"), 1)
       })
-    ))
+    )
+  )
 
-  it.scoped("a watch's span lasts the subscription with an event per delivered state; the watched-tasks gauge follows it", () =>
-    recorded((rec) =>
-      Effect.gen(function* () {
-        const { backend, consumer } = yield* services
-        const [a, b] = ["tel-w1", "tel-w2"].map(id) as [string, string]
-        yield* backend.markAsStarted(a, { pid: 1, hostname: "h" })
-        const events = yield* h.tap(consumer.watch([a, b]).pipe(Stream.withSpan("caller")))
-        yield* events.next("the current state")
-        // The watch is live: its span is open and both tasks count as watched.
-        const span = only(rec, Telemetry.SpanName.watch)
-        assertClientSpan(span)
-        assert.strictEqual(SpanRecorder.parentOf(span)?.name, "caller")
-        assert.strictEqual(span.status._tag, "Started")
-        assert.strictEqual(span.attributes.get(Telemetry.Attr.taskCount), 2)
-        assert.strictEqual(yield* watched, 2)
+  it.scoped(
+    "a watch's span lasts the subscription with an event per delivered state; the watched-tasks gauge follows it",
+    () =>
+      recorded((rec) =>
+        Effect.gen(function* () {
+          const { backend, consumer } = yield* services
+          const [a, b] = ["tel-w1", "tel-w2"].map(id) as [string, string]
+          yield* backend.markAsStarted(a, { pid: 1, hostname: "h" })
+          const events = yield* h.tap(consumer.watch([a, b]).pipe(Stream.withSpan("caller")))
+          yield* events.next("the current state")
+          // The watch is live: its span is open and both tasks count as watched.
+          const span = only(rec, Telemetry.SpanName.watch)
+          assertClientSpan(span)
+          assert.strictEqual(SpanRecorder.parentOf(span)?.name, "caller")
+          assert.strictEqual(span.status._tag, "Started")
+          assert.strictEqual(span.attributes.get(Telemetry.Attr.taskCount), 2)
+          assert.strictEqual(yield* watched, 2)
 
-        yield* backend.markAsDone(a, 1)
-        yield* backend.markAsDone(b, 2)
-        yield* events.take(2, "the final states")
-        yield* events.done
-        succeeded(span)
-        const delivered = rec.events(span).filter((e) => e.name === Telemetry.EventName.delivered)
-        assert.sameMembers(
-          delivered.map((e) => `${String(e.attributes[Telemetry.Attr.taskId])}:${String(e.attributes[Telemetry.Attr.taskState])}`),
-          [`${a}:STARTED`, `${a}:SUCCESS`, `${b}:SUCCESS`]
-        )
-        assert.strictEqual(yield* watched, 0)
-        assert.strictEqual(yield* operations(Telemetry.SpanName.watch, "success"), 1)
-      })
-    ))
+          yield* backend.markAsDone(a, 1)
+          yield* backend.markAsDone(b, 2)
+          yield* events.take(2, "the final states")
+          yield* events.done
+          succeeded(span)
+          const delivered = rec.events(span).filter((e) => e.name === Telemetry.EventName.delivered)
+          assert.sameMembers(
+            delivered.map(
+              (e) => `${String(e.attributes[Telemetry.Attr.taskId])}:${String(e.attributes[Telemetry.Attr.taskState])}`
+            ),
+            [`${a}:STARTED`, `${a}:SUCCESS`, `${b}:SUCCESS`]
+          )
+          assert.strictEqual(yield* watched, 0)
+          assert.strictEqual(yield* operations(Telemetry.SpanName.watch, "success"), 1)
+        })
+      )
+  )
 }
 
 /** With the default options: spans, and no metric (they are opt-in). */
@@ -250,5 +293,6 @@ export const defaultTests = (it: It): void => {
         assert.strictEqual(yield* operations(Telemetry.SpanName.store, "success"), 0)
         assert.strictEqual(yield* operations(Telemetry.SpanName.get, "success"), 0)
       })
-    ))
+    )
+  )
 }

@@ -52,7 +52,10 @@ export interface Link<C, H> {
   /** Types a failure of `command` on `conn` (a nested error reply of one item, say). */
   readonly failWith: (conn: C, command: string, cause: unknown) => Failure
   /** One command, connecting first if needed. */
-  readonly execute: <A>(command: string, f: (handle: H) => Promise<A>) => Effect.Effect<A, ConnectionError | CommandError>
+  readonly execute: <A>(
+    command: string,
+    f: (handle: H) => Promise<A>
+  ) => Effect.Effect<A, ConnectionError | CommandError>
 }
 
 /** A client's batcher: `batched` specs share one delivery schedule (see below). */
@@ -109,33 +112,50 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
     }
 
     const alone = (item: I): Effect.Effect<O, E | ConnectionError | CommandError> =>
-      Effect.flatMap(execute(spec.command, (c) => spec.one(c, item)), (reply) => outcomeOf(reply, item))
+      Effect.flatMap(
+        execute(spec.command, (c) => spec.one(c, item)),
+        (reply) => outcomeOf(reply, item)
+      )
 
     const sendBatch = (conn: C, batch: Array<I>, waiting: ReadonlyArray<Resume>): void => {
       if (batch.length === 1) {
         const item = batch[0]!
         const resume = waiting[0]!
-        return send(conn, spec.command, (c) => spec.one(c, item), (reply) => resume(outcomeOf(reply, item)), resume)
+        return send(
+          conn,
+          spec.command,
+          (c) => spec.one(c, item),
+          (reply) => resume(outcomeOf(reply, item)),
+          resume
+        )
       }
       inFlight++
-      send(conn, spec.command, (c) => spec.many(c, batch), (replies) => deliver(() => {
-        inFlight--
-        // All outcomes first, then all resumes: decoding between resumes was measured slower.
-        const outcomes = new Array<Effect.Effect<O, E | ConnectionError | CommandError>>(waiting.length)
-        for (let i = 0; i < waiting.length; i++) {
-          const r = replies[i]
-          outcomes[i] = r instanceof Error
-            ? failWith(conn, spec.command, r).effect
-            : r === undefined
-            ? failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect
-            : outcomeOf(r, batch[i]!)
+      send(
+        conn,
+        spec.command,
+        (c) => spec.many(c, batch),
+        (replies) =>
+          deliver(() => {
+            inFlight--
+            // All outcomes first, then all resumes: decoding between resumes was measured slower.
+            const outcomes = new Array<Effect.Effect<O, E | ConnectionError | CommandError>>(waiting.length)
+            for (let i = 0; i < waiting.length; i++) {
+              const r = replies[i]
+              outcomes[i] =
+                r instanceof Error
+                  ? failWith(conn, spec.command, r).effect
+                  : r === undefined
+                    ? failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect
+                    : outcomeOf(r, batch[i]!)
+            }
+            for (let i = 0; i < waiting.length; i++) waiting[i]!(outcomes[i]!)
+          }),
+        (failure, isCommandError) => {
+          inFlight--
+          // An error reply to the whole batch: each item on its own, so it fails only its own caller.
+          for (let i = 0; i < waiting.length; i++) waiting[i]!(isCommandError ? alone(batch[i]!) : failure)
         }
-        for (let i = 0; i < waiting.length; i++) waiting[i]!(outcomes[i]!)
-      }), (failure, isCommandError) => {
-        inFlight--
-        // An error reply to the whole batch: each item on its own, so it fails only its own caller.
-        for (let i = 0; i < waiting.length; i++) waiting[i]!(isCommandError ? alone(batch[i]!) : failure)
-      })
+      )
     }
 
     const flush = (): void => {

@@ -78,19 +78,19 @@ export interface Connections extends Link<Connection, Commands> {
 
 /** Close every node client node-redis knows of, then the cluster itself; never fails, bounded. */
 const closeCluster = (cluster: NodeRedisCluster, timeout: Duration.Duration): Effect.Effect<void> =>
-  Effect.promise(() =>
-    cluster.isOpen ? cluster.quit().catch(() => undefined) : Promise.resolve(undefined)
-  ).pipe(
+  Effect.promise(() => (cluster.isOpen ? cluster.quit().catch(() => undefined) : Promise.resolve(undefined))).pipe(
     Effect.interruptible,
     Effect.timeoutOption(timeout),
-    Effect.zipRight(Effect.sync(() => {
-      // A failed discovery can leave node clients the cluster no longer lists as shards.
-      for (const node of cluster.nodeByAddress.values()) {
-        const client = node.client
-        if (client !== undefined && !(client instanceof Promise) && client.isOpen) client.disconnect().catch(() => {})
-      }
-      if (cluster.isOpen) cluster.disconnect().catch(() => {})
-    }))
+    Effect.zipRight(
+      Effect.sync(() => {
+        // A failed discovery can leave node clients the cluster no longer lists as shards.
+        for (const node of cluster.nodeByAddress.values()) {
+          const client = node.client
+          if (client !== undefined && !(client instanceof Promise) && client.isOpen) client.disconnect().catch(() => {})
+        }
+        if (cluster.isOpen) cluster.disconnect().catch(() => {})
+      })
+    )
   )
 
 /** Open a cluster object (slot map read, a connection to every master) within the connect timeout. */
@@ -127,7 +127,12 @@ const connectCluster = (options: Options): Effect.Effect<NodeRedisCluster, Conne
           },
           (cause: unknown) => {
             settled = true
-            resume(Effect.zipRight(closeCluster(cluster, options.closeTimeout), Effect.fail(connectError(options.uri, cause))))
+            resume(
+              Effect.zipRight(
+                closeCluster(cluster, options.closeTimeout),
+                Effect.fail(connectError(options.uri, cause))
+              )
+            )
           }
         )
         return Effect.suspend(() => (settled ? Effect.void : closeCluster(cluster, Duration.zero)))
@@ -136,7 +141,10 @@ const connectCluster = (options: Options): Effect.Effect<NodeRedisCluster, Conne
         Effect.timeoutFail({
           duration: options.connectTimeout,
           onTimeout: () =>
-            new ConnectionError({ reason: "Timeout", message: `Timeout connecting to ${options.uri} (${Duration.format(options.connectTimeout)})` })
+            new ConnectionError({
+              reason: "Timeout",
+              message: `Timeout connecting to ${options.uri} (${Duration.format(options.connectTimeout)})`
+            })
         })
       ),
       (cluster) => closeCluster(cluster, options.closeTimeout)
@@ -157,7 +165,8 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
     let closed = false
 
-    const closedError = () => new ConnectionError({ reason: "Shutdown", message: `RedisClusterBackend ${options.uri} is closed` })
+    const closedError = () =>
+      new ConnectionError({ reason: "Shutdown", message: `RedisClusterBackend ${options.uri} is closed` })
 
     const drop = (conn: Connection): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -170,7 +179,10 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
       if (closed) return yield* Effect.fail(closedError())
       const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
-      const cluster = yield* connectCluster(options).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
+      const cluster = yield* connectCluster(options).pipe(
+        Scope.extend(scope),
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
       return { cluster, commands: commandsOf(cluster), scope, dropped: false }
     }).pipe(
       Effect.withSpan("RedisClient.connect", {
@@ -180,7 +192,9 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         attributes: {
           "db.system.name": "redis",
           "db.namespace": "0",
-          ...(options.rootNodes[0] !== undefined ? { "server.address": options.rootNodes[0].host, "server.port": options.rootNodes[0].port } : {})
+          ...(options.rootNodes[0] !== undefined
+            ? { "server.address": options.rootNodes[0].host, "server.port": options.rootNodes[0].port }
+            : {})
         }
       })
     )
@@ -200,7 +214,8 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
             Effect.suspend(() => {
               connecting = undefined
               if (Exit.isSuccess(exit)) {
-                if (closed) return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
+                if (closed)
+                  return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
                 current = exit.value
                 return Deferred.succeed(fresh, exit.value)
               }
@@ -244,12 +259,18 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       promise.then(onSuccess, fail)
     }
 
-    const execute = <A>(command: string, f: (commands: Commands) => Promise<A>): Effect.Effect<A, ConnectionError | CommandError> =>
+    const execute = <A>(
+      command: string,
+      f: (commands: Commands) => Promise<A>
+    ): Effect.Effect<A, ConnectionError | CommandError> =>
       Effect.async<A, ConnectionError | CommandError>((resume) => {
         const run = (conn: Connection, k: typeof resume) => send(conn, command, f, (a) => k(Effect.succeed(a)), k)
         const conn = current
         if (conn !== undefined && conn.cluster.isOpen) run(conn, resume)
-        else resume(Effect.flatMap(acquire, (fresh) => Effect.async<A, ConnectionError | CommandError>((k) => run(fresh, k))))
+        else
+          resume(
+            Effect.flatMap(acquire, (fresh) => Effect.async<A, ConnectionError | CommandError>((k) => run(fresh, k)))
+          )
       })
 
     if (options.failFast === true) yield* acquire
@@ -272,8 +293,26 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
 
 /** Commands with no key: node-redis sends them to any node. */
 const KEYLESS: ReadonlySet<string> = new Set([
-  "PING", "INFO", "TIME", "ECHO", "CLIENT", "CONFIG", "SCRIPT", "CLUSTER", "PUBSUB", "DBSIZE",
-  "FLUSHALL", "FLUSHDB", "COMMAND", "ROLE", "LASTSAVE", "MEMORY", "SLOWLOG", "LATENCY", "ACL", "WAIT"
+  "PING",
+  "INFO",
+  "TIME",
+  "ECHO",
+  "CLIENT",
+  "CONFIG",
+  "SCRIPT",
+  "CLUSTER",
+  "PUBSUB",
+  "DBSIZE",
+  "FLUSHALL",
+  "FLUSHDB",
+  "COMMAND",
+  "ROLE",
+  "LASTSAVE",
+  "MEMORY",
+  "SLOWLOG",
+  "LATENCY",
+  "ACL",
+  "WAIT"
 ])
 
 /** The key node-redis routes `args` by (for EVAL/EVALSHA the first of its keys), if any. */
@@ -328,33 +367,47 @@ export const commandsOf = (cluster: NodeRedisCluster): Commands => {
     const groups = groupBySlot(keys)
     if (groups.length <= 1) return keys.length === 0 ? [] : send(keys[0], ["MGET", ...keys])
     const out = new Array<string | null>(keys.length)
-    await Promise.all(groups.map((group) => {
-      if (group.length === 1) {
-        const at = group[0]!
-        return send<string | null>(keys[at], ["GET", keys[at]!]).then((v) => {
-          out[at] = v
-        })
-      }
-      return send<ReadonlyArray<string | null>>(keys[group[0]!], ["MGET", ...group.map((i) => keys[i]!)]).then((values) => {
-        for (let j = 0; j < group.length; j++) out[group[j]!] = values[j] ?? null
+    await Promise.all(
+      groups.map((group) => {
+        if (group.length === 1) {
+          const at = group[0]!
+          return send<string | null>(keys[at], ["GET", keys[at]!]).then((v) => {
+            out[at] = v
+          })
+        }
+        return send<ReadonlyArray<string | null>>(keys[group[0]!], ["MGET", ...group.map((i) => keys[i]!)]).then(
+          (values) => {
+            for (let j = 0; j < group.length; j++) out[group[j]!] = values[j] ?? null
+          }
+        )
       })
-    }))
+    )
     return out
   }
 
-  const runScript = async (script: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): Promise<Reply> => {
+  const runScript = async (
+    script: Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ): Promise<Reply> => {
     const perKey = script.perKey
     const groups = perKey === undefined ? [] : groupBySlot(keys)
     if (perKey === undefined || groups.length <= 1) return evalOn(script, keys, args)
     // KEYS[i] pairs with ARGV[perKey + i] and the reply has one entry per key: one call per slot.
     const shared = args.slice(0, perKey)
     const out = new Array<Reply>(keys.length)
-    await Promise.all(groups.map((group) =>
-      evalOn(script, group.map((i) => keys[i]!), [...shared, ...group.map((i) => args[perKey + i]!)]).then((reply) => {
-        if (!Array.isArray(reply)) throw new Error(`unexpected reply of a per-key script: ${String(reply)}`)
-        for (let j = 0; j < group.length; j++) out[group[j]!] = (reply as ReadonlyArray<Reply>)[j] ?? null
-      })
-    ))
+    await Promise.all(
+      groups.map((group) =>
+        evalOn(
+          script,
+          group.map((i) => keys[i]!),
+          [...shared, ...group.map((i) => args[perKey + i]!)]
+        ).then((reply) => {
+          if (!Array.isArray(reply)) throw new Error(`unexpected reply of a per-key script: ${String(reply)}`)
+          for (let j = 0; j < group.length; j++) out[group[j]!] = (reply as ReadonlyArray<Reply>)[j] ?? null
+        })
+      )
+    )
     return out
   }
 
@@ -368,8 +421,11 @@ export const commandsOf = (cluster: NodeRedisCluster): Commands => {
 
 /** `DEL keys…` over a cluster: one DEL per slot, the counts summed. */
 export const del = (cluster: NodeRedisCluster, keys: ReadonlyArray<string>): Promise<number> =>
-  Promise.all(groupBySlot(keys).map((group) => cluster.sendCommand<number>(keys[group[0]!], false, ["DEL", ...group.map((i) => keys[i]!)])))
-    .then((counts) => counts.reduce((a, b) => a + b, 0))
+  Promise.all(
+    groupBySlot(keys).map((group) =>
+      cluster.sendCommand<number>(keys[group[0]!], false, ["DEL", ...group.map((i) => keys[i]!)])
+    )
+  ).then((counts) => counts.reduce((a, b) => a + b, 0))
 
 /** `cluster_current_epoch` as one node sees it (it grows with every failover and slot handover). */
 export const currentEpoch = (cluster: NodeRedisCluster): Promise<number> =>

@@ -64,12 +64,17 @@ export interface Connections {
     onFailure: (failure: Effect.Effect<never, ConnectionError | CommandError>, isCommandError: boolean) => void
   ) => void
   /** One command on the live connection (connecting first if needed), errors typed. */
-  readonly execute: <A>(command: string, f: (client: NodeRedis) => Promise<A>) => Effect.Effect<A, ConnectionError | CommandError>
+  readonly execute: <A>(
+    command: string,
+    f: (client: NodeRedis) => Promise<A>
+  ) => Effect.Effect<A, ConnectionError | CommandError>
 }
 
 /** OpenTelemetry's `server.address` and `server.port` (none for a unix socket, whose path is the address). */
 const serverAttributes = (server: Server): Record<string, string | number> =>
-  server.port !== undefined ? { "server.address": server.address, "server.port": server.port } : { "server.address": server.address }
+  server.port !== undefined
+    ? { "server.address": server.address, "server.port": server.port }
+    : { "server.address": server.address }
 
 /**
  * The manager over a connector, in the layer's scope: connects on the first call (or now, with
@@ -88,7 +93,8 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
     let closed = false
 
-    const closedError = () => new ConnectionError({ reason: "Shutdown", message: `RedisClient ${options.uri} is closed` })
+    const closedError = () =>
+      new ConnectionError({ reason: "Shutdown", message: `RedisClient ${options.uri} is closed` })
 
     /** Forget a connection and close it in the background (its release is bounded). */
     const drop = (conn: Connection): Effect.Effect<void> =>
@@ -126,13 +132,22 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       const client = yield* options.connector.pipe(
         Scope.extend(scope),
         Effect.tap((client) => {
-          const ping = Effect.tryPromise({ try: () => client.ping(), catch: (cause) => connectError(options.uri, cause) })
-          return timeoutMillis === undefined || timeoutMillis <= 0 ? ping : ping.pipe(
-            Effect.timeoutFail({
-              duration: Duration.millis(timeoutMillis),
-              onTimeout: () => new ConnectionError({ reason: "Timeout", message: `PING ${options.uri}: no reply in ${timeoutMillis} ms` })
-            })
-          )
+          const ping = Effect.tryPromise({
+            try: () => client.ping(),
+            catch: (cause) => connectError(options.uri, cause)
+          })
+          return timeoutMillis === undefined || timeoutMillis <= 0
+            ? ping
+            : ping.pipe(
+                Effect.timeoutFail({
+                  duration: Duration.millis(timeoutMillis),
+                  onTimeout: () =>
+                    new ConnectionError({
+                      reason: "Timeout",
+                      message: `PING ${options.uri}: no reply in ${timeoutMillis} ms`
+                    })
+                })
+              )
         }),
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
@@ -175,7 +190,8 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
             Effect.suspend(() => {
               connecting = undefined
               if (Exit.isSuccess(exit)) {
-                if (closed) return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
+                if (closed)
+                  return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
                 current = exit.value
                 return Deferred.succeed(fresh, exit.value)
               }
@@ -190,17 +206,13 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         })
     )
 
-    const failWith = (
-      conn: Connection,
-      command: string,
-      cause: unknown
-    ): Failure => {
+    const failWith = (conn: Connection, command: string, cause: unknown): Failure => {
       const error = conn.timedOut
         ? new ConnectionError({
-          reason: "Timeout",
-          message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
-          cause: safeCause(cause)
-        })
+            reason: "Timeout",
+            message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
+            cause: safeCause(cause)
+          })
         : classify(command, cause, additional)
       return {
         effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
@@ -250,7 +262,10 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     ): void => send(conn, command, f, (a) => resume(Effect.succeed(a)), resume)
 
     // Hot path: one async step when the connection is up; `current` is read when the effect runs.
-    const execute = <A>(command: string, f: (client: NodeRedis) => Promise<A>): Effect.Effect<A, ConnectionError | CommandError> =>
+    const execute = <A>(
+      command: string,
+      f: (client: NodeRedis) => Promise<A>
+    ): Effect.Effect<A, ConnectionError | CommandError> =>
       Effect.async<A, ConnectionError | CommandError>((resume) => {
         const conn = current
         if (conn !== undefined && conn.client.isReady) {
@@ -258,7 +273,8 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         } else {
           resume(
             Effect.flatMap(acquire, (fresh) =>
-              Effect.async<A, ConnectionError | CommandError>((resume2) => runOn(fresh, command, f, resume2)))
+              Effect.async<A, ConnectionError | CommandError>((resume2) => runOn(fresh, command, f, resume2))
+            )
           )
         }
       })

@@ -34,7 +34,7 @@ export interface Deadlines {
 
 /** The timer fiber lives in the scope; it runs on `scheduler`. */
 export const make = (scheduler: Scheduler.Scheduler): Effect.Effect<Deadlines, never, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const clock: Clock.Clock = yield* Effect.clock
     const heap: Array<Expiring> = []
     /** The deadline the fiber sleeps until; Infinity while it waits for a first one. */
@@ -94,7 +94,7 @@ export const make = (scheduler: Scheduler.Scheduler): Effect.Effect<Deadlines, n
       if (item.heapIndex >= 0 && heap[item.heapIndex] === item) removeAt(item.heapIndex)
     }
 
-    const timer = Effect.gen(function*() {
+    const timer = Effect.gen(function* () {
       while (true) {
         earlier.unsafeClose()
         const now = clock.unsafeCurrentTimeMillis()

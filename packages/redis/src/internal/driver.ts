@@ -26,7 +26,10 @@ export interface Driver {
    * of `f` is typed as the client's commands are: a connection-level failure is a
    * `ConnectionError` and drops the connection, an error reply a `CommandError`.
    */
-  readonly execute: <A>(command: string, f: (client: NodeRedis) => Promise<A>) => Effect.Effect<A, ConnectionError | CommandError>
+  readonly execute: <A>(
+    command: string,
+    f: (client: NodeRedis) => Promise<A>
+  ) => Effect.Effect<A, ConnectionError | CommandError>
   /**
    * A new dedicated connection (for SUBSCRIBE), connected and ready, closed when the scope closes.
    * It never reconnects by itself: its owner sees `end` and asks for a new one.

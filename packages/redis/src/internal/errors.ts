@@ -92,14 +92,16 @@ export const replyReason = (message: string, additional?: ReadonlyArray<string>)
     message.startsWith("MASTERDOWN") ||
     message.startsWith("TRYAGAIN") ||
     message.startsWith("CLUSTERDOWN")
-  ) return "Busy"
+  )
+    return "Busy"
   if (
     message.startsWith("WRONGPASS") ||
     message.startsWith("NOAUTH") ||
     message.startsWith("ERR invalid password") ||
     message.startsWith("ERR AUTH") ||
     message.startsWith("ERR Client sent AUTH")
-  ) return "Auth"
+  )
+    return "Auth"
   if (additional !== undefined) {
     for (const prefix of additional) if (prefix.length > 0 && message.startsWith(prefix)) return "Busy"
   }
@@ -171,7 +173,11 @@ export const safeCause = (cause: unknown): unknown => {
  * Classify a failure of `command`: connection-level → `ConnectionError`, the rest → `CommandError`
  * (`additional`: further error-reply prefixes that are connection-level, see `replyReason`).
  */
-export const classify = (command: string, cause: unknown, additional?: ReadonlyArray<string>): ConnectionError | CommandError => {
+export const classify = (
+  command: string,
+  cause: unknown,
+  additional?: ReadonlyArray<string>
+): ConnectionError | CommandError => {
   const reason = connectionReason(cause, "command", additional)
   return reason !== undefined
     ? new ConnectionError({ reason, message: `${command}: ${messageOf(cause)}`, cause: safeCause(cause) })
@@ -181,8 +187,19 @@ export const classify = (command: string, cause: unknown, additional?: ReadonlyA
 /** A failure while opening a connection to `target` (always a `ConnectionError`). */
 export const connectError = (target: string, cause: unknown): ConnectionError => {
   const reason = connectionReason(cause, "connect") ?? "Connect"
-  const what = reason === "Auth" ? "Authentication failed" : reason === "Tls" ? "TLS handshake rejected" : reason === "Timeout" ? "Timeout" : "Error"
-  return new ConnectionError({ reason, message: `${what} connecting to ${target}: ${messageOf(cause)}`, cause: safeCause(cause) })
+  const what =
+    reason === "Auth"
+      ? "Authentication failed"
+      : reason === "Tls"
+        ? "TLS handshake rejected"
+        : reason === "Timeout"
+          ? "Timeout"
+          : "Error"
+  return new ConnectionError({
+    reason,
+    message: `${what} connecting to ${target}: ${messageOf(cause)}`,
+    cause: safeCause(cause)
+  })
 }
 
 /**

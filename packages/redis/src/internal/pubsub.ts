@@ -17,7 +17,9 @@ import type { NodeRedis } from "../RedisConnection.js"
 import { destroy } from "../RedisConnection.js"
 
 type PubSubType = Parameters<NodeRedis["getPubSubListeners"]>[0]
-type ChannelListeners = NonNullable<ReturnType<NodeRedis["getPubSubListeners"]> extends Map<string, infer L> ? L : never>
+type ChannelListeners = NonNullable<
+  ReturnType<NodeRedis["getPubSubListeners"]> extends Map<string, infer L> ? L : never
+>
 
 // node-redis' `PubSubType.CHANNELS` (the enum is not exported by the package root).
 const CHANNELS = "CHANNELS" as PubSubType

@@ -25,7 +25,8 @@ import { script as make } from "../RedisClient.js"
  * Per key (`perKey` 2: TTL and guard shared, then one value per key), so a cluster client splits a
  * call whose keys span slots into one call per slot.
  */
-export const store = make(`
+export const store = make(
+  `
 local ttl = tonumber(ARGV[1])
 local guard = ARGV[2] == '1'
 local function failed(r) return type(r) == 'table' and r.err ~= nil end
@@ -58,7 +59,9 @@ end
 local out = {}
 for i, key in ipairs(KEYS) do out[i] = one(key, ARGV[i + 2]) end
 return out
-`, 2)
+`,
+  2
+)
 
 /**
  * `on_chord_part_return` in one step: record the part, count, read `.t` and `.s`, refresh the
@@ -115,11 +118,14 @@ return {count, 0}
  * apart. ARGV: one (ignored) entry per key (`perKey` 0), so a cluster client splits a call whose
  * keys span slots into one call per slot.
  */
-export const nonString = make(`
+export const nonString = make(
+  `
 local out = {}
 for i, key in ipairs(KEYS) do
   local t = redis.call('TYPE', key)['ok']
   if t == 'string' or t == 'none' then out[i] = '' else out[i] = t end
 end
 return out
-`, 0)
+`,
+  0
+)

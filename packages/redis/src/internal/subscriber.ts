@@ -132,9 +132,8 @@ const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray
   return out
 }
 
-
 export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, never, RedisClient | Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const redis = yield* RedisClient
     const retry = RetryPolicy.retryReconnect(options.retryPolicy)
     // The parent of every connection's scope, forked before the finalizer below is added: at
@@ -191,13 +190,15 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * driver would wait forever. So check, in the same tick as the call; a loss after it fails the
      * queued command.
      */
-    const lost = (command: string) => new ConnectionError({ reason: "Closed", message: `${command}: the subscriber connection is lost` })
+    const lost = (command: string) =>
+      new ConnectionError({ reason: "Closed", message: `${command}: the subscriber connection is lost` })
 
     const pubsub = <A>(c: Connection, command: string, f: () => Promise<A>) =>
       Effect.suspend(() => (c.dead || !c.pubsub.isReady() ? Effect.fail(lost(command)) : call(command, f)))
 
     // Only channels node-redis does not know yet are sent; never an empty SUBSCRIBE.
-    const subscribe = (c: Connection, channels: ReadonlyArray<string>) => pubsub(c, "SUBSCRIBE", () => c.pubsub.subscribe(channels))
+    const subscribe = (c: Connection, channels: ReadonlyArray<string>) =>
+      pubsub(c, "SUBSCRIBE", () => c.pubsub.subscribe(channels))
 
     /** Send an UNSUBSCRIBE now; the effect it returns waits for the acknowledgement. */
     const unsubscribe = (
@@ -225,9 +226,11 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         }
       })
 
-    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function*() {
+    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
       const scope = yield* Scope.fork(connections, ExecutionStrategy.sequential)
-      const client = yield* Scope.extend(driverOf(redis).connect, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+      const client = yield* Scope.extend(driverOf(redis).connect, scope).pipe(
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
       const onLoss = () => {
         if (c.dead) return
         c.dead = true
@@ -271,7 +274,9 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
               message: `${what} on the subscriber connection within ${Duration.format(options.healthCheckTimeout)}`
             })
         }),
-        Effect.tapErrorTag("ConnectionError", (error) => Effect.sync(() => error.reason === "Timeout" && c.pubsub.destroy()))
+        Effect.tapErrorTag("ConnectionError", (error) =>
+          Effect.sync(() => error.reason === "Timeout" && c.pubsub.destroy())
+        )
       )
 
     /**
@@ -279,7 +284,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
      * ack), then PING `c` as the barrier, then end the sinks' sync.
      */
     const sync = (c: Connection, batch: ReadonlyArray<Sink>, channels: ReadonlyArray<string>) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const known = c.pubsub.subscribed()
         const present: Array<string> = []
         let missing = channels
@@ -292,7 +297,12 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         const values = new Map<string, string>()
         const steps: Array<Effect.Effect<void, ConnectionError | CommandError>> = []
         for (const chunk of chunksOf(missing, options.subscribeChunk)) {
-          steps.push(Effect.zipRight(subscribe(c, chunk), Effect.forEach(chunksOf(chunk, options.mgetChunk), (keys) => mget(keys, values), { discard: true })))
+          steps.push(
+            Effect.zipRight(
+              subscribe(c, chunk),
+              Effect.forEach(chunksOf(chunk, options.mgetChunk), (keys) => mget(keys, values), { discard: true })
+            )
+          )
         }
         for (const keys of chunksOf(present, options.mgetChunk)) steps.push(mget(keys, values))
         // One chunk (the usual case) runs in this fiber; several run side by side.
@@ -310,7 +320,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       })
 
     /** One attempt at a fresh connection with every sink resynced (retried by the policy). */
-    const establish: Effect.Effect<void, ConnectionError | CommandError> = Effect.gen(function*() {
+    const establish: Effect.Effect<void, ConnectionError | CommandError> = Effect.gen(function* () {
       if (table.sinkCount === 0 || closed) return
       const batch = table.beginResync()
       for (const sink of batch) sink.beginSync()
@@ -338,14 +348,18 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     }
 
     const step = (c: Connection) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         let released: Effect.Effect<void, ConnectionError | CommandError> = Effect.void
         const unsubscribes = takeUnsubscribes(c)
         if (unsubscribes !== undefined) {
           const { channels: gone, target } = unsubscribes
           const sent = yield* Effect.forEach(chunksOf(gone, options.subscribeChunk), (chunk) => unsubscribe(c, chunk))
           released = Effect.zipRight(
-            replyWithin(c, "UNSUBSCRIBE: no acknowledgement", Effect.forEach(sent, (acknowledged) => acknowledged, { discard: true })),
+            replyWithin(
+              c,
+              "UNSUBSCRIBE: no acknowledgement",
+              Effect.forEach(sent, (acknowledged) => acknowledged, { discard: true })
+            ),
             Effect.sync(() => table.settleReleases(target))
           )
         }
@@ -356,13 +370,14 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
             Effect.catchTag("CommandError", (error) =>
               Effect.sync(() => {
                 for (const sink of batch) failSink(sink, Cause.fail(error))
-              }).pipe(Effect.zipRight(Effect.fail(error))))
+              }).pipe(Effect.zipRight(Effect.fail(error)))
+            )
           )
         }
         yield* released
       })
 
-    const iteration = Effect.gen(function*() {
+    const iteration = Effect.gen(function* () {
       if (conn !== undefined && conn.dead) {
         yield* close(conn)
         if (table.sinkCount > 0) yield* Effect.logWarning("Subscriber connection lost; reconnecting")
@@ -372,7 +387,9 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
         if (table.sinkCount === 0) return
         // A failure no wait can cure (rejected credentials or TLS handshake) ends the watches at
         // once instead of after the whole retry budget.
-        const exit = yield* Effect.exit(Effect.catchIf(establish, isTransient, (first) => retry(replayFirst(first, establish))))
+        const exit = yield* Effect.exit(
+          Effect.catchIf(establish, isTransient, (first) => retry(replayFirst(first, establish)))
+        )
         if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) yield* failAll(exit.cause)
         return
       }
@@ -403,9 +420,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
     }
 
     const hasWork = () =>
-      (conn !== undefined && conn.dead) ||
-      table.hasPending() ||
-      (conn === undefined && table.sinkCount > 0)
+      (conn !== undefined && conn.dead) || table.hasPending() || (conn === undefined && table.sinkCount > 0)
 
     /**
      * A connection can die without a FIN or RST (a silent network partition): nothing would tell
@@ -454,7 +469,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       return options.healthCheckInterval === undefined ? Effect.void : healthCheck(c)
     })
 
-    const driver = Effect.gen(function*() {
+    const driver = Effect.gen(function* () {
       while (true) {
         if (!hasWork()) {
           const duration = timerFor()
@@ -472,7 +487,8 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
       }
     })
 
-    const shutdownError = () => new ConnectionError({ reason: "Shutdown", message: "The result consumer was shut down" })
+    const shutdownError = () =>
+      new ConnectionError({ reason: "Shutdown", message: "The result consumer was shut down" })
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true

@@ -36,17 +36,33 @@ export const typesOf = (
 ): Effect.Effect<ReadonlyArray<string>, ConnectionError | CommandError> =>
   keys.length === 0
     ? Effect.succeed([])
-    : Effect.map(client.runScript(Scripts.nonString, keys, keys.map(() => "")), repliesOf)
+    : Effect.map(
+        client.runScript(
+          Scripts.nonString,
+          keys,
+          keys.map(() => "")
+        ),
+        repliesOf
+      )
 
 /**
  * The same check for one key, coalesced across fibers: the checks issued in one tick go out as one
  * script call.
  */
-export const typeOfBatched = (client: RedisClient): (key: string) => Effect.Effect<string, ConnectionError | CommandError> =>
+export const typeOfBatched = (
+  client: RedisClient
+): ((key: string) => Effect.Effect<string, ConnectionError | CommandError>) =>
   client.batched<string, string>({
     command: "EVALSHA",
     maxBatch: MGET_CHUNK,
     one: (c, key) => c.runScript(Scripts.nonString, [key], [""]).then((reply) => repliesOf(reply)[0] ?? ""),
-    many: (c, keys) => c.runScript(Scripts.nonString, keys, keys.map(() => "")).then(repliesOf),
+    many: (c, keys) =>
+      c
+        .runScript(
+          Scripts.nonString,
+          keys,
+          keys.map(() => "")
+        )
+        .then(repliesOf),
     outcome: Either.right
   })

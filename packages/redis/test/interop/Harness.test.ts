@@ -4,9 +4,10 @@ import { CELERY_VERSIONS, celeryWorker, pythonClient } from "../../../../test-su
 import * as InteropEnv from "./InteropEnv.js"
 
 describe.each(CELERY_VERSIONS)("Celery %s", (version) =>
-layer(InteropEnv.layer({ worker: { resultExtended: true }, celery: version }), { excludeTestServices: true, timeout: "60 seconds" })(
-  "interop harness",
-  (it) => {
+  layer(InteropEnv.layer({ worker: { resultExtended: true }, celery: version }), {
+    excludeTestServices: true,
+    timeout: "60 seconds"
+  })("interop harness", (it) => {
     it.effect(`runs Celery ${version} from the system interpreter, with a ready worker`, () =>
       Effect.gen(function* () {
         const env = yield* InteropEnv.InteropEnv
@@ -28,26 +29,39 @@ layer(InteropEnv.layer({ worker: { resultExtended: true }, celery: version }), {
         assert.include(error.message, "KeyError('no_such_op')")
       })
     )
-  }
-))
+  })
+)
 
-layer(InteropEnv.layer({ worker: false }), { excludeTestServices: true, timeout: "60 seconds" })("interop harness failures", (it) => {
-  it.scoped("a worker whose app cannot be imported fails loudly instead of skipping", () =>
-    Effect.gen(function* () {
-      const env = yield* InteropEnv.InteropEnv
-      const error = yield* Effect.flip(
-        celeryWorker({ appDir: InteropEnv.PYTHON_DIR, app: "no_such_app_module", brokerUrl: `${env.server.url}/1`, backendUrl: env.backendUrl })
-      )
-      assert.include(error.message, "exited before ready")
-    })
-  )
-  it.scoped("a client that cannot start fails loudly", () =>
-    Effect.gen(function* () {
-      const env = yield* InteropEnv.InteropEnv
-      const error = yield* Effect.flip(
-        pythonClient({ appDir: InteropEnv.PYTHON_DIR, script: "/nonexistent/client.py", brokerUrl: `${env.server.url}/1`, backendUrl: env.backendUrl })
-      )
-      assert.include(error.message, "python client exited")
-    })
-  )
-})
+layer(InteropEnv.layer({ worker: false }), { excludeTestServices: true, timeout: "60 seconds" })(
+  "interop harness failures",
+  (it) => {
+    it.scoped("a worker whose app cannot be imported fails loudly instead of skipping", () =>
+      Effect.gen(function* () {
+        const env = yield* InteropEnv.InteropEnv
+        const error = yield* Effect.flip(
+          celeryWorker({
+            appDir: InteropEnv.PYTHON_DIR,
+            app: "no_such_app_module",
+            brokerUrl: `${env.server.url}/1`,
+            backendUrl: env.backendUrl
+          })
+        )
+        assert.include(error.message, "exited before ready")
+      })
+    )
+    it.scoped("a client that cannot start fails loudly", () =>
+      Effect.gen(function* () {
+        const env = yield* InteropEnv.InteropEnv
+        const error = yield* Effect.flip(
+          pythonClient({
+            appDir: InteropEnv.PYTHON_DIR,
+            script: "/nonexistent/client.py",
+            brokerUrl: `${env.server.url}/1`,
+            backendUrl: env.backendUrl
+          })
+        )
+        assert.include(error.message, "python client exited")
+      })
+    )
+  }
+)

@@ -69,7 +69,9 @@ export const make = (options: InteropEnvOptions) =>
       celeryVersion: options.celery ?? "5.2.6",
       brokerUrl: `${server.url}/1`,
       backendUrl,
-      ...(options.globalKeyprefix === undefined ? {} : { env: { CELERY_TEST_GLOBAL_KEYPREFIX: options.globalKeyprefix } }),
+      ...(options.globalKeyprefix === undefined
+        ? {}
+        : { env: { CELERY_TEST_GLOBAL_KEYPREFIX: options.globalKeyprefix } }),
       ...(options.worker === false
         ? {}
         : { resultExtended: options.worker.resultExtended, chordOrdered: options.worker.chordOrdered ?? true })
@@ -137,7 +139,9 @@ export const startWatch = (
       }),
       Effect.flatMap((items) =>
         Effect.forEach(items, (item) =>
-          Either.isRight(item) ? Effect.succeed(item.right) : Effect.fail(new HarnessError({ message: "undecodable meta", cause: item.left }))
+          Either.isRight(item)
+            ? Effect.succeed(item.right)
+            : Effect.fail(new HarnessError({ message: "undecodable meta", cause: item.left }))
         )
       )
     )
@@ -180,4 +184,3 @@ export const RICH_TS = {
   tuple: [1, "two"],
   inf: [Infinity, -Infinity]
 }
-

@@ -48,7 +48,8 @@ describe.each(STYLES)("global_keyprefix $prefix, Celery 5.6.3", ({ prefix, taskK
           chord_size: keys.chordSize(gid)
         })
         assert.strictEqual(keys.taskKeyprefix, taskKeyprefix)
-      }))
+      })
+    )
 
     it.scoped("a worker's results are streamed (prefixed channel) and read by TypeScript; nothing unprefixed", () =>
       Effect.gen(function* () {
@@ -58,7 +59,10 @@ describe.each(STYLES)("global_keyprefix $prefix, Celery 5.6.3", ({ prefix, taskK
         const collect = yield* startWatch([id], { keys })
         yield* env.python.call("send", { task: "interop.progress", args: [2], task_id: id })
         const metas = yield* collect
-        assert.deepStrictEqual(metas.map((m) => m.status), ["STARTED", "PROGRESS", "PROGRESS", "SUCCESS"])
+        assert.deepStrictEqual(
+          metas.map((m) => m.status),
+          ["STARTED", "PROGRESS", "PROGRESS", "SUCCESS"]
+        )
         assert.deepStrictEqual(metas[3]!.result, { done: 2 })
         assert.match(metas[3]!.dateDone ?? "", InteropEnv.OFFSET_DATE)
 
@@ -68,40 +72,44 @@ describe.each(STYLES)("global_keyprefix $prefix, Celery 5.6.3", ({ prefix, taskK
         assert.isNull(yield* InteropEnv.rawGet(env.raw, Keys.standard.task(id)), "nothing unprefixed")
         const waited = yield* backend.waitFor(id, { timeout: "10 seconds" })
         assert.deepStrictEqual(waited.result, { done: 2 })
-      }))
+      })
+    )
 
-    it.scoped("TypeScript's results are read by AsyncResult, and a blocked get() is woken on the prefixed channel", () =>
-      Effect.gen(function* () {
-        const env = yield* InteropEnv.InteropEnv
-        const backend = yield* ResultBackend
-        const stored = uid("ts-stored")
-        yield* backend.markAsDone(stored, { prefixed: true })
-        const read = (yield* env.python.call("read", { task_id: stored })) as Record<string, unknown>
-        assert.strictEqual(read["state"], "SUCCESS")
-        assert.strictEqual(read["repr"], "{'prefixed': True}")
+    it.scoped(
+      "TypeScript's results are read by AsyncResult, and a blocked get() is woken on the prefixed channel",
+      () =>
+        Effect.gen(function* () {
+          const env = yield* InteropEnv.InteropEnv
+          const backend = yield* ResultBackend
+          const stored = uid("ts-stored")
+          yield* backend.markAsDone(stored, { prefixed: true })
+          const read = (yield* env.python.call("read", { task_id: stored })) as Record<string, unknown>
+          assert.strictEqual(read["state"], "SUCCESS")
+          assert.strictEqual(read["repr"], "{'prefixed': True}")
 
-        const woken = uid("ts-wake")
-        const waiting = yield* env.python.start("get", { task_id: woken, announce: true, timeout: 10 })
-        assert.deepStrictEqual(yield* waiting.event("draining"), { subscribed: [keys.task(woken)] })
-        yield* InteropEnv.awaitSubscribers(env.raw, keys.task(woken))
-        yield* backend.markAsDone(woken, 7)
-        assert.deepStrictEqual(yield* waiting.result, { state: "SUCCESS", repr: "7", waited: true })
+          const woken = uid("ts-wake")
+          const waiting = yield* env.python.start("get", { task_id: woken, announce: true, timeout: 10 })
+          assert.deepStrictEqual(yield* waiting.event("draining"), { subscribed: [keys.task(woken)] })
+          yield* InteropEnv.awaitSubscribers(env.raw, keys.task(woken))
+          yield* backend.markAsDone(woken, 7)
+          assert.deepStrictEqual(yield* waiting.result, { state: "SUCCESS", repr: "7", waited: true })
 
-        const gid = uid("ts-group")
-        yield* backend.saveGroup(gid, [stored, woken])
-        assert.deepStrictEqual(yield* env.python.call("restore_group", { gid, join: true }), {
-          id: gid,
-          children: [stored, woken],
-          join: "[{'prefixed': True}, 7]"
+          const gid = uid("ts-group")
+          yield* backend.saveGroup(gid, [stored, woken])
+          assert.deepStrictEqual(yield* env.python.call("restore_group", { gid, join: true }), {
+            id: gid,
+            children: [stored, woken],
+            join: "[{'prefixed': True}, 7]"
+          })
+          // And the other way: a group Python saves restores in TypeScript.
+          const pgid = uid("py-group")
+          yield* env.python.call("save_group", { gid: pgid, children: [stored] })
+          assert.deepStrictEqual(
+            Option.map(yield* backend.restoreGroup(pgid), (g) => g.results.map((r) => r.id)),
+            Option.some([stored])
+          )
         })
-        // And the other way: a group Python saves restores in TypeScript.
-        const pgid = uid("py-group")
-        yield* env.python.call("save_group", { gid: pgid, children: [stored] })
-        assert.deepStrictEqual(
-          Option.map(yield* backend.restoreGroup(pgid), (g) => g.results.map((r) => r.id)),
-          Option.some([stored])
-        )
-      }))
+    )
 
     it.scoped("a chord run by the worker over prefixed keys: TypeScript sees the body's sum", () =>
       Effect.gen(function* () {
@@ -123,6 +131,7 @@ describe.each(STYLES)("global_keyprefix $prefix, Celery 5.6.3", ({ prefix, taskK
         // The chord's keys were the prefixed ones, and Celery deleted them on completion.
         assert.isNull(yield* InteropEnv.rawGet(env.raw, keys.chordSize(gid)))
         assert.isNull(yield* InteropEnv.rawGet(env.raw, Keys.standard.chordSize(gid)))
-      }))
+      })
+    )
   })
 })

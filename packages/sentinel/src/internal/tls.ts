@@ -26,10 +26,14 @@ export interface SslOptions {
  * (`ssl_cert_reqs` is mandatory); otherwise redis-py's default (`required`) applies, as for the
  * sentinel connections built from `sentinel_kwargs`.
  */
-export const toTlsConfig = (options: SslOptions, celery: boolean): Effect.Effect<RedisConfig.TlsConfig, ImproperlyConfigured> => {
+export const toTlsConfig = (
+  options: SslOptions,
+  celery: boolean
+): Effect.Effect<RedisConfig.TlsConfig, ImproperlyConfigured> => {
   const raw = options.ssl_cert_reqs
   const certReqs = raw === undefined ? (celery ? undefined : "required") : certReqsOf(raw)
-  if (certReqs === undefined) return Effect.fail(new ImproperlyConfigured({ message: E_REDIS_SSL_CERT_REQS_MISSING_INVALID }))
+  if (certReqs === undefined)
+    return Effect.fail(new ImproperlyConfigured({ message: E_REDIS_SSL_CERT_REQS_MISSING_INVALID }))
   return Effect.succeed({
     certReqs,
     caFile: options.ssl_ca_certs,
