@@ -14,7 +14,7 @@ import * as ChildProcess from "node:child_process"
 import type { Scope } from "effect"
 import { Duration, Effect } from "effect"
 import type { ServerProcess } from "./RedisServer.js"
-import { freePort, HarnessError, spawn, tempDir } from "./RedisServer.js"
+import { HarnessError, redisServer } from "./RedisServer.js"
 
 export interface RedisClusterOptions {
   /** Masters (default 3; the slots are split evenly by `redis-cli`). */
@@ -151,28 +151,10 @@ export const redisCluster = (
     const count = masters * (1 + replicas)
     const nodeTimeout = options.nodeTimeoutMillis ?? 1000
 
-    const startNode = Effect.gen(function* () {
-      const dir = yield* tempDir("redis-cluster-")
-      const port = yield* freePort
-      const process = yield* spawn({
-        command: "redis-server",
+    // A private server (redisServer's flags) with cluster mode on.
+    const startNode = Effect.map(
+      redisServer({
         args: [
-          "--bind",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--dir",
-          dir,
-          "--daemonize",
-          "no",
-          "--logfile",
-          "",
-          "--protected-mode",
-          "no",
           "--cluster-enabled",
           "yes",
           "--cluster-config-file",
@@ -183,12 +165,11 @@ export const redisCluster = (
           "--cluster-replica-validity-factor",
           "0",
           ...(options.args ?? [])
-        ],
-        readyLine: "Ready to accept connections",
-        name: `redis-cluster:${port}`
-      })
-      return { host: "127.0.0.1", port, address: `127.0.0.1:${port}`, dir, process } as const satisfies ClusterNode
-    })
+        ]
+      }),
+      ({ dir, host, port, process }) =>
+        ({ host, port, address: `${host}:${port}`, dir, process }) as const satisfies ClusterNode
+    )
     const nodes = yield* Effect.all(
       Array.from({ length: count }, () => startNode),
       { concurrency: "unbounded" }

@@ -256,36 +256,27 @@ export const makeTlsFiles: Effect.Effect<TlsFiles, HarnessError, Scope.Scope> = 
   const ossl = (...args: Array<string>) => run("openssl", args, dir)
   const ext = Path.join(dir, "san.ext")
   Fs.writeFileSync(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-  yield* ossl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=effect-celery test CA",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt"
-  )
-  yield* ossl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=other CA",
-    "-keyout",
-    "other.key",
-    "-out",
-    "other.crt"
-  )
+  // Two self-signed CAs: the one that signs the certificates below, and one that signs nothing.
+  for (const [name, subject] of [
+    ["ca", "/CN=effect-celery test CA"],
+    ["other", "/CN=other CA"]
+  ] as const) {
+    yield* ossl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      subject,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.crt`
+    )
+  }
   for (const name of ["server", "client"]) {
     yield* ossl(
       "req",
