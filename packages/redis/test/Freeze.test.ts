@@ -57,7 +57,9 @@ const timedFailure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 const within = (millis: number, deadline: number, what: string) => {
   assert.isAtLeast(millis, deadline - 50, `${what}: not before its deadline`)
-  assert.isAtMost(millis, deadline + 100, `${what}: within deadline + 100 ms`)
+  // 250 ms of slack: the CI machine has 2 cores shared by the test workers and redis-servers; the
+  // faults this guards against held a deadline by whole seconds (an acknowledgement's wait).
+  assert.isAtMost(millis, deadline + 250, `${what}: within deadline + 250 ms`)
 }
 
 describe("timeouts while the server is frozen or dead", () => {
@@ -265,7 +267,7 @@ describe("timeouts while the server is frozen or dead", () => {
           ["getMany", many]
         ] as const) {
           assert.strictEqual(r.error._tag, "ConnectionError", `${what}: ${r.error.message}`)
-          assert.isAtMost(r.millis, 1100, what)
+          assert.isAtMost(r.millis, 1250, what)
         }
         console.log(
           `server dead: waitFor 1 s → TimeoutError at ${wait.millis} ms; getAll 1 s → ConnectionError at ${all.millis} ms, getMany 1 s → at ${many.millis} ms`
