@@ -6,6 +6,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 import * as V8 from "node:v8"
+import { privateServerFlags } from "../test-support/RedisServer.js"
 
 /** CLOCK_MONOTONIC in milliseconds, the same clock as Python's time.monotonic(). */
 export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6
@@ -81,22 +82,7 @@ export const freePort = (): Promise<number> =>
 export const startRedis = async (options: { readonly pinCpu?: string | undefined } = {}) => {
   const port = await freePort()
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bench-redis-"))
-  const redisArgs = [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    dir,
-    "--logfile",
-    "",
-    "--maxclients",
-    "10000"
-  ]
+  const redisArgs = ["--port", String(port), ...privateServerFlags(dir), "--maxclients", "10000"]
   const proc =
     options.pinCpu !== undefined
       ? spawn("taskset", ["-c", options.pinCpu, "redis-server", ...redisArgs])

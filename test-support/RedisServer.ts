@@ -177,6 +177,27 @@ export interface RedisServer {
   readonly process: ServerProcess
 }
 
+/**
+ * The flags of a private redis-server: loopback only, nothing persisted (its files, if any, in
+ * `dir`), logging to stdout where the readiness line is read. Shared with bench/.
+ */
+export const privateServerFlags = (dir: string): ReadonlyArray<string> => [
+  "--bind",
+  "127.0.0.1",
+  "--save",
+  "",
+  "--appendonly",
+  "no",
+  "--dir",
+  dir,
+  "--daemonize",
+  "no",
+  "--logfile",
+  "",
+  "--protected-mode",
+  "no"
+]
+
 /** A private redis-server on a free loopback port, persisting nothing; killed with the scope. */
 export const redisServer = (options: RedisServerOptions = {}): Effect.Effect<RedisServer, HarnessError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -184,20 +205,7 @@ export const redisServer = (options: RedisServerOptions = {}): Effect.Effect<Red
     const port = yield* freePort
     const socketPath = options.unixSocket ? Path.join(dir, "redis.sock") : undefined
     const args = [
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-      "--daemonize",
-      "no",
-      "--logfile",
-      "",
-      "--protected-mode",
-      "no",
+      ...privateServerFlags(dir),
       ...(options.tls
         ? [
             "--port",
