@@ -29,8 +29,12 @@
  * a slot handover) replaces the subscriber connection, so a publication lost with a dead master is
  * made up by the read.
  *
- * Not supported on a cluster: a database other than 0, `socketTimeout` (a command waits for its
- * node's reply or connection loss), unix sockets, a `credentialProvider`.
+ * `socketTimeout` bounds every command: one with no reply for that long (a frozen master) fails with
+ * `ConnectionError("Timeout")` and every node connection is replaced (the whole cluster object: its
+ * slot map may be what is stale). A `credentialProvider` is asked before each cluster object is
+ * opened (its answer serves every node connection of it) and before each subscriber connection.
+ *
+ * Not supported on a cluster: a database other than 0, unix sockets.
  */
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -78,10 +82,7 @@ export type RootNode = NodeAddress | string
  * The cluster connection: root nodes (any reachable few; the rest is discovered) and what every
  * node connection uses (ACL user, password, TLS, timeouts), as in `RedisConfig`.
  */
-export interface ClusterConfig extends Omit<
-  RedisConfig.RedisConfig,
-  "host" | "port" | "path" | "db" | "socketTimeout" | "credentialProvider"
-> {
+export interface ClusterConfig extends Omit<RedisConfig.RedisConfig, "host" | "port" | "path" | "db"> {
   readonly rootNodes: ReadonlyArray<RootNode>
   /**
    * While something is watched, how often the cluster's epoch is read to notice a topology change
@@ -179,7 +180,15 @@ export const makeClient = (
     const nodeConfig: RedisConfig.RedisConfig = { ...config, host: first.host, port: first.port }
     const clientOptions = yield* RedisConfig.clientOptions(nodeConfig)
     const connectTimeout = Duration.millis(RedisConfig.connectTimeoutMillis(nodeConfig))
+    const socketTimeout = RedisConfig.socketTimeoutMillis(nodeConfig)
     const uri = config.uri ?? `redis://${rootNodes.map(addressOf).join(",")}`
+    const provider = config.credentialProvider
+    // Asked before every connection: each cluster object (all its node clients) and each
+    // subscriber connection, reconnects included.
+    const withCredentials =
+      provider === undefined
+        ? undefined
+        : (options: RedisConfig.NodeRedisOptions) => RedisConfig.withCredentials(options, provider, uri, connectTimeout)
     const connections = yield* Cluster.make({
       rootNodes,
       defaults: RedisConnection.forcedOptions(clientOptions, connectTimeout),
@@ -187,7 +196,9 @@ export const makeClient = (
       connectTimeout,
       closeTimeout: RedisConnection.DEFAULT_CLOSE_TIMEOUT,
       failFast: config.failFast,
-      additionalConnectionErrors: config.additionalConnectionErrors
+      additionalConnectionErrors: config.additionalConnectionErrors,
+      credentials: withCredentials,
+      ...(socketTimeout !== undefined ? { socketTimeout: Duration.millis(socketTimeout) } : {})
     })
     const batched = Batcher.make(connections)
     const { execute } = connections
@@ -215,11 +226,10 @@ export const makeClient = (
 
     // The cluster's epoch as last seen: a higher one is a topology change.
     let epoch = -1
-    const readEpoch = Effect.flatMap(connections.acquire, (conn) =>
-      Effect.tryPromise({
-        try: () => Cluster.currentEpoch(conn.cluster),
-        catch: (cause) => classify("CLUSTER INFO", cause)
-      }).pipe(Effect.tapError((error) => (error._tag === "ConnectionError" ? connections.drop(conn) : Effect.void)))
+    // Through the command path, so the socket timeout bounds it too (a frozen node).
+    const readEpoch = Effect.map(
+      execute("CLUSTER INFO", (c) => c.command(["CLUSTER", "INFO"])),
+      (info) => Cluster.epochOf(String(info))
     )
 
     /**
@@ -228,14 +238,13 @@ export const makeClient = (
      * failover, a slot handover) closes it, so the subscriber reconnects and resyncs every watch.
      */
     let nextRoot = 0
-    const connectOne = (node: Cluster.RootNode) =>
+    const connectOne = (node: Cluster.RootNode) => {
+      const options = { ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } }
       // Named in errors by `RedisConnection.targetOfOptions`, as every server is (Celery's as_uri()).
-      RedisConnection.connector(
-        { ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } },
-        {
-          connectTimeout
-        }
-      )
+      return withCredentials === undefined
+        ? RedisConnection.connector(options, { connectTimeout })
+        : Effect.flatMap(withCredentials(options), (o) => RedisConnection.connector(o, { connectTimeout }))
+    }
     const subscriberConnect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.gen(function* () {
       const start = nextRoot++ % rootNodes.length
       let last: ConnectionError | undefined
@@ -384,21 +393,7 @@ export const configOfUrl = (
         message: `A Redis Cluster has only database 0 (the URL selects ${RedisConfig.dbOf(config)})`
       })
     }
-    if (config.credentialProvider !== undefined) {
-      return yield* new ImproperlyConfigured({
-        message: "A credential provider is not supported on a Redis Cluster yet"
-      })
-    }
-    const {
-      credentialProvider: _credentialProvider,
-      db: _db,
-      host: _host,
-      path: _path,
-      port: _port,
-      socketTimeout: _socketTimeout,
-      uri: single1,
-      ...common
-    } = config
+    const { db: _db, host: _host, path: _path, port: _port, uri: single1, ...common } = config
     const uri = (single1 ?? single).replace(addressOf(nodes[0]!), nodes.map(addressOf).join(","))
     return { ...common, rootNodes: nodes, uri } satisfies ClusterConfig
   })

@@ -10,6 +10,9 @@
  *   connection, and the whole cluster object is dropped and discovered again from the root nodes
  *   on the next call (retried under the policy: while the failover is in progress the discovery
  *   fails or the cluster answers CLUSTERDOWN). It drives the shared batcher through its `Link`.
+ *   A credential provider is asked before each cluster object is opened, its answer used by every
+ *   node client of that object. With a socket timeout, a watchdog fails the commands of a node
+ *   that stops answering (a frozen process, a hung host): see `watchdog`.
  * - `commandsOf`: `RedisClient.Commands` over the cluster. node-redis routes a command, a script
  *   and an MGET by its FIRST key only, so anything with keys in several slots is split here: MGET
  *   and DEL by slot (one command per slot, all sent at once, replies reassembled in order), a
@@ -21,6 +24,7 @@
  * @internal
  */
 import calculateSlot from "cluster-key-slot"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -35,7 +39,7 @@ import type { Commands, Reply, Script } from "../RedisClient.js"
 import type { NodeRedisOptions } from "../RedisConfig.js"
 import type { Link } from "./batcher.js"
 import type { Failure } from "./connection.js"
-import { classify, connectError, messageOf, mustDrop } from "./errors.js"
+import { classify, connectError, messageOf, mustDrop, safeCause, SocketTimeout } from "./errors.js"
 
 /** A node-redis cluster as `createCluster()` returns it. */
 export type NodeRedisCluster = ReturnType<typeof createCluster>
@@ -58,6 +62,20 @@ export interface Options {
   readonly closeTimeout: Duration.Duration
   readonly failFast?: boolean | undefined
   readonly additionalConnectionErrors?: ReadonlyArray<string> | undefined
+  /** `socket_timeout`: a command with no reply for this long fails with `ConnectionError("Timeout")`. */
+  readonly socketTimeout?: Duration.Duration | undefined
+  /**
+   * Fills in the credentials of `defaults` before each cluster object is opened (a credential
+   * provider asked afresh), so a reconnect after a rotation uses the new token.
+   */
+  readonly credentials?: ((defaults: NodeRedisOptions) => Effect.Effect<NodeRedisOptions, ConnectionError>) | undefined
+}
+
+/** Commands sent during one watchdog period and not answered yet. */
+interface Period {
+  pending: number
+  /** When the period ended (Clock millis); commands of it have waited at least since then. */
+  endedAt: number
 }
 
 /** One open cluster object. */
@@ -66,6 +84,9 @@ export interface Connection {
   readonly commands: Commands
   readonly scope: Scope.CloseableScope
   dropped: boolean
+  /** The period new commands count in (see `watchdog`). */
+  period: Period
+  timedOut: boolean
 }
 
 /** The command connection manager over a cluster, as the batcher and the client use it. */
@@ -76,21 +97,22 @@ export interface Connections extends Link<Connection, Commands> {
   readonly drop: (conn: Connection) => Effect.Effect<void>
 }
 
+/** Close every node connection node-redis knows of now (their pending commands fail). Never throws. */
+const destroyCluster = (cluster: NodeRedisCluster): void => {
+  for (const node of cluster.nodeByAddress.values()) {
+    const client = node.client
+    if (client !== undefined && !(client instanceof Promise) && client.isOpen) client.disconnect().catch(() => {})
+  }
+  if (cluster.isOpen) cluster.disconnect().catch(() => {})
+}
+
 /** Close every node client node-redis knows of, then the cluster itself; never fails, bounded. */
 const closeCluster = (cluster: NodeRedisCluster, timeout: Duration.Duration): Effect.Effect<void> =>
   Effect.promise(() => (cluster.isOpen ? cluster.quit().catch(() => undefined) : Promise.resolve(undefined))).pipe(
     Effect.interruptible,
     Effect.timeoutOption(timeout),
-    Effect.zipRight(
-      Effect.sync(() => {
-        // A failed discovery can leave node clients the cluster no longer lists as shards.
-        for (const node of cluster.nodeByAddress.values()) {
-          const client = node.client
-          if (client !== undefined && !(client instanceof Promise) && client.isOpen) client.disconnect().catch(() => {})
-        }
-        if (cluster.isOpen) cluster.disconnect().catch(() => {})
-      })
-    )
+    // A failed discovery can leave node clients the cluster no longer lists as shards.
+    Effect.zipRight(Effect.sync(() => destroyCluster(cluster)))
   )
 
 /** Open a cluster object (slot map read, a connection to every master) within the connect timeout. */
@@ -161,6 +183,7 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     const layerScope = yield* Effect.scope
     const clock = yield* Effect.clock
     const additional = options.additionalConnectionErrors
+    const timeoutMillis = options.socketTimeout === undefined ? undefined : Duration.toMillis(options.socketTimeout)
     let current: Connection | undefined
     let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
     let closed = false
@@ -176,14 +199,59 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         return Effect.asVoid(Effect.forkIn(Scope.close(conn.scope, Exit.void), layerScope))
       })
 
+    /**
+     * The single server's watchdog compares replies across ticks, but on a cluster the other
+     * nodes' replies say nothing of a frozen one, so here the age of the commands counts: they
+     * are counted per period of a quarter of the timeout, and when a period that ended `millis`
+     * ago still has a command unanswered, that command has waited at least `millis` (at most a
+     * period more): the whole cluster object is destroyed, failing its pending commands with
+     * `Timeout`, and the next call discovers the cluster again. A counter per period, not a
+     * record per command, keeps the send path's cost to an increment and a decrement.
+     */
+    const watchdog = (conn: Connection, millis: number): Effect.Effect<void> => {
+      const periodMillis = Math.max(10, Math.floor(millis / 4))
+      const closedPeriods: Array<Period> = []
+      const tick = Effect.map(Clock.currentTimeMillis, (now) => {
+        const ended = conn.period
+        ended.endedAt = now
+        if (ended.pending > 0) closedPeriods.push(ended)
+        conn.period = { pending: 0, endedAt: 0 }
+        while (closedPeriods.length > 0 && closedPeriods[0]!.pending === 0) closedPeriods.shift()
+        const oldest = closedPeriods[0]
+        if (oldest !== undefined && now - oldest.endedAt >= millis) {
+          conn.timedOut = true
+          destroyCluster(conn.cluster)
+          return true
+        }
+        return false
+      })
+      return Effect.asVoid(
+        Effect.repeat(Effect.zipRight(Effect.sleep(Duration.millis(periodMillis)), tick), {
+          until: (timedOut) => timedOut
+        }).pipe(Effect.zipRight(Effect.suspend(() => drop(conn))))
+      )
+    }
+
     const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
       if (closed) return yield* Effect.fail(closedError())
+      const defaults =
+        options.credentials === undefined ? options.defaults : yield* options.credentials(options.defaults)
       const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
-      const cluster = yield* connectCluster(options).pipe(
+      const cluster = yield* connectCluster({ ...options, defaults }).pipe(
         Scope.extend(scope),
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
-      return { cluster, commands: commandsOf(cluster), scope, dropped: false }
+      const conn: Connection = {
+        cluster,
+        commands: commandsOf(cluster),
+        scope,
+        dropped: false,
+        period: { pending: 0, endedAt: 0 },
+        timedOut: false
+      }
+      if (timeoutMillis !== undefined && timeoutMillis > 0)
+        yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
+      return conn
     }).pipe(
       Effect.withSpan("RedisClient.connect", {
         kind: "client",
@@ -231,7 +299,13 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     )
 
     const failWith = (conn: Connection, command: string, cause: unknown): Failure => {
-      const error = classify(command, cause, additional)
+      const error = conn.timedOut
+        ? new ConnectionError({
+            reason: "Timeout",
+            message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
+            cause: safeCause(cause)
+          })
+        : classify(command, cause, additional)
       return {
         effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
         isCommandError: error._tag === "CommandError"
@@ -256,7 +330,18 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         fail(cause)
         return
       }
-      promise.then(onSuccess, fail)
+      const period = conn.period
+      period.pending++
+      promise.then(
+        (a) => {
+          period.pending--
+          onSuccess(a)
+        },
+        (cause: unknown) => {
+          period.pending--
+          fail(cause)
+        }
+      )
     }
 
     const execute = <A>(
@@ -427,9 +512,8 @@ export const del = (cluster: NodeRedisCluster, keys: ReadonlyArray<string>): Pro
     )
   ).then((counts) => counts.reduce((a, b) => a + b, 0))
 
-/** `cluster_current_epoch` as one node sees it (it grows with every failover and slot handover). */
-export const currentEpoch = (cluster: NodeRedisCluster): Promise<number> =>
-  cluster.sendCommand<string>(undefined, true, ["CLUSTER", "INFO"]).then((info) => {
-    const match = /cluster_current_epoch:(\d+)/.exec(info)
-    return match === null ? -1 : Number(match[1])
-  })
+/** `cluster_current_epoch` of a `CLUSTER INFO` reply (it grows with every failover and slot handover). */
+export const epochOf = (info: string): number => {
+  const match = /cluster_current_epoch:(\d+)/.exec(info)
+  return match === null ? -1 : Number(match[1])
+}
