@@ -131,14 +131,17 @@ describe.sequential("RedisClusterBackend connection options", () => {
         assert.strictEqual(whoami, "rotor")
         assert.isAtLeast(yield* Ref.get(asked), 3)
 
-        // A token no node knows: the next connect fails.
+        // A token no node knows: the next connect fails with Auth, which is not retried.
         yield* Ref.set(token, "cluster-token-stale")
         yield* onEvery(["CLIENT", "KILL", "USER", "rotor"])
         const askedBefore = yield* Ref.get(asked)
         const stale = yield* failureOf(
-          client.command(["PING"]).pipe(Effect.retry({ times: 3, while: (e) => e._tag === "ConnectionError" }))
+          client
+            .command(["PING"])
+            .pipe(Effect.retry({ times: 3, while: (e) => e._tag === "ConnectionError" && e.reason !== "Auth" }))
         )
         assert.instanceOf(stale, ConnectionError)
+        assert.strictEqual(stale.reason, "Auth")
         assert.isAbove(yield* Ref.get(asked), askedBefore)
         assert.notInclude(String(stale), "cluster-token")
       }),

@@ -39,7 +39,7 @@ import type { Commands, Reply, Script } from "../RedisClient.js"
 import type { NodeRedisOptions } from "../RedisConfig.js"
 import type { Link } from "./batcher.js"
 import type { Failure } from "./connection.js"
-import { classify, connectError, messageOf, mustDrop, safeCause, SocketTimeout } from "./errors.js"
+import { classify, connectError, connectionReason, messageOf, mustDrop, safeCause, SocketTimeout } from "./errors.js"
 
 /** A node-redis cluster as `createCluster()` returns it. */
 export type NodeRedisCluster = ReturnType<typeof createCluster>
@@ -133,15 +133,22 @@ const connectCluster = (options: Options): Effect.Effect<NodeRedisCluster, Conne
           resume(Effect.fail(connectError(options.uri, cause)))
           return
         }
+        // A rejected login or TLS handshake on a root node: node-redis emits it as an `error` event
+        // and, once every root node failed, rejects the connect with RootNodesUnavailableError,
+        // which says nothing of why. The connect fails with it instead, typed Auth / Tls (not
+        // retried), as on one server.
+        let refused: unknown
+        let settled = false
         // node-redis rethrows an unhandled `error` event (a node's socket error) as a crash.
         cluster.on("error", (cause: unknown) => {
+          const reason = connectionReason(cause, "connect")
+          if (!settled && (reason === "Auth" || reason === "Tls")) refused = cause
           try {
             runSync(Effect.logDebug(`node-redis cluster ${options.uri}: ${messageOf(cause)}`))
           } catch {
             // logging must never turn a socket event into a crash
           }
         })
-        let settled = false
         cluster.connect().then(
           () => {
             settled = true
@@ -152,7 +159,7 @@ const connectCluster = (options: Options): Effect.Effect<NodeRedisCluster, Conne
             resume(
               Effect.zipRight(
                 closeCluster(cluster, options.closeTimeout),
-                Effect.fail(connectError(options.uri, cause))
+                Effect.fail(connectError(options.uri, refused ?? cause))
               )
             )
           }
