@@ -37,6 +37,14 @@ const admin = (options: { readonly port?: number; readonly path?: string; readon
     (c) => Effect.promise(() => c.disconnect().catch(() => undefined))
   )
 
+/** A private server, a client of it under test and a plain node-redis client beside it. */
+const serverWithClient = Effect.gen(function* () {
+  const server = yield* redisServer()
+  const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
+  const direct = yield* admin({ port: server.port })
+  return { server, client, direct } as const
+})
+
 /** Client names listed by CLIENT LIST with the given name. */
 const clientsNamed = (c: ReturnType<typeof createClient>, name: string) =>
   Effect.promise(() => c.sendCommand<string>(["CLIENT", "LIST"])).pipe(
@@ -486,9 +494,7 @@ describe("RedisClient", () => {
 
     it.scopedLive("thousands of concurrent gets: each caller its own value, a few MGETs in all", () =>
       Effect.gen(function* () {
-        const server = yield* redisServer()
-        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-        const direct = yield* admin({ port: server.port })
+        const { client, direct } = yield* serverWithClient
         const n = 2500
         // Every third key is missing; the same keys are asked twice.
         yield* Effect.promise(() =>
@@ -518,9 +524,7 @@ describe("RedisClient", () => {
       "two batches in flight: a burst goes as two halves, and 100 callers in a loop keep to two MGETs a round",
       () =>
         Effect.gen(function* () {
-          const server = yield* redisServer()
-          const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-          const direct = yield* admin({ port: server.port })
+          const { client, direct } = yield* serverWithClient
           yield* Effect.promise(() =>
             direct.mSet(Array.from({ length: 100 }, (_, i) => [`rc-half-${i}`, `v${i}`]).flat())
           )
@@ -563,9 +567,7 @@ describe("RedisClient", () => {
       "batched: each caller resumes with its own outcome; an outcome that throws is that caller's defect alone",
       () =>
         Effect.gen(function* () {
-          const server = yield* redisServer()
-          const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-          const direct = yield* admin({ port: server.port })
+          const { client, direct } = yield* serverWithClient
           yield* Effect.promise(() =>
             direct.mSet(["rc-out-1", "1", "rc-out-2", "two", "rc-out-3", "boom", "rc-out-4", "4"])
           )
@@ -597,9 +599,7 @@ describe("RedisClient", () => {
       "batched: a caller interrupted before its batch is sent is withdrawn; its item never reaches the server",
       () =>
         Effect.gen(function* () {
-          const server = yield* redisServer()
-          const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-          const direct = yield* admin({ port: server.port })
+          const { client, direct } = yield* serverWithClient
           const sent: Array<string> = []
           const set = client.batched<string, string | null>({
             command: "SET",
@@ -658,9 +658,7 @@ describe("RedisClient", () => {
       "a lone get is a GET (WRONGTYPE fails it); inside a batch a non-string key reads as missing, as getMany",
       () =>
         Effect.gen(function* () {
-          const server = yield* redisServer()
-          const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-          const direct = yield* admin({ port: server.port })
+          const { client, direct } = yield* serverWithClient
           yield* Effect.promise(() => direct.lPush("rc-get-list", "x"))
           yield* Effect.promise(() => direct.set("rc-get-str", "s"))
           const error = yield* failureOf(client.get("rc-get-list"))
@@ -782,9 +780,7 @@ describe("RedisClient", () => {
 
     it.scopedLive("mget, del, incrBy, publish and commands answer as the commands they name", () =>
       Effect.gen(function* () {
-        const server = yield* redisServer()
-        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-        const direct = yield* admin({ port: server.port })
+        const { client, direct } = yield* serverWithClient
         yield* Effect.promise(() => direct.mSet(["rc-op-1", "one", "rc-op-3", "three"]))
         yield* Effect.promise(() => direct.lPush("rc-op-list", "x"))
         // A missing key and a key holding a list both read as null, as MGET reads them.
@@ -818,9 +814,7 @@ describe("RedisClient", () => {
 
     it.scopedLive("mget of a long list: in order, as two MGETs sent together", () =>
       Effect.gen(function* () {
-        const server = yield* redisServer()
-        const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-        const direct = yield* admin({ port: server.port })
+        const { client, direct } = yield* serverWithClient
         const n = 1500
         yield* Effect.promise(() =>
           direct.mSet(
@@ -841,9 +835,7 @@ describe("RedisClient", () => {
       "runScript: a server that does not know the script has it loaded and run; a nested error reply is an Error in place",
       () =>
         Effect.gen(function* () {
-          const server = yield* redisServer()
-          const client = yield* build(RedisClient.layer({ host: "127.0.0.1", port: server.port }))
-          const direct = yield* admin({ port: server.port })
+          const { client, direct } = yield* serverWithClient
           const script = RedisClient.script("return {KEYS[1], ARGV[1], redis.pcall('INCR', KEYS[2])}")
           yield* Effect.promise(() => direct.set("rc-script-s", "not a number"))
           for (let run = 0; run < 2; run++) {
