@@ -115,26 +115,6 @@ for (const [name, fast] of [
         })
       )
 
-      it.effect("returns a state stored before the wait without waiting for a message", () =>
-        Effect.gen(function* () {
-          const backend = yield* ResultBackend
-          const calls = yield* Calls
-          const id = uid("stored")
-          yield* store(id, "SUCCESS", "early")
-          const before = { ...calls }
-          const subscribes = yield* subscribeCalls
-          const meta = yield* backend.waitFor(id, { timeout: "10 seconds" })
-          assert.strictEqual(meta.result, "early")
-          if (fast) {
-            // This package's backend answers a finished task with one GET: no wait, no SUBSCRIBE.
-            assert.deepStrictEqual(calls, before)
-            assert.strictEqual(yield* subscribeCalls, subscribes)
-          } else {
-            assert.strictEqual(calls.watch, before.watch + 1)
-          }
-        })
-      )
-
       it.effect("a FAILURE fails with TaskFailedError", () =>
         Effect.gen(function* () {
           const backend = yield* ResultBackend
@@ -154,6 +134,30 @@ for (const [name, fast] of [
           assert.strictEqual(error._tag, "TimeoutError")
           yield* until(Effect.map(numsub(id), (n) => n === 0))
           yield* tookPath
+        })
+      )
+    })
+
+    // Alone on its own server and consumer: the tests of a file run concurrently, and this one
+    // asserts that nothing at all was called or subscribed (counters the others would move).
+    layer(testLayer(fast), { timeout: "30 seconds", excludeTestServices: true })((it) => {
+      it.effect("returns a state stored before the wait without waiting for a message", () =>
+        Effect.gen(function* () {
+          const backend = yield* ResultBackend
+          const calls = yield* Calls
+          const id = uid("stored")
+          yield* store(id, "SUCCESS", "early")
+          const before = { ...calls }
+          const subscribes = yield* subscribeCalls
+          const meta = yield* backend.waitFor(id, { timeout: "10 seconds" })
+          assert.strictEqual(meta.result, "early")
+          if (fast) {
+            // This package's backend answers a finished task with one GET: no wait, no SUBSCRIBE.
+            assert.deepStrictEqual(calls, before)
+            assert.strictEqual(yield* subscribeCalls, subscribes)
+          } else {
+            assert.strictEqual(calls.watch, before.watch + 1)
+          }
         })
       )
     })
