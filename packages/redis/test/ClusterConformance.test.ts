@@ -4,7 +4,7 @@
  * plain keys over every slot; the chord cases replaced by the rejection check). One cluster serves
  * the whole file; the hooks talk to it through an independent raw node-redis cluster client.
  */
-import { afterAll } from "@effect/vitest"
+import { afterAll, beforeAll } from "@effect/vitest"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { createCluster } from "redis"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
@@ -18,6 +18,10 @@ const scope = Effect.runSync(Scope.make())
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 60_000)
 
 const cluster: Effect.Effect<RedisCluster, unknown> = Effect.runSync(Effect.cached(Scope.extend(redisCluster(), scope)))
+// Started before the tests (which run concurrently and would all wait for it): its start-up, six
+// servers and `--cluster create`, takes seconds on a loaded machine and is not what any test's
+// per-step limit is about.
+beforeAll(() => Effect.runPromise(Effect.asVoid(cluster)), 120_000)
 
 const rawCluster = (c: RedisCluster) =>
   Effect.acquireRelease(
