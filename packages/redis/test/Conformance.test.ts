@@ -3,7 +3,7 @@
  * redis-server, over plain TCP, a unix socket and TLS. One server per transport serves every block
  * of its suite; the hooks talk to it through an independent raw node-redis connection.
  */
-import { afterAll } from "@effect/vitest"
+import { afterAll, beforeAll } from "@effect/vitest"
 import * as Fs from "node:fs"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { createClient } from "redis"
@@ -55,6 +55,10 @@ const tls = shared(
     } satisfies Target
   })
 )
+
+// Started before the tests, which run concurrently and would wait for them inside their per-step
+// limits (the TLS one makes its certificates with openssl first).
+beforeAll(() => Effect.runPromise(Effect.all([tcp, unix, tls], { concurrency: "unbounded", discard: true })), 60_000)
 
 const rawClient = (options: RawOptions) =>
   Effect.acquireRelease(

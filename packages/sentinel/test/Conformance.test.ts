@@ -2,7 +2,7 @@
  * The core conformance suite over Sentinel: the Redis backend and consumer, unchanged, on the
  * master a real 3-sentinel topology names. One topology serves every block of the suite.
  */
-import { afterAll } from "@effect/vitest"
+import { afterAll, beforeAll } from "@effect/vitest"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { Conformance } from "@effect-celery/core/testing"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
@@ -15,6 +15,9 @@ const scope = Effect.runSync(Scope.make())
 /** Started by the first block that needs it, stopped after the file. */
 const topology = Effect.runSync(Effect.cached(Scope.extend(sentinelTopology(), scope)))
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 30_000)
+// Started before the tests, which run concurrently and would wait for it inside their per-step
+// limits: a master, a replica and three sentinels agreeing on it take seconds on a loaded machine.
+beforeAll(() => Effect.runPromise(Effect.asVoid(topology)), 120_000)
 
 const hooks = (options: BackendOptions) =>
   Layer.effect(
