@@ -522,13 +522,15 @@ export const instrumentConsumer = (
     watch: (taskIds, watchOptions) => {
       const ids = Array.from(taskIds)
       const inner = consumer.watch(ids, watchOptions)
+      // The count, not `ids`, in the closures: the stream would keep the copy (8 bytes a task).
+      const count = ids.length
       const counted = metrics
         ? Stream.unwrapScoped(
             withMetricLabels((extra) =>
               Effect.as(
                 Effect.acquireRelease(
-                  Effect.sync(() => watchedTasks.unsafeModify(ids.length, extra)),
-                  () => Effect.sync(() => watchedTasks.unsafeModify(-ids.length, extra))
+                  Effect.sync(() => watchedTasks.unsafeModify(count, extra)),
+                  () => Effect.sync(() => watchedTasks.unsafeModify(-count, extra))
                 ),
                 inner
               )

@@ -78,10 +78,12 @@ import { RedisClient } from "./RedisClient.js"
 type Item = Either.Either<TaskMeta, DecodeError>
 
 /**
- * Asks whether `key` (read as missing by a sync's MGET) holds a non-string; `k` gets its type, or
- * "" for a string or no key. The checks of one step go out as one script call.
+ * Asks whether `keys` (read as missing by a sync's MGET) hold a non-string; `k` gets their types
+ * in order, "" for a string or no key. The checks of one step go out as one script call. One
+ * callback for a sink's keys, not one a key: a first watch of 1,000,000 missing keys would hold
+ * a closure, its context and a list per key (~150 bytes a key) until the reply.
  */
-type CheckType = (key: string, k: (type: string) => void) => void
+type CheckTypes = (keys: ReadonlyArray<string>, k: (types: ReadonlyArray<string>) => void) => void
 
 /** What a `Watch` remembers as last emitted for a key holding a non-string (no stored value starts with NUL). */
 const wrongTypeMark = (type: string): string => `\u0000${type}`
@@ -143,7 +145,7 @@ class Watch implements Subscriber.Sink {
     private readonly subscriber: Subscriber.Subscriber,
     /** Records an event on the watch's span, when it has one. */
     private readonly event: ((name: string) => void) | undefined,
-    private readonly checkType: CheckType
+    private readonly checkTypes: CheckTypes
   ) {
     this.remaining = keys.length
   }
@@ -215,16 +217,19 @@ class Watch implements Subscriber.Sink {
     }
     this.flush()
     if (absent !== undefined) {
-      for (const channel of absent) {
-        this.checkType(channel, (type) => {
-          if (type === "" || this.closed || this.done?.has(channel)) return
+      const keys = absent
+      this.checkTypes(keys, (types) => {
+        for (let i = 0; i < keys.length; i++) {
+          const type = types[i] ?? ""
+          const channel = keys[i]!
+          if (type === "" || this.closed || this.done?.has(channel)) continue
           const mark = wrongTypeMark(type)
-          if (this.last.get(channel) === mark) return
+          if (this.last.get(channel) === mark) continue
           // As an undecodable value: a Left, and the task is still watched until a ready state.
           this.last.set(channel, mark)
           this.push(Either.left(WrongType.wrongType(channel.slice(this.prefixLength), channel, type)))
-        })
-      }
+        }
+      })
     }
   }
 
@@ -288,7 +293,7 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     private readonly subscriber: Subscriber.Subscriber,
     private readonly deadlines: Deadlines.Deadlines,
     private readonly onTimeout: (() => E2) | undefined,
-    private readonly checkType: CheckType
+    private readonly checkTypes: CheckTypes
   ) {}
 
   /** Subscribe → read → wait; `resume` is the parked fiber's. */
@@ -321,7 +326,7 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     if (value !== undefined && (buffered === undefined || !buffered.includes(value))) this.consider(value)
     if (buffered !== undefined) for (let i = 0; i < buffered.length && !this.settled; i++) this.consider(buffered[i]!)
     if (value === undefined && !this.settled) {
-      this.checkType(this.key, (type) => {
+      this.checkTypes([this.key], ([type = ""]) => {
         if (type !== "") this.settle(Exit.succeed(Either.left(WrongType.wrongType(this.taskId, this.key, type))))
       })
     }
@@ -391,11 +396,12 @@ export const make = (
     // one never delays a woken waiter.
     const deadlines = yield* Deadlines.make(Subscriber.background)
     const redis = yield* RedisClient
+    const mgetChunk = Math.max(1, tuning.mgetChunk ?? 1000)
     const subscriber = yield* Subscriber.make({
       retryPolicy: RetryPolicy.merge(options.retryPolicy),
       idleTimeToLive: Duration.decode(tuning.idleTimeToLive ?? Duration.seconds(30)),
       subscribeChunk: Math.max(1, tuning.subscribeChunk ?? 1000),
-      mgetChunk: Math.max(1, tuning.mgetChunk ?? 1000),
+      mgetChunk,
       releaseTimeout: Duration.decode(tuning.releaseTimeout ?? Duration.seconds(5)),
       healthCheckInterval:
         tuning.healthCheckInterval === null
@@ -405,19 +411,29 @@ export const make = (
       deadlines
     })
 
-    // Keys a sync read as missing, checked for a non-string in one script call per step (forked
-    // once per step, after every sink of the sync has asked). A failed check changes nothing: the
-    // wait goes on, and the next resync checks again.
+    // Keys a sync read as missing, checked for a non-string once per step (forked after every sink
+    // of the sync has asked), in script calls of `mgetChunk` keys: one call over a million keys
+    // would hold the server for its whole TYPE loop. A failed check changes nothing: the wait
+    // goes on, and the next resync checks again.
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    let checks: Map<string, Array<(type: string) => void>> | undefined
+    let checks:
+      Array<{ readonly keys: ReadonlyArray<string>; readonly k: (types: ReadonlyArray<string>) => void }> | undefined
     const runChecks = Effect.suspend(() => {
       const batch = checks!
       checks = undefined
-      const keys = Array.from(batch.keys())
-      return WrongType.typesOf(redis, keys).pipe(
-        Effect.tap((types) =>
+      const keys = batch.length === 1 ? batch[0]!.keys : batch.flatMap((check) => check.keys)
+      const chunks: Array<ReadonlyArray<string>> = []
+      for (let i = 0; i < keys.length; i += mgetChunk) chunks.push(keys.slice(i, i + mgetChunk))
+      return Effect.forEach(chunks, (chunk) => WrongType.typesOf(redis, chunk), { concurrency: "unbounded" }).pipe(
+        Effect.tap((replies) =>
           Effect.sync(() => {
-            for (let i = 0; i < keys.length; i++) for (const k of batch.get(keys[i]!)!) k(types[i] ?? "")
+            // concat, not flat(): flat() is far slower on arrays this long.
+            const types = replies.length === 1 ? replies[0]! : ([] as Array<string>).concat(...replies)
+            let at = 0
+            for (const check of batch) {
+              check.k(types.slice(at, at + check.keys.length))
+              at += check.keys.length
+            }
           })
         ),
         Effect.catchAll((error) =>
@@ -425,25 +441,32 @@ export const make = (
         )
       )
     })
-    const checkType: CheckType = (key, k) => {
+    const checkTypes: CheckTypes = (keys, k) => {
       if (checks === undefined) {
-        checks = new Map()
+        checks = []
         runFork(Effect.zipRight(Effect.yieldNow(), runChecks))
       }
-      const list = checks.get(key)
-      if (list === undefined) checks.set(key, [k])
-      else list.push(k)
+      checks.push({ keys, k })
     }
 
-    const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) =>
-      Stream.asyncPush<Item, BackendError>((emit) =>
+    /**
+     * A task's key as one flat string. `prefix + id` makes a cons string, which the routing Maps
+     * flatten in place yet keep as the key: 32 bytes a watched task more (32 MB at 1,000,000).
+     */
+    const taskKey = (taskId: string): string => [layout.taskKeyprefix, taskId].join("")
+
+    const watch = (taskIds: Iterable<string>, watchOptions?: WatchOptions) => {
+      // The keys once, when the stream is made: the stream keeps them, not the ids (nor the
+      // callers' copies of the ids, 8 bytes a task each). Duplicates are found by the subscriber's
+      // routing rather than a Set here: one pass over the keys instead of two.
+      const keys = Array.isArray(taskIds)
+        ? (taskIds as ReadonlyArray<string>).map(taskKey)
+        : Array.from(taskIds, taskKey)
+      return Stream.asyncPush<Item, BackendError>((emit) =>
         Effect.acquireRelease(
           Effect.zipWith(Effect.serviceOption(Tracer.ParentSpan), Effect.clock, (parent, clock) => {
-            // Duplicates are found by the subscriber's routing rather than a Set here: one pass
-            // over the keys instead of two.
-            const keys = Array.from(taskIds, layout.task)
             const follow = watchOptions?.follow === true
-            const w = new Watch(keys, prefixLength, follow, emit, subscriber, watchEvents(parent, clock), checkType)
+            const w = new Watch(keys, prefixLength, follow, emit, subscriber, watchEvents(parent, clock), checkTypes)
             if (keys.length === 0) {
               // Nothing to wait for, with or without `follow` (as the in-memory consumer).
               w.closed = true
@@ -462,13 +485,14 @@ export const make = (
             })
         )
       )
+    }
 
     // The same subscribe → read → wait as `watch` but no Stream in between: the message resumes
     // the waiter, which returns without waiting for the UNSUBSCRIBE acknowledgement (the channel
     // is released in the background).
     const waitReady = <E2>(taskId: string, timeout?: WaitReadyTimeout<E2>) =>
       Effect.async<Item, BackendError | E2>((resume) => {
-        const one = new OneTask<E2>(layout.task(taskId), taskId, subscriber, deadlines, timeout?.onTimeout, checkType)
+        const one = new OneTask<E2>(taskKey(taskId), taskId, subscriber, deadlines, timeout?.onTimeout, checkTypes)
         one.start(resume, timeout === undefined ? undefined : Duration.toMillis(timeout.duration))
         return one.cancel
       })
