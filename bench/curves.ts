@@ -27,7 +27,10 @@ const reps = smoke ? 1 : Number(args[args.indexOf("--reps") + 1] ?? 3) || 3
 const cpus = Os.cpus().length
 const pin = !smoke && spawnSync("taskset", ["--version"]).status === 0 && cpus >= 2
 const outDir = Path.join(here, "curves")
-/** `--only a,b`: run only the jobs whose id starts with one of these. */
+/**
+ * `--only a,b`: run only the jobs whose id starts with one of these. The tables are printed but
+ * RESULTS.md is left alone (the rows not run would be written as "–").
+ */
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1]!.split(",") : undefined
 /** `--replay log1,log2`: rebuild the results from earlier runs' stderr instead of measuring. */
 const replay = args.includes("--replay") ? args[args.indexOf("--replay") + 1]!.split(",") : undefined
@@ -240,6 +243,13 @@ const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
       "≥ 1.0×"
     ),
     row(
+      "… the same watch synced (SUBSCRIBE, MGET, PING done), channels/s (raw: as above)",
+      "t_sub10k",
+      "synced_per_s",
+      "subscribe_per_s",
+      ""
+    ),
+    row(
       "RSS bytes per watched task at 1,000,000 watched",
       "t_watch1m",
       "rss_per_task",
@@ -248,6 +258,14 @@ const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
       " B"
     ),
     row("… V8 heap bytes per watched task at 1,000,000", "t_watch1m", "heap_per_task", "heap_per_task", "", " B"),
+    row(
+      "… RSS less the heap V8 holds and external memory, bytes per task",
+      "t_watch1m",
+      "native_per_task",
+      "native_per_task",
+      "",
+      " B"
+    ),
     row("… subscribe channels/s, first watch of 1,000,000", "t_watch1m", "subscribe_per_s", "subscribe_per_s", "")
   ].join("\n")
 }
@@ -435,7 +453,7 @@ const main = async () => {
       Object.assign(all, Object.fromEntries(res))
       const table = targetsTable(res)
       console.log(table)
-      if (!smoke)
+      if (!smoke && only === undefined)
         writeSection("targets", `Run of \`npm run bench:targets\` (${stamp}); median (min–max) over reps.\n\n${table}`)
     }
     if (doCurves) {
@@ -443,7 +461,7 @@ const main = async () => {
       Object.assign(all, Object.fromEntries(res))
       const section = curvesSection(res)
       console.log(section)
-      if (!smoke)
+      if (!smoke && only === undefined)
         writeSection(
           "curves",
           `Run of \`npm run bench:curves\` (${stamp}; the 1,000,000 point one rep); median (min–max) over reps.\n\n${section}`

@@ -15,6 +15,7 @@ import {
   GETMANY_WARM_UP,
   inFlight,
   memory,
+  memoryPerTask,
   metaJson,
   monoMs,
   percentile,
@@ -320,11 +321,7 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     clearTimeout(limit)
     const resyncS = gaveUp ? Number.NaN : (performance.now() - t1) / 1000
     await probe.quit()
-    const out = {
-      rss_per_task: (mem1.rss - mem0.rss) / n,
-      heap_per_task: (mem1.heap - mem0.heap) / n,
-      subscribe_per_s: n / subS
-    }
+    const out = { ...memoryPerTask(mem0, mem1, n), subscribe_per_s: n / subS }
     if (gaveUp) {
       // The subscriber is still reconnecting: its quit would wait for it.
       console.log(JSON.stringify({ ...out, resync_gave_up: 1 }))

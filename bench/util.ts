@@ -44,16 +44,39 @@ export const metaJson = (id: string, result: unknown): string =>
 
 export { performance }
 
-/** RSS and V8 heap in use after full GCs and a pause in which V8 and the allocators return freed
- * pages (needs --expose-gc). RSS still swings between identical runs; the heap figure is steady. */
-export const memory = async (): Promise<{ readonly rss: number; readonly heap: number }> => {
+/**
+ * RSS and V8 heap in use after full GCs and a pause in which V8 and the allocators return freed
+ * pages (needs --expose-gc). RSS still swings between identical runs; the heap figure is steady.
+ * `heapTotal` is the heap V8 holds from the system, `external` the memory of Buffers and other
+ * objects outside the heap; RSS less both is native memory (code, the allocator's free lists).
+ */
+export const memory = async (): Promise<{
+  readonly rss: number
+  readonly heap: number
+  readonly heapTotal: number
+  readonly external: number
+}> => {
   globalThis.gc?.()
   globalThis.gc?.()
   await new Promise((r) => setTimeout(r, 300))
   globalThis.gc?.()
   const m = process.memoryUsage()
-  return { rss: m.rss, heap: m.heapUsed }
+  return { rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external }
 }
+
+/** The per-task memory figures between two `memory` samples. */
+export const memoryPerTask = (
+  before: Awaited<ReturnType<typeof memory>>,
+  after: Awaited<ReturnType<typeof memory>>,
+  n: number
+) => ({
+  rss_per_task: (after.rss - before.rss) / n,
+  heap_per_task: (after.heap - before.heap) / n,
+  heap_total_per_task: (after.heapTotal - before.heapTotal) / n,
+  external_per_task: (after.external - before.external) / n,
+  native_per_task:
+    (after.rss - after.heapTotal - after.external - (before.rss - before.heapTotal - before.external)) / n
+})
 
 /** Channels the server counts as subscribed (INFO stats), polled until `pred` holds. */
 export const untilChannels = async (
