@@ -14,7 +14,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import type { CommandError, ConnectionError } from "@effect-celery/core/Errors"
-import type { Failure } from "./connection.js"
+import type { Failure } from "./lifecycle.js"
 
 /** How a coalesced command is sent (`RedisClient.batched` adapts its public description to this). */
 export interface Batched<I, R, O = R, E = never, H = unknown> {

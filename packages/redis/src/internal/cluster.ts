@@ -25,11 +25,8 @@
  */
 import calculateSlot from "cluster-key-slot"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { CommandError } from "@effect-celery/core/Errors"
@@ -38,8 +35,8 @@ import { createCluster, ErrorReply } from "redis"
 import type { Commands, Reply, Script } from "../RedisClient.js"
 import type { NodeRedisOptions } from "../RedisConfig.js"
 import type { Link } from "./batcher.js"
-import type { Failure } from "./connection.js"
-import { classify, connectError, connectionReason, messageOf, mustDrop, safeCause, SocketTimeout } from "./errors.js"
+import { connectError, connectionReason, messageOf } from "./errors.js"
+import * as Lifecycle from "./lifecycle.js"
 
 /** A node-redis cluster as `createCluster()` returns it. */
 export type NodeRedisCluster = ReturnType<typeof createCluster>
@@ -79,14 +76,11 @@ interface Period {
 }
 
 /** One open cluster object. */
-export interface Connection {
+export interface Connection extends Lifecycle.Managed {
   readonly cluster: NodeRedisCluster
   readonly commands: Commands
-  readonly scope: Scope.CloseableScope
-  dropped: boolean
   /** The period new commands count in (see `watchdog`). */
   period: Period
-  timedOut: boolean
 }
 
 /** The command connection manager over a cluster, as the batcher and the client use it. */
@@ -187,24 +181,7 @@ const connectCluster = (options: Options): Effect.Effect<NodeRedisCluster, Conne
  */
 export const make = (options: Options): Effect.Effect<Connections, ConnectionError, Scope.Scope> =>
   Effect.gen(function* () {
-    const layerScope = yield* Effect.scope
-    const clock = yield* Effect.clock
-    const additional = options.additionalConnectionErrors
     const timeoutMillis = options.socketTimeout === undefined ? undefined : Duration.toMillis(options.socketTimeout)
-    let current: Connection | undefined
-    let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
-    let closed = false
-
-    const closedError = () =>
-      new ConnectionError({ reason: "Shutdown", message: `RedisClusterBackend ${options.uri} is closed` })
-
-    const drop = (conn: Connection): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (current === conn) current = undefined
-        if (conn.dropped) return Effect.void
-        conn.dropped = true
-        return Effect.asVoid(Effect.forkIn(Scope.close(conn.scope, Exit.void), layerScope))
-      })
 
     /**
      * The single server's watchdog compares replies across ticks, but on a cluster the other
@@ -215,7 +192,11 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
      * `Timeout`, and the next call discovers the cluster again. A counter per period, not a
      * record per command, keeps the send path's cost to an increment and a decrement.
      */
-    const watchdog = (conn: Connection, millis: number): Effect.Effect<void> => {
+    const watchdog = (
+      conn: Connection,
+      millis: number,
+      drop: (conn: Connection) => Effect.Effect<void>
+    ): Effect.Effect<void> => {
       const periodMillis = Math.max(10, Math.floor(millis / 4))
       const closedPeriods: Array<Period> = []
       const tick = Effect.map(Clock.currentTimeMillis, (now) => {
@@ -239,85 +220,46 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       )
     }
 
-    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
-      if (closed) return yield* Effect.fail(closedError())
-      const defaults =
-        options.credentials === undefined ? options.defaults : yield* options.credentials(options.defaults)
-      const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
-      const cluster = yield* connectCluster({ ...options, defaults }).pipe(
-        Scope.extend(scope),
-        Effect.onError(() => Scope.close(scope, Exit.void))
-      )
-      const conn: Connection = {
-        cluster,
-        commands: commandsOf(cluster),
-        scope,
-        dropped: false,
-        period: { pending: 0, endedAt: 0 },
-        timedOut: false
-      }
-      if (timeoutMillis !== undefined && timeoutMillis > 0)
-        yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
-      return conn
-    }).pipe(
-      Effect.withSpan("RedisClient.connect", {
-        kind: "client",
-        captureStackTrace: false,
-        // The cluster is named by its first root node (the slot map may come from another).
-        attributes: {
-          "db.system.name": "redis",
-          "db.namespace": "0",
-          ...(options.rootNodes[0] !== undefined
-            ? { "server.address": options.rootNodes[0].host, "server.port": options.rootNodes[0].port }
-            : {})
+    const open = (scope: Scope.CloseableScope, drop: (conn: Connection) => Effect.Effect<void>) =>
+      Effect.gen(function* () {
+        const defaults =
+          options.credentials === undefined ? options.defaults : yield* options.credentials(options.defaults)
+        const cluster = yield* connectCluster({ ...options, defaults }).pipe(Scope.extend(scope))
+        const conn: Connection = {
+          cluster,
+          commands: commandsOf(cluster),
+          scope,
+          dropped: false,
+          period: { pending: 0, endedAt: 0 },
+          timedOut: false
         }
-      })
-    )
-
-    const acquire: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(
-      Deferred.make<Connection, ConnectionError>(),
-      (fresh) =>
-        Effect.suspend(() => {
-          if (closed) return Effect.fail(closedError())
-          if (current !== undefined) {
-            if (current.cluster.isOpen) return Effect.succeed(current)
-            return Effect.zipRight(drop(current), acquire)
+        if (timeoutMillis !== undefined && timeoutMillis > 0)
+          yield* watchdog(conn, timeoutMillis, drop).pipe(Effect.interruptible, Effect.forkIn(scope))
+        return conn
+      }).pipe(
+        Effect.withSpan("RedisClient.connect", {
+          kind: "client",
+          captureStackTrace: false,
+          // The cluster is named by its first root node (the slot map may come from another).
+          attributes: {
+            "db.system.name": "redis",
+            "db.namespace": "0",
+            ...(options.rootNodes[0] !== undefined
+              ? { "server.address": options.rootNodes[0].host, "server.port": options.rootNodes[0].port }
+              : {})
           }
-          if (connecting !== undefined) return Deferred.await(connecting)
-          connecting = fresh
-          const complete = (exit: Exit.Exit<Connection, ConnectionError>) =>
-            Effect.suspend(() => {
-              connecting = undefined
-              if (Exit.isSuccess(exit)) {
-                if (closed)
-                  return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
-                current = exit.value
-                return Deferred.succeed(fresh, exit.value)
-              }
-              return Exit.isInterrupted(exit) ? Deferred.fail(fresh, closedError()) : Deferred.done(fresh, exit)
-            })
-          // The connect belongs to the client, not to the caller: an interrupted caller does not
-          // abandon the other waiters.
-          return Effect.zipRight(
-            Effect.forkIn(Effect.withClock(Effect.onExit(open, complete), clock), layerScope),
-            Deferred.await(fresh)
-          )
         })
-    )
+      )
 
-    const failWith = (conn: Connection, command: string, cause: unknown): Failure => {
-      const error = conn.timedOut
-        ? new ConnectionError({
-            reason: "Timeout",
-            message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
-            cause: safeCause(cause)
-          })
-        : classify(command, cause, additional)
-      return {
-        effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
-        isCommandError: error._tag === "CommandError"
-      }
-    }
+    const lifecycle = yield* Lifecycle.make<Connection>({
+      open,
+      isReady: (conn) => conn.cluster.isOpen,
+      closedError: () =>
+        new ConnectionError({ reason: "Shutdown", message: `RedisClusterBackend ${options.uri} is closed` }),
+      socketTimeoutMillis: timeoutMillis,
+      additionalConnectionErrors: options.additionalConnectionErrors
+    })
+    const { acquire, drop, failWith } = lifecycle
 
     const send = <A>(
       conn: Connection,
@@ -357,7 +299,7 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     ): Effect.Effect<A, ConnectionError | CommandError> =>
       Effect.async<A, ConnectionError | CommandError>((resume) => {
         const run = (conn: Connection, k: typeof resume) => send(conn, command, f, (a) => k(Effect.succeed(a)), k)
-        const conn = current
+        const conn = lifecycle.current
         if (conn !== undefined && conn.cluster.isOpen) run(conn, resume)
         else
           resume(
@@ -367,16 +309,7 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
 
     if (options.failFast === true) yield* acquire
 
-    // Added last so it runs first on close: no new connection starts while we shut down.
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        current = undefined
-      })
-    )
-
-    const live = () => (current !== undefined && current.cluster.isOpen ? current : undefined)
-    return { live, failWith, send, execute, acquire, drop }
+    return { live: lifecycle.live, failWith, send, execute, acquire, drop }
   })
 
 // ---------------------------------------------------------------------------------------------

@@ -8,17 +8,16 @@
  * batcher (`batcher.ts`) and `RedisClient.make` build on `live`, `send` and `execute`.
  */
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { CommandError } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import type { NodeRedis, Server } from "../RedisConnection.js"
 import { destroy, serverOfOptions } from "../RedisConnection.js"
-import { classify, connectError, mustDrop, safeCause, SocketTimeout } from "./errors.js"
+import { connectError } from "./errors.js"
+import type { Failure } from "./lifecycle.js"
+import * as Lifecycle from "./lifecycle.js"
 
 /** What the manager needs of `RedisClient.MakeOptions` (documented there). */
 export interface Options {
@@ -32,21 +31,12 @@ export interface Options {
 }
 
 /** One open command connection and what the watchdog and the send path track on it. */
-export interface Connection {
+export interface Connection extends Lifecycle.Managed {
   readonly client: NodeRedis
-  readonly scope: Scope.CloseableScope
   /** Commands sent and not yet answered. */
   inFlight: number
   /** Replies received so far (the watchdog compares it across ticks). */
   progress: number
-  timedOut: boolean
-  dropped: boolean
-}
-
-/** A failure typed for its caller; `isCommandError` tells a reply's error from a lost connection. */
-export interface Failure {
-  readonly effect: Effect.Effect<never, ConnectionError | CommandError>
-  readonly isCommandError: boolean
 }
 
 /** The shared command connection, as the client and its batcher use it. */
@@ -78,34 +68,13 @@ const serverAttributes = (server: Server): Record<string, string | number> =>
 
 /**
  * The manager over a connector, in the layer's scope: connects on the first call (or now, with
- * `failFast`), and on close refuses new connections before the open one is closed.
+ * `failFast`), and on close refuses new connections before the open one is closed (`lifecycle.ts`).
  */
 export const make = (options: Options): Effect.Effect<Connections, ConnectionError, Scope.Scope> =>
   Effect.gen(function* () {
-    const layerScope = yield* Effect.scope
-    // The connect runs in a fiber forked from whichever caller comes first; it (and the socket
-    // watchdog it starts) keeps the layer's Clock, not that caller's (a test's stopped clock would
-    // make the watchdog spin).
-    const clock = yield* Effect.clock
     const timeoutMillis = options.socketTimeout === undefined ? undefined : Duration.toMillis(options.socketTimeout)
-    const additional = options.additionalConnectionErrors
-    let current: Connection | undefined
-    let connecting: Deferred.Deferred<Connection, ConnectionError> | undefined
-    let closed = false
 
-    const closedError = () =>
-      new ConnectionError({ reason: "Shutdown", message: `RedisClient ${options.uri} is closed` })
-
-    /** Forget a connection and close it in the background (its release is bounded). */
-    const drop = (conn: Connection): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (current === conn) current = undefined
-        if (conn.dropped) return Effect.void
-        conn.dropped = true
-        return Effect.asVoid(Effect.forkIn(Scope.close(conn.scope, Exit.void), layerScope))
-      })
-
-    const watchdog = (conn: Connection, millis: number): Effect.Effect<void> => {
+    const watchdog = (conn: Connection, millis: number, drop: (conn: Connection) => Effect.Effect<void>) => {
       let seen = conn.progress
       let stalledSince = 0
       const tick = Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -126,99 +95,58 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       })
     }
 
-    const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
-      if (closed) return yield* Effect.fail(closedError())
-      const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
-      const client = yield* options.connector.pipe(
-        Scope.extend(scope),
-        Effect.tap((client) => {
-          const ping = Effect.tryPromise({
-            try: () => client.ping(),
-            catch: (cause) => connectError(options.uri, cause)
-          })
-          return timeoutMillis === undefined || timeoutMillis <= 0
-            ? ping
-            : ping.pipe(
-                Effect.timeoutFail({
-                  duration: Duration.millis(timeoutMillis),
-                  onTimeout: () =>
-                    new ConnectionError({
-                      reason: "Timeout",
-                      message: `PING ${options.uri}: no reply in ${timeoutMillis} ms`
-                    })
-                })
-              )
-        }),
-        Effect.onError(() => Scope.close(scope, Exit.void))
-      )
-      // Where the connector went: the same as `options.server` for a fixed server, the master
-      // it found under Sentinel.
-      const server = serverOfOptions(client.options)
-      yield* Effect.annotateCurrentSpan(serverAttributes(server))
-      const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }
-      if (timeoutMillis !== undefined && timeoutMillis > 0) {
-        yield* watchdog(conn, timeoutMillis).pipe(Effect.interruptible, Effect.forkIn(scope))
-      }
-      return conn
-    }).pipe(
-      Effect.withSpan("RedisClient.connect", {
-        kind: "client",
-        captureStackTrace: false,
-        attributes: {
-          "db.system.name": "redis",
-          "db.namespace": String(options.db),
-          ...(options.server !== undefined ? serverAttributes(options.server) : {})
-        }
-      })
-    )
-
-    /** The live connection, or a new one (a single connect in flight, shared by all callers). */
-    const acquire: Effect.Effect<Connection, ConnectionError> = Effect.flatMap(
-      Deferred.make<Connection, ConnectionError>(),
-      (fresh) =>
-        Effect.suspend(() => {
-          if (closed) return Effect.fail(closedError())
-          const conn = current
-          if (conn !== undefined) {
-            if (conn.client.isReady) return Effect.succeed(conn)
-            // Known dead (the socket closed while idle): replace it before sending anything.
-            return Effect.zipRight(drop(conn), acquire)
-          }
-          if (connecting !== undefined) return Deferred.await(connecting)
-          connecting = fresh
-          const complete = (exit: Exit.Exit<Connection, ConnectionError>) =>
-            Effect.suspend(() => {
-              connecting = undefined
-              if (Exit.isSuccess(exit)) {
-                if (closed)
-                  return Effect.zipRight(Scope.close(exit.value.scope, Exit.void), Deferred.fail(fresh, closedError()))
-                current = exit.value
-                return Deferred.succeed(fresh, exit.value)
-              }
-              return Exit.isInterrupted(exit) ? Deferred.fail(fresh, closedError()) : Deferred.done(fresh, exit)
+    const open = (scope: Scope.CloseableScope, drop: (conn: Connection) => Effect.Effect<void>) =>
+      Effect.gen(function* () {
+        const client = yield* options.connector.pipe(
+          Scope.extend(scope),
+          Effect.tap((client) => {
+            const ping = Effect.tryPromise({
+              try: () => client.ping(),
+              catch: (cause) => connectError(options.uri, cause)
             })
-          // The connect belongs to the client, not to the caller: an interrupted caller does not
-          // abandon the other waiters.
-          return Effect.zipRight(
-            Effect.forkIn(Effect.withClock(Effect.onExit(open, complete), clock), layerScope),
-            Deferred.await(fresh)
-          )
-        })
-    )
-
-    const failWith = (conn: Connection, command: string, cause: unknown): Failure => {
-      const error = conn.timedOut
-        ? new ConnectionError({
-            reason: "Timeout",
-            message: `${command}: ${new SocketTimeout(timeoutMillis ?? 0).message}`,
-            cause: safeCause(cause)
+            return timeoutMillis === undefined || timeoutMillis <= 0
+              ? ping
+              : ping.pipe(
+                  Effect.timeoutFail({
+                    duration: Duration.millis(timeoutMillis),
+                    onTimeout: () =>
+                      new ConnectionError({
+                        reason: "Timeout",
+                        message: `PING ${options.uri}: no reply in ${timeoutMillis} ms`
+                      })
+                  })
+                )
           })
-        : classify(command, cause, additional)
-      return {
-        effect: mustDrop(error) ? Effect.zipRight(drop(conn), Effect.fail(error)) : Effect.fail(error),
-        isCommandError: error._tag === "CommandError"
-      }
-    }
+        )
+        // Where the connector went: the same as `options.server` for a fixed server, the master
+        // it found under Sentinel.
+        const server = serverOfOptions(client.options)
+        yield* Effect.annotateCurrentSpan(serverAttributes(server))
+        const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }
+        if (timeoutMillis !== undefined && timeoutMillis > 0) {
+          yield* watchdog(conn, timeoutMillis, drop).pipe(Effect.interruptible, Effect.forkIn(scope))
+        }
+        return conn
+      }).pipe(
+        Effect.withSpan("RedisClient.connect", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: {
+            "db.system.name": "redis",
+            "db.namespace": String(options.db),
+            ...(options.server !== undefined ? serverAttributes(options.server) : {})
+          }
+        })
+      )
+
+    const lifecycle = yield* Lifecycle.make<Connection>({
+      open,
+      isReady: (conn) => conn.client.isReady,
+      closedError: () => new ConnectionError({ reason: "Shutdown", message: `RedisClient ${options.uri} is closed` }),
+      socketTimeoutMillis: timeoutMillis,
+      additionalConnectionErrors: options.additionalConnectionErrors
+    })
+    const { acquire, failWith } = lifecycle
 
     /** Send one command; exactly one of `onSuccess` / `onFailure` is called, once. */
     const send = <A>(
@@ -267,7 +195,7 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
       f: (client: NodeRedis) => Promise<A>
     ): Effect.Effect<A, ConnectionError | CommandError> =>
       Effect.async<A, ConnectionError | CommandError>((resume) => {
-        const conn = current
+        const conn = lifecycle.current
         if (conn !== undefined && conn.client.isReady) {
           runOn(conn, command, f, resume)
         } else {
@@ -282,15 +210,5 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
     // Fail fast: the layer fails with a typed error when the server cannot be reached now.
     if (options.failFast === true) yield* acquire
 
-    // Added last so it runs first on close: no new connection starts while we shut down.
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        current = undefined
-      })
-    )
-
-    const live = () => (current !== undefined && current.client.isReady ? current : undefined)
-
-    return { live, failWith, send, execute }
+    return { live: lifecycle.live, failWith, send, execute }
   })
