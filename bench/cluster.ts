@@ -148,7 +148,14 @@ const metaOf = (id: string) =>
 /** As `Scripts.mgetOnNode` in @effect-celery/redis (keys as ARGV, any slots of the node). */
 const MGET_ON_NODE = `#!lua flags=allow-cross-slot-keys,no-writes
 local out = {}
-for i, key in ipairs(ARGV) do out[i] = redis.call('MGET', key)[1] end
+for i, key in ipairs(ARGV) do
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' then
+    if value.err == nil or string.sub(value.err, 1, 9) ~= 'WRONGTYPE' then return value end
+    value = false
+  end
+  out[i] = value
+end
 return out
 `
 

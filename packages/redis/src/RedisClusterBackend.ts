@@ -10,8 +10,11 @@
  *   same keys. This buys failover (a replica promoted when the slot's master dies) and managed
  *   cluster-mode Redis/Valkey compatibility, not load spreading: one master serves all of it.
  * - `"spread"`: Celery's plain key names, spread over every slot and master. Stores of one tick are
- *   batched per slot (the store script once per slot), `getAll`/`getMany` read with one MGET per
- *   slot sent to every shard at once and reassembled in the asked order. Chords need their three
+ *   batched per slot (the store script once per slot); `getAll`/`getMany` (and the GETs of one
+ *   tick) read with one script call per master (Redis ≥ 7: `allow-cross-slot-keys`, the keys of
+ *   every slot the master serves), sent to every master at once and reassembled in the asked
+ *   order; a master's part that meets a slot moved or moving is read again with one MGET per
+ *   slot, following MOVED and ASK (see `internal/cluster.ts`). Chords need their three
  *   keys in one slot: `setChordSize`, `addToChord` and `onChordPartReturn` fail with a
  *   `CommandError` (`command: "CHORD"`, see `isChordRejected`) in this layout. Group results
  *   (`saveGroup`, `restoreGroup`, `deleteGroup`) are one key each and work.

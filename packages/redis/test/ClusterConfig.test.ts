@@ -3,7 +3,9 @@
  * checks, the slot grouping that splits MGETs and store scripts.
  */
 import { assert, describe, it } from "@effect/vitest"
+import calculateSlot from "cluster-key-slot"
 import { Effect, Redacted } from "effect"
+import * as fc from "fast-check"
 import * as RedisClusterBackend from "@effect-celery/redis/RedisClusterBackend"
 import { groupBySlot, slotOf } from "../src/internal/cluster.js"
 
@@ -81,5 +83,23 @@ describe("RedisClusterBackend configuration", () => {
       for (const i of group)
         assert.strictEqual(slotOf([...plain, plain[0]!][i]!), slotOf([...plain, plain[0]!][group[0]!]!))
     assert.deepStrictEqual(groups[0], [0, 200])
+  })
+
+  it("a key's slot is the server's: CRC16 of the key or of its first non-empty {hash tag}", () => {
+    // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
+    assert.strictEqual(slotOf("123456789"), 0x31c3)
+    assert.strictEqual(slotOf("foo"), 12182)
+    assert.strictEqual(slotOf("{user1000}.following"), slotOf("user1000"))
+    // As node-redis' `cluster-key-slot` (which routes every command) for any key, braces and
+    // non-ASCII included.
+    const key = fc.oneof(
+      fc.string({ unit: fc.constantFrom("a", "b", "{", "}", "-", "0", "é", "𝄞") }),
+      fc.string(),
+      fc.uuid().map((id) => `celery-task-meta-${id}`)
+    )
+    fc.assert(
+      fc.property(key, (k) => slotOf(k) === calculateSlot(k)),
+      { numRuns: 2000 }
+    )
   })
 })

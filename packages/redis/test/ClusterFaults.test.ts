@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto"
 import { Context, Effect, Either, Exit, Fiber, Layer, Ref, Scope, Stream } from "effect"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
 import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
+import { RedisClient } from "@effect-celery/redis/RedisClient"
 import * as RedisClusterBackend from "@effect-celery/redis/RedisClusterBackend"
 import { slotOf } from "../src/internal/cluster.js"
 import type { RedisCluster } from "../../../test-support/RedisCluster.js"
@@ -226,6 +227,92 @@ describe.sequential("RedisClusterBackend under faults", () => {
         assert.strictEqual(seen.size, ids.length)
         assert.strictEqual(twice, 0)
         assert.isAbove(storedDuring, 500, "stores ran during the reshard")
+      }),
+    240_000
+  )
+  it.scopedLive(
+    "spread keys: getAll and mget over every master (one script call per node) give the asked order, repeats and missing keys included, before, during and after a live reshard",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* cluster
+        yield* c.waitHealthy()
+        const services = yield* Layer.build(RedisClusterBackend.layer({ rootNodes: c.rootNodes }, { layout: "spread" }))
+        const backend = Context.get(services, ResultBackend)
+        const client = Context.get(services, RedisClient)
+        const ids = Array.from({ length: 2000 }, (_, i) => `read-${i}-${randomUUID()}`)
+        yield* Effect.forEach(ids, (id, i) => backend.markAsDone(id, i), { concurrency: 64, discard: true })
+        const ranges = yield* c.slots
+        const masterOfSlot = (slot: number) => ranges.find((r) => slot >= r.from && slot <= r.to)!.master
+        const masters = Array.from(new Set(ranges.map((r) => r.master)))
+        assert.strictEqual(masters.length, 3)
+        assert.strictEqual(new Set(ids.map((id) => masterOfSlot(slotOf(`celery-task-meta-${id}`)))).size, 3)
+        assert.isAbove(new Set(ids.map((id) => slotOf(`celery-task-meta-${id}`))).size, 1500)
+        // Asked out of order, some twice.
+        const asked = [...ids.map((_, i) => (i * 7919) % ids.length), 5, 0, 1999, 5, 17].map((i) => ({
+          i,
+          id: ids[i]!
+        }))
+        // The raw read: stored, missing and non-string keys of every node, in one call.
+        const wrongType = `celery-task-meta-hash-${randomUUID()}`
+        yield* client.command(["HSET", wrongType, "status", "SUCCESS"])
+        const rawKeys = [
+          ...asked.slice(0, 300).map(({ id }) => `celery-task-meta-${id}`),
+          wrongType,
+          ...Array.from({ length: 50 }, () => `celery-task-meta-missing-${randomUUID()}`)
+        ]
+        const check = (what: string) =>
+          Effect.gen(function* () {
+            const metas = yield* backend.getAll(
+              asked.map(({ id }) => id),
+              { timeout: "30 seconds" }
+            )
+            assert.strictEqual(metas.length, asked.length, what)
+            for (let k = 0; k < asked.length; k++) {
+              const meta = metas[k]!
+              assert.isTrue(Either.isRight(meta), `${what}: entry ${k} decodes`)
+              if (Either.isRight(meta)) {
+                assert.strictEqual(meta.right.taskId, asked[k]!.id, `${what}: entry ${k} in order`)
+                assert.strictEqual(meta.right.result, asked[k]!.i, `${what}: entry ${k}'s value`)
+              }
+            }
+            const raw = yield* client.mget(rawKeys)
+            assert.strictEqual(raw.length, rawKeys.length, what)
+            for (let k = 0; k < 300; k++) assert.include(raw[k], asked[k]!.id, `${what}: raw ${k}`)
+            for (let k = 300; k < rawKeys.length; k++) assert.isNull(raw[k], `${what}: raw ${k} is nil`)
+          })
+        yield* check("before the reshard")
+        // Counted on the masters (the script cached by now): the reads went as a few script calls
+        // per node that all succeeded (none read again per slot).
+        yield* Effect.forEach(masters, (port) => c.cli(port, ["CONFIG", "RESETSTAT"]), { discard: true })
+        yield* check("before the reshard, again")
+        const scripts = yield* Effect.forEach(masters, (port) =>
+          Effect.map(c.cli(port, ["INFO", "commandstats"]), (info) => {
+            const stat = /cmdstat_evalsha:calls=(\d+),.*failed_calls=(\d+)/.exec(info)
+            return { calls: Number(stat?.[1] ?? 0), failed: Number(stat?.[2] ?? 0) }
+          })
+        )
+        for (const x of scripts) {
+          assert.isAtLeast(x.calls, 1, "a script call on every master")
+          assert.isAtMost(x.calls, 6, "a few script calls per master, not one per slot")
+          assert.strictEqual(x.failed, 0)
+        }
+        // Reads without pause while 2,000 slots move between two masters (ASK, then MOVED).
+        let during = 0
+        let resharding = true
+        const reader = yield* Effect.fork(
+          Effect.whileLoop({
+            while: () => resharding,
+            body: () => Effect.zipRight(check(`read ${during + 1} during the reshard`), Effect.yieldNow()),
+            step: () => void during++
+          })
+        )
+        yield* c.reshard(masters[1]!, masters[2]!, 2000).pipe(Effect.ensuring(Effect.sync(() => (resharding = false))))
+        yield* Fiber.join(reader)
+        yield* check("after the reshard")
+        yield* Effect.log(
+          `${during} getAll + mget reads of ${asked.length} + ${rawKeys.length} keys during the reshard`
+        )
+        assert.isAbove(during, 0)
       }),
     240_000
   )

@@ -14,10 +14,16 @@
  *   node client of that object. With a socket timeout, a watchdog fails the commands of a node
  *   that stops answering (a frozen process, a hung host): see `watchdog`.
  * - `commandsOf`: `RedisClient.Commands` over the cluster. node-redis routes a command, a script
- *   and an MGET by its FIRST key only, so anything with keys in several slots is split here: MGET
- *   and DEL by slot (one command per slot, all sent at once, replies reassembled in order), a
- *   `perKey` script (the store script) by slot in the same way. Other multi-key calls go to the
- *   first key's node as they are, where the server refuses keys of several slots with CROSSSLOT.
+ *   and an MGET by its FIRST key only, so anything with keys in several slots is split here. MGET
+ *   by NODE: the keys grouped by the master node-redis' slot map gives their slot, each group read
+ *   with one `Scripts.mgetOnNode` call on that node (Redis 7's `allow-cross-slot-keys`: keys of
+ *   any slots the node serves), all sent at once, replies reassembled in order; a group that meets
+ *   any error reply (MOVED, ASK, TRYAGAIN during a reshard, a failover) is read again per slot, one
+ *   MGET per slot, where node-redis follows the redirections. Random task ids fall in as many slots
+ *   as there are keys, so per slot would be a command per key; per node it is one per master.
+ *   DEL and a `perKey` script (the store script) by slot (one call per slot, all sent at once).
+ *   Other multi-key calls go to the first key's node as they are, where the server refuses keys of
+ *   several slots with CROSSSLOT.
  * - `topology`: the cluster's `cluster_current_epoch`, which every failover (and slot handover)
  *   increases: the subscriber side polls it to resync after a topology change.
  *
@@ -33,13 +39,18 @@ import type { CommandError } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { createCluster, ErrorReply } from "redis"
 import type { Commands, Reply, Script } from "../RedisClient.js"
+import { MGET_CHUNK } from "../RedisClient.js"
 import type { NodeRedisOptions } from "../RedisConfig.js"
 import type { Link } from "./batcher.js"
 import { connectError, connectionReason, messageOf } from "./errors.js"
 import * as Lifecycle from "./lifecycle.js"
+import * as Scripts from "./scripts.js"
 
 /** A node-redis cluster as `createCluster()` returns it. */
 export type NodeRedisCluster = ReturnType<typeof createCluster>
+
+/** A master of node-redis' slot map (`cluster.slots[slot].master`). */
+type Master = NodeRedisCluster["masters"][number]
 
 /** A root node: where the slot map is first read from. */
 export interface RootNode {
@@ -47,8 +58,37 @@ export interface RootNode {
   readonly port: number
 }
 
-/** The slot of a key (CRC16 of the key, or of its `{hash tag}`), 0–16383. */
-export const slotOf = (key: string): number => calculateSlot(key)
+/** CRC16-CCITT (XModem), the hash of cluster slots, by byte. */
+const CRC16 = (() => {
+  const table = new Uint16Array(256)
+  for (let i = 0; i < 256; i++) {
+    let crc = i << 8
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1
+    table[i] = crc & 0xffff
+  }
+  return table
+})()
+
+/**
+ * The slot of a key (CRC16 of the key, or of its `{hash tag}`), 0–16383. An ASCII key (every
+ * Celery key of a task id) is hashed from its char codes, about twice as fast as `cluster-key-slot`,
+ * which first copies the key into a UTF-8 array: a spread read hashes every key it asks for.
+ */
+export const slotOf = (key: string): number => {
+  let crc = 0
+  let tagCrc = 0
+  let tagStart = -1
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i)
+    if (c >= 0x80) return calculateSlot(key)
+    if (tagStart === -1) {
+      if (c === 0x7b) tagStart = i + 1
+    } else if (c !== 0x7d) tagCrc = (CRC16[(c ^ (tagCrc >> 8)) & 0xff]! ^ (tagCrc << 8)) & 0xffff
+    else if (i !== tagStart) return tagCrc & 0x3fff
+    crc = (CRC16[(c ^ (crc >> 8)) & 0xff]! ^ (crc << 8)) & 0xffff
+  }
+  return crc & 0x3fff
+}
 
 export interface Options {
   readonly rootNodes: ReadonlyArray<RootNode>
@@ -369,9 +409,9 @@ export const groupBySlot = (keys: ReadonlyArray<string>): Array<Array<number>> =
 const isNoScript = (cause: unknown): boolean => cause instanceof ErrorReply && cause.message.startsWith("NOSCRIPT")
 
 /**
- * `Commands` over a cluster. Each call is routed by its first key; MGET, DEL and `perKey` scripts
- * whose keys span slots are split into one call per slot, sent at once, their replies put back in
- * the asked order.
+ * `Commands` over a cluster. Each call is routed by its first key; an MGET whose keys span slots is
+ * split into one call per node (see `mget`), `perKey` scripts into one call per slot, sent at
+ * once, their replies put back in the asked order.
  */
 export const commandsOf = (cluster: NodeRedisCluster): Commands => {
   const send = <A = Reply>(key: string | undefined, args: ReadonlyArray<string>): Promise<A> =>
@@ -388,25 +428,89 @@ export const commandsOf = (cluster: NodeRedisCluster): Commands => {
     }
   }
 
-  const mget = async (keys: ReadonlyArray<string>): Promise<ReadonlyArray<string | null>> => {
-    const groups = groupBySlot(keys)
-    if (groups.length <= 1) return keys.length === 0 ? [] : send(keys[0], ["MGET", ...keys])
-    const out = new Array<string | null>(keys.length)
-    await Promise.all(
-      groups.map((group) => {
-        if (group.length === 1) {
-          const at = group[0]!
-          return send<string | null>(keys[at], ["GET", keys[at]!]).then((v) => {
-            out[at] = v
-          })
-        }
-        return send<ReadonlyArray<string | null>>(keys[group[0]!], ["MGET", ...group.map((i) => keys[i]!)]).then(
+  /**
+   * The values of `keys[i]` for `i` of `group` into `out`: one MGET per slot (MGET even for one key:
+   * a GET would fail on a non-string, which MGET reads as nil).
+   */
+  const mgetBySlot = (
+    keys: ReadonlyArray<string>,
+    group: ReadonlyArray<number>,
+    out: Array<string | null>
+  ): Promise<unknown> =>
+    Promise.all(
+      groupBySlot(group.map((i) => keys[i]!)).map((inGroup) => {
+        const indices = inGroup.map((j) => group[j]!)
+        return send<ReadonlyArray<string | null>>(keys[indices[0]!], ["MGET", ...indices.map((i) => keys[i]!)]).then(
           (values) => {
-            for (let j = 0; j < group.length; j++) out[group[j]!] = values[j] ?? null
+            for (let j = 0; j < indices.length; j++) out[indices[j]!] = values[j] ?? null
           }
         )
       })
     )
+
+  /**
+   * The values of `keys[i]` for `i` of `group` (keys of several slots that the slot map puts on
+   * `node`) into `out`, with one script call on that node. Any error reply (a slot moved or
+   * migrating since the map was read, a failover, a server without the script flags) reads the
+   * group again per slot, where node-redis follows MOVED and ASK: the script is never trusted
+   * after an error, so a reshard costs a round trip, never a wrong value.
+   */
+  const mgetOnNode = async (
+    node: Master,
+    keys: ReadonlyArray<string>,
+    group: ReadonlyArray<number>,
+    out: Array<string | null>
+  ): Promise<unknown> => {
+    const client = await cluster.nodeClient(node)
+    // A client node-redis closed (the node left the map): the per-slot read routes afresh.
+    if (!client.isOpen) return mgetBySlot(keys, group, out)
+    const args = group.map((i) => keys[i]!)
+    let values: unknown
+    try {
+      try {
+        values = await client.sendCommand<unknown>(["EVALSHA", Scripts.mgetOnNode.sha, "0", ...args])
+      } catch (cause) {
+        if (!isNoScript(cause)) throw cause
+        values = await client.sendCommand<unknown>(["EVAL", Scripts.mgetOnNode.source, "0", ...args])
+      }
+    } catch (cause) {
+      if (cause instanceof ErrorReply) return mgetBySlot(keys, group, out)
+      throw cause
+    }
+    if (!Array.isArray(values) || values.length !== group.length)
+      throw new Error(`unexpected reply of the node read script: ${String(values)}`)
+    for (let j = 0; j < group.length; j++) out[group[j]!] = (values[j] as string | null | undefined) ?? null
+    return undefined
+  }
+
+  /**
+   * MGET across slots: the keys grouped by the master node-redis' slot map puts their slot on,
+   * each group read with `mgetOnNode` (chunks of `MGET_CHUNK`), all sent at once. Keys of one slot
+   * go as one MGET, a lone key on a node and keys of a slot the map lacks per slot.
+   */
+  const mget = async (keys: ReadonlyArray<string>): Promise<ReadonlyArray<string | null>> => {
+    if (keys.length === 0) return []
+    const first = slotOf(keys[0]!)
+    let i = 1
+    while (i < keys.length && slotOf(keys[i]!) === first) i++
+    if (i === keys.length) return send(keys[0], ["MGET", ...keys])
+    const map = cluster.slots
+    const byNode = new Map<Master | undefined, Array<number>>()
+    for (let j = 0; j < keys.length; j++) {
+      const node = map[j < i ? first : slotOf(keys[j]!)]?.master
+      const group = byNode.get(node)
+      if (group === undefined) byNode.set(node, [j])
+      else group.push(j)
+    }
+    const out = new Array<string | null>(keys.length)
+    const reads: Array<Promise<unknown>> = []
+    for (const [node, group] of byNode) {
+      if (node === undefined || group.length === 1) reads.push(mgetBySlot(keys, group, out))
+      else
+        for (let at = 0; at < group.length; at += MGET_CHUNK)
+          reads.push(mgetOnNode(node, keys, group.slice(at, at + MGET_CHUNK), out))
+    }
+    await Promise.all(reads)
     return out
   }
 
