@@ -276,19 +276,15 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         if (timeoutMillis !== undefined && timeoutMillis > 0)
           yield* watchdog(conn, timeoutMillis, drop).pipe(Effect.interruptible, Effect.forkIn(scope))
         return conn
-      }).pipe(
-        Effect.withSpan("RedisClient.connect", {
-          kind: "client",
-          captureStackTrace: false,
-          // The cluster is named by its first root node (the slot map may come from another).
-          attributes: {
-            "db.system.name": "redis",
-            "db.namespace": "0",
-            ...(options.rootNodes[0] !== undefined
-              ? { "server.address": options.rootNodes[0].host, "server.port": options.rootNodes[0].port }
-              : {})
-          }
-        })
+      }).pipe((effect) =>
+        // The cluster is named by its first root node (the slot map may come from another).
+        Lifecycle.withConnectSpan(
+          effect,
+          0,
+          options.rootNodes[0] !== undefined
+            ? { address: options.rootNodes[0].host, port: options.rootNodes[0].port }
+            : undefined
+        )
       )
 
     const lifecycle = yield* Lifecycle.make<Connection>({

@@ -60,12 +60,6 @@ export interface Connections {
   ) => Effect.Effect<A, ConnectionError | CommandError>
 }
 
-/** OpenTelemetry's `server.address` and `server.port` (none for a unix socket, whose path is the address). */
-const serverAttributes = (server: Server): Record<string, string | number> =>
-  server.port !== undefined
-    ? { "server.address": server.address, "server.port": server.port }
-    : { "server.address": server.address }
-
 /**
  * The manager over a connector, in the layer's scope: connects on the first call (or now, with
  * `failFast`), and on close refuses new connections before the open one is closed (`lifecycle.ts`).
@@ -121,23 +115,13 @@ export const make = (options: Options): Effect.Effect<Connections, ConnectionErr
         // Where the connector went: the same as `options.server` for a fixed server, the master
         // it found under Sentinel.
         const server = serverOfOptions(client.options)
-        yield* Effect.annotateCurrentSpan(serverAttributes(server))
+        yield* Effect.annotateCurrentSpan(Lifecycle.serverAttributes(server))
         const conn: Connection = { client, scope, inFlight: 0, progress: 0, timedOut: false, dropped: false }
         if (timeoutMillis !== undefined && timeoutMillis > 0) {
           yield* watchdog(conn, timeoutMillis, drop).pipe(Effect.interruptible, Effect.forkIn(scope))
         }
         return conn
-      }).pipe(
-        Effect.withSpan("RedisClient.connect", {
-          kind: "client",
-          captureStackTrace: false,
-          attributes: {
-            "db.system.name": "redis",
-            "db.namespace": String(options.db),
-            ...(options.server !== undefined ? serverAttributes(options.server) : {})
-          }
-        })
-      )
+      }).pipe((effect) => Lifecycle.withConnectSpan(effect, options.db, options.server))
 
     const lifecycle = yield* Lifecycle.make<Connection>({
       open,

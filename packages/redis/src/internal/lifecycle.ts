@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { CommandError } from "@effect-celery/core/Errors"
 import { ConnectionError } from "@effect-celery/core/Errors"
+import type { Server } from "../RedisConnection.js"
 import { classify, mustDrop, safeCause, SocketTimeout } from "./errors.js"
 
 /** What the lifecycle keeps of a connection. */
@@ -66,6 +67,28 @@ export interface Lifecycle<C extends Managed> {
   /** Types a failure of `command` on `conn`; a connection-level one drops `conn`. */
   readonly failWith: (conn: C, command: string, cause: unknown) => Failure
 }
+
+/** OpenTelemetry's `server.address` and `server.port` (none for a unix socket, whose path is the address). */
+export const serverAttributes = (server: Server): Record<string, string | number> =>
+  server.port !== undefined
+    ? { "server.address": server.address, "server.port": server.port }
+    : { "server.address": server.address }
+
+/** The span of an open: `RedisClient.connect`, naming the database and, when known, the server. */
+export const withConnectSpan = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  db: number,
+  server: Server | undefined
+): Effect.Effect<A, E, R> =>
+  Effect.withSpan(self, "RedisClient.connect", {
+    kind: "client",
+    captureStackTrace: false,
+    attributes: {
+      "db.system.name": "redis",
+      "db.namespace": String(db),
+      ...(server !== undefined ? serverAttributes(server) : {})
+    }
+  })
 
 /** The lifecycle, in the layer's scope. */
 export const make = <C extends Managed>(spec: Spec<C>): Effect.Effect<Lifecycle<C>, never, Scope.Scope> =>
