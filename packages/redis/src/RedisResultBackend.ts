@@ -389,11 +389,16 @@ export const make = (
             const ids = Array.from(new Set(taskIds))
             if (ids.length === 0) return Effect.succeed(Channel.void)
             return Effect.map(readDecoded(ids), (decoded) => {
-              const first: Array<Either.Either<Meta.TaskMeta, DecodeError>> = []
-              const remaining: Array<string> = []
+              // All settled (a finished group): the decoded array is the chunk, not a copy of it.
+              let first = decoded
+              let remaining: Array<string> | undefined
               for (let i = 0; i < ids.length; i++) {
-                if (isSettled(decoded[i]!)) first.push(decoded[i]!)
-                else remaining.push(ids[i]!)
+                if (isSettled(decoded[i]!)) {
+                  if (remaining !== undefined) first.push(decoded[i]!)
+                } else if (remaining === undefined) {
+                  first = decoded.slice(0, i)
+                  remaining = [ids[i]!]
+                } else remaining.push(ids[i]!)
               }
               // The empty chunk after the ready ones overwrites the executor's last emitted value: a
               // dead channel executor in V8's old generation still pointing at the thousand decoded
@@ -402,7 +407,7 @@ export const make = (
                 first.length === 0
                   ? Channel.void
                   : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(first)), Channel.write(Chunk.empty()))
-              if (remaining.length === 0) return ready
+              if (remaining === undefined) return ready
               return Channel.zipRight(ready, Stream.toChannel(settleLater(remaining)))
             })
           })
