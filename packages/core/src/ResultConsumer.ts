@@ -34,6 +34,16 @@ export interface WaitReadyTimeout<E> {
   readonly onTimeout: () => E
 }
 
+/** How a `ResultConsumer.waitReady` starts. */
+export interface WaitReadyOptions {
+  /**
+   * Read the stored state before subscribing: a state already ready (or one that does not decode)
+   * is the answer, with nothing subscribed; otherwise, or when that read fails, subscribe → read →
+   * wait as without it. The timeout bounds the whole, the first read included.
+   */
+  readonly readFirst?: boolean | undefined
+}
+
 export interface ResultConsumer {
   readonly [TypeId]: TypeId
   /**
@@ -54,12 +64,13 @@ export interface ResultConsumer {
    * does not decode (a `Left`), with `watch([taskId])`'s guarantees (a state stored before the call
    * is found, nothing is left subscribed) but no Stream in between. Fails with
    * `timeout.onTimeout()` after `timeout.duration`. A backend waits through `watch` when a consumer
-   * has none, with the same results, so a consumer that wraps another should forward it to keep
-   * the faster wake-up.
+   * has none, with the same results, so a consumer that wraps another should forward it (and its
+   * `options`) to keep the faster wake-up.
    */
   readonly waitReady?: <E = never>(
     taskId: string,
-    timeout?: WaitReadyTimeout<E>
+    timeout?: WaitReadyTimeout<E>,
+    options?: WaitReadyOptions
   ) => Effect.Effect<Either.Either<TaskMeta, DecodeError>, BackendError | InvalidIdError | E>
 }
 

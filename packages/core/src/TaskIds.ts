@@ -106,6 +106,8 @@ export const validateConsumer = (consumer: ResultConsumer): ResultConsumer => {
     },
     ...(waitReady === undefined
       ? {}
-      : { waitReady: (taskId, timeout) => checked("task_id", taskId, () => waitReady(taskId, timeout)) })
+      : {
+          waitReady: (taskId, timeout, options) => checked("task_id", taskId, () => waitReady(taskId, timeout, options))
+        })
   }
 }

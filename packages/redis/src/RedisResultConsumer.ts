@@ -63,12 +63,13 @@ import * as Keys from "@effect-celery/core/Keys"
 import { decodeTaskMeta } from "@effect-celery/core/Meta"
 import type { TaskMeta } from "@effect-celery/core/Meta"
 import { ResultConsumer, TypeId } from "@effect-celery/core/ResultConsumer"
-import type { WaitReadyTimeout, WatchOptions } from "@effect-celery/core/ResultConsumer"
+import type { WaitReadyOptions, WaitReadyTimeout, WatchOptions } from "@effect-celery/core/ResultConsumer"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import { isReady } from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as TaskIds from "@effect-celery/core/TaskIds"
 import * as Runtime from "effect/Runtime"
+import * as Batcher from "./internal/batcher.js"
 import * as Deadlines from "./internal/deadlines.js"
 import * as Subscriber from "./internal/subscriber.js"
 import * as WrongType from "./internal/wrongType.js"
@@ -84,6 +85,18 @@ type Item = Either.Either<TaskMeta, DecodeError>
  * a closure, its context and a list per key (~150 bytes a key) until the reply.
  */
 type CheckTypes = (keys: ReadonlyArray<string>, k: (types: ReadonlyArray<string>) => void) => void
+
+/**
+ * `waitReady`'s first read (`readFirst`): one GET of `key`, coalesced with the tick's other reads;
+ * `k` gets its outcome, once (see `replyOf`). Returns what gives up the read, if anything.
+ */
+type ReadFirst = (key: string, k: (outcome: unknown) => void) => (() => void) | undefined
+
+/** A first read's outcome (see `Batcher.Enqueue`): the value on a reply, undefined otherwise. */
+const replyOf = (outcome: unknown): string | null | undefined => {
+  if (!Either.isEither(outcome) || Either.isLeft(outcome)) return undefined
+  return typeof outcome.right === "string" ? outcome.right : null
+}
 
 /** What a `Watch` remembers as last emitted for a key holding a non-string (no stored value starts with NUL). */
 const wrongTypeMark = (type: string): string => `\u0000${type}`
@@ -276,14 +289,17 @@ class Watch implements Subscriber.Sink {
  * The one task `waitReady` waits for, as a sink of its own rather than a `Watch` with a `Deferred`:
  * a waiter wants only the first ready or undecodable item, so it keeps no per-task history and
  * resumes its parked fiber from `settle` directly. Its timeout is an entry in the consumer's
- * `Deadlines`, not a fiber of its own.
+ * `Deadlines`, not a fiber of its own; so is the bound of its first read (`readFirst`), which
+ * `Effect.timeoutFail` around the read made a race of two fibers and a timer (~40 kB a call).
  */
 class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
-  /** Messages received during a sync. */
-  private buffer: Array<string> | undefined = []
+  /** Messages received during a sync (from the subscription on). */
+  private buffer: Array<string> | undefined
   private resume: ((effect: Effect.Effect<Item, BackendError | E2>) => void) | undefined
   /** Settled, or given up by an interruption: nothing more is delivered. */
   private settled = false
+  /** Gives up the first read in flight, when it can be. */
+  private dropRead: (() => void) | undefined
   deadline = 0
   heapIndex = -1
 
@@ -296,10 +312,32 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     private readonly checkTypes: CheckTypes
   ) {}
 
-  /** Subscribe → read → wait; `resume` is the parked fiber's. */
-  start(resume: (effect: Effect.Effect<Item, BackendError | E2>) => void, timeoutMillis: number | undefined): void {
+  /** Subscribe → read → wait, after `first`'s read when given; `resume` is the parked fiber's. */
+  start(
+    resume: (effect: Effect.Effect<Item, BackendError | E2>) => void,
+    timeoutMillis: number | undefined,
+    first: ReadFirst | undefined
+  ): void {
     this.resume = resume
     if (timeoutMillis !== undefined) this.deadlines.add(this, timeoutMillis)
+    if (first === undefined) this.subscribe()
+    else this.dropRead = first(this.key, this.afterRead)
+  }
+
+  /** The first read's outcome: the answer when it settles the wait, else on to the wait. */
+  private readonly afterRead = (outcome: unknown): void => {
+    this.dropRead = undefined
+    if (this.settled) return
+    const raw = replyOf(outcome)
+    if (typeof raw === "string") this.consider(raw)
+    // Missing, not ready, or not read: the wait reads again once subscribed, so nothing stored in
+    // between is missed (and a key holding a non-string is found there).
+    if (!this.settled) this.subscribe()
+  }
+
+  private subscribe(): void {
+    // The subscriber syncs a sink that is buffering already.
+    this.buffer = []
     this.subscriber.add(this)
   }
 
@@ -347,6 +385,7 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
   readonly cancel: Effect.Effect<void> = Effect.sync(() => {
     this.settled = true
     this.deadlines.remove(this)
+    this.dropRead?.()
     this.subscriber.detach(this)
   })
 
@@ -359,6 +398,7 @@ class OneTask<E2> implements Subscriber.Sink, Deadlines.Expiring {
     if (this.settled) return
     this.settled = true
     this.deadlines.remove(this)
+    this.dropRead?.()
     // Set by `start`, before anything can settle the wait.
     const resume = this.resume!
     resume(exit)
@@ -490,10 +530,30 @@ export const make = (
     // The same subscribe → read → wait as `watch` but no Stream in between: the message resumes
     // the waiter, which returns without waiting for the UNSUBSCRIBE acknowledgement (the channel
     // is released in the background).
-    const waitReady = <E2>(taskId: string, timeout?: WaitReadyTimeout<E2>) =>
+    // With `readFirst`, first a GET handed to the client's batching as a callback: no fiber of its
+    // own, its bound the waiter's deadline. A client of another making (no callback form) reads
+    // in a fiber, interrupted when the wait is settled first.
+    const enqueueGet = Batcher.enqueueOf(redis.get)
+    const readFirst: ReadFirst =
+      enqueueGet !== undefined
+        ? (key, k) => {
+            enqueueGet(key, k)
+            return undefined
+          }
+        : (key, k) => {
+            const fiber = runFork(redis.get(key))
+            fiber.addObserver((exit) => k(Exit.isSuccess(exit) ? Either.right(exit.value) : undefined))
+            return () => fiber.unsafeInterruptAsFork(fiber.id())
+          }
+
+    const waitReady = <E2>(taskId: string, timeout?: WaitReadyTimeout<E2>, waitOptions?: WaitReadyOptions) =>
       Effect.async<Item, BackendError | E2>((resume) => {
         const one = new OneTask<E2>(taskKey(taskId), taskId, subscriber, deadlines, timeout?.onTimeout, checkTypes)
-        one.start(resume, timeout === undefined ? undefined : Duration.toMillis(timeout.duration))
+        one.start(
+          resume,
+          timeout === undefined ? undefined : Duration.toMillis(timeout.duration),
+          waitOptions?.readFirst === true ? readFirst : undefined
+        )
         return one.cancel
       })
 

@@ -34,6 +34,23 @@ export interface Batched<I, R, O = R, E = never, H = unknown> {
   readonly outcome: (reply: R, item: I) => Either.Either<O, E>
 }
 
+/**
+ * A batched command's submit in callback form: `resume` is called once with the caller's outcome,
+ * as a parked caller's fiber would be resumed (`outcome`'s Either on a reply). No fiber is parked,
+ * so none is withdrawn at the flush: a caller that stops waiting ignores the later call.
+ */
+export type Enqueue<I, O, E> = (
+  item: I,
+  resume: (outcome: Effect.Effect<O, E | ConnectionError | CommandError>) => void
+) => void
+
+const EnqueueId: unique symbol = Symbol.for("@effect-celery/redis/Batcher/Enqueue")
+
+/** `submit`'s callback form when a batcher made it; undefined for a submit of another making. */
+export const enqueueOf = <I, O, E>(
+  submit: (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
+): Enqueue<I, O, E> | undefined => (submit as { readonly [EnqueueId]?: Enqueue<I, O, E> })[EnqueueId]
+
 /** Coalesced batches below twice this size go as one command (each command costs tens of µs of client CPU). */
 const MIN_HALF_BATCH = 16
 
@@ -201,7 +218,7 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
     // sent, it cannot be taken back; the reply is then dropped with the caller). The flush reads
     // the caller's fiber rather than a canceller being registered: a canceller wraps every call
     // in an `onInterrupt`, which costs `get` much of its throughput (bench/RESULTS.md).
-    return (item) =>
+    const submit = (item: I) =>
       Effect.withFiberRuntime<O, E | ConnectionError | CommandError>((fiber, status) =>
         Effect.async((resume) => {
           if (items.length === 0) queueMicrotask(flush)
@@ -211,6 +228,13 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
           callers.push(RuntimeFlags.interruptible(status.runtimeFlags) ? fiber : undefined)
         })
       )
+    const enqueue: Enqueue<I, O, E> = (item, resume) => {
+      if (items.length === 0) queueMicrotask(flush)
+      items.push(item)
+      resumes.push(resume)
+      callers.push(undefined)
+    }
+    return Object.assign(submit, { [EnqueueId]: enqueue })
   }
 
   return batched
