@@ -107,7 +107,7 @@ describe("a non-string value at a task key", () => {
         const started = Date.now()
         assertWrongType(yield* Effect.flip(backend.waitFor(hash, { timeout: "10 seconds" })), hash, "hash")
         assertWrongType(yield* Effect.flip(backend.waitFor(list)), list, "list")
-        assert.isBelow(Date.now() - started, 2000, "no wait for the timeout")
+        assert.isBelow(Date.now() - started, 6000, "no wait for the 10 s timeout")
       }),
     30_000
   )
