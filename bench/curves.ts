@@ -3,7 +3,7 @@
  * same run. Every point is a fresh child process (bench/ours.ts or bench/raw.ts, one figure), so
  * memory is clean per size; ours and raw alternate, the order rotating each rep.
  *
- *   tsx bench/curves.ts [--curves] [--targets] [--reps N] [--smoke]
+ *   tsx bench/curves.ts [--curves] [--targets] [--reps N] [--only id,…] [--smoke]
  *
  * `--curves` writes bench/curves/*.svg and the "Curves" tables of bench/RESULTS.md; `--targets`
  * writes its "Targets" table (both when neither is given). Raw figures go to bench/curves/data.json
@@ -207,6 +207,7 @@ const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
       "ops_script",
       "≥ 0.9×"
     ),
+    row("… client CPU µs per store (user + system, the timed stores)", "t_store", "cpu_us_per_op", "cpu_us_per_op", ""),
     row(
       "bytes allocated per store, V8 heap (100 in flight, batches of 1,000 with no GC)",
       "t_alloc",

@@ -15,6 +15,7 @@ import { createClient } from "redis"
 import {
   allocatedPerOp,
   commandsSince,
+  cpuMicros,
   GETMANY_WARM_UP,
   memory as memoryNow,
   memoryPerTask,
@@ -87,8 +88,9 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     yield* callers(k, warm.length, (i) => backend.markAsDone(warm[i]!, { x: i }))
     const ids = Array.from({ length: n }, () => randomUUID())
     const t = performance.now()
+    const cpu = process.cpuUsage()
     yield* callers(k, n, (i) => backend.markAsDone(ids[i]!, { x: i }))
-    return { ops: n / ((performance.now() - t) / 1000) }
+    return { ops: n / ((performance.now() - t) / 1000), cpu_us_per_op: cpuMicros(cpu) / n }
   }),
   get: Effect.gen(function* () {
     const backend = yield* ResultBackend.ResultBackend

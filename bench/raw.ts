@@ -12,6 +12,7 @@ import { store as storeScript } from "../packages/redis/src/internal/scripts.js"
 import {
   allocatedPerOp,
   commandsSince,
+  cpuMicros,
   GETMANY_WARM_UP,
   inFlight,
   memory,
@@ -92,10 +93,12 @@ const figures: Record<string, (url: string, n: number) => Promise<unknown>> = {
     await inFlight(k, warm.length, (i) => store(warm[i]!, metaJson(warm[i]!, { x: i })))
     const ids = Array.from({ length: n }, () => randomUUID())
     const t = performance.now()
+    const cpu = process.cpuUsage()
     await inFlight(k, n, (i) => store(ids[i]!, metaJson(ids[i]!, { x: i })))
     const s = (performance.now() - t) / 1000
+    const cpuUs = cpuMicros(cpu) / n
     await c.quit()
-    return { ops_script: n / s }
+    return { ops_script: n / s, cpu_us_per_op: cpuUs }
   },
   async get(url, n) {
     const c = await connect(url)

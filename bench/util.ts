@@ -11,6 +11,16 @@ import { privateServerFlags } from "../test-support/RedisServer.js"
 /** CLOCK_MONOTONIC in milliseconds, the same clock as Python's time.monotonic(). */
 export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6
 
+/**
+ * The process's CPU time (user + system) since `since`, in µs: a client-side cost per operation
+ * that a loaded machine distorts far less than throughput (it still counts the client's own
+ * work only, not the server's).
+ */
+export const cpuMicros = (since: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(since)
+  return d.user + d.system
+}
+
 /** Run `n` tasks with at most `k` in flight. */
 export const inFlight = async (k: number, n: number, task: (i: number) => Promise<unknown>): Promise<void> => {
   let next = 0
