@@ -254,6 +254,14 @@ interface Instrument {
     effect: Effect.Effect<A, E, R>,
     links?: ReadonlyArray<Tracer.SpanLink>
   ) => Effect.Effect<A, E, R>
+  /** `effect` for an operation on one task: its attributes are made only when a span is. */
+  readonly task: <A, E, R>(
+    name: OperationName,
+    taskId: string,
+    state: string | undefined,
+    effect: Effect.Effect<A, E, R>,
+    links?: ReadonlyArray<Tracer.SpanLink>
+  ) => Effect.Effect<A, E, R>
   readonly stream: <A, E, R>(
     name: OperationName,
     attributes: Record<string, unknown>,
@@ -350,14 +358,24 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
     ...(links === undefined ? {} : { links })
   })
 
-  const effect: Instrument["effect"] = (name, attributes, self, links) => {
+  // The attributes are made by `attributesOf(p, q)` once a span is made, so that the call under
+  // the default tracer allocates no more than the one node that reads the fiber's tracer (the
+  // tracer is the fiber's, `Effect.withTracer` may set it per call: it cannot be read once).
+  const wrap = <A, E, R, P, Q>(
+    name: OperationName,
+    attributesOf: (p: P, q: Q) => Record<string, unknown> | undefined,
+    p: P,
+    q: Q,
+    self: Effect.Effect<A, E, R>,
+    links: ReadonlyArray<Tracer.SpanLink> | undefined
+  ): Effect.Effect<A, E, R> => {
     const spanned = traced(name)
     if (!spanned && !metrics) return self
     if (!metrics) {
-      return Effect.tracerWith((tracer) =>
-        tracer === defaultTracer
+      return Effect.withFiberRuntime<A, E, R>((fiber) =>
+        fiber.currentTracer === defaultTracer
           ? self
-          : Effect.useSpan(name, spanOptions(attributes, links), (span) =>
+          : Effect.useSpan(name, spanOptions(attributesOf(p, q), links), (span) =>
               Effect.withParentSpan(
                 Effect.onExit(self, (exit) => Effect.sync(() => annotate(span, exit))),
                 span
@@ -379,7 +397,7 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
         return Effect.tracerWith((tracer) =>
           tracer === defaultTracer
             ? untraced
-            : Effect.useSpan(name, spanOptions(attributes, links), (span) =>
+            : Effect.useSpan(name, spanOptions(attributesOf(p, q), links), (span) =>
                 Effect.withParentSpan(
                   Effect.onExit(self, (exit) => onExit(exit, span)),
                   span
@@ -389,6 +407,10 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
       })
     )
   }
+  const effect: Instrument["effect"] = (name, attributes, self, links) =>
+    wrap(name, given, attributes, undefined, self, links)
+  const task: Instrument["task"] = (name, taskId, state, self, links) =>
+    wrap(name, taskAttributes, taskId, state, self, links)
 
   const stream: Instrument["stream"] = (name, attributes, self, onItem) => {
     const spanned = traced(name)
@@ -451,7 +473,7 @@ const makeInstrument = (target: Target, options: TelemetryOptions): Instrument =
       )
     )
   }
-  return { effect, stream }
+  return { effect, task, stream }
 }
 
 /**
@@ -463,6 +485,11 @@ const defaultTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, T
 
 const countOf = (ids: ReadonlyArray<string>): Record<string, unknown> => ({ [Attr.taskCount]: ids.length })
 
+const given = (attributes: Record<string, unknown> | undefined): Record<string, unknown> | undefined => attributes
+
+const taskAttributes = (taskId: string, state: string | undefined): Record<string, unknown> =>
+  state === undefined ? { [Attr.taskId]: taskId } : { [Attr.taskId]: taskId, [Attr.taskState]: state }
+
 /** The backend with a span and metrics around every operation (or `backend` itself when both are off). */
 export const instrumentBackend = (
   backend: ResultBackend,
@@ -471,23 +498,21 @@ export const instrumentBackend = (
 ): ResultBackend => {
   if (options.tracing === "off" && options.metrics !== true) return backend
   const i = makeInstrument(target, options)
-  const task = (taskId: string, state?: string): Record<string, unknown> =>
-    state === undefined ? { [Attr.taskId]: taskId } : { [Attr.taskId]: taskId, [Attr.taskState]: state }
   return {
     ...backend,
     store: (taskId, state, result, options) =>
-      i.effect(SpanName.store, task(taskId, state), backend.store(taskId, state, result, options)),
+      i.task(SpanName.store, taskId, state, backend.store(taskId, state, result, options)),
     markAsStarted: (taskId, info, options) =>
-      i.effect(SpanName.store, task(taskId, "STARTED"), backend.markAsStarted(taskId, info, options)),
+      i.task(SpanName.store, taskId, "STARTED", backend.markAsStarted(taskId, info, options)),
     markAsDone: (taskId, result, options) =>
-      i.effect(SpanName.store, task(taskId, "SUCCESS"), backend.markAsDone(taskId, result, options)),
+      i.task(SpanName.store, taskId, "SUCCESS", backend.markAsDone(taskId, result, options)),
     markAsFailure: (taskId, exception, options) =>
-      i.effect(SpanName.store, task(taskId, "FAILURE"), backend.markAsFailure(taskId, exception, options)),
+      i.task(SpanName.store, taskId, "FAILURE", backend.markAsFailure(taskId, exception, options)),
     markAsRetry: (taskId, exception, options) =>
-      i.effect(SpanName.store, task(taskId, "RETRY"), backend.markAsRetry(taskId, exception, options)),
+      i.task(SpanName.store, taskId, "RETRY", backend.markAsRetry(taskId, exception, options)),
     markAsRevoked: (taskId, reason, options) =>
-      i.effect(SpanName.store, task(taskId, "REVOKED"), backend.markAsRevoked(taskId, reason, options)),
-    get: (taskId) => i.effect(SpanName.get, task(taskId), backend.get(taskId)),
+      i.task(SpanName.store, taskId, "REVOKED", backend.markAsRevoked(taskId, reason, options)),
+    get: (taskId) => i.task(SpanName.get, taskId, undefined, backend.get(taskId)),
     getMany: (taskIds, options) => {
       const ids = Array.from(taskIds)
       return i.stream(SpanName.getMany, countOf(ids), backend.getMany(ids, options))
@@ -497,16 +522,17 @@ export const instrumentBackend = (
       return i.effect(SpanName.getAll, countOf(ids), backend.getAll(ids, options))
     },
     waitFor: (taskId, options) =>
-      i.effect(
+      i.task(
         SpanName.wait,
-        task(taskId),
+        taskId,
+        undefined,
         backend.waitFor(taskId, options),
         options?.link === undefined
           ? undefined
           : [{ _tag: "SpanLink", span: options.link, attributes: { "celery.link": "publish" } }]
       ),
-    forget: (taskId) => i.effect(SpanName.forget, task(taskId), backend.forget(taskId)),
-    exists: (taskId) => i.effect(SpanName.exists, task(taskId), backend.exists(taskId)),
+    forget: (taskId) => i.task(SpanName.forget, taskId, undefined, backend.forget(taskId)),
+    exists: (taskId) => i.task(SpanName.exists, taskId, undefined, backend.exists(taskId)),
     saveGroup: (groupId, results) =>
       i.effect(
         SpanName.saveGroup,
