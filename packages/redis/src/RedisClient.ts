@@ -180,6 +180,19 @@ export interface Batched<I, R, O = R, E = never> {
    * of that caller alone.
    */
   readonly outcome: (reply: R, item: I) => Either.Either<O, E>
+  /**
+   * What a caller resumes with when its item got no reply of its own: given `attempt` (its
+   * failure, or its item sent alone after an error reply to the batch or with no connection up),
+   * the item, and `again`, which submits an item once more without this recovery; a retry, say.
+   * Made only for such a caller: the others pay nothing for it.
+   */
+  readonly recover?:
+    | ((
+        attempt: Effect.Effect<O, E | ConnectionError | CommandError>,
+        item: I,
+        again: (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
+      ) => Effect.Effect<O, E | ConnectionError | CommandError>)
+    | undefined
 }
 
 /**
@@ -308,7 +321,8 @@ export const make = (options: MakeOptions): Effect.Effect<RedisClient, Connectio
           maxBatch: spec.maxBatch,
           one: (c, item) => spec.one(Driver.commandsOf(c), item),
           many: (c, items) => spec.many(Driver.commandsOf(c), items),
-          outcome: spec.outcome
+          outcome: spec.outcome,
+          recover: spec.recover
         }),
       [Driver.DriverId]: driver
     })

@@ -17,7 +17,8 @@
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -58,6 +59,7 @@ import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as TaskState from "@effect-celery/core/TaskState"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as TaskIds from "@effect-celery/core/TaskIds"
+import * as Batcher from "./internal/batcher.js"
 import * as Scripts from "./internal/scripts.js"
 import * as WrongType from "./internal/wrongType.js"
 import { type Commands, RedisClient } from "./RedisClient.js"
@@ -76,6 +78,10 @@ const storeReplies = (reply: unknown): ReadonlyArray<number | Error> => {
     typeof r === "number" || r instanceof Error ? r : new Error(`unexpected store script reply: ${String(r)}`)
   )
 }
+
+/** A store's outcome: one value for every caller (whether the guard skipped it is not reported). */
+const storeDone = Either.right(undefined)
+const written = (): Either.Either<void> => storeDone
 
 const firstReply = (replies: ReadonlyArray<number | Error>): number => {
   const r = replies[0]
@@ -191,18 +197,22 @@ export const make = (
         }
         return c.runScript(Scripts.store, keyList, args).then(storeReplies)
       }
-      return client.batched<readonly [string, string], number>({
+      return client.batched<readonly [string, string], number, void, RetryLimitExceeded>({
         command: "EVALSHA",
         maxBatch: STORE_BATCH,
         many,
         one: (c, item) => many(c, [item]).then(firstReply),
-        outcome: Either.right
+        outcome: written,
+        // `retryWrite`, engaged only for a caller whose write did not succeed: the others pass no
+        // `catchIf` (the retry sends the same bytes again, through this batching).
+        recover: (attempt, item, again) =>
+          Effect.catchIf(attempt, isTransient, (first) => kombuRetry(replayFirst(first, again(item))))
       })
     }
     const guardedStore = storeScript(true)
     const plainStore = storeScript(false)
-    const setValue = (key: string, value: string, guard: boolean) =>
-      (guard ? guardedStore : plainStore)([key, value]).pipe(retryWrite)
+    const guardedStoreIn = Batcher.submitIn(guardedStore)
+    const setValue = (key: string, value: string, guard: boolean) => (guard ? guardedStore : plainStore)([key, value])
 
     const del = (key: string) => client.del([key]).pipe(Effect.asVoid)
 
@@ -211,11 +221,15 @@ export const make = (
     const decodeTask = (taskId: string, raw: string | null): Either.Either<Meta.TaskMeta, DecodeError> =>
       raw === null ? Either.right(Meta.pending(taskId)) : Meta.decodeTaskMeta(taskId, raw)
 
-    // Plain code under one `clockWith` rather than `Effect.gen`: the generator steps were measured
-    // at about a tenth of a store's CPU.
+    // Plain code under one `withFiberRuntime` rather than `Effect.gen` (the generator steps were
+    // measured at about a tenth of a store's CPU): the caller's Clock (date_done) and its fiber,
+    // which the batching needs, from the one node.
     const store: ResultBackend["store"] = (taskId, state, result, storeOptions) =>
-      Effect.clockWith(
-        (clock): Effect.Effect<void, BackendStoreError | CommandError | ConnectionError | RetryLimitExceeded> => {
+      Effect.withFiberRuntime(
+        (
+          fiber,
+          status
+        ): Effect.Effect<void, BackendStoreError | CommandError | ConnectionError | RetryLimitExceeded> => {
           let value: string
           try {
             value = Meta.encodeTaskMeta(
@@ -226,7 +240,7 @@ export const make = (
                 traceback: storeOptions?.traceback,
                 request: storeOptions?.request,
                 resultExtended: options.resultExtended,
-                now: clock.unsafeCurrentTimeMillis(),
+                now: Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis(),
                 dateStyle
               })
             )
@@ -239,7 +253,7 @@ export const make = (
           if (value.length > maxValueSize) {
             return Effect.fail(new BackendStoreError({ message: "value too large for Redis backend", state, taskId }))
           }
-          return Effect.asVoid(setValue(keys.task(taskId), value, true))
+          return guardedStoreIn(fiber, status.runtimeFlags, [keys.task(taskId), value])
         }
       ).pipe(retryAlways)
 

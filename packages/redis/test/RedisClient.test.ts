@@ -709,6 +709,51 @@ describe("RedisClient", () => {
     )
 
     it.scopedLive(
+      "batched: recover is made only for callers whose item got no reply of its own; what it sends again is not recovered twice",
+      () =>
+        Effect.gen(function* () {
+          const server = yield* redisServer({ args: ["--requirepass", "adminpw"] })
+          const direct = yield* admin({ port: server.port, password: "adminpw" })
+          yield* Effect.promise(() =>
+            direct.sendCommand(["ACL", "SETUSER", "limited", "on", ">pw", "~ok:*", "&*", "+@all"])
+          )
+          yield* Effect.promise(() => direct.mSet(["ok:1", "one", "ok:2", "two", "secret:1", "hidden"]))
+          const client = yield* build(
+            RedisClient.layer({
+              host: "127.0.0.1",
+              port: server.port,
+              username: "limited",
+              password: Redacted.make("pw")
+            })
+          )
+          const recovered: Array<string> = []
+          const get = client.batched<string, string | null>({
+            command: "GET",
+            maxBatch: 10,
+            one: (c, key) => c.get(key),
+            many: (c, keys) => c.mget(keys),
+            outcome: Either.right,
+            recover: (attempt, key, again) =>
+              Effect.suspend(() => {
+                recovered.push(key)
+                return Effect.catchAll(attempt, () =>
+                  Effect.catchAll(again(key), (e) => Effect.succeed(`gave up: ${e._tag}`))
+                )
+              })
+          })
+          // Replies for all: nothing recovered.
+          const plain = yield* Effect.all([get("ok:1"), get("ok:2")], { concurrency: "unbounded" })
+          assert.deepStrictEqual(plain, ["one", "two"])
+          assert.deepStrictEqual(recovered, [])
+          // The MGET is denied: each key goes alone and every caller gets recover; the denied one's
+          // second attempt (through `again`) fails to it unrecovered.
+          const mixed = yield* Effect.all([get("ok:1"), get("secret:1"), get("ok:2")], { concurrency: "unbounded" })
+          assert.deepStrictEqual(mixed, ["one", "gave up: CommandError", "two"])
+          assert.deepStrictEqual([...recovered].sort(), ["ok:1", "ok:2", "secret:1"])
+        })
+    )
+
+    it.scopedLive(
       "a connection lost under a batch fails each of its callers with ConnectionError; the next get reconnects",
       () =>
         Effect.gen(function* () {

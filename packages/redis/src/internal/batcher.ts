@@ -32,6 +32,20 @@ export interface Batched<I, R, O = R, E = never, H = unknown> {
    * of that caller alone.
    */
   readonly outcome: (reply: R, item: I) => Either.Either<O, E>
+  /**
+   * What a caller resumes with when its item got no reply of its own: given `attempt` (its
+   * failure, or its item sent alone after an error reply to the batch or with no connection up),
+   * the item, and `again`, which submits an item once more without this recovery (what a retry
+   * runs). Made only for such a caller, so a caller whose reply came pays nothing for it (an
+   * `Effect.catchIf` around every call was a tenth of a store's heap).
+   */
+  readonly recover?:
+    | ((
+        attempt: Effect.Effect<O, E | ConnectionError | CommandError>,
+        item: I,
+        again: (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
+      ) => Effect.Effect<O, E | ConnectionError | CommandError>)
+    | undefined
 }
 
 /**
@@ -50,6 +64,27 @@ const EnqueueId: unique symbol = Symbol.for("@effect-celery/redis/Batcher/Enqueu
 export const enqueueOf = <I, O, E>(
   submit: (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
 ): Enqueue<I, O, E> | undefined => (submit as { readonly [EnqueueId]?: Enqueue<I, O, E> })[EnqueueId]
+
+/**
+ * A `batched` submit run from inside its caller's own `Effect.withFiberRuntime` (the caller's
+ * fiber and runtime flags given), which saves the node the plain submit makes to read them.
+ */
+export type SubmitIn<I, O, E> = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  flags: RuntimeFlags.RuntimeFlags,
+  item: I
+) => Effect.Effect<O, E | ConnectionError | CommandError>
+
+const SubmitInId: unique symbol = Symbol.for("@effect-celery/redis/Batcher/SubmitIn")
+
+interface Submit<I, O, E> {
+  (item: I): Effect.Effect<O, E | ConnectionError | CommandError>
+  readonly [SubmitInId]?: SubmitIn<I, O, E>
+}
+
+/** `submit`'s in-fiber form when a batcher made it, else one that calls `submit` (a client of another making). */
+export const submitIn = <I, O, E>(submit: (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>) =>
+  (submit as Submit<I, O, E>)[SubmitInId] ?? ((_fiber, _flags, item: I) => submit(item))
 
 /** Coalesced batches below twice this size go as one command (each command costs tens of µs of client CPU). */
 const MIN_HALF_BATCH = 16
@@ -114,6 +149,17 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
     spec: Batched<I, R, O, E, H>
   ): ((item: I) => Effect.Effect<O, E | ConnectionError | CommandError>) => {
     type Resume = (effect: Effect.Effect<O, E | ConnectionError | CommandError>) => void
+    const recover = spec.recover
+    // The callers submitted through `again` (a recovery's own attempts), not recovered twice.
+    // Only those are added, so the hot path never touches it.
+    const bare = new WeakSet<Resume>()
+    /** What the caller of `item` resumes with when its item got no reply of its own. */
+    const unanswered = (
+      attempt: Effect.Effect<O, E | ConnectionError | CommandError>,
+      item: I,
+      resume: Resume
+    ): Effect.Effect<O, E | ConnectionError | CommandError> =>
+      recover === undefined || bare.has(resume) ? attempt : recover(attempt, item, again)
     let items: Array<I> = []
     let resumes: Array<Resume> = []
     let callers: Array<Fiber.RuntimeFiber<unknown, unknown> | undefined> = []
@@ -143,7 +189,7 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
           spec.command,
           (c) => spec.one(c, item),
           (reply) => resume(outcomeOf(reply, item)),
-          resume
+          (failure) => resume(unanswered(failure, item, resume))
         )
       }
       inFlight++
@@ -160,9 +206,13 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
               const r = replies[i]
               outcomes[i] =
                 r instanceof Error
-                  ? failWith(conn, spec.command, r).effect
+                  ? unanswered(failWith(conn, spec.command, r).effect, batch[i]!, waiting[i]!)
                   : r === undefined
-                    ? failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect
+                    ? unanswered(
+                        failWith(conn, spec.command, new Error(`no reply for item ${i} of ${batch.length}`)).effect,
+                        batch[i]!,
+                        waiting[i]!
+                      )
                     : outcomeOf(r, batch[i]!)
             }
             for (let i = 0; i < waiting.length; i++) waiting[i]!(outcomes[i]!)
@@ -170,7 +220,9 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
         (failure, isCommandError) => {
           inFlight--
           // An error reply to the whole batch: each item on its own, so it fails only its own caller.
-          for (let i = 0; i < waiting.length; i++) waiting[i]!(isCommandError ? alone(batch[i]!) : failure)
+          for (let i = 0; i < waiting.length; i++) {
+            waiting[i]!(unanswered(isCommandError ? alone(batch[i]!) : failure, batch[i]!, waiting[i]!))
+          }
         }
       )
     }
@@ -197,7 +249,7 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
       const conn = connections.live()
       if (conn === undefined) {
         // No live connection: each caller takes the reconnecting path.
-        for (let i = 0; i < waiting.length; i++) waiting[i]!(alone(batch[i]!))
+        for (let i = 0; i < waiting.length; i++) waiting[i]!(unanswered(alone(batch[i]!), batch[i]!, waiting[i]!))
         return
       }
       if (batch.length <= spec.maxBatch) {
@@ -218,15 +270,24 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
     // sent, it cannot be taken back; the reply is then dropped with the caller). The flush reads
     // the caller's fiber rather than a canceller being registered: a canceller wraps every call
     // in an `onInterrupt`, which costs `get` much of its throughput (bench/RESULTS.md).
+    const park = (
+      fiber: Fiber.RuntimeFiber<unknown, unknown>,
+      flags: RuntimeFlags.RuntimeFlags,
+      item: I,
+      recoverable: boolean
+    ): Effect.Effect<O, E | ConnectionError | CommandError> =>
+      Effect.async((resume) => {
+        if (items.length === 0) queueMicrotask(flush)
+        items.push(item)
+        resumes.push(resume)
+        if (!recoverable) bare.add(resume)
+        // An uninterruptible caller still waits for its reply, interrupted or not.
+        callers.push(RuntimeFlags.interruptible(flags) ? fiber : undefined)
+      })
+    const parked: SubmitIn<I, O, E> = (fiber, flags, item) => park(fiber, flags, item, true)
     const submit = (item: I) =>
       Effect.withFiberRuntime<O, E | ConnectionError | CommandError>((fiber, status) =>
-        Effect.async((resume) => {
-          if (items.length === 0) queueMicrotask(flush)
-          items.push(item)
-          resumes.push(resume)
-          // An uninterruptible caller still waits for its reply, interrupted or not.
-          callers.push(RuntimeFlags.interruptible(status.runtimeFlags) ? fiber : undefined)
-        })
+        park(fiber, status.runtimeFlags, item, true)
       )
     const enqueue: Enqueue<I, O, E> = (item, resume) => {
       if (items.length === 0) queueMicrotask(flush)
@@ -234,7 +295,11 @@ export const make = <C, H>(connections: Link<C, H>): Batcher<H> => {
       resumes.push(resume)
       callers.push(undefined)
     }
-    return Object.assign(submit, { [EnqueueId]: enqueue })
+    const again = (item: I) =>
+      Effect.withFiberRuntime<O, E | ConnectionError | CommandError>((fiber, status) =>
+        park(fiber, status.runtimeFlags, item, false)
+      )
+    return Object.assign(submit, { [EnqueueId]: enqueue, [SubmitInId]: parked })
   }
 
   return batched
