@@ -101,6 +101,18 @@ const isoSeconds = (seconds: number): string => {
  * non-finite or out-of-range time (which no clock produces) is written as the epoch.
  */
 export const formatDateDone = (epochMillis: number, style: DateStyle): string => {
+  // The stores of one millisecond share the text (a batch's stores mostly are one millisecond).
+  if (epochMillis === lastMillis && style === lastStyle) return lastDate
+  lastDate = formatDate(epochMillis, style)
+  lastMillis = epochMillis
+  lastStyle = style
+  return lastDate
+}
+let lastMillis = Number.NaN
+let lastStyle: DateStyle | undefined
+let lastDate = ""
+
+const formatDate = (epochMillis: number, style: DateStyle): string => {
   // Python's datetime range is years 1..9999.
   const ms =
     Number.isFinite(epochMillis) && epochMillis >= -62135596800000 && epochMillis < 253402300800000 ? epochMillis : 0
@@ -170,19 +182,35 @@ export const make = (input: MakeMetaInput): TaskMeta => {
 
 const EXTENDED_KEYS = ["name", "args", "kwargs", "worker", "retries", "queue"] as const
 
+// The text before the result, per status, and the last date_done quoted: each store's meta is
+// a chain of string pieces, and these are the same for most stores of a run.
+const statusHeads = new Map<string, string>()
+const statusHead = (status: string): string => {
+  let head = statusHeads.get(status)
+  if (head === undefined) {
+    head = '{"status": ' + PyJson.encodeString(status) + ', "result": '
+    if (statusHeads.size < 64) statusHeads.set(status, head)
+  }
+  return head
+}
+let lastDateDone = ""
+let lastDateDoneJson = ""
+const dateDoneJson = (dateDone: string): string => {
+  if (dateDone !== lastDateDone) {
+    lastDateDoneJson = PyJson.encodeString(dateDone)
+    lastDateDone = dateDone
+  }
+  return lastDateDoneJson
+}
+
 const writeMeta = (meta: TaskMeta, enc: (v: unknown) => string): string => {
   const str = PyJson.encodeString
   let out =
-    '{"status": ' +
-    str(meta.status) +
-    ', "result": ' +
+    statusHead(meta.status) +
     enc(meta.result) +
-    ', "traceback": ' +
-    (meta.traceback === null ? "null" : str(meta.traceback)) +
-    ', "children": ' +
-    (meta.children === null ? "null" : enc(meta.children)) +
-    ', "date_done": ' +
-    (meta.dateDone === null ? "null" : str(meta.dateDone))
+    (meta.traceback === null ? ', "traceback": null' : ', "traceback": ' + str(meta.traceback)) +
+    (meta.children === null ? ', "children": null' : ', "children": ' + enc(meta.children)) +
+    (meta.dateDone === null ? ', "date_done": null' : ', "date_done": ' + dateDoneJson(meta.dateDone))
   if (meta.groupId !== undefined) out += ', "group_id": ' + str(meta.groupId)
   if (meta.parentId !== undefined) out += ', "parent_id": ' + str(meta.parentId)
   const ext = meta.extended
