@@ -13,6 +13,7 @@ import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import { RedisClient } from "@effect-celery/redis/RedisClient"
 import * as RedisClusterBackend from "@effect-celery/redis/RedisClusterBackend"
 import { slotOf } from "../src/internal/cluster.js"
+import * as Scripts from "../src/internal/scripts.js"
 import type { RedisCluster } from "../../../test-support/RedisCluster.js"
 import { redisCluster } from "../../../test-support/RedisCluster.js"
 
@@ -231,7 +232,7 @@ describe.sequential("RedisClusterBackend under faults", () => {
     240_000
   )
   it.scopedLive(
-    "spread keys: getAll and mget over every master (one script call per node) give the asked order, repeats and missing keys included, before, during and after a live reshard",
+    "spread keys: getAll, mget and the non-string check over every master (one script call per node) give the asked order, repeats and missing keys included, before, during and after a live reshard",
     () =>
       Effect.gen(function* () {
         const c = yield* cluster
@@ -279,6 +280,18 @@ describe.sequential("RedisClusterBackend under faults", () => {
             assert.strictEqual(raw.length, rawKeys.length, what)
             for (let k = 0; k < 300; k++) assert.include(raw[k], asked[k]!.id, `${what}: raw ${k}`)
             for (let k = 300; k < rawKeys.length; k++) assert.isNull(raw[k], `${what}: raw ${k} is nil`)
+            // The non-string check a watch makes of the keys it read as missing, over every node
+            // in one call (per node too, or per slot where a node's part met a moved slot).
+            const types = yield* client.runScript(
+              Scripts.nonString,
+              rawKeys,
+              rawKeys.map(() => "")
+            )
+            assert.deepStrictEqual(
+              types,
+              rawKeys.map((key) => (key === wrongType ? "hash" : "")),
+              `${what}: types`
+            )
           })
         yield* check("before the reshard")
         // Counted on the masters (the script cached by now): the reads went as a few script calls

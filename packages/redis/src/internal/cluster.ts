@@ -445,69 +445,129 @@ export const commandsOf = (cluster: NodeRedisCluster): Commands => {
     )
 
   /**
-   * The values of `keys[i]` for `i` of `group` (keys of several slots that the slot map puts on
-   * `node`) into `out`, with one script call on that node. Any error reply (a slot moved or
-   * migrating since the map was read, a failover, a server without the script flags) reads the
-   * group again per slot, where node-redis follows MOVED and ASK: the script is never trusted
-   * after an error, so a reshard costs a round trip, never a wrong value.
+   * One call of a node script (`Scripts.mgetOnNode`, `Scripts.nonStringOnNode`: the keys as ARGV,
+   * a reply entry per key) on `node`, its reply handed to `write`. Any error reply (a slot moved or
+   * migrating since the map was read, a failover, a server without the script flags) runs
+   * `perSlot` instead, where node-redis follows MOVED and ASK: the script is never trusted after
+   * an error, so a reshard costs a round trip, never a wrong value.
    */
-  const mgetOnNode = async (
+  const onNode = async (
     node: Master,
-    keys: ReadonlyArray<string>,
-    group: ReadonlyArray<number>,
-    out: Array<string | null>
+    script: Script,
+    args: ReadonlyArray<string>,
+    write: (values: ReadonlyArray<unknown>) => void,
+    perSlot: () => Promise<unknown>
   ): Promise<unknown> => {
     const client = await cluster.nodeClient(node)
-    // A client node-redis closed (the node left the map): the per-slot read routes afresh.
-    if (!client.isOpen) return mgetBySlot(keys, group, out)
-    const args = group.map((i) => keys[i]!)
+    // A client node-redis closed (the node left the map): the per-slot way routes afresh.
+    if (!client.isOpen) return perSlot()
     let values: unknown
     try {
       try {
-        values = await client.sendCommand<unknown>(["EVALSHA", Scripts.mgetOnNode.sha, "0", ...args])
+        values = await client.sendCommand<unknown>(["EVALSHA", script.sha, "0", ...args])
       } catch (cause) {
         if (!isNoScript(cause)) throw cause
-        values = await client.sendCommand<unknown>(["EVAL", Scripts.mgetOnNode.source, "0", ...args])
+        values = await client.sendCommand<unknown>(["EVAL", script.source, "0", ...args])
       }
     } catch (cause) {
-      if (cause instanceof ErrorReply) return mgetBySlot(keys, group, out)
+      if (cause instanceof ErrorReply) return perSlot()
       throw cause
     }
-    if (!Array.isArray(values) || values.length !== group.length)
-      throw new Error(`unexpected reply of the node read script: ${String(values)}`)
-    for (let j = 0; j < group.length; j++) out[group[j]!] = (values[j] as string | null | undefined) ?? null
+    if (!Array.isArray(values) || values.length !== args.length)
+      throw new Error(`unexpected reply of a node script: ${String(values)}`)
+    write(values)
     return undefined
   }
 
   /**
-   * MGET across slots: the keys grouped by the master node-redis' slot map puts their slot on,
-   * each group read with `mgetOnNode` (chunks of `MGET_CHUNK`), all sent at once. Keys of one slot
-   * go as one MGET, a lone key on a node and keys of a slot the map lacks per slot.
+   * The indices of `keys` by the master node-redis' slot map puts their slot on (`undefined` for
+   * a slot the map lacks), or nothing when they all share one slot.
    */
-  const mget = async (keys: ReadonlyArray<string>): Promise<ReadonlyArray<string | null>> => {
-    if (keys.length === 0) return []
+  const byNode = (keys: ReadonlyArray<string>): Map<Master | undefined, Array<number>> | undefined => {
     const first = slotOf(keys[0]!)
     let i = 1
     while (i < keys.length && slotOf(keys[i]!) === first) i++
-    if (i === keys.length) return send(keys[0], ["MGET", ...keys])
+    if (i === keys.length) return undefined
     const map = cluster.slots
-    const byNode = new Map<Master | undefined, Array<number>>()
+    const groups = new Map<Master | undefined, Array<number>>()
     for (let j = 0; j < keys.length; j++) {
       const node = map[j < i ? first : slotOf(keys[j]!)]?.master
-      const group = byNode.get(node)
-      if (group === undefined) byNode.set(node, [j])
+      const group = groups.get(node)
+      if (group === undefined) groups.set(node, [j])
       else group.push(j)
     }
-    const out = new Array<string | null>(keys.length)
-    const reads: Array<Promise<unknown>> = []
-    for (const [node, group] of byNode) {
-      if (node === undefined || group.length === 1) reads.push(mgetBySlot(keys, group, out))
+    return groups
+  }
+
+  /**
+   * `perNode` for each node's keys in chunks of `MGET_CHUNK`, all at once; a lone key on a node and
+   * keys of a slot the map lacks go to `perSlot`.
+   */
+  const acrossNodes = (
+    groups: Map<Master | undefined, Array<number>>,
+    perNode: (node: Master, chunk: ReadonlyArray<number>) => Promise<unknown>,
+    perSlot: (group: ReadonlyArray<number>) => Promise<unknown>
+  ): Promise<unknown> => {
+    const calls: Array<Promise<unknown>> = []
+    for (const [node, group] of groups) {
+      if (node === undefined || group.length === 1) calls.push(perSlot(group))
       else
         for (let at = 0; at < group.length; at += MGET_CHUNK)
-          reads.push(mgetOnNode(node, keys, group.slice(at, at + MGET_CHUNK), out))
+          calls.push(perNode(node, group.slice(at, at + MGET_CHUNK)))
     }
-    await Promise.all(reads)
+    return Promise.all(calls)
+  }
+
+  /**
+   * MGET across slots: the keys grouped by master, each group read with one `Scripts.mgetOnNode`
+   * call a chunk, all sent at once. Keys of one slot go as one MGET.
+   */
+  const mget = async (keys: ReadonlyArray<string>): Promise<ReadonlyArray<string | null>> => {
+    if (keys.length === 0) return []
+    const groups = byNode(keys)
+    if (groups === undefined) return send(keys[0], ["MGET", ...keys])
+    const out = new Array<string | null>(keys.length)
+    await acrossNodes(
+      groups,
+      (node, chunk) =>
+        onNode(
+          node,
+          Scripts.mgetOnNode,
+          chunk.map((i) => keys[i]!),
+          (values) => {
+            for (let j = 0; j < chunk.length; j++) out[chunk[j]!] = (values[j] as string | null | undefined) ?? null
+          },
+          () => mgetBySlot(keys, chunk, out)
+        ),
+      (group) => mgetBySlot(keys, group, out)
+    )
     return out
+  }
+
+  /** A `perKey` script over keys of several slots, one call per slot, replies into `out`. */
+  const perKeyBySlot = (
+    script: Script,
+    perKey: number,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>,
+    indices: ReadonlyArray<number>,
+    out: Array<Reply>
+  ): Promise<unknown> => {
+    // KEYS[i] pairs with ARGV[perKey + i] and the reply has one entry per key.
+    const shared = args.slice(0, perKey)
+    return Promise.all(
+      groupBySlot(indices.map((i) => keys[i]!)).map((inGroup) => {
+        const group = inGroup.map((j) => indices[j]!)
+        return evalOn(
+          script,
+          group.map((i) => keys[i]!),
+          [...shared, ...group.map((i) => args[perKey + i]!)]
+        ).then((reply) => {
+          if (!Array.isArray(reply)) throw new Error(`unexpected reply of a per-key script: ${String(reply)}`)
+          for (let j = 0; j < group.length; j++) out[group[j]!] = (reply as ReadonlyArray<Reply>)[j] ?? null
+        })
+      })
+    )
   }
 
   const runScript = async (
@@ -516,23 +576,37 @@ export const commandsOf = (cluster: NodeRedisCluster): Commands => {
     args: ReadonlyArray<string>
   ): Promise<Reply> => {
     const perKey = script.perKey
-    const groups = perKey === undefined ? [] : groupBySlot(keys)
-    if (perKey === undefined || groups.length <= 1) return evalOn(script, keys, args)
-    // KEYS[i] pairs with ARGV[perKey + i] and the reply has one entry per key: one call per slot.
-    const shared = args.slice(0, perKey)
+    if (perKey === undefined || keys.length <= 1) return evalOn(script, keys, args)
+    const groups = byNode(keys)
+    if (groups === undefined) return evalOn(script, keys, args)
     const out = new Array<Reply>(keys.length)
-    await Promise.all(
-      groups.map((group) =>
-        evalOn(
-          script,
-          group.map((i) => keys[i]!),
-          [...shared, ...group.map((i) => args[perKey + i]!)]
-        ).then((reply) => {
-          if (!Array.isArray(reply)) throw new Error(`unexpected reply of a per-key script: ${String(reply)}`)
-          for (let j = 0; j < group.length; j++) out[group[j]!] = (reply as ReadonlyArray<Reply>)[j] ?? null
-        })
+    // The non-string check reads only: per node, as MGET (a watch of many missing keys checks
+    // them all, which per slot was a call for almost every key). The store script writes and
+    // publishes, and stays one call per slot.
+    if (script === Scripts.nonString)
+      await acrossNodes(
+        groups,
+        (node, chunk) =>
+          onNode(
+            node,
+            Scripts.nonStringOnNode,
+            chunk.map((i) => keys[i]!),
+            (values) => {
+              for (let j = 0; j < chunk.length; j++) out[chunk[j]!] = (values[j] as Reply | undefined) ?? null
+            },
+            () => perKeyBySlot(script, perKey, keys, args, chunk, out)
+          ),
+        (group) => perKeyBySlot(script, perKey, keys, args, group, out)
       )
-    )
+    else
+      await perKeyBySlot(
+        script,
+        perKey,
+        keys,
+        args,
+        keys.map((_, i) => i),
+        out
+      )
     return out
   }
 

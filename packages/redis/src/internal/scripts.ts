@@ -131,6 +131,20 @@ return out
 )
 
 /**
+ * `nonString` over keys of several hash slots that one cluster node serves, the keys as ARGV (as
+ * `mgetOnNode`, whose flags and failure rule it shares: a key this node does not serve fails the
+ * whole call, and the caller checks those keys per slot instead).
+ */
+export const nonStringOnNode = make(`#!lua flags=allow-cross-slot-keys,no-writes
+local out = {}
+for i, key in ipairs(ARGV) do
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'string' or t == 'none' then out[i] = '' else out[i] = t end
+end
+return out
+`)
+
+/**
  * MGET over keys of several hash slots that one cluster node serves: the keys are ARGV (Redis 7
  * refuses declared KEYS of several slots with CROSSSLOT even with this flag; the flag lets the
  * script touch undeclared keys of any slots this node serves). Returns the values in order as
