@@ -14,6 +14,7 @@ import type { Layer } from "effect"
 import { Effect } from "effect"
 import { ResultBackend } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
+import { callers } from "./effects.js"
 
 const [url, nText, topText] = process.argv.slice(2) as [string, string | undefined, string | undefined]
 const n = Number(nText ?? 20_000)
@@ -24,19 +25,6 @@ interface Node {
   readonly callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }
   readonly selfSize: number
   readonly children: ReadonlyArray<Node>
-}
-
-const callers = <E, R>(k: number, count: number, task: (i: number) => Effect.Effect<unknown, E, R>) => {
-  let next = 0
-  const caller: Effect.Effect<void, E, R> = Effect.suspend(() => {
-    if (next >= count) return Effect.void
-    const i = next++
-    return Effect.zipRight(task(i), caller)
-  })
-  return Effect.all(
-    Array.from({ length: Math.min(k, count) }, () => caller),
-    { concurrency: "unbounded", discard: true }
-  )
 }
 
 const program = Effect.gen(function* () {

@@ -20,23 +20,13 @@ import { ResultBackend } from "@effect-celery/core"
 import * as Keys from "@effect-celery/core/Keys"
 import { RedisBackend, RedisClusterBackend } from "@effect-celery/redis"
 import { redisCluster } from "../test-support/RedisCluster.js"
+import { wakeUp } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
 const n = args.includes("--n") ? Number(args[args.indexOf("--n") + 1]) : 1000
 
 type Backend = ResultBackend.ResultBackend
-
-const wake = (backend: Backend, i: number) =>
-  Effect.gen(function* () {
-    const id = randomUUID()
-    const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
-    yield* Effect.sleep("1 millis")
-    const t = performance.now()
-    yield* backend.markAsDone(id, i)
-    yield* Fiber.join(waiter)
-    return { id, millis: performance.now() - t }
-  })
 
 const store = (backend: Backend, i: number) =>
   Effect.gen(function* () {
@@ -92,18 +82,18 @@ const main = Effect.gen(function* () {
     "store spread": [] as Array<number>
   }
   for (let i = 0; i < 50; i++) {
-    yield* wake(single, i)
-    yield* wake(slotted, i)
-    yield* wake(spread, i)
+    yield* wakeUp(single, i)
+    yield* wakeUp(slotted, i)
+    yield* wakeUp(spread, i)
   }
   for (let i = 0; i < n; i++) {
     // Rotated order, so none of the three always follows another.
     for (let k = 0; k < 3; k++) {
       const which = (i + k) % 3
-      if (which === 0) lat.single.push((yield* wake(single, i)).millis)
-      else if (which === 1) lat["single-slot"].push((yield* wake(slotted, i)).millis)
+      if (which === 0) lat.single.push((yield* wakeUp(single, i)).millis)
+      else if (which === 1) lat["single-slot"].push((yield* wakeUp(slotted, i)).millis)
       else {
-        const { id, millis } = yield* wake(spread, i)
+        const { id, millis } = yield* wakeUp(spread, i)
         lat.spread.push(millis)
         lat[masterOf(id) === subscriberNode ? "local" : "remote"].push(millis)
       }

@@ -22,12 +22,14 @@
 import { randomUUID } from "node:crypto"
 import * as Os from "node:os"
 import calculateSlot from "cluster-key-slot"
-import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, Stream } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Layer, Stream } from "effect"
 import { createClient, createCluster } from "redis"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import * as Keys from "@effect-celery/core/Keys"
 import { RedisBackend, RedisClusterBackend } from "@effect-celery/redis"
+import * as Scripts from "../packages/redis/src/internal/scripts.js"
 import { redisCluster } from "../test-support/RedisCluster.js"
+import { callers, wakeUp } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
@@ -45,23 +47,6 @@ const GETALL = 1000
 type Mode = "single" | "single-slot" | "spread"
 const modes: ReadonlyArray<Mode> = ["single", "single-slot", "spread"]
 type Row = { store: number; get: number; getAll: number; wake: number; fanIn: number; fanInTotal: number }
-
-const callers = <E>(
-  k: number,
-  count: number,
-  task: (i: number) => Effect.Effect<unknown, E>
-): Effect.Effect<void, E> => {
-  let next = 0
-  const caller: Effect.Effect<void, E> = Effect.suspend(() => {
-    if (next >= count) return Effect.void
-    const i = next++
-    return Effect.zipRight(task(i), caller)
-  })
-  return Effect.all(
-    Array.from({ length: Math.min(k, count) }, () => caller),
-    { concurrency: "unbounded", discard: true }
-  )
-}
 
 /**
  * One watch of `fanIn` new tasks, then as many stores by 100 callers: ms from the last store issued
@@ -120,13 +105,7 @@ const measure = (layer: LayerOf) =>
       const getAll = getAlls / ((performance.now() - t2) / 1000)
       const lat: Array<number> = []
       for (let i = 0; i < wakeups; i++) {
-        const id = randomUUID()
-        const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
-        yield* Effect.sleep("1 millis")
-        const t = performance.now()
-        yield* backend.markAsDone(id, i)
-        yield* Fiber.join(waiter)
-        lat.push(performance.now() - t)
+        lat.push((yield* wakeUp(backend, i)).millis)
       }
       lat.sort((a, b) => a - b)
       const fan = yield* fanInMs(backend, consumer)
@@ -145,19 +124,8 @@ const metaOf = (id: string) =>
     task_id: id
   })
 
-/** As `Scripts.mgetOnNode` in @effect-celery/redis (keys as ARGV, any slots of the node). */
-const MGET_ON_NODE = `#!lua flags=allow-cross-slot-keys,no-writes
-local out = {}
-for i, key in ipairs(ARGV) do
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' then
-    if value.err == nil or string.sub(value.err, 1, 9) ~= 'WRONGTYPE' then return value end
-    value = false
-  end
-  out[i] = value
-end
-return out
-`
+/** The library's own node script (keys as ARGV, any slots of the node): the same server work. */
+const MGET_ON_NODE = Scripts.mgetOnNode.source
 
 /**
  * node-redis' cluster client doing the spread getAll's wire work on GETALL stored metas, two ways:

@@ -12,13 +12,14 @@
  */
 import { randomUUID } from "node:crypto"
 import * as Os from "node:os"
-import { Context, Effect, Exit, Fiber, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { ResultBackend } from "@effect-celery/core"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { RedisBackend } from "@effect-celery/redis"
+import { callers, wakeUp } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
@@ -39,23 +40,6 @@ const otelLayer = OtelTracer.layer.pipe(
   Layer.provide(OtelResource.layer({ serviceName: "bench" }))
 )
 
-const callers = <E>(
-  k: number,
-  count: number,
-  task: (i: number) => Effect.Effect<unknown, E>
-): Effect.Effect<void, E> => {
-  let next = 0
-  const caller: Effect.Effect<void, E> = Effect.suspend(() => {
-    if (next >= count) return Effect.void
-    const i = next++
-    return Effect.zipRight(task(i), caller)
-  })
-  return Effect.all(
-    Array.from({ length: Math.min(k, count) }, () => caller),
-    { concurrency: "unbounded", discard: true }
-  )
-}
-
 const measure = (port: number, mode: Mode) =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -72,14 +56,7 @@ const measure = (port: number, mode: Mode) =>
       const getOps = n / ((performance.now() - t1) / 1000)
       const lat: Array<number> = []
       for (let i = 0; i < wakeups; i++) {
-        const id = randomUUID()
-        const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
-        // Let the waiter subscribe (its first read comes back PENDING) before storing.
-        yield* Effect.sleep("1 millis")
-        const t = performance.now()
-        yield* backend.markAsDone(id, i)
-        yield* Fiber.join(waiter)
-        lat.push(performance.now() - t)
+        lat.push((yield* wakeUp(backend, i)).millis)
       }
       lat.sort((a, b) => a - b)
       return { store: storeOps, get: getOps, wake: lat[Math.floor(lat.length / 2)]! }

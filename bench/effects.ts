@@ -1,0 +1,39 @@
+/**
+ * The Effect-side drivers the benches share: `k` callers working through `count` tasks, and one
+ * wake-up (a waiter subscribed, then the store it waits for, timed from the store's call).
+ */
+import { randomUUID } from "node:crypto"
+import { performance } from "node:perf_hooks"
+import { Effect, Fiber } from "effect"
+import type { ResultBackend } from "@effect-celery/core"
+
+/** `k` callers, each taking the next of `count` tasks until none is left. */
+export const callers = <E, R>(
+  k: number,
+  count: number,
+  task: (i: number) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, E, R> => {
+  let next = 0
+  const caller: Effect.Effect<void, E, R> = Effect.suspend(() => {
+    if (next >= count) return Effect.void
+    const i = next++
+    return Effect.zipRight(task(i), caller)
+  })
+  return Effect.all(
+    Array.from({ length: Math.min(k, count) }, () => caller),
+    { concurrency: "unbounded", discard: true }
+  )
+}
+
+/** One wake-up of a new task: ms from the store's call to the waiter's return. */
+export const wakeUp = (backend: ResultBackend.ResultBackend, i: number) =>
+  Effect.gen(function* () {
+    const id = randomUUID()
+    const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
+    // Let the waiter subscribe (its first read comes back PENDING) before storing.
+    yield* Effect.sleep("1 millis")
+    const t = performance.now()
+    yield* backend.markAsDone(id, i)
+    yield* Fiber.join(waiter)
+    return { id, millis: performance.now() - t }
+  })
