@@ -21,6 +21,14 @@ const scope = Effect.runSync(Scope.make())
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)), 60_000)
 const cluster: Effect.Effect<RedisCluster, unknown> = Effect.runSync(Effect.cached(Scope.extend(redisCluster(), scope)))
 
+/** The healthy cluster and the spread layout's services over it. */
+const spreadBackend = Effect.gen(function* () {
+  const c = yield* cluster
+  yield* c.waitHealthy()
+  const services = yield* Layer.build(RedisClusterBackend.layer({ rootNodes: c.rootNodes }, { layout: "spread" }))
+  return { c, services } as const
+})
+
 const TASKS = 10_000
 
 /**
@@ -178,9 +186,7 @@ describe.sequential("RedisClusterBackend under faults", () => {
     "spread keys: a live reshard of 3,000 slots during 5k stores and a 5k-task watch: nothing lost, each final state once, no stuck watch",
     () =>
       Effect.gen(function* () {
-        const c = yield* cluster
-        yield* c.waitHealthy()
-        const services = yield* Layer.build(RedisClusterBackend.layer({ rootNodes: c.rootNodes }, { layout: "spread" }))
+        const { c, services } = yield* spreadBackend
         const backend = Context.get(services, ResultBackend)
         const consumer = Context.get(services, ResultConsumer)
         const ids = Array.from({ length: 5000 }, (_, i) => `reshard-${i}-${randomUUID()}`)
@@ -235,9 +241,7 @@ describe.sequential("RedisClusterBackend under faults", () => {
     "spread keys: getAll, mget and the non-string check over every master (one script call per node) give the asked order, repeats and missing keys included, before, during and after a live reshard",
     () =>
       Effect.gen(function* () {
-        const c = yield* cluster
-        yield* c.waitHealthy()
-        const services = yield* Layer.build(RedisClusterBackend.layer({ rootNodes: c.rootNodes }, { layout: "spread" }))
+        const { c, services } = yield* spreadBackend
         const backend = Context.get(services, ResultBackend)
         const client = Context.get(services, RedisClient)
         const ids = Array.from({ length: 2000 }, (_, i) => `read-${i}-${randomUUID()}`)

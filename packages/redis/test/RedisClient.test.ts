@@ -45,6 +45,20 @@ const serverWithClient = Effect.gen(function* () {
   return { server, client, direct } as const
 })
 
+/**
+ * A client logged in as an ACL user allowed `ok:*` keys only, on a private server holding `ok:1`,
+ * `ok:2` and `secret:1`.
+ */
+const limitedUserClient = Effect.gen(function* () {
+  const server = yield* redisServer({ args: ["--requirepass", "adminpw"] })
+  const direct = yield* admin({ port: server.port, password: "adminpw" })
+  yield* Effect.promise(() => direct.sendCommand(["ACL", "SETUSER", "limited", "on", ">pw", "~ok:*", "&*", "+@all"]))
+  yield* Effect.promise(() => direct.mSet(["ok:1", "one", "ok:2", "two", "secret:1", "hidden"]))
+  return yield* build(
+    RedisClient.layer({ host: "127.0.0.1", port: server.port, username: "limited", password: Redacted.make("pw") })
+  )
+})
+
 /** Client names listed by CLIENT LIST with the given name. */
 const clientsNamed = (c: ReturnType<typeof createClient>, name: string) =>
   Effect.promise(() => c.sendCommand<string>(["CLIENT", "LIST"])).pipe(
@@ -675,20 +689,7 @@ describe("RedisClient", () => {
 
     it.scopedLive("an error reply to a batch (an ACL denial) fails only the caller whose key it concerns", () =>
       Effect.gen(function* () {
-        const server = yield* redisServer({ args: ["--requirepass", "adminpw"] })
-        const direct = yield* admin({ port: server.port, password: "adminpw" })
-        yield* Effect.promise(() =>
-          direct.sendCommand(["ACL", "SETUSER", "limited", "on", ">pw", "~ok:*", "&*", "+@all"])
-        )
-        yield* Effect.promise(() => direct.mSet(["ok:1", "one", "ok:2", "two", "secret:1", "hidden"]))
-        const client = yield* build(
-          RedisClient.layer({
-            host: "127.0.0.1",
-            port: server.port,
-            username: "limited",
-            password: Redacted.make("pw")
-          })
-        )
+        const client = yield* limitedUserClient
         const results = yield* Effect.all(
           ["ok:1", "secret:1", "ok:2", "ok:3"].map((k) => Effect.either(client.get(k))),
           {
@@ -712,20 +713,7 @@ describe("RedisClient", () => {
       "batched: recover is made only for callers whose item got no reply of its own; what it sends again is not recovered twice",
       () =>
         Effect.gen(function* () {
-          const server = yield* redisServer({ args: ["--requirepass", "adminpw"] })
-          const direct = yield* admin({ port: server.port, password: "adminpw" })
-          yield* Effect.promise(() =>
-            direct.sendCommand(["ACL", "SETUSER", "limited", "on", ">pw", "~ok:*", "&*", "+@all"])
-          )
-          yield* Effect.promise(() => direct.mSet(["ok:1", "one", "ok:2", "two", "secret:1", "hidden"]))
-          const client = yield* build(
-            RedisClient.layer({
-              host: "127.0.0.1",
-              port: server.port,
-              username: "limited",
-              password: Redacted.make("pw")
-            })
-          )
+          const client = yield* limitedUserClient
           const recovered: Array<string> = []
           const get = client.batched<string, string | null>({
             command: "GET",
