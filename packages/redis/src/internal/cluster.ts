@@ -405,6 +405,13 @@ export const groupBySlot = (keys: ReadonlyArray<string>): Array<Array<number>> =
 const isNoScript = (cause: unknown): boolean => cause instanceof ErrorReply && cause.message.startsWith("NOSCRIPT")
 
 /**
+ * Per-key scripts that only read, with their variant for keys of several slots on one node (the
+ * keys as ARGV): run per node, as MGET is (a watch of many missing keys checks them all, which per
+ * slot was a call for almost every key). The store script writes and publishes: one call per slot.
+ */
+const NODE_VARIANTS: ReadonlyMap<Script, Script> = new Map([[Scripts.nonString, Scripts.nonStringOnNode]])
+
+/**
  * `Commands` over a cluster. Each call is routed by its first key; an MGET whose keys span slots is
  * split into one call per node (see `mget`), `perKey` scripts into one call per slot, sent at
  * once, their replies put back in the asked order.
@@ -580,16 +587,14 @@ export const commandsOf = (cluster: NodeRedisCluster): Commands => {
     const groups = byNode(keys)
     if (groups === undefined) return evalOn(script, keys, args)
     const out = new Array<Reply>(keys.length)
-    // The non-string check reads only: per node, as MGET (a watch of many missing keys checks
-    // them all, which per slot was a call for almost every key). The store script writes and
-    // publishes, and stays one call per slot.
-    if (script === Scripts.nonString)
+    const nodeScript = NODE_VARIANTS.get(script)
+    if (nodeScript !== undefined)
       await acrossNodes(
         groups,
         (node, chunk) =>
           onNode(
             node,
-            Scripts.nonStringOnNode,
+            nodeScript,
             chunk.map((i) => keys[i]!),
             (values) => {
               for (let j = 0; j < chunk.length; j++) out[chunk[j]!] = (values[j] as Reply | undefined) ?? null
