@@ -44,10 +44,9 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { CommandError, type ConnectionError, ImproperlyConfigured } from "@effect-celery/core/Errors"
 import * as Keys from "@effect-celery/core/Keys"
@@ -57,11 +56,11 @@ import * as TaskIds from "@effect-celery/core/TaskIds"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import * as Batcher from "./internal/batcher.js"
 import * as Cluster from "./internal/cluster.js"
+import * as ClusterPubSub from "./internal/clusterPubSub.js"
 import * as Driver from "./internal/driver.js"
-import { classify, connectError } from "./internal/errors.js"
+import { classify } from "./internal/errors.js"
 import * as RedisClient from "./RedisClient.js"
 import * as RedisConfig from "./RedisConfig.js"
-import type { NodeRedis } from "./RedisConnection.js"
 import * as RedisConnection from "./RedisConnection.js"
 import * as RedisResultBackend from "./RedisResultBackend.js"
 import * as RedisResultConsumer from "./RedisResultConsumer.js"
@@ -205,7 +204,6 @@ export const makeClient = (
     })
     const batched = Batcher.make(connections)
     const { execute } = connections
-    const topologyEvery = Duration.decode(config.topologyCheckInterval ?? DEFAULT_TOPOLOGY_CHECK)
 
     const getWith = <O, E>(outcome: (value: string | null, key: string) => Either.Either<O, E>) =>
       batched<string, string | null, O, E>({
@@ -227,63 +225,30 @@ export const makeClient = (
       })
     }
 
-    // The cluster's epoch as last seen: a higher one is a topology change.
-    let epoch = -1
-    // Through the command path, so the socket timeout bounds it too (a frozen node).
-    const readEpoch = Effect.map(
-      execute("CLUSTER INFO", (c) => c.command(["CLUSTER", "INFO"])),
-      (info) => Cluster.epochOf(String(info))
-    )
-
-    /**
-     * A dedicated connection for SUBSCRIBE to one node: the root nodes in turn from a rotating start,
-     * the first that connects. While it is open the cluster's epoch is polled; a higher epoch (a
-     * failover, a slot handover) closes it, so the subscriber reconnects and resyncs every watch.
-     */
-    let nextRoot = 0
-    const connectOne = (node: Cluster.RootNode) => {
+    /** A dedicated connection (for SUBSCRIBE) to one node. */
+    const connectTo = (node: Cluster.RootNode) => {
       const options = { ...clientOptions, socket: { ...clientOptions.socket, host: node.host, port: node.port } }
       // Named in errors by `RedisConnection.targetOfOptions`, as every server is (Celery's as_uri()).
       return withCredentials === undefined
         ? RedisConnection.connector(options, { connectTimeout })
         : Effect.flatMap(withCredentials(options), (o) => RedisConnection.connector(o, { connectTimeout }))
     }
-    const subscriberConnect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> = Effect.gen(function* () {
-      const start = nextRoot++ % rootNodes.length
-      let last: ConnectionError | undefined
-      for (let i = 0; i < rootNodes.length; i++) {
-        const node = rootNodes[(start + i) % rootNodes.length]!
-        const scope = yield* Scope.make()
-        const attempt = yield* Effect.either(Scope.extend(connectOne(node), scope))
-        if (Either.isLeft(attempt)) {
-          yield* Scope.close(scope, Exit.void)
-          last = attempt.left
-          continue
-        }
-        const client = attempt.right
-        yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-        // The epoch now, then a watch on it for as long as the connection is open.
-        const seen = yield* Effect.either(readEpoch)
-        if (Either.isRight(seen)) epoch = Math.max(epoch, seen.right)
-        const poll = Effect.gen(function* () {
-          while (client.isOpen) {
-            yield* Effect.sleep(topologyEvery)
-            const now = yield* Effect.either(readEpoch)
-            if (Either.isRight(now) && now.right > epoch) {
-              epoch = now.right
-              yield* Effect.logInfo(`Cluster topology changed (epoch ${now.right}): resyncing the subscriber`)
-              // The command side reads the slot map again too.
-              const conn = connections.live()
-              if (conn !== undefined) yield* connections.drop(conn)
-              RedisConnection.destroy(client)
-              return
-            }
-          }
-        })
-        yield* Effect.forkScoped(Effect.interruptible(poll))
-        return client
-      }
-      return yield* Effect.fail(last ?? connectError(uri, new Error("no root node")))
+    const placement = yield* ClusterPubSub.make({
+      rootNodes,
+      uri,
+      connectTo,
+      cluster: () => connections.live()?.cluster,
+      prepare: Effect.asVoid(connections.acquire),
+      // Through the command path, so the socket timeout bounds it too (a frozen node).
+      readEpoch: Effect.map(
+        execute("CLUSTER INFO", (c) => c.command(["CLUSTER", "INFO"])),
+        (info) => Cluster.epochOf(String(info))
+      ),
+      onTopologyChange: Effect.suspend(() => {
+        const conn = connections.live()
+        return conn === undefined ? Effect.void : connections.drop(conn)
+      }),
+      topologyCheckInterval: Duration.decode(config.topologyCheckInterval ?? DEFAULT_TOPOLOGY_CHECK)
     })
 
     const driver: Driver.Driver = {
@@ -295,7 +260,8 @@ export const makeClient = (
             catch: (cause) => classify(command, cause)
           })
         ),
-      connect: subscriberConnect
+      connect: placement.connect(0),
+      placement
     }
 
     return RedisClient.RedisClient.of({

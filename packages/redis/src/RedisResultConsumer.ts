@@ -71,6 +71,8 @@ import * as TaskIds from "@effect-celery/core/TaskIds"
 import * as Runtime from "effect/Runtime"
 import * as Batcher from "./internal/batcher.js"
 import * as Deadlines from "./internal/deadlines.js"
+import { driverOf } from "./internal/driver.js"
+import * as Partitioned from "./internal/partitioned.js"
 import * as Subscriber from "./internal/subscriber.js"
 import * as WrongType from "./internal/wrongType.js"
 import { RedisClient as RedisClientTag } from "./RedisClient.js"
@@ -437,7 +439,7 @@ export const make = (
     const deadlines = yield* Deadlines.make(Subscriber.background)
     const redis = yield* RedisClient
     const mgetChunk = Math.max(1, tuning.mgetChunk ?? 1000)
-    const subscriber = yield* Subscriber.make({
+    const subscriberOptions: Subscriber.SubscriberOptions = {
       retryPolicy: RetryPolicy.merge(options.retryPolicy),
       idleTimeToLive: Duration.decode(tuning.idleTimeToLive ?? Duration.seconds(30)),
       subscribeChunk: Math.max(1, tuning.subscribeChunk ?? 1000),
@@ -449,7 +451,13 @@ export const make = (
           : Duration.decode(tuning.healthCheckInterval ?? redis.healthCheckInterval ?? Duration.seconds(30)),
       healthCheckTimeout: Duration.decode(tuning.healthCheckTimeout ?? Duration.seconds(10)),
       deadlines
-    })
+    }
+    // On a cluster, each channel on a connection to its key's master (see `partitioned.ts`).
+    const placement = driverOf(redis).placement
+    const subscriber =
+      placement === undefined
+        ? yield* Subscriber.make(subscriberOptions)
+        : yield* Partitioned.make(subscriberOptions, placement)
 
     // Keys a sync read as missing, checked for a non-string once per step (forked after every sink
     // of the sync has asked), in script calls of `mgetChunk` keys: one call over a million keys

@@ -35,6 +35,33 @@ export interface Driver {
    * It never reconnects by itself: its owner sees `end` and asks for a new one.
    */
   readonly connect: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
+  /**
+   * Where channels are best subscribed, on a server of several nodes (a cluster); none on one
+   * server, where `connect` serves every channel.
+   */
+  readonly placement?: Placement | undefined
+}
+
+/**
+ * Channels spread over the subscriber connections of several parts, each channel in the part whose
+ * connection receives its messages first (on a cluster: the master serving the channel's slot, where
+ * the store PUBLISHes). Only a matter of speed: every part's connection receives every channel it
+ * subscribes, wherever the PUBLISH ran.
+ */
+export interface Placement {
+  /** How many parts there are; part 0 serves channels whose best node is not known. */
+  readonly parts: number
+  /** The shard of a channel (a cluster slot): channels of one shard are always placed together. */
+  readonly shardOf: (channel: string) => number
+  /**
+   * The part serving `shard` best by what is known now (synchronous and cheap); `undefined` when
+   * nothing is known yet (see `prepare`).
+   */
+  readonly partOf: (shard: number) => number | undefined
+  /** Learn what `partOf` needs (on a cluster: the slot map). It may fail; then part 0 serves. */
+  readonly prepare: Effect.Effect<void, unknown>
+  /** A new dedicated connection for `part`, as `connect`. */
+  readonly connect: (part: number) => Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
 }
 
 /** The driver behind `client`. */

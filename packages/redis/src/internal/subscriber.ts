@@ -40,6 +40,7 @@ import { ConnectionError, isTransient } from "@effect-celery/core/Errors"
 import * as RetryPolicy from "@effect-celery/core/RetryPolicy"
 import * as Telemetry from "@effect-celery/core/Telemetry"
 import { RedisClient } from "../RedisClient.js"
+import type { NodeRedis } from "../RedisConnection.js"
 import type * as Deadlines from "./deadlines.js"
 import { driverOf } from "./driver.js"
 import { classify } from "./errors.js"
@@ -132,9 +133,17 @@ const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray
   return out
 }
 
-export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, never, RedisClient | Scope.Scope> =>
+/**
+ * `connect` opens each connection (default: the client driver's `connect`); a partitioned
+ * subscriber gives each of its parts its own (`partitioned.ts`).
+ */
+export const make = (
+  options: SubscriberOptions,
+  connect?: Effect.Effect<NodeRedis, ConnectionError, Scope.Scope>
+): Effect.Effect<Subscriber, never, RedisClient | Scope.Scope> =>
   Effect.gen(function* () {
     const redis = yield* RedisClient
+    const connectOne = connect ?? driverOf(redis).connect
     const retry = RetryPolicy.retryReconnect(options.retryPolicy)
     // The parent of every connection's scope, forked before the finalizer below is added: at
     // shutdown the driver stops and the sinks fail first, then whatever connection is left closes.
@@ -228,9 +237,7 @@ export const make = (options: SubscriberOptions): Effect.Effect<Subscriber, neve
 
     const open: Effect.Effect<Connection, ConnectionError> = Effect.gen(function* () {
       const scope = yield* Scope.fork(connections, ExecutionStrategy.sequential)
-      const client = yield* Scope.extend(driverOf(redis).connect, scope).pipe(
-        Effect.onError(() => Scope.close(scope, Exit.void))
-      )
+      const client = yield* Scope.extend(connectOne, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
       const onLoss = () => {
         if (c.dead) return
         c.dead = true
