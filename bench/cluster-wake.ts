@@ -3,10 +3,11 @@
  * timed from the store's call to the waiter's return (as `bench/cluster.ts`'s wake-up column), for
  *   single       — `RedisBackend.layer` on one redis-server,
  *   single-slot  — `RedisClusterBackend`, every key under `{celery}:`,
- *   spread       — `RedisClusterBackend`, plain keys over 3 masters, split by whether the key's
- *                  master is the node the subscriber listens on (the publication is local there,
- *                  and crosses the cluster bus to it from the other masters),
- * plus the store alone in each mode. The modes alternate wake-up by wake-up (not run after run), so
+ *   spread       — `RedisClusterBackend`, plain keys over 3 masters, also split by the key's
+ *                  master (each channel is subscribed on its key's master: the publication does not
+ *                  cross the cluster bus; the probe below checks where),
+ * plus the store alone in each mode, and node-redis' cluster client alone running a store's wire
+ * work on a key of one slot and on spread keys (what spreading costs before this library acts). The modes alternate wake-up by wake-up (not run after run), so
  * a loaded machine's drift falls on all of them alike; the table gives p50/p90/p99 and the p50
  * ratio to `single`.
  *
@@ -16,6 +17,7 @@ import { randomUUID } from "node:crypto"
 import * as Os from "node:os"
 import calculateSlot from "cluster-key-slot"
 import { Context, Effect, Exit, Fiber, Layer } from "effect"
+import { createCluster } from "redis"
 import { ResultBackend } from "@effect-celery/core"
 import * as Keys from "@effect-celery/core/Keys"
 import { RedisBackend, RedisClusterBackend } from "@effect-celery/redis"
@@ -35,6 +37,18 @@ const store = (backend: Backend, i: number) =>
     return performance.now() - t
   })
 
+/**
+ * node-redis' cluster client alone running a store's wire work (SET and PUBLISH in one EVAL) on a
+ * key: what spreading keys over masters costs a store before this library does anything.
+ */
+const RAW_STORE = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', KEYS[1], ARGV[1]) return 1"
+const rawStore = (raw: ReturnType<typeof createCluster>, key: string, value: string) =>
+  Effect.promise(async () => {
+    const t = performance.now()
+    await raw.sendCommand(key, false, ["EVAL", RAW_STORE, "1", key, value])
+    return performance.now() - t
+  })
+
 const main = Effect.gen(function* () {
   const server = yield* Effect.acquireRelease(
     Effect.promise(() => startRedis()),
@@ -51,8 +65,22 @@ const main = Effect.gen(function* () {
     )
   )
   const spread = yield* backendOf(RedisClusterBackend.layer({ rootNodes: cluster.rootNodes }, { layout: "spread" }))
+  const raw = yield* Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = createCluster({ rootNodes: cluster.rootNodes.map((socket) => ({ socket })) })
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.disconnect())
+  )
+  const meta = JSON.stringify({ status: "SUCCESS", result: 1, traceback: null, children: [], task_id: randomUUID() })
 
-  // The node the spread subscriber listens on: where a watched channel counts a subscriber.
+  // Where the spread subscriber listens for a key: the node that counts a subscriber on its channel.
+  const ranges = yield* cluster.slots
+  const masterOf = (id: string) => {
+    const slot = calculateSlot(`${Keys.TASK_KEYPREFIX}${id}`)
+    return ranges.find((r) => r.from <= slot && slot <= r.to)!.master
+  }
   const probe = randomUUID()
   const probing = yield* Effect.fork(spread.waitFor(probe, { timeout: "10 seconds" }))
   let subscriberNode: number | undefined
@@ -65,22 +93,23 @@ const main = Effect.gen(function* () {
   }
   yield* spread.markAsDone(probe, 0)
   yield* Fiber.join(probing)
-  const ranges = yield* cluster.slots
-  const masterOf = (id: string) => {
-    const slot = calculateSlot(`${Keys.TASK_KEYPREFIX}${id}`)
-    return ranges.find((r) => r.from <= slot && slot <= r.to)!.master
-  }
+  const masters = Array.from(new Set(ranges.map((r) => r.master))).sort()
 
-  const lat = {
-    single: [] as Array<number>,
-    "single-slot": [] as Array<number>,
-    spread: [] as Array<number>,
-    local: [] as Array<number>,
-    remote: [] as Array<number>,
-    "store single": [] as Array<number>,
-    "store single-slot": [] as Array<number>,
-    "store spread": [] as Array<number>
-  }
+  // Rows in this order, by key.
+  const lat = new Map<string, Array<number>>(
+    [
+      "single",
+      "single-slot",
+      "spread",
+      ...masters.map((port) => `master ${port}`),
+      "store single",
+      "store single-slot",
+      "store spread",
+      "raw single-slot",
+      "raw spread"
+    ].map((k) => [k, []])
+  )
+  const rec = (k: string, millis: number) => lat.get(k)!.push(millis)
   for (let i = 0; i < 50; i++) {
     yield* wakeUp(single, i)
     yield* wakeUp(slotted, i)
@@ -90,41 +119,43 @@ const main = Effect.gen(function* () {
     // Rotated order, so none of the three always follows another.
     for (let k = 0; k < 3; k++) {
       const which = (i + k) % 3
-      if (which === 0) lat.single.push((yield* wakeUp(single, i)).millis)
-      else if (which === 1) lat["single-slot"].push((yield* wakeUp(slotted, i)).millis)
+      if (which === 0) rec("single", (yield* wakeUp(single, i)).millis)
+      else if (which === 1) rec("single-slot", (yield* wakeUp(slotted, i)).millis)
       else {
         const { id, millis } = yield* wakeUp(spread, i)
-        lat.spread.push(millis)
-        lat[masterOf(id) === subscriberNode ? "local" : "remote"].push(millis)
+        rec("spread", millis)
+        rec(`master ${masterOf(id)}`, millis)
       }
     }
-    lat["store single"].push(yield* store(single, i))
-    lat["store single-slot"].push(yield* store(slotted, i))
-    lat["store spread"].push(yield* store(spread, i))
+    rec("store single", yield* store(single, i))
+    rec("store single-slot", yield* store(slotted, i))
+    rec("store spread", yield* store(spread, i))
+    rec("raw single-slot", yield* rawStore(raw, `{celery}:${Keys.TASK_KEYPREFIX}${randomUUID()}`, meta))
+    rec("raw spread", yield* rawStore(raw, `${Keys.TASK_KEYPREFIX}${randomUUID()}`, meta))
   }
 
   const q = (xs: ReadonlyArray<number>, p: number) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * p)]!
-  const base = q(lat.single, 0.5)
-  const names: Record<keyof typeof lat, string> = {
+  const base = q(lat.get("single")!, 0.5)
+  const names: Record<string, string> = {
     single: "wake-up, single",
     "single-slot": "wake-up, single-slot",
     spread: "wake-up, spread (all)",
-    local: "wake-up, spread, key's master = subscriber's node",
-    remote: "wake-up, spread, another master (cluster bus)",
+    ...Object.fromEntries(masters.map((port) => [`master ${port}`, `wake-up, spread, keys of master ${port}`])),
     "store single": "store alone, single",
     "store single-slot": "store alone, single-slot",
-    "store spread": "store alone, spread"
+    "store spread": "store alone, spread",
+    "raw single-slot": "raw node-redis cluster store (EVAL SET+PUBLISH), one slot",
+    "raw spread": "raw node-redis cluster store (EVAL SET+PUBLISH), spread"
   }
   const lines = [
     "| measure | n | p50 ms | p90 ms | p99 ms | p50 ÷ single wake-up |",
     "|---|---|---|---|---|---|",
-    ...(Object.keys(lat) as Array<keyof typeof lat>).map((k) => {
-      const xs = lat[k]
-      return `| ${names[k]} | ${xs.length} | ${q(xs, 0.5).toFixed(3)} | ${q(xs, 0.9).toFixed(3)} | ${q(xs, 0.99).toFixed(3)} | ${k.startsWith("store") ? "" : `×${(q(xs, 0.5) / base).toFixed(2)}`} |`
+    ...Array.from(lat, ([k, xs]) => {
+      return `| ${names[k]} | ${xs.length} | ${q(xs, 0.5).toFixed(3)} | ${q(xs, 0.9).toFixed(3)} | ${q(xs, 0.99).toFixed(3)} | ${k.startsWith("store") || k.startsWith("raw") ? "" : `×${(q(xs, 0.5) / base).toFixed(2)}`} |`
     })
   ]
   process.stdout.write(
-    `${lines.join("\n")}\n\n${n} rounds, ${Os.cpus().length} CPUs, load ${Os.loadavg()
+    `${lines.join("\n")}\n\nA spread key's channel was subscribed on ${subscriberNode === masterOf(probe) ? "its master" : `node ${subscriberNode}, not its master ${masterOf(probe)}`}. ${n} rounds, ${Os.cpus().length} CPUs, load ${Os.loadavg()
       .map((l) => l.toFixed(2))
       .join(" ")}, node ${process.version}\n`
   )
