@@ -24,13 +24,16 @@
  * and the slot map is read again from the root nodes; while a failover is in progress the
  * cluster answers CLUSTERDOWN, retried the same way.
  *
- * Pub/Sub: classic SUBSCRIBE on one node (Python Celery PUBLISHes, and a classic PUBLISH reaches
- * every node of the cluster). The subscriber connects to a root node (the next one when that
- * fails), and resyncs every watch (re-SUBSCRIBE, then read the keys) after it reconnects and after
- * every topology change: the cluster's `cluster_current_epoch` is polled every
- * `topologyCheckInterval` (1 s by default) while something is watched, and a change (a failover,
- * a slot handover) replaces the subscriber connection, so a publication lost with a dead master is
- * made up by the read.
+ * Pub/Sub: classic SUBSCRIBE (Python Celery PUBLISHes, and a classic PUBLISH reaches every node of
+ * the cluster), each channel on a connection to the master serving its key's slot (one subscriber
+ * connection per master, up to 15; others, and channels whose master is gone, on a connection to
+ * the root nodes in turn), so a store's publication does not cross the cluster bus on its way. A
+ * watch of keys on several masters is split over their connections and still syncs as one; a watch
+ * begun before the client's first command waits for the slot map. Every connection resyncs its
+ * watches (re-SUBSCRIBE, then read the keys) after it reconnects and after every topology change:
+ * the cluster's `cluster_current_epoch` is polled every `topologyCheckInterval` (1 s by default)
+ * while something is watched, and a change (a failover, a slot handover) replaces every subscriber
+ * connection, so a publication lost with a dead master is made up by the read.
  *
  * `socketTimeout` bounds every command: one with no reply for that long (a frozen master) fails with
  * `ConnectionError("Timeout")` and every node connection is replaced (the whole cluster object: its

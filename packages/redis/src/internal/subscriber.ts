@@ -1,7 +1,8 @@
 /**
  * The shared subscriber connection behind `RedisResultConsumer`: ONE dedicated node-redis
  * connection for every watch, opened on the first watch and closed after `idleTimeToLive` with
- * nothing watched (or when the owning scope closes).
+ * nothing watched (or when the owning scope closes). On a cluster, one of these per master
+ * (`partitioned.ts`).
  *
  * - Channels are ref-counted in a `RouteTable` (channel → sink, or sinks when several watch it); a
  *   channel is SUBSCRIBEd when its first sink arrives and UNSUBSCRIBEd when its last sink leaves.
