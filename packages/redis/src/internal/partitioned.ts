@@ -35,7 +35,7 @@ import type { Placement } from "./driver.js"
 import * as Subscriber from "./subscriber.js"
 
 /** One part of a split sink: the channels it holds in one part's subscriber. */
-class Part implements Subscriber.Sink {
+export class Part implements Subscriber.Sink {
   /** Messages held while any part of the split syncs, as channel, message pairs. */
   held: Array<string> = []
   /** This part's read values, once its sync ended, until the split's sync ends. */
@@ -86,10 +86,38 @@ class Part implements Subscriber.Sink {
 }
 
 /** A sink split over parts, and what its parts' syncs have gathered so far. */
-class Split {
+export class Split {
+  /**
+   * `sink` split over the parts of `byPart` (part → its channels, repeats allowed), `shards` telling
+   * each shard's part; the parts are not added to their subscribers yet.
+   */
+  static over(
+    sink: Subscriber.Sink,
+    byPart: ReadonlyMap<number, ReadonlyArray<string>>,
+    shards: ReadonlyMap<number, number>,
+    subscribers: ReadonlyArray<Subscriber.Subscriber>,
+    forget: (split: Split) => void
+  ): Split {
+    const split = new Split(sink, forget)
+    const parts = new Map<number, Part>()
+    for (const [part, list] of byPart) {
+      // Each part lists its channels once; the sink's duplicates are what the lists dropped.
+      const once = Array.from(new Set(list))
+      split.unique += once.length
+      const p = new Part(split, subscribers[part]!, once)
+      parts.set(part, p)
+      split.parts.push(p)
+      split.syncing++
+    }
+    for (const [shard, part] of shards) split.byShard.set(shard, parts.get(part)!)
+    return split
+  }
+
   readonly parts: Array<Part> = []
   /** shard → the part holding its channels (a channel's shard never changes, its best part may). */
   readonly byShard = new Map<number, Part>()
+  /** How many channels the parts hold in all. */
+  unique = 0
   /** Parts whose sync is running (every part at first: the sink is buffering when added). */
   syncing = 0
   lostParts = 0
@@ -97,7 +125,7 @@ class Split {
   resyncDue = false
   failed = false
 
-  constructor(
+  private constructor(
     readonly sink: Subscriber.Sink,
     private readonly forget: (split: Split) => void
   ) {}
@@ -258,26 +286,14 @@ export const make = (
         placed.set(sink, part)
         return subscribers[part]!.add(sink)
       }
-      // Split: each part lists its channels once; the duplicates are what the lists dropped.
-      const split = new Split(sink, forget)
+      const split = Split.over(sink, byPart, shards!, subscribers, forget)
       placed.set(sink, split)
-      let unique = 0
-      const parts = new Map<number, Part>()
-      for (const [part, list] of byPart) {
-        const once = Array.from(new Set(list))
-        unique += once.length
-        const p = new Part(split, subscribers[part]!, once)
-        parts.set(part, p)
-        split.parts.push(p)
-        split.syncing++
-      }
-      for (const [shard, part] of shards!) split.byShard.set(shard, parts.get(part)!)
       for (const p of split.parts) {
         // A closed subscriber fails the part at once, which fails the split: add no more.
         if (split.failed) break
         p.subscriber.add(p)
       }
-      return channels.length - unique
+      return channels.length - split.unique
     }
 
     const release = (sink: Subscriber.Sink, channel: string): void => {
