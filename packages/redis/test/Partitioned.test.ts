@@ -66,6 +66,15 @@ const setup = () => {
   return { sink, log, split, a, b, forgotten }
 }
 
+/** `setup`, both parts' first syncs ended and the sink's record cleared. */
+const synced = () => {
+  const s = setup()
+  s.a.endSync(new Map())
+  s.b.endSync(new Map())
+  s.sink.calls.length = 0
+  return s
+}
+
 describe("Partitioned: a sink split over parts", () => {
   it.effect("each part lists its channels once; the sink's duplicates are counted", () =>
     Effect.sync(() => {
@@ -124,10 +133,7 @@ describe("Partitioned: a sink split over parts", () => {
 
   it.effect("after the first sync, one part's resync holds every part's messages until it ends", () =>
     Effect.sync(() => {
-      const { a, b, sink } = setup()
-      a.endSync(new Map())
-      b.endSync(new Map())
-      sink.calls.length = 0
+      const { a, b, sink } = synced()
       a.lost()
       a.beginSync()
       b.onMessage("b1", "during")
@@ -148,10 +154,7 @@ describe("Partitioned: a sink split over parts", () => {
 
   it.effect("two parts lost: the sink hears of the loss once, and of the resync once both are synced again", () =>
     Effect.sync(() => {
-      const { a, b, sink } = setup()
-      a.endSync(new Map())
-      b.endSync(new Map())
-      sink.calls.length = 0
+      const { a, b, sink } = synced()
       a.lost()
       b.lost()
       a.beginSync()
