@@ -6,27 +6,34 @@
  *   spread       — `RedisClusterBackend`, plain keys over 3 masters, also split by the key's
  *                  master (each channel is subscribed on its key's master: the publication does not
  *                  cross the cluster bus; the probe below checks where),
- * plus the store alone in each mode, and node-redis' cluster client alone running a store's wire
- * work on a key of one slot and on spread keys (what spreading costs before this library acts). The modes alternate wake-up by wake-up (not run after run), so
+ * plus the store alone in each mode, and node-redis' cluster client alone running the store script
+ * on a key of one slot and on spread keys (what spreading costs the servers before this library's
+ * client acts), and node-redis alone waking up (a subscriber, the store script, its message) on the
+ * single server and on the cluster (subscriber on the key's master): what the cluster itself costs
+ * a wake-up. The modes alternate wake-up by wake-up (not run after run), so
  * a loaded machine's drift falls on all of them alike; the table gives p50/p90/p99 and the p50
  * ratio to `single`.
  *
- * Usage: npm run build && TSX_TSCONFIG_PATH=tsconfig.base.json npx tsx bench/cluster-wake.ts [--n 1000]
+ * Usage: npm run build && TSX_TSCONFIG_PATH=tsconfig.base.json npx tsx bench/cluster-wake.ts [--n 1000] [--settle 1]
+ * (`--settle`: ms between a wait's start and the store, default 1)
  */
 import { randomUUID } from "node:crypto"
 import * as Os from "node:os"
 import calculateSlot from "cluster-key-slot"
 import { Context, Effect, Exit, Fiber, Layer } from "effect"
-import { createCluster } from "redis"
+import { createClient, createCluster } from "redis"
 import { ResultBackend } from "@effect-celery/core"
 import * as Keys from "@effect-celery/core/Keys"
 import { RedisBackend, RedisClusterBackend } from "@effect-celery/redis"
+import * as Scripts from "../packages/redis/src/internal/scripts.js"
 import { redisCluster } from "../test-support/RedisCluster.js"
 import { wakeUp } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
 const n = args.includes("--n") ? Number(args[args.indexOf("--n") + 1]) : 1000
+// ms between the wait's start and the store (the wait subscribes and syncs meanwhile).
+const settle = args.includes("--settle") ? Number(args[args.indexOf("--settle") + 1]) : 1
 
 type Backend = ResultBackend.ResultBackend
 
@@ -38,15 +45,38 @@ const store = (backend: Backend, i: number) =>
   })
 
 /**
- * node-redis' cluster client alone running a store's wire work (SET and PUBLISH in one EVAL) on a
- * key: what spreading keys over masters costs a store before this library does anything.
+ * node-redis' cluster client alone running the library's store script (a day's TTL, the SUCCESS
+ * guard) on a key: what spreading keys over masters costs a store on the servers' side, before
+ * this library's client does anything.
  */
-const RAW_STORE = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', KEYS[1], ARGV[1]) return 1"
 const rawStore = (raw: ReturnType<typeof createCluster>, key: string, value: string) =>
   Effect.promise(async () => {
     const t = performance.now()
-    await raw.sendCommand(key, false, ["EVAL", RAW_STORE, "1", key, value])
+    await raw.sendCommand(key, false, ["EVAL", Scripts.store.source, "1", key, "86400", "1", value])
     return performance.now() - t
+  })
+
+type RawClient = ReturnType<typeof createClient>
+
+/**
+ * node-redis alone: a fresh channel SUBSCRIBEd on `subscriber` (acknowledged), `settle` ms, then
+ * the store script run by `run` on that key; ms from the store's call to the message's arrival.
+ */
+const rawWakeUp = (subscriber: RawClient, key: string, run: (key: string) => Promise<unknown>) =>
+  Effect.promise(async () => {
+    let arrivedAt = 0
+    const arrived = new Promise<void>((resolve) => {
+      void subscriber.subscribe(key, () => {
+        arrivedAt = performance.now()
+        resolve()
+      })
+    })
+    await new Promise((resolve) => setTimeout(resolve, settle))
+    const t = performance.now()
+    await run(key)
+    await arrived
+    await subscriber.unsubscribe(key)
+    return arrivedAt - t
   })
 
 const main = Effect.gen(function* () {
@@ -74,6 +104,21 @@ const main = Effect.gen(function* () {
     (client) => Effect.promise(() => client.disconnect())
   )
   const meta = JSON.stringify({ status: "SUCCESS", result: 1, traceback: null, children: [], task_id: randomUUID() })
+  const rawStoreArgs = (key: string) => ["EVAL", Scripts.store.source, "1", key, "86400", "1", meta]
+  // Raw wake-ups: the single server, and the cluster with the subscriber on the `{celery}` slot's master.
+  const slotMaster = yield* cluster.masterOf(calculateSlot("{celery}"))
+  const rawClients = yield* Effect.acquireRelease(
+    Effect.promise(async () => {
+      const clients = {
+        single: createClient({ socket: { host: "127.0.0.1", port: server.port } }),
+        singleSub: createClient({ socket: { host: "127.0.0.1", port: server.port } }),
+        clusterSub: createClient({ socket: { host: "127.0.0.1", port: slotMaster } })
+      }
+      await Promise.all(Object.values(clients).map((c) => c.connect()))
+      return clients
+    }),
+    (clients) => Effect.promise(() => Promise.all(Object.values(clients).map((c) => c.disconnect())))
+  )
 
   // Where the spread subscriber listens for a key: the node that counts a subscriber on its channel.
   const ranges = yield* cluster.slots
@@ -106,23 +151,25 @@ const main = Effect.gen(function* () {
       "store single-slot",
       "store spread",
       "raw single-slot",
-      "raw spread"
+      "raw spread",
+      "raw wake single",
+      "raw wake single-slot"
     ].map((k) => [k, []])
   )
   const rec = (k: string, millis: number) => lat.get(k)!.push(millis)
   for (let i = 0; i < 50; i++) {
-    yield* wakeUp(single, i)
-    yield* wakeUp(slotted, i)
-    yield* wakeUp(spread, i)
+    yield* wakeUp(single, i, settle)
+    yield* wakeUp(slotted, i, settle)
+    yield* wakeUp(spread, i, settle)
   }
   for (let i = 0; i < n; i++) {
     // Rotated order, so none of the three always follows another.
     for (let k = 0; k < 3; k++) {
       const which = (i + k) % 3
-      if (which === 0) rec("single", (yield* wakeUp(single, i)).millis)
-      else if (which === 1) rec("single-slot", (yield* wakeUp(slotted, i)).millis)
+      if (which === 0) rec("single", (yield* wakeUp(single, i, settle)).millis)
+      else if (which === 1) rec("single-slot", (yield* wakeUp(slotted, i, settle)).millis)
       else {
-        const { id, millis } = yield* wakeUp(spread, i)
+        const { id, millis } = yield* wakeUp(spread, i, settle)
         rec("spread", millis)
         rec(`master ${masterOf(id)}`, millis)
       }
@@ -132,6 +179,18 @@ const main = Effect.gen(function* () {
     rec("store spread", yield* store(spread, i))
     rec("raw single-slot", yield* rawStore(raw, `{celery}:${Keys.TASK_KEYPREFIX}${randomUUID()}`, meta))
     rec("raw spread", yield* rawStore(raw, `${Keys.TASK_KEYPREFIX}${randomUUID()}`, meta))
+    rec(
+      "raw wake single",
+      yield* rawWakeUp(rawClients.singleSub, `${Keys.TASK_KEYPREFIX}${randomUUID()}`, (key) =>
+        rawClients.single.sendCommand(rawStoreArgs(key))
+      )
+    )
+    rec(
+      "raw wake single-slot",
+      yield* rawWakeUp(rawClients.clusterSub, `{celery}:${Keys.TASK_KEYPREFIX}${randomUUID()}`, (key) =>
+        raw.sendCommand(key, false, rawStoreArgs(key))
+      )
+    )
   }
 
   const q = (xs: ReadonlyArray<number>, p: number) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * p)]!
@@ -144,14 +203,16 @@ const main = Effect.gen(function* () {
     "store single": "store alone, single",
     "store single-slot": "store alone, single-slot",
     "store spread": "store alone, spread",
-    "raw single-slot": "raw node-redis cluster store (EVAL SET+PUBLISH), one slot",
-    "raw spread": "raw node-redis cluster store (EVAL SET+PUBLISH), spread"
+    "raw single-slot": "raw node-redis cluster running the store script, one slot",
+    "raw spread": "raw node-redis cluster running the store script, spread",
+    "raw wake single": "raw node-redis wake-up (store script, message on a subscriber), single",
+    "raw wake single-slot": "raw node-redis wake-up, cluster, subscriber on the slot's master"
   }
   const lines = [
     "| measure | n | p50 ms | p90 ms | p99 ms | p50 ÷ single wake-up |",
     "|---|---|---|---|---|---|",
     ...Array.from(lat, ([k, xs]) => {
-      return `| ${names[k]} | ${xs.length} | ${q(xs, 0.5).toFixed(3)} | ${q(xs, 0.9).toFixed(3)} | ${q(xs, 0.99).toFixed(3)} | ${k.startsWith("store") || k.startsWith("raw") ? "" : `×${(q(xs, 0.5) / base).toFixed(2)}`} |`
+      return `| ${names[k]} | ${xs.length} | ${q(xs, 0.5).toFixed(3)} | ${q(xs, 0.9).toFixed(3)} | ${q(xs, 0.99).toFixed(3)} | ${k === "raw wake single-slot" ? `×${(q(xs, 0.5) / q(lat.get("raw wake single")!, 0.5)).toFixed(2)} (raw ÷ raw)` : k.startsWith("store") || k.startsWith("raw") ? "" : `×${(q(xs, 0.5) / base).toFixed(2)}`} |`
     })
   ]
   process.stdout.write(

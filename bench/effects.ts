@@ -26,12 +26,12 @@ export const callers = <E, R>(
 }
 
 /** One wake-up of a new task: ms from the store's call to the waiter's return. */
-export const wakeUp = (backend: ResultBackend.ResultBackend, i: number) =>
+export const wakeUp = (backend: ResultBackend.ResultBackend, i: number, settleMillis = 1) =>
   Effect.gen(function* () {
     const id = randomUUID()
     const waiter = yield* Effect.fork(backend.waitFor(id, { timeout: "10 seconds" }))
     // Let the waiter subscribe (its first read comes back PENDING) before storing.
-    yield* Effect.sleep("1 millis")
+    yield* Effect.sleep(settleMillis)
     const t = performance.now()
     yield* backend.markAsDone(id, i)
     yield* Fiber.join(waiter)
