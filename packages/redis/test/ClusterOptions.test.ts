@@ -8,11 +8,14 @@
  * - `credentialProvider`: an ACL user on every node; every node connection and the subscriber
  *   log in as it, the provider is asked again on reconnect (a rotated token is used), and a stale
  *   token fails the connect.
+ * - The per-master subscriber: one named connection per master for a spread watch, all closed with
+ *   the layer.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Redacted, Ref, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Scope, Stream } from "effect"
 import { ConnectionError } from "@effect-celery/core/Errors"
 import { ResultBackend } from "@effect-celery/core/ResultBackend"
+import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import { RedisClient } from "@effect-celery/redis"
 import * as RedisClusterBackend from "@effect-celery/redis/RedisClusterBackend"
 import { slotOf } from "../src/internal/cluster.js"
@@ -144,6 +147,47 @@ describe.sequential("RedisClusterBackend connection options", () => {
         assert.strictEqual(stale.reason, "Auth")
         assert.isAbove(yield* Ref.get(asked), askedBefore)
         assert.notInclude(String(stale), "cluster-token")
+      }),
+    60_000
+  )
+  it.scopedLive(
+    "a spread watch over every master opens one subscriber connection per master, named as the others, and closing the layer closes them all",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* cluster
+        const masters = yield* masterPorts(c)
+        const name = uid("parts").replace(/-/g, "_")
+        const layerScope = yield* Scope.make()
+        const services = yield* Layer.buildWithScope(
+          RedisClusterBackend.layer({ rootNodes: c.rootNodes, clientName: name }, { layout: "spread" }),
+          layerScope
+        )
+        const consumer = Context.get(services, ResultConsumer)
+        const ids = Array.from({ length: 200 }, () => uid("parts-task"))
+        const watching = yield* consumer.watch(ids).pipe(Stream.runDrain, Effect.forkIn(layerScope))
+        /** Per master, this layer's connections in subscriber mode. */
+        const subscribers = Effect.forEach(masters, (port) =>
+          Effect.map(clientsNamed(c, port, name), (lines) => lines.filter((line) => / sub=[1-9]/.test(line)).length)
+        )
+        let counts = yield* subscribers
+        while (counts.some((n) => n === 0)) {
+          yield* Effect.sleep(10)
+          counts = yield* subscribers
+        }
+        assert.deepStrictEqual(
+          counts,
+          masters.map(() => 1),
+          "one subscriber connection on each master"
+        )
+        yield* Scope.close(layerScope, Exit.void)
+        assert.isTrue(Option.isSome(yield* Fiber.poll(watching)), "the watch ended with the layer")
+        // Every connection of the layer, command and subscriber, on every node, is gone.
+        let left = 1
+        for (let i = 0; left > 0 && i < 500; i++) {
+          left = (yield* Effect.forEach(c.nodes, (node) => clientsNamed(c, node.port, name))).flat().length
+          if (left > 0) yield* Effect.sleep(10)
+        }
+        assert.strictEqual(left, 0, "no connection left open")
       }),
     60_000
   )
