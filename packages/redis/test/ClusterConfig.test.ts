@@ -1,13 +1,16 @@
 /**
  * `RedisClusterBackend`'s configuration without a server: the URL with several nodes, the layout
- * checks, the slot grouping that splits MGETs and store scripts.
+ * checks, the slot grouping that splits MGETs and store scripts; and a watch with no cluster up.
  */
 import { assert, describe, it } from "@effect/vitest"
 import calculateSlot from "cluster-key-slot"
-import { Effect, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted, Stream } from "effect"
+import { ResultBackend } from "@effect-celery/core/ResultBackend"
+import { ResultConsumer } from "@effect-celery/core/ResultConsumer"
 import * as fc from "fast-check"
 import * as RedisClusterBackend from "@effect-celery/redis/RedisClusterBackend"
 import { groupBySlot, slotOf } from "../src/internal/cluster.js"
+import { freePort } from "../../../test-support/RedisServer.js"
 
 describe("RedisClusterBackend configuration", () => {
   it.effect("a URL names several root nodes, comma-separated, with one set of credentials and options", () =>
@@ -102,4 +105,34 @@ describe("RedisClusterBackend configuration", () => {
       { numRuns: 2000 }
     )
   })
+})
+
+describe("RedisClusterBackend with no cluster up", () => {
+  it.scopedLive(
+    "a spread watch and a waitFor before any command, nothing listening: both fail with RetryLimitExceeded once the retry policy gives up",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freePort
+        const services = yield* Layer.build(
+          RedisClusterBackend.layer(
+            { rootNodes: [{ host: "127.0.0.1", port }] },
+            {
+              layout: "spread",
+              retryPolicy: { maxRetries: 2, intervalStart: 0, intervalStep: 0.02, intervalMax: 0.05 }
+            }
+          )
+        )
+        const consumer = Context.get(services, ResultConsumer)
+        const backend = Context.get(services, ResultBackend)
+        const watched = yield* Effect.flip(Stream.runDrain(consumer.watch(["a", "b", "c"]))).pipe(
+          Effect.timeout("30 seconds")
+        )
+        assert.strictEqual(watched._tag, "RetryLimitExceeded", String(watched))
+        const waited = yield* Effect.flip(backend.waitFor("d", { timeout: "20 seconds" })).pipe(
+          Effect.timeout("30 seconds")
+        )
+        assert.strictEqual(waited._tag, "RetryLimitExceeded", String(waited))
+      }),
+    60_000
+  )
 })
