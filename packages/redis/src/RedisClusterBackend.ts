@@ -26,10 +26,11 @@
  *
  * Pub/Sub: classic SUBSCRIBE (Python Celery PUBLISHes, and a classic PUBLISH reaches every node of
  * the cluster), each channel on a connection to the master serving its key's slot (one subscriber
- * connection per master, up to 15; others, and channels whose master is gone, on a connection to
- * the root nodes in turn), so a store's publication does not cross the cluster bus on its way. A
- * watch of keys on several masters is split over their connections and still syncs as one; a watch
- * begun before the client's first command waits for the slot map. Every connection resyncs its
+ * connection per master, up to 15, which follows its slots to a promoted replica after a failover;
+ * others, and any during a failover, on a connection to the root nodes in turn), so a store's
+ * publication does not cross the cluster bus on its way. A watch of keys on several masters is
+ * split over their connections and still syncs as one; a watch begun before the client's first
+ * command waits for the slot map. Every connection resyncs its
  * watches (re-SUBSCRIBE, then read the keys) after it reconnects and after every topology change:
  * the cluster's `cluster_current_epoch` is polled every `topologyCheckInterval` (1 s by default)
  * while something is watched, and a change (a failover, a slot handover) replaces every subscriber

@@ -135,7 +135,7 @@ describe.sequential("RedisClusterBackend under faults", () => {
     180_000
   )
   it.scopedLive(
-    "the subscriber's node (the keys' master) SIGKILLed during a fan-in of 5k results: the resync on the promoted replica delivers every one",
+    "the subscriber's node (the keys' master) SIGKILLed during a fan-in of 5k results: the resync delivers every one, and a wait still open moves to the promoted replica",
     () =>
       Effect.gen(function* () {
         const c = yield* cluster
@@ -159,6 +159,8 @@ describe.sequential("RedisClusterBackend under faults", () => {
         const backend = Context.get(services, ResultBackend)
         const ids = Array.from({ length: 5000 }, (_, i) => `fanin-${i}-${randomUUID()}`)
         const waiting = yield* backend.getAll(ids, { timeout: "60 seconds" }).pipe(Effect.fork)
+        const last = `fanin-last-${randomUUID()}`
+        const lastWait = yield* backend.waitFor(last, { timeout: "120 seconds" }).pipe(Effect.fork)
         // The node the consumer subscribed on: the one that counts a subscriber on the last channel.
         const channel = `${prefix}celery-task-meta-${ids[ids.length - 1]}`
         let subscriberNode: number | undefined
@@ -189,6 +191,23 @@ describe.sequential("RedisClusterBackend under faults", () => {
           `subscriber node ${subscriberNode} (the keys' master) killed mid fan-in: ${ok} of ${ids.length} delivered, the last ${Math.round(done)} ms after the kill`
         )
         assert.strictEqual(ok, ids.length)
+        // The watch still open (`last`, never stored) moves to the promoted replica once the
+        // topology poll sees the failover: its channel is local again, not across the bus.
+        const promoted = yield* c.masterOf(slotOf(prefix))
+        assert.notStrictEqual(promoted, master, "a replica was promoted")
+        const lastChannel = `${prefix}celery-task-meta-${last}`
+        let on: ReadonlyArray<number> = []
+        // The poll runs every second; the failover is over by now.
+        const until = performance.now() + 20_000
+        while (!(on.length === 1 && on[0] === promoted) && performance.now() < until) {
+          yield* Effect.sleep(10)
+          const running = c.nodes.filter((n) => n.process.isRunning())
+          const counts = yield* Effect.forEach(running, (node) => c.cli(node.port, ["PUBSUB", "NUMSUB", lastChannel]))
+          on = running.filter((_, k) => counts[k]!.trim().split("\n").pop() === "1").map((n) => n.port)
+        }
+        assert.deepStrictEqual(on, [promoted], "the open watch is subscribed on the promoted master only")
+        yield* backend.markAsDone(last, "last")
+        assert.strictEqual((yield* Fiber.join(lastWait)).result, "last")
       }),
     180_000
   )

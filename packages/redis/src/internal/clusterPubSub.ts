@@ -3,11 +3,14 @@
  * the consumer's `Placement` connects, and when every one of them is replaced.
  *
  * - Placement: a channel's shard is its key's slot. The master node-redis' slot map (the command
- *   side's, as last read) gives for that slot is bound to a part the first time it is seen, and
- *   the part's connections go to it first. With no slot map yet (a watch before the first
- *   command), `prepare` opens the command side's cluster object, which reads it. Part 0 serves the
- *   channels of masters beyond the parts (and any when the slot map cannot be read): it connects to
- *   the root nodes in turn, as does a part whose node is gone (a failover): the channels are still
+ *   side's, as last read) gives for that slot is bound to a part the first time it is seen, with
+ *   that slot; the part's connections go to the master serving the slot at the time (after a
+ *   failover, the promoted replica, which takes the part over), the slot map read again first
+ *   when the command side has none (after a topology change). With no slot map yet (a watch
+ *   before the first command), `prepare` opens the command side's cluster object, which reads it.
+ *   Part 0 serves the channels of masters beyond the parts (and any when the slot map cannot be
+ *   read) and connects to the root nodes in turn, as does a part whose master cannot be reached
+ *   (during a failover, until the slot map shows the promoted replica): the channels are still
  *   delivered, over the cluster bus.
  * - Topology: every failover and slot handover increases the cluster's `cluster_current_epoch`.
  *   Each connection reads it as it opens; while any is open it is polled every
@@ -60,8 +63,10 @@ export const make = (options: Options): Effect.Effect<Placement, never, Scope.Sc
     const scope = yield* Effect.scope
     const { rootNodes } = options
 
-    // part n (n ≥ 1) → its node; address → part.
-    const bound: Array<RootNode> = []
+    // Part n (n ≥ 1) follows the slot that first bound it: its connections go to whichever master
+    // serves that slot now (after a failover, the promoted replica), else to the node it was
+    // bound to. `parts`: a master's address → its part.
+    const bound: Array<{ readonly slot: number; readonly node: RootNode }> = []
     const parts = new Map<string, number>()
 
     const partOf = (slot: number): number | undefined => {
@@ -71,12 +76,25 @@ export const make = (options: Options): Effect.Effect<Placement, never, Scope.Sc
       if (master === undefined) return 0
       let part = parts.get(master.address)
       if (part === undefined) {
-        if (bound.length >= PARTS - 1) return 0
-        bound.push({ host: master.host, port: master.port })
-        part = bound.length
+        // A master now serving the slot of a part bound to another (failed over to it): that part.
+        for (let i = 0; i < bound.length && part === undefined; i++)
+          if (cluster.slots[bound[i]!.slot]?.master.address === master.address) part = i + 1
+        if (part === undefined) {
+          if (bound.length >= PARTS - 1) return 0
+          bound.push({ slot, node: { host: master.host, port: master.port } })
+          part = bound.length
+        }
         parts.set(master.address, part)
       }
       return part
+    }
+
+    /** Where part n connects first: its slot's master by the slot map now, else its first node. */
+    const nodeOf = (part: number): RootNode | undefined => {
+      const b = part > 0 ? bound[part - 1] : undefined
+      if (b === undefined) return undefined
+      const master = options.cluster()?.slots[b.slot]?.master
+      return master === undefined ? b.node : { host: master.host, port: master.port }
     }
 
     // --- topology -------------------------------------------------------------------------------
@@ -111,7 +129,7 @@ export const make = (options: Options): Effect.Effect<Placement, never, Scope.Sc
     const candidates = (part: number): Array<RootNode> => {
       const start = nextRoot++ % rootNodes.length
       const rotation = rootNodes.map((_, i) => rootNodes[(start + i) % rootNodes.length]!)
-      const node = part > 0 ? bound[part - 1] : undefined
+      const node = nodeOf(part)
       if (node === undefined) return rotation
       const address = addressOf(node)
       return [node, ...rotation.filter((n) => addressOf(n) !== address)]
@@ -119,6 +137,9 @@ export const make = (options: Options): Effect.Effect<Placement, never, Scope.Sc
 
     const connect = (part: number): Effect.Effect<NodeRedis, ConnectionError, Scope.Scope> =>
       Effect.gen(function* () {
+        // After a topology change the command side is dropped: read the slot map again first, so
+        // the part goes to its slot's master now (a failed read leaves the node it was bound to).
+        if (part > 0 && options.cluster() === undefined) yield* Effect.ignore(options.prepare)
         let last: ConnectionError | undefined
         for (const node of candidates(part)) {
           const nodeScope = yield* Scope.make()
