@@ -18,16 +18,15 @@
  * (`--settle`: ms between a wait's start and the store, default 1)
  */
 import { randomUUID } from "node:crypto"
-import * as Os from "node:os"
 import calculateSlot from "cluster-key-slot"
-import { Context, Effect, Exit, Fiber, Layer } from "effect"
+import { Context, Effect, Fiber, Layer } from "effect"
 import { createClient, createCluster } from "redis"
 import { ResultBackend } from "@effect-celery/core"
 import * as Keys from "@effect-celery/core/Keys"
 import { RedisBackend, RedisClusterBackend } from "@effect-celery/redis"
 import * as Scripts from "../packages/redis/src/internal/scripts.js"
 import { redisCluster } from "../test-support/RedisCluster.js"
-import { wakeUp } from "./effects.js"
+import { machineLine, runMain, wakeUp } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
@@ -216,16 +215,8 @@ const main = Effect.gen(function* () {
     })
   ]
   process.stdout.write(
-    `${lines.join("\n")}\n\nA spread key's channel was subscribed on ${subscriberNode === masterOf(probe) ? "its master" : `node ${subscriberNode}, not its master ${masterOf(probe)}`}. ${n} rounds, ${Os.cpus().length} CPUs, load ${Os.loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")}, node ${process.version}\n`
+    `${lines.join("\n")}\n\nA spread key's channel was subscribed on ${subscriberNode === masterOf(probe) ? "its master" : `node ${subscriberNode}, not its master ${masterOf(probe)}`}. ${n} rounds, ${machineLine()}\n`
   )
 })
 
-void Effect.runPromiseExit(Effect.scoped(main)).then((exit) => {
-  if (Exit.isFailure(exit)) {
-    process.stderr.write(`${String(exit.cause)}\n`)
-    process.exitCode = 1
-  }
-  process.exit()
-})
+void runMain(main).then(() => process.exit())

@@ -22,14 +22,14 @@
 import { randomUUID } from "node:crypto"
 import * as Os from "node:os"
 import calculateSlot from "cluster-key-slot"
-import { Context, Deferred, Effect, Either, Exit, Layer, Stream } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Stream } from "effect"
 import { createClient, createCluster } from "redis"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import * as Keys from "@effect-celery/core/Keys"
 import { RedisBackend, RedisClusterBackend } from "@effect-celery/redis"
 import * as Scripts from "../packages/redis/src/internal/scripts.js"
 import { redisCluster } from "../test-support/RedisCluster.js"
-import { callers, wakeUp } from "./effects.js"
+import { callers, runMain, wakeUp } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
@@ -303,9 +303,4 @@ const main = Effect.gen(function* () {
   process.stdout.write(`${out.join("\n")}\n`)
 })
 
-void Effect.runPromiseExit(Effect.scoped(main)).then((exit) => {
-  if (Exit.isFailure(exit)) {
-    process.stderr.write(`${String(exit.cause)}\n`)
-    process.exitCode = 1
-  }
-})
+void runMain(main)

@@ -4,7 +4,9 @@
  */
 import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Os from "node:os"
 import type { ResultBackend } from "@effect-celery/core"
 
 /** `k` callers, each taking the next of `count` tasks until none is left. */
@@ -37,3 +39,18 @@ export const wakeUp = (backend: ResultBackend.ResultBackend, i: number, settleMi
     yield* Fiber.join(waiter)
     return { id, millis: performance.now() - t }
   })
+
+/** Run a bench's scoped `main`; a failure is printed and sets the exit code. Resolves when done. */
+export const runMain = <E>(main: Effect.Effect<void, E, Scope.Scope>): Promise<void> =>
+  Effect.runPromiseExit(Effect.scoped(main)).then((exit) => {
+    if (Exit.isFailure(exit)) {
+      process.stderr.write(`${String(exit.cause)}\n`)
+      process.exitCode = 1
+    }
+  })
+
+/** The line under a bench's table: the machine's CPUs, load and Node version. */
+export const machineLine = (): string =>
+  `${Os.cpus().length} CPUs, load ${Os.loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}, node ${process.version}`

@@ -12,14 +12,14 @@
  */
 import { randomUUID } from "node:crypto"
 import * as Os from "node:os"
-import { Context, Effect, Exit, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { ResultBackend } from "@effect-celery/core"
 import type { BackendOptions } from "@effect-celery/core/BackendOptions"
 import { RedisBackend } from "@effect-celery/redis"
-import { callers, wakeUp } from "./effects.js"
+import { callers, runMain, wakeUp } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
@@ -102,10 +102,4 @@ const main = Effect.gen(function* () {
   )
 })
 
-void Effect.runPromiseExit(Effect.scoped(main)).then((exit) => {
-  if (Exit.isFailure(exit)) {
-    process.stderr.write(`${String(exit.cause)}\n`)
-    process.exitCode = 1
-  }
-  return provider.shutdown()
-})
+void runMain(main).then(() => provider.shutdown())

@@ -15,11 +15,11 @@
  * Usage: npm run build && TSX_TSCONFIG_PATH=tsconfig.base.json npx tsx bench/waitfor-inprocess.ts [--n 20000]
  */
 import { randomUUID } from "node:crypto"
-import * as Os from "node:os"
-import { Context, Effect, Exit, Layer, Runtime } from "effect"
+import { Context, Effect, Layer, Runtime } from "effect"
 import { createClient } from "redis"
 import { ResultBackend } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
+import { machineLine, runMain } from "./effects.js"
 import { startRedis } from "./util.js"
 
 const args = process.argv.slice(2)
@@ -114,17 +114,7 @@ const main = Effect.gen(function* () {
         `| ${k} | ${xs.length} | ${(q(xs, 0.5) * 1000).toFixed(1)} | ${(q(xs, 0.9) * 1000).toFixed(1)} | ×${(q(xs, 0.5) / base).toFixed(2)} |`
     )
   ]
-  process.stdout.write(
-    `${lines.join("\n")}\n\n${Os.cpus().length} CPUs, load ${Os.loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")}, node ${process.version}\n`
-  )
+  process.stdout.write(`${lines.join("\n")}\n\n${machineLine()}\n`)
 })
 
-void Effect.runPromiseExit(Effect.scoped(main)).then((exit) => {
-  if (Exit.isFailure(exit)) {
-    process.stderr.write(`${String(exit.cause)}\n`)
-    process.exitCode = 1
-  }
-  process.exit()
-})
+void runMain(main).then(() => process.exit())
