@@ -1,6 +1,7 @@
 /**
- * The Effect-side drivers the benches share: `k` callers working through `count` tasks, and one
- * wake-up (a waiter subscribed, then the store it waits for, timed from the store's call).
+ * The Effect-side drivers the benches share: `k` callers working through `count` tasks, one
+ * wake-up (a waiter subscribed, then the store it waits for, timed from the store's call), and a
+ * bench's scoped `main` run with the line that names the machine.
  */
 import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
@@ -9,7 +10,10 @@ import type * as Scope from "effect/Scope"
 import * as Os from "node:os"
 import type { ResultBackend } from "@effect-celery/core"
 
-/** `k` callers, each taking the next of `count` tasks until none is left. */
+/**
+ * `k` caller fibers, each taking the next of `count` tasks until none is left: the same shape as
+ * raw's `inFlight` (k async loops), so both sides pay for k callers and not for a fiber per call.
+ */
 export const callers = <E, R>(
   k: number,
   count: number,

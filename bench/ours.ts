@@ -12,6 +12,7 @@ import { Deferred, Effect, Either, Exit, Scope, Stream } from "effect"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
 import { createClient } from "redis"
+import { callers } from "./effects.js"
 import {
   allocatedPerOp,
   commandsSince,
@@ -43,27 +44,6 @@ const raw = async () => {
 }
 
 type Services = ResultBackend.ResultBackend | ResultConsumer.ResultConsumer
-
-/**
- * `k` caller fibers, each running `task` for the next index until `n` are done: the same shape as
- * raw's `inFlight` (k async loops), so both sides pay for k callers and not for a fiber per call.
- */
-const callers = <E, R>(
-  k: number,
-  n: number,
-  task: (i: number) => Effect.Effect<unknown, E, R>
-): Effect.Effect<void, E, R> => {
-  let next = 0
-  const caller: Effect.Effect<void, E, R> = Effect.suspend(() => {
-    if (next >= n) return Effect.void
-    const i = next++
-    return Effect.zipRight(task(i), caller)
-  })
-  return Effect.all(
-    Array.from({ length: Math.min(k, n) }, () => caller),
-    { concurrency: "unbounded", discard: true }
-  )
-}
 
 /**
  * Once every channel is released, a watch of `n` new tasks (its stream runs in the caller's
