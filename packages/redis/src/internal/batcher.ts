@@ -14,6 +14,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import type { CommandError, ConnectionError } from "@effect-celery/core/Errors"
+import type { Recover } from "../RedisClient.js"
 import type { Failure } from "./lifecycle.js"
 
 /** How a coalesced command is sent (`RedisClient.batched` adapts its public description to this). */
@@ -32,20 +33,8 @@ export interface Batched<I, R, O = R, E = never, H = unknown> {
    * of that caller alone.
    */
   readonly outcome: (reply: R, item: I) => Either.Either<O, E>
-  /**
-   * What a caller resumes with when its item got no reply of its own: given `attempt` (its
-   * failure, or its item sent alone after an error reply to the batch or with no connection up),
-   * the item, and `again`, which submits an item once more without this recovery (what a retry
-   * runs). Made only for such a caller, so a caller whose reply came pays nothing for it (an
-   * `Effect.catchIf` around every call was a tenth of a store's heap).
-   */
-  readonly recover?:
-    | ((
-        attempt: Effect.Effect<O, E | ConnectionError | CommandError>,
-        item: I,
-        again: (item: I) => Effect.Effect<O, E | ConnectionError | CommandError>
-      ) => Effect.Effect<O, E | ConnectionError | CommandError>)
-    | undefined
+  /** What a caller whose item got no reply of its own resumes with (see `RedisClient.Recover`). */
+  readonly recover?: Recover<I, O, E> | undefined
 }
 
 /**
