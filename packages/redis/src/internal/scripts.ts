@@ -112,6 +112,15 @@ end
 return {count, 0}
 `)
 
+/** The body of the non-string checks: the type of each key of `list` ("" for a string or none). */
+const typeLoop = (list: "KEYS" | "ARGV") => `local out = {}
+for i, key in ipairs(${list}) do
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'string' or t == 'none' then out[i] = '' else out[i] = t end
+end
+return out
+`
+
 /**
  * Which of KEYS hold something other than a string: one entry per key, "" for a string or no key,
  * else the key's type ("hash", "list", …). MGET reads such a key as missing; this tells the two
@@ -120,13 +129,7 @@ return {count, 0}
  */
 export const nonString = make(
   `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local t = redis.call('TYPE', key)['ok']
-  if t == 'string' or t == 'none' then out[i] = '' else out[i] = t end
-end
-return out
-`,
+${typeLoop("KEYS")}`,
   0
 )
 
@@ -136,13 +139,7 @@ return out
  * whole call, and the caller checks those keys per slot instead).
  */
 export const nonStringOnNode = make(`#!lua flags=allow-cross-slot-keys,no-writes
-local out = {}
-for i, key in ipairs(ARGV) do
-  local t = redis.call('TYPE', key)['ok']
-  if t == 'string' or t == 'none' then out[i] = '' else out[i] = t end
-end
-return out
-`)
+${typeLoop("ARGV")}`)
 
 /**
  * MGET over keys of several hash slots that one cluster node serves: the keys are ARGV (Redis 7
