@@ -226,7 +226,7 @@ export const make = (
       for (const sink of sinks) {
         if (placed.get(sink) !== PENDING) continue
         placed.delete(sink)
-        place(sink)
+        place(sink, 0)
       }
     }
     yield* Effect.addFinalizer(() =>
@@ -241,7 +241,8 @@ export const make = (
     )
 
     const add = (sink: Subscriber.Sink): number => {
-      if (placement.partOf(0) !== undefined) return place(sink)
+      const duplicates = place(sink, undefined)
+      if (duplicates !== undefined) return duplicates
       placed.set(sink, PENDING)
       pending.push(sink)
       preparing ??= runFork(
@@ -258,8 +259,11 @@ export const make = (
       return channels.length - new Set(channels).size
     }
 
-    /** Add the sink where its channels go (part 0 for those the placement cannot tell). */
-    const place = (sink: Subscriber.Sink): number => {
+    /**
+     * Add the sink where its channels go, `unknown` for those the placement cannot tell; with
+     * `unknown` undefined, nothing is added and the result is undefined when it cannot tell any.
+     */
+    const place = (sink: Subscriber.Sink, unknown: number | undefined): number | undefined => {
       const channels = sink.channels()
       let first: number | undefined
       let byPart: Map<number, Array<string>> | undefined
@@ -268,7 +272,9 @@ export const make = (
         const shard = placement.shardOf(channel)
         let part = shards?.get(shard)
         if (part === undefined) {
-          part = placement.partOf(shard) ?? 0
+          part = placement.partOf(shard) ?? unknown
+          // Nothing known yet: the placement tells all channels or none.
+          if (part === undefined) return undefined
           ;(shards ??= new Map()).set(shard, part)
         }
         first ??= part
