@@ -21,6 +21,18 @@ export const cpuMicros = (since: NodeJS.CpuUsage): number => {
   return d.user + d.system
 }
 
+/**
+ * The server's CPU time (user + system, INFO cpu) in µs: with `cpuMicros`, how a figure's work
+ * splits between the client and redis-server, which share the machine's cores.
+ */
+export const serverCpuMicros = async (probe: {
+  readonly info: (section: string) => Promise<string>
+}): Promise<number> => {
+  const info = await probe.info("cpu")
+  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? Number.NaN)
+  return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
+}
+
 /** Run `n` tasks with at most `k` in flight. */
 export const inFlight = async (k: number, n: number, task: (i: number) => Promise<unknown>): Promise<void> => {
   let next = 0
@@ -36,9 +48,13 @@ export const inFlight = async (k: number, n: number, task: (i: number) => Promis
 /**
  * Untimed operations before a throughput figure, for every implementation: as many as are timed,
  * so what is timed is steady state (Node's JIT, V8's young generation grown to size), not
- * start-up. Measured here: our first 100k stores ran at about 70% of the next 100k.
+ * start-up. Measured here: our first 100k stores ran at about 70% of the next 100k; the targets'
+ * store row therefore warms up and times 200k stores, and reports the warm-up's rate as well.
  */
 export const warmUp = (n: number): number => n
+
+/** The largest watch the watch curve follows with a second one, in the same process. */
+export const SECOND_WATCH_MAX = 100_000
 
 /** Untimed get-many calls before the timed ones. */
 export const GETMANY_WARM_UP = 20
