@@ -174,6 +174,11 @@ const targetJobs: Array<Job> = S
     ]
   : [
       { id: "t_store", ours: ["store", S ? 300 : 200_000, 100], raw: ["store_script", S ? 300 : 200_000, 100] },
+      {
+        id: "t_storefx",
+        ours: ["store_effect", S ? 300 : 200_000, 100],
+        raw: ["store_script", S ? 300 : 200_000, 100]
+      },
       { id: "t_alloc", ours: ["storealloc", S ? 100 : 1000], raw: ["storealloc", S ? 100 : 1000], flags: allocFlags },
       { id: "t_getmany", ours: ["getmany", S ? 2 : 200], raw: ["getmany", S ? 2 : 200] },
       { id: "t_waitdone", ours: ["waitdone", S ? 20 : 2000], raw: ["waitdone", S ? 20 : 2000] },
@@ -196,6 +201,12 @@ const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
     const o = field(g.ours, key)
     const r = field(g.raw, rawKey)
     return `| ${figure} | ${cell(o)}${unit} | ${cell(r)}${unit} | ${ratioCell(paired(o, r))} | ${target} |`
+  }
+  /** Ours against ours-side figure of another job, in the raw column (paired by rep number). */
+  const across = (figure: string, id: string, key: string, otherId: string, otherKey: string) => {
+    const o = field(get(id).ours, key)
+    const r = field(get(otherId).ours, otherKey)
+    return `| ${figure} | ${cell(o)} | ${cell(r)} | ${ratioCell(paired(o, r))} |  |`
   }
   return [
     "| figure | ours | raw node-redis | ours ÷ raw (paired by rep) | target |",
@@ -221,6 +232,21 @@ const targetsTable = (res: Map<string, Record<Impl, Array<Rec>>>): string => {
       "server_cpu_us_per_op",
       "server_cpu_us_per_op",
       ""
+    ),
+    row(
+      "… raw's store driven by Effect callers (Effect.promise, no library; a job of its own), results/s",
+      "t_storefx",
+      "ops",
+      "ops_script",
+      ""
+    ),
+    row("… … its client CPU µs per store", "t_storefx", "cpu_us_per_op", "cpu_us_per_op", ""),
+    across(
+      "… ours ÷ raw's store driven by Effect callers (raw column: the row above's), results/s",
+      "t_store",
+      "ops",
+      "t_storefx",
+      "ops"
     ),
     row(
       "bytes allocated per store, V8 heap (100 in flight, batches of 1,000 with no GC)",

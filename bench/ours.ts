@@ -12,6 +12,7 @@ import { Deferred, Effect, Either, Exit, Scope, Stream } from "effect"
 import { ResultBackend, ResultConsumer, TaskState } from "@effect-celery/core"
 import { RedisBackend } from "@effect-celery/redis"
 import { createClient } from "redis"
+import { store as storeScript } from "../packages/redis/src/internal/scripts.js"
 import { callers } from "./effects.js"
 import {
   allocatedPerOp,
@@ -24,6 +25,7 @@ import {
   monoMs,
   percentile,
   resetStats,
+  scriptStorer,
   SECOND_WATCH_MAX,
   serverCpuMicros,
   untilChannels,
@@ -80,6 +82,33 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const cpuUs = cpuMicros(cpu) / n
     const serverUs = ((yield* Effect.promise(() => serverCpuMicros(probe))) - server) / n
     yield* Effect.promise(() => probe.quit())
+    return { ops: n / s, ops_cold: warm.length / coldS, cpu_us_per_op: cpuUs, server_cpu_us_per_op: serverUs }
+  }),
+  /**
+   * Raw's store (`scriptStorer`: the same script, batches and meta bytes) driven by the same
+   * Effect callers as `store`, each store an `Effect.promise`: what an Effect program pays to run
+   * raw's wire work, without this library's store path. Fields as `store`'s.
+   */
+  store_effect: Effect.gen(function* () {
+    const c = yield* Effect.promise(raw)
+    yield* Effect.promise(() => c.scriptLoad(storeScript.source))
+    const storeRaw = scriptStorer(c)
+    const k = param ?? 100
+    const run = (ids: ReadonlyArray<string>) =>
+      callers(k, ids.length, (i) => Effect.promise(() => storeRaw(ids[i]!, metaJson(ids[i]!, { x: i }))))
+    const warm = Array.from({ length: warmUp(n) }, () => randomUUID())
+    const t0 = performance.now()
+    yield* run(warm)
+    const coldS = (performance.now() - t0) / 1000
+    const ids = Array.from({ length: n }, () => randomUUID())
+    const server = yield* Effect.promise(() => serverCpuMicros(c))
+    const t = performance.now()
+    const cpu = process.cpuUsage()
+    yield* run(ids)
+    const s = (performance.now() - t) / 1000
+    const cpuUs = cpuMicros(cpu) / n
+    const serverUs = ((yield* Effect.promise(() => serverCpuMicros(c))) - server) / n
+    yield* Effect.promise(() => c.quit())
     return { ops: n / s, ops_cold: warm.length / coldS, cpu_us_per_op: cpuUs, server_cpu_us_per_op: serverUs }
   }),
   get: Effect.gen(function* () {

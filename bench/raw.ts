@@ -21,6 +21,7 @@ import {
   monoMs,
   percentile,
   resetStats,
+  scriptStorer,
   SECOND_WATCH_MAX,
   serverCpuMicros,
   untilChannels,
@@ -43,32 +44,6 @@ const store = async (c: Client, id: string, value: string) => {
   const cur = await c.get(key(id))
   if (cur !== null && cur.startsWith('{"status": "SUCCESS"')) return
   await c.multi().setEx(key(id), 86400, value).publish(key(id), value).exec()
-}
-
-/**
- * Our store's wire work with no library: the guarded store script, the stores of one tick sharing
- * one EVALSHA of at most 32 keys (as `RedisClient.batched` coalesces them). The ceiling of that
- * design as node-redis itself can drive it: no Effect, no meta encoding beyond raw's own.
- */
-const scriptStorer = (c: Client) => {
-  let items: Array<readonly [string, string, () => void]> = []
-  const flush = () => {
-    const batch = items
-    items = []
-    for (let i = 0; i < batch.length; i += 32) {
-      const part = batch.slice(i, i + 32)
-      const keys = part.map((x) => x[0])
-      const args = ["86400", "1", ...part.map((x) => x[1])]
-      void c.evalSha(storeScript.sha, { keys, arguments: args }).then(() => {
-        for (const x of part) x[2]()
-      })
-    }
-  }
-  return (id: string, value: string) =>
-    new Promise<void>((resolve) => {
-      if (items.length === 0) queueMicrotask(flush)
-      items.push([key(id), value, resolve])
-    })
 }
 
 /** The figure's second knob, when it has one: callers in flight, other tasks watched, calls timed. */

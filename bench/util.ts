@@ -6,6 +6,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 import * as V8 from "node:v8"
+import type { createClient } from "redis"
+import { store as storeScript } from "../packages/redis/src/internal/scripts.js"
 import { privateServerFlags } from "../test-support/RedisServer.js"
 
 /** CLOCK_MONOTONIC in milliseconds, the same clock as Python's time.monotonic(). */
@@ -31,6 +33,33 @@ export const serverCpuMicros = async (probe: {
   const info = await probe.info("cpu")
   const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? Number.NaN)
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
+}
+
+/**
+ * Our store's wire work with no library: the guarded store script, the stores of one tick sharing
+ * one EVALSHA of at most 32 keys (as `RedisClient.batched` coalesces them). The ceiling of that
+ * design as node-redis itself can drive it: no Effect, no meta encoding beyond raw's own. The
+ * script must be loaded (`scriptLoad(storeScript.source)`).
+ */
+export const scriptStorer = (c: ReturnType<typeof createClient>) => {
+  let items: Array<readonly [string, string, () => void]> = []
+  const flush = () => {
+    const batch = items
+    items = []
+    for (let i = 0; i < batch.length; i += 32) {
+      const part = batch.slice(i, i + 32)
+      const keys = part.map((x) => x[0])
+      const args = ["86400", "1", ...part.map((x) => x[1])]
+      void c.evalSha(storeScript.sha, { keys, arguments: args }).then(() => {
+        for (const x of part) x[2]()
+      })
+    }
+  }
+  return (id: string, value: string) =>
+    new Promise<void>((resolve) => {
+      if (items.length === 0) queueMicrotask(flush)
+      items.push([`celery-task-meta-${id}`, value, resolve])
+    })
 }
 
 /** Run `n` tasks with at most `k` in flight. */
