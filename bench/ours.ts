@@ -64,25 +64,33 @@ const secondWatch = (consumer: ResultConsumer.ResultConsumer, probe: Awaited<Ret
     return (performance.now() - t) / 1000
   })
 
-const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
-  store: Effect.gen(function* () {
-    const backend = yield* ResultBackend.ResultBackend
+/**
+ * `n` stores (as many untimed first) run by `run`: results/s timed and of the warm-up, client CPU
+ * and redis-server CPU per timed store.
+ */
+const timedStores = <E, R>(run: (ids: ReadonlyArray<string>) => Effect.Effect<void, E, R>) =>
+  Effect.gen(function* () {
     const probe = yield* Effect.promise(raw)
     const warm = Array.from({ length: warmUp(n) }, () => randomUUID())
-    const k = param ?? 100
     const t0 = performance.now()
-    yield* callers(k, warm.length, (i) => backend.markAsDone(warm[i]!, { x: i }))
+    yield* run(warm)
     const coldS = (performance.now() - t0) / 1000
     const ids = Array.from({ length: n }, () => randomUUID())
     const server = yield* Effect.promise(() => serverCpuMicros(probe))
     const t = performance.now()
     const cpu = process.cpuUsage()
-    yield* callers(k, n, (i) => backend.markAsDone(ids[i]!, { x: i }))
+    yield* run(ids)
     const s = (performance.now() - t) / 1000
     const cpuUs = cpuMicros(cpu) / n
     const serverUs = ((yield* Effect.promise(() => serverCpuMicros(probe))) - server) / n
     yield* Effect.promise(() => probe.quit())
     return { ops: n / s, ops_cold: warm.length / coldS, cpu_us_per_op: cpuUs, server_cpu_us_per_op: serverUs }
+  })
+
+const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
+  store: Effect.gen(function* () {
+    const backend = yield* ResultBackend.ResultBackend
+    return yield* timedStores((ids) => callers(param ?? 100, ids.length, (i) => backend.markAsDone(ids[i]!, { x: i })))
   }),
   /**
    * Raw's store (`scriptStorer`: the same script, batches and meta bytes) driven by the same
@@ -93,23 +101,11 @@ const figures: Record<string, Effect.Effect<unknown, unknown, Services>> = {
     const c = yield* Effect.promise(raw)
     yield* Effect.promise(() => c.scriptLoad(storeScript.source))
     const storeRaw = scriptStorer(c)
-    const k = param ?? 100
-    const run = (ids: ReadonlyArray<string>) =>
-      callers(k, ids.length, (i) => Effect.promise(() => storeRaw(ids[i]!, metaJson(ids[i]!, { x: i }))))
-    const warm = Array.from({ length: warmUp(n) }, () => randomUUID())
-    const t0 = performance.now()
-    yield* run(warm)
-    const coldS = (performance.now() - t0) / 1000
-    const ids = Array.from({ length: n }, () => randomUUID())
-    const server = yield* Effect.promise(() => serverCpuMicros(c))
-    const t = performance.now()
-    const cpu = process.cpuUsage()
-    yield* run(ids)
-    const s = (performance.now() - t) / 1000
-    const cpuUs = cpuMicros(cpu) / n
-    const serverUs = ((yield* Effect.promise(() => serverCpuMicros(c))) - server) / n
+    const out = yield* timedStores((ids) =>
+      callers(param ?? 100, ids.length, (i) => Effect.promise(() => storeRaw(ids[i]!, metaJson(ids[i]!, { x: i }))))
+    )
     yield* Effect.promise(() => c.quit())
-    return { ops: n / s, ops_cold: warm.length / coldS, cpu_us_per_op: cpuUs, server_cpu_us_per_op: serverUs }
+    return out
   }),
   get: Effect.gen(function* () {
     const backend = yield* ResultBackend.ResultBackend
