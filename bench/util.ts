@@ -35,6 +35,9 @@ export const serverCpuMicros = async (probe: {
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
 }
 
+/** A task's key (and channel) under Celery's default prefix. */
+export const taskKey = (id: string): string => `celery-task-meta-${id}`
+
 /**
  * Our store's wire work with no library: the guarded store script, the stores of one tick sharing
  * one EVALSHA of at most 32 keys (as `RedisClient.batched` coalesces them). The ceiling of that
@@ -58,7 +61,7 @@ export const scriptStorer = (c: ReturnType<typeof createClient>) => {
   return (id: string, value: string) =>
     new Promise<void>((resolve) => {
       if (items.length === 0) queueMicrotask(flush)
-      items.push([`celery-task-meta-${id}`, value, resolve])
+      items.push([taskKey(id), value, resolve])
     })
 }
 
